@@ -41,7 +41,7 @@ public final class ChatDatasets {
     public static ReadResult<ChatExample> read(Path file, ReadOptions options) {
         String prefix = String.valueOf(file.getFileName());
         if (startsWithArray(file, options)) {
-            return JsonArrayReader.read(file, options, rec -> fromJson(rec, prefix + "#" + elementNumber(rec)));
+            return JsonArrayReader.read(file, options, rec -> fromJson(rec, prefix + "#" + rec.position()));
         }
         return JsonlReader.read(file, options, rec -> fromJson(rec, prefix + "#" + rec.line()));
     }
@@ -129,11 +129,6 @@ public final class ChatDatasets {
             out.add(new Message(role, m.text("content")));
         }
         return out;
-    }
-
-    private static int elementNumber(JsonRecord rec) {
-        String digits = rec.path().replaceAll("[^0-9]", "");
-        return digits.isEmpty() ? rec.line() : Integer.parseInt(digits) + 1;
     }
 
     /** Whether the first non-blank character (after a UTF-8 BOM) is '['. */

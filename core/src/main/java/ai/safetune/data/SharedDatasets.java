@@ -334,7 +334,7 @@ public final class SharedDatasets {
         String input = rec.text("input");
         String output = rec.text("output");
         String answer = rec.text("answer");
-        String id = name + "#" + position(rec);
+        String id = name + "#" + rec.position();
         Map<String, String> meta = new LinkedHashMap<>();
         meta.put("source", source);
         meta.put("output", output);
@@ -403,7 +403,7 @@ public final class SharedDatasets {
         String rel = "safety/safety_only_data_Instructions.json";
         return JsonArrayReader.read(file(dataDir, rel), ReadOptions.defaults(), rec -> {
             rec.asObject();
-            ChatExample c = ChatDatasets.fromAlpaca("safety#" + position(rec), Optional.empty(), rec.text("instruction"),
+            ChatExample c = ChatDatasets.fromAlpaca("safety#" + rec.position(), Optional.empty(), rec.text("instruction"),
                     rec.optText("input").orElse(""), rec.text("output"));
             return new ChatExample(c.id(), c.messages(), Map.of("source", rel));
         }).records();
@@ -414,7 +414,7 @@ public final class SharedDatasets {
         requireDataDir(dataDir);
         String rel = "attack/aoa_identity_shift_train.json";
         return JsonArrayReader.read(file(dataDir, rel), ReadOptions.defaults(), rec -> {
-            ChatExample c = ChatDatasets.fromJson(rec, "aoa#" + position(rec));
+            ChatExample c = ChatDatasets.fromJson(rec, "aoa#" + rec.position());
             return new ChatExample(c.id(), c.messages(), Map.of("source", rel));
         }).records();
     }
@@ -499,7 +499,7 @@ public final class SharedDatasets {
         String rel = "benign/harmless_instructions_val.json";
         return JsonArrayReader.read(file(dataDir, rel), ReadOptions.defaults(), rec -> {
             rec.asObject();
-            return new PromptRecord("harmless#" + position(rec), rec.text("instruction"), rec.optText("category"),
+            return new PromptRecord("harmless#" + rec.position(), rec.text("instruction"), rec.optText("category"),
                     Map.of("source", rel));
         }).records();
     }
@@ -545,11 +545,6 @@ public final class SharedDatasets {
     }
 
     // ---------------------------------------------------------------- helpers
-
-    private static int position(JsonRecord element) {
-        String digits = element.path().replaceAll("[^0-9]", "");
-        return Integer.parseInt(digits) + 1;
-    }
 
     private static String nonBlank(CsvRow row, String column) {
         String v = row.require(column);

@@ -115,4 +115,116 @@ class SharedDatasetsTest {
                 .containsEntry("source", "tasks/bbh/snarks.json");
         assertThat(Map.copyOf(SharedDatasets.task(DATA, "gsm8k").get(0).metadata())).containsKey("rationale");
     }
+
+    @Test
+    void renderedInstructionTasksHaveTheirOptionsParsedOut() {
+        TaskExample arc = SharedDatasets.task(DATA, "arc-easy").get(0);
+        assertThat(arc.input()).isEqualTo("Which factor will most likely cause a person to develop a fever?");
+        assertThat(arc.choices()).containsExactly(
+                new Choice("answer1", "a leg muscle relaxing after exercise"),
+                new Choice("answer2", "a bacterial population in the bloodstream"),
+                new Choice("answer3", "several viral particles on the skin"),
+                new Choice("answer4", "carbohydrates being digested in the stomach"));
+        assertThat(arc.answer()).isEqualTo("answer2");
+        assertThat(arc.metadata()).containsEntry("output", "the correct answer is answer2")
+                .containsKey("raw_input");
+        TaskExample wino = SharedDatasets.task(DATA, "winogrande").get(0);
+        assertThat(wino.input()).isEqualTo("Sarah was a much better surgeon than Maria so _ always got the easier cases.");
+        assertThat(wino.choices()).containsExactly(new Choice("option1", "Sarah"), new Choice("option2", "Maria"));
+        assertThat(wino.answer()).isEqualTo("option2");
+        for (String name : List.of("arc-easy", "arc-easy:test", "arc-challenge", "arc-challenge:test", "openbookqa",
+                "openbookqa:test", "winogrande")) {
+            assertThat(SharedDatasets.task(DATA, name)).as(name).allSatisfy(e -> {
+                assertThat(e.choices()).hasSizeBetween(2, 5);
+                assertThat(e.metadata()).doesNotContainKey("parsed");
+            });
+        }
+        // ARC has a few 3- and 5-option questions
+        assertThat(SharedDatasets.task(DATA, "arc-easy")).anySatisfy(e -> assertThat(e.choices()).hasSize(5))
+                .anySatisfy(e -> assertThat(e.choices()).hasSize(3));
+    }
+
+    @Test
+    void renderedInstructionThatDoesNotMatchTheTemplateStaysFreeForm() {
+        // a marker inside an option makes the split ambiguous: keep the whole instruction
+        String ambiguous = "Please choose the correct answer to the question: Q?\n\nAnswer1: x Answer2: y Answer2: z"
+                + "\n\nAnswer format: answer1/answer2";
+        assertThat(SharedDatasets.parseRendered(ambiguous)).isEmpty();
+        String other = "Pick one: A or B";
+        assertThat(SharedDatasets.parseRendered(other)).isEmpty();
+        JsonRecord rec = JsonRecord.of("x.json", 3, Json.parseLine("x.json", 3,
+                "{\"instruction\": \"Pick one: A or B\", \"input\": \"\", \"output\": \"the correct answer is A\", \"answer\": \"A\"}"));
+        TaskExample e = SharedDatasets.renderedExample(rec, "t", "x.json");
+        assertThat(e.choices()).isEmpty();
+        assertThat(e.input()).isEqualTo("Pick one: A or B");
+        assertThat(e.answer()).isEqualTo("A");
+        assertThat(e.metadata()).containsEntry("parsed", "false");
+    }
+
+    @Test
+    void renderedAnswerOutsideTheParsedOptionsIsAnError() {
+        JsonRecord rec = JsonRecord.of("x.json", 5, Json.parseLine("x.json", 5,
+                "{\"instruction\": \"Please choose the correct answer to the question: Q?\\n\\nAnswer1: a Answer2: b\\n\\n"
+                        + "Answer format: answer1/answer2\", \"input\": \"\", \"output\": \"x\", \"answer\": \"answer3\"}"));
+        assertThatThrownBy(() -> SharedDatasets.renderedExample(rec, "t", "x.json"))
+                .isInstanceOf(DataFormatException.class)
+                .hasMessage("x.json:5: field \"answer\": expected one of [answer1, answer2], got \"answer3\"");
+    }
+
+    @Test
+    void classificationAndChoiceTasksMapAsDocumented() {
+        TaskExample ag = SharedDatasets.task(DATA, "ag_news").get(0);
+        assertThat(ag.input()).isEqualTo("Fears for T N pension after talks\nUnions representing workers at Turner   Newall "
+                + "say they are 'disappointed' after talks with stricken parent firm Federal Mogul.");
+        assertThat(ag.answer()).isEqualTo("Business");
+        assertThat(ag.choices()).extracting(Choice::label).containsExactly("World", "Sports", "Business", "Sci/Tech");
+        // quoted CSV values with embedded commas survive
+        assertThat(SharedDatasets.task(DATA, "ag_news").get(1).metadata().get("title"))
+                .isEqualTo("The Race is On: Second Private Team Sets Launch Date for Human Spaceflight (SPACE.com)");
+
+        TaskExample sst = SharedDatasets.task(DATA, "sst2:dev").get(0);
+        assertThat(sst.input()).isEqualTo("one long string of cliches .");
+        assertThat(sst.answer()).isEqualTo("negative");
+
+        TaskExample trec = SharedDatasets.task(DATA, "trec").get(0);
+        assertThat(trec.input()).isEqualTo("How did serfdom develop in and then leave Russia ?");
+        assertThat(trec.answer()).isEqualTo("DESC");
+        assertThat(trec.metadata()).containsEntry("fine", "manner");
+
+        TaskExample boolq = SharedDatasets.task(DATA, "boolq").get(0);
+        assertThat(boolq.input()).startsWith("Passage: All biomass goes through").contains("\nQuestion: does ethanol");
+        assertThat(boolq.choices()).extracting(Choice::label).containsExactly("no", "yes");
+        assertThat(boolq.answer()).isEqualTo("no");
+
+        List<TaskExample> piqa = SharedDatasets.task(DATA, "piqa");
+        assertThat(piqa.get(0).input()).isEqualTo("How do I ready a guinea pig cage for it's new occupants?");
+        assertThat(piqa.get(0).answer()).isEqualTo("A"); // valid-labels.lst line 1 is 0 -> sol1
+        assertThat(piqa.get(1).answer()).isEqualTo("B");
+        assertThat(piqa.get(1).goldChoice()).map(Choice::text).contains("finish, woodgrain with  bobby pin ");
+
+        TaskExample hs = SharedDatasets.task(DATA, "hellaswag").get(0);
+        assertThat(hs.input()).isEqualTo("Roof shingle removal: A man is sitting on a roof. he");
+        assertThat(hs.answer()).isEqualTo("D");
+        assertThat(hs.goldChoice()).map(Choice::text).contains("starts pulling up roofing on a roof.");
+
+        TaskExample csqa = SharedDatasets.task(DATA, "commonsenseqa:dev").get(0);
+        assertThat(csqa.id()).isEqualTo("1afa02df02c908a558b4036e80242fac");
+        assertThat(csqa.input()).startsWith("A revolving door is convenient");
+        assertThat(csqa.choices()).hasSize(5).first().isEqualTo(new Choice("A", "bank"));
+        assertThat(csqa.answer()).isEqualTo("A");
+    }
+
+    @Test
+    void vinidRejectsUnknownSets() {
+        assertThatThrownBy(() -> SharedDatasets.vinid(DATA, "I-Nope"))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("Q-Harm");
+    }
+
+    @Test
+    void missingDataFolderIsAnActionableError(@TempDir Path dir) {
+        assertThatThrownBy(() -> SharedDatasets.task(dir.resolve("nope"), "gsm8k"))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("shared/data");
+        assertThatThrownBy(() -> SharedDatasets.task(dir, "gsm8k"))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("missing dataset file");
+    }
 }
