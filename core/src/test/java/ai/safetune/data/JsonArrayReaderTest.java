@@ -39,8 +39,11 @@ class JsonArrayReaderTest {
     @Test
     void syntaxErrorNamesItsLineAndEndsEvenALenientRead() throws Exception {
         Path f = write("s.json", "[\n  {\"q\": \"a\"},\n  {\"q\": \"b\" \"r\": 1},\n  {\"q\": \"c\"}\n]\n");
-        assertThatThrownBy(() -> JsonArrayReader.read(f, ReadOptions.lenient(), Q))
+        assertThatThrownBy(() -> JsonArrayReader.read(f, Q))
                 .hasMessageStartingWith(f + ":3: expected well-formed JSON, got a syntax error at column");
+        ReadResult<String> lenient = JsonArrayReader.read(f, ReadOptions.lenient(), Q);
+        assertThat(lenient.records()).isEmpty();
+        assertThat(lenient.errors()).singleElement().satisfies(e -> assertThat(e.line()).isEqualTo(3));
         Path truncated = write("t.json", "[\n  {\"q\": \"a\"},\n  {\"q\": \"b\"\n");
         assertThatThrownBy(() -> JsonArrayReader.read(truncated, Q))
                 .hasMessageContaining("expected well-formed JSON").hasMessageContaining("end-of-input");
@@ -71,6 +74,12 @@ class JsonArrayReaderTest {
         Path big = write("big.json", "[\n {\"q\": \"" + "y".repeat(500) + "\"}\n]\n");
         assertThatThrownBy(() -> JsonArrayReader.read(big, ReadOptions.builder().maxLineBytes(256).build(), Q))
                 .hasMessageStartingWith(big + ":2: expected a line of at most 256 bytes");
+        // lenient: every bad line is reported, none of the document is trusted
+        Path two = write("two-bad.json", "[\n {\"q\": \"" + "y".repeat(500) + "\"},\n {\"q\": \"ok\"},\n {\"q\": \""
+                + "w".repeat(500) + "\"}\n]\n");
+        ReadResult<String> r = JsonArrayReader.read(two, ReadOptions.builder().lenient().maxLineBytes(256).build(), Q);
+        assertThat(r.records()).isEmpty();
+        assertThat(r.errors()).extracting(DataFormatException::line).containsExactly(2, 4);
     }
 
     @Test

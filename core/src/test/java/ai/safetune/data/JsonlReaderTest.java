@@ -114,8 +114,11 @@ class JsonlReaderTest {
     @Test
     void utf16ByteOrderMarkIsRefused() throws Exception {
         Path f = write("u16.jsonl", "\uFEFF{\"q\":\"a\",\"n\":1}\n".getBytes(StandardCharsets.UTF_16LE));
-        assertThatThrownBy(() -> JsonlReader.read(f, ReadOptions.lenient(), QN))
+        assertThatThrownBy(() -> JsonlReader.read(f, QN))
                 .hasMessage(name(f) + ":1: expected UTF-8 text, got a UTF-16LE byte order mark (re-save the file as UTF-8)");
+        ReadResult<String> lenient = JsonlReader.read(f, ReadOptions.lenient(), QN);
+        assertThat(lenient.records()).isEmpty();
+        assertThat(lenient.errors()).singleElement().satisfies(e -> assertThat(e.expected()).isEqualTo("UTF-8 text"));
     }
 
     @Test

@@ -110,6 +110,8 @@ class TableReaderTest {
         Path header = write("h.csv", "label,title,text\n");
         assertThatThrownBy(() -> TableReader.csv().readTasks(header, NEWS))
                 .hasMessage(header + ":1: expected at least one data row after the header, got only the header");
+        assertThat(TableReader.csv().readTasks(empty, NEWS, ReadOptions.lenient()).errors()).singleElement()
+                .satisfies(e -> assertThat(e.actual()).contains("an empty file"));
         Path dup = write("d.csv", "label,title,label\n1,a,b\n");
         assertThatThrownBy(() -> TableReader.csv().readTasks(dup, NEWS))
                 .hasMessage(dup + ":1: expected a header row of distinct column names, got \"label\" twice");
