@@ -51,6 +51,14 @@ final class Json {
         }
     }
 
+    /**
+     * A record mapper's argument check (a value type's constructor refusing a value) as an error on the
+     * record's line, so that it names the file like every other data error.
+     */
+    static DataFormatException invalidRecord(String file, int line, IllegalArgumentException e) {
+        return new DataFormatException(file, line, null, "a valid record", "one that is not: " + e.getMessage());
+    }
+
     static DataFormatException syntaxError(String file, int line, JsonProcessingException e) {
         int at = line;
         String col = "";
@@ -112,17 +120,14 @@ final class Json {
         }
         JsonRecord.LineIndex index = new JsonRecord.LineIndex();
         try (JsonParser p = MAPPER.createParser(text.toString())) {
-            JsonToken first = p.nextToken();
+            p.nextToken();
             int line = p.currentTokenLocation().getLineNr();
             JsonNode root = readNode(p, index);
             if (p.nextToken() != null) {
                 throw new DataFormatException(file, p.currentTokenLocation().getLineNr(), null,
                         "the end of the file after the JSON document", "more content");
             }
-            assert first != null;
             return new JsonRecord(file, line, "", root, index);
-        } catch (JsonParseException e) {
-            throw syntaxError(file, 1, e);
         } catch (JsonProcessingException e) {
             throw syntaxError(file, 1, e);
         } catch (IOException e) {

@@ -65,6 +65,8 @@ public final class JsonArrayReader {
                 out.add(value);
             } catch (DataFormatException e) {
                 errors.report(e);
+            } catch (IllegalArgumentException e) {
+                errors.report(Json.invalidRecord(element.file(), element.line(), e));
             }
         }
         return new ReadResult<>(out, errors.errors());

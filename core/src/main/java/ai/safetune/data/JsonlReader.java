@@ -89,6 +89,8 @@ public final class JsonlReader {
                     sink.accept(value);
                 } catch (DataFormatException e) {
                     errors.report(e);
+                } catch (IllegalArgumentException e) {
+                    errors.report(Json.invalidRecord(name, line.number(), e));
                 }
             }
         }

@@ -158,7 +158,7 @@ final class LineReader implements Closeable {
         return true;
     }
 
-    /** Offset of the first byte the decoder rejects (decodes growing prefixes is too slow; decode once with position). */
+    /** Offset of the first byte the decoder rejects, for the error message (only runs on a bad line). */
     private int firstBadOffset(int len) {
         CharsetDecoder d = decoder.charset().newDecoder()
                 .onMalformedInput(CodingErrorAction.REPORT)

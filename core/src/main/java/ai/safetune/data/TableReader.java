@@ -131,6 +131,8 @@ public final class TableReader {
                     out.add(value);
                 } catch (DataFormatException e) {
                     errors.report(e);
+                } catch (IllegalArgumentException e) {
+                    errors.report(Json.invalidRecord(name, rowLine, e));
                 }
             }
         } catch (JsonProcessingException e) {

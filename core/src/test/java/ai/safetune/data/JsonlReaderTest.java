@@ -94,6 +94,14 @@ class JsonlReaderTest {
     }
 
     @Test
+    void valueTypeArgumentChecksBecomeErrorsOnTheLine() throws Exception {
+        Path f = write("c.jsonl", "{\"l\":\"A\"}\n{\"l\":\" \"}\n");
+        assertThatThrownBy(() -> JsonlReader.read(f, rec -> new Choice(rec.text("l"), "")))
+                .isInstanceOf(DataFormatException.class)
+                .hasMessage(name(f) + ":2: expected a valid record, got one that is not: choice label must not be blank");
+    }
+
+    @Test
     void emptyFileIsAnError() throws Exception {
         Path f = write("empty.jsonl", "");
         assertThatThrownBy(() -> JsonlReader.read(f, QN))

@@ -62,7 +62,7 @@ class TableReaderTest {
     void unknownLabelIsAnError() throws Exception {
         Path f = write("u.csv", "label,title,text\n1,a,b\n5,c,d\n");
         assertThatThrownBy(() -> TableReader.csv().readTasks(f, NEWS))
-                .hasMessage(f + ":3: field \"label\": expected one of 1, 2, got \"5\"");
+                .hasMessage(f + ":3: field \"label\": expected one of 1, 2 (or a label: World, Sports), got \"5\"");
     }
 
     @Test
