@@ -100,6 +100,9 @@ final class LineReader implements Closeable {
         }
         lineNumber++;
         int len = lineLen;
+        if (total == maxLineBytes + 1L && line[len - 1] == '\r') {
+            total--; // the CR of a CRLF ending is not content
+        }
         if (total > maxLineBytes) {
             throw new DataFormatException(file, lineNumber, null,
                     "a line of at most " + maxLineBytes + " bytes (ReadOptions.maxLineBytes)",

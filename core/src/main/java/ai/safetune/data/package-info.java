@@ -8,7 +8,8 @@
  * <p>Readers: {@link ai.safetune.data.JsonlReader} (JSON Lines, streaming), {@link ai.safetune.data.JsonArrayReader}
  * (one JSON document), {@link ai.safetune.data.TableReader} (CSV/TSV with a header, mapped to task examples by a
  * {@link ai.safetune.data.TaskMapping}), {@link ai.safetune.data.ChatDatasets} (chat or alpaca records, detected per
- * record). Writers: {@link ai.safetune.data.ChatJsonlWriter} and {@link ai.safetune.data.AlpacaJsonlWriter}.
+ * record), {@link ai.safetune.data.TaskJsonl} (SafeTune's lossless JSONL form of task examples). Writers:
+ * {@link ai.safetune.data.ChatJsonlWriter}, {@link ai.safetune.data.AlpacaJsonlWriter}, {@link ai.safetune.data.TaskJsonl#open}.
  * {@link ai.safetune.data.SharedDatasets} loads every dataset of the project's {@code shared/data} folder.
  *
  * <p>Bad input policy: every problem is a {@link ai.safetune.data.DataFormatException} naming the file, the

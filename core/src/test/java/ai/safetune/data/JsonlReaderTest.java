@@ -171,6 +171,15 @@ class JsonlReaderTest {
     }
 
     @Test
+    void theLimitCountsContentNotTheLineEnding() throws Exception {
+        String line = "{\"q\":\"" + "x".repeat(20) + "\",\"n\":1}"; // 34 bytes
+        Path f = write("exact.jsonl", line + "\r\n" + line + "\n" + line);
+        assertThat(JsonlReader.read(f, ReadOptions.builder().maxLineBytes(line.length()).build(), QN).recordsOrThrow()).hasSize(3);
+        assertThatThrownBy(() -> JsonlReader.read(f, ReadOptions.builder().maxLineBytes(line.length() - 1).build(), QN))
+                .hasMessageContaining(":1: expected a line of at most 33 bytes");
+    }
+
+    @Test
     void hugeLineIsNotBuffered() throws Exception {
         // 8 MiB on one line with a 1 KiB limit: reported, and read without holding it
         Path f = dir.resolve("huge.jsonl");
