@@ -1,8 +1,5 @@
 package ai.safetune.data;
 
-import java.io.IOException;
-import java.io.InputStream;
-import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -40,7 +37,7 @@ public final class ChatDatasets {
 
     public static ReadResult<ChatExample> read(Path file, ReadOptions options) {
         String prefix = String.valueOf(file.getFileName());
-        if (startsWithArray(file, options)) {
+        if (Json.startsWithArray(file)) {
             return JsonArrayReader.read(file, options, rec -> fromJson(rec, prefix + "#" + rec.position()));
         }
         return JsonlReader.read(file, options, rec -> fromJson(rec, prefix + "#" + rec.line()));
@@ -53,7 +50,7 @@ public final class ChatDatasets {
      */
     public static List<DataFormatException> forEach(Path file, ReadOptions options, Consumer<? super ChatExample> sink) {
         String prefix = String.valueOf(file.getFileName());
-        if (startsWithArray(file, options)) {
+        if (Json.startsWithArray(file)) {
             ReadResult<ChatExample> r = read(file, options);
             r.records().forEach(sink);
             return r.errors();
@@ -129,19 +126,5 @@ public final class ChatDatasets {
             out.add(new Message(role, m.text("content")));
         }
         return out;
-    }
-
-    /** Whether the first non-blank character (after a UTF-8 BOM) is '['. */
-    private static boolean startsWithArray(Path file, ReadOptions options) {
-        try (InputStream in = Json.open(file)) {
-            byte[] head = in.readNBytes(4096);
-            int i = head.length >= 3 && (head[0] & 0xFF) == 0xEF && (head[1] & 0xFF) == 0xBB && (head[2] & 0xFF) == 0xBF ? 3 : 0;
-            while (i < head.length && (head[i] == ' ' || head[i] == '\t' || head[i] == '\r' || head[i] == '\n')) {
-                i++;
-            }
-            return i < head.length && head[i] == '[';
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
-        }
     }
 }

@@ -178,4 +178,18 @@ final class Json {
             default: throw new JsonParseException(p, "unexpected token " + t);
         }
     }
+
+    /** Whether the first non-blank character (after a UTF-8 BOM) is '[': a JSON-array file rather than JSONL. */
+    static boolean startsWithArray(Path file) {
+        try (InputStream in = open(file)) {
+            byte[] head = in.readNBytes(4096);
+            int i = head.length >= 3 && (head[0] & 0xFF) == 0xEF && (head[1] & 0xFF) == 0xBB && (head[2] & 0xFF) == 0xBF ? 3 : 0;
+            while (i < head.length && (head[i] == ' ' || head[i] == '\t' || head[i] == '\r' || head[i] == '\n')) {
+                i++;
+            }
+            return i < head.length && head[i] == '[';
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
+        }
+    }
 }

@@ -18,8 +18,9 @@ import java.util.TreeMap;
  * SafeTune's own JSONL form of {@link TaskExample}, so task data can be exported, edited and read back
  * without loss:
  * <pre>{"id":"..","system":"..","input":"..","choices":[{"label":"A","text":".."}],"answer":"A","metadata":{..}}</pre>
- * {@code system}, {@code choices} and {@code metadata} are optional; with choices, the answer must be one
- * of their labels (else an "unknown label" error).
+ * {@code system} (empty = none), {@code choices} and {@code metadata} are optional; a choice may also be a
+ * bare string, labelled A, B, C... by position. With choices, the answer must be one of their labels (else an
+ * "unknown label" error). A file starting with {@code [} is read as a JSON array of the same records.
  */
 public final class TaskJsonl {
     private TaskJsonl() {
@@ -30,20 +31,30 @@ public final class TaskJsonl {
         return read(file, ReadOptions.defaults()).records();
     }
 
+    /** Reads JSONL, or a JSON array of the same records when the file starts with '['. */
     public static ReadResult<TaskExample> read(Path file, ReadOptions options) {
         String prefix = String.valueOf(file.getFileName());
+        if (Json.startsWithArray(file)) {
+            return JsonArrayReader.read(file, options, rec -> fromJson(rec.asObject(), prefix + "#" + rec.position()));
+        }
         return JsonlReader.read(file, options, rec -> fromJson(rec, prefix + "#" + rec.line()));
     }
 
     /** Maps one record; {@code defaultId} is used when it has no "id". */
     public static TaskExample fromJson(JsonRecord rec, String defaultId) {
         String id = rec.optText("id").orElse(defaultId);
-        Optional<String> system = rec.optText("system");
+        Optional<String> system = rec.optText("system").filter(s -> !s.isEmpty());
         String input = rec.text("input");
         String answer = rec.text("answer");
         List<Choice> choices = new ArrayList<>();
         if (rec.has("choices")) {
-            for (JsonRecord c : rec.array("choices")) {
+            List<JsonRecord> cs = rec.array("choices");
+            for (int i = 0; i < cs.size(); i++) {
+                JsonRecord c = cs.get(i);
+                if (c.node().isTextual()) {
+                    choices.add(new Choice(String.valueOf((char) ('A' + i)), c.asText()));
+                    continue;
+                }
                 String label = c.asObject().text("label");
                 if (label.isBlank()) {
                     throw c.fail("label", "a non-blank label", "blank text");

@@ -42,4 +42,17 @@ class TaskJsonlTest {
                 f + ":3: field \"answer\": expected a string, got nothing (field is missing)",
                 f + ":4: field \"choices[0].label\": expected a string, got nothing (field is missing)");
     }
+
+    @Test
+    void bareStringChoicesAndJsonArrayFiles() throws Exception {
+        Path f = Files.writeString(dir.resolve("t.json"), "[\n"
+                + "  {\"id\": \"q1\", \"system\": \"\", \"input\": \"2+2?\", \"choices\": [\"3\", \"4\"], \"answer\": \"B\"},\n"
+                + "  {\"input\": \"Capital of France?\", \"answer\": \"Paris\"}\n"
+                + "]\n");
+        List<TaskExample> tasks = TaskJsonl.read(f);
+        assertThat(tasks.get(0).choices()).containsExactly(new Choice("A", "3"), new Choice("B", "4"));
+        assertThat(tasks.get(0).systemPrompt()).isEmpty();
+        assertThat(tasks.get(1).id()).isEqualTo("t.json#2");
+        assertThat(tasks.get(1).isMultipleChoice()).isFalse();
+    }
 }
