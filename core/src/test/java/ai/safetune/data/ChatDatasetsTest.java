@@ -104,6 +104,20 @@ class ChatDatasetsTest {
     }
 
     @Test
+    void alpacaHistoryBecomesEarlierTurnsAndAmbiguousRecordsAreErrors() throws Exception {
+        Path f = Files.writeString(dir.resolve("h.jsonl"),
+                "{\"system\":\"s\",\"instruction\":\"q2\",\"input\":\"\",\"output\":\"a2\",\"history\":[[\"q1\",\"a1\"]]}\n"
+                        + "{\"instruction\":\"q\",\"output\":\"a\",\"history\":[[\"only one\"]]}\n"
+                        + "{\"instruction\":\"q\",\"output\":\"a\",\"messages\":[]}\n");
+        ReadResult<ChatExample> r = ChatDatasets.read(f, ReadOptions.lenient());
+        assertThat(r.records()).singleElement().satisfies(c -> assertThat(c.messages()).containsExactly(
+                Message.system("s"), Message.user("q1"), Message.assistant("a1"), Message.user("q2"), Message.assistant("a2")));
+        assertThat(r.errors()).extracting(DataFormatException::getMessage).containsExactly(
+                f + ":2: field \"history[0]\": expected an [instruction, response] pair, got 1 values",
+                f + ":3: expected either \"messages\" (chat) or \"instruction\" (alpaca), got both");
+    }
+
+    @Test
     void unknownRoleIsNamedWithItsPath() throws Exception {
         Path f = Files.writeString(dir.resolve("data.jsonl"),
                 "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"},{\"role\":\"assistant\",\"content\":\"b\"},"
