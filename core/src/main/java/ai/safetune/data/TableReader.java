@@ -22,7 +22,8 @@ import java.util.Map;
  * quote, a quote never closed — reported at the row where it opened); a blank line that is not at the end
  * of the file. Quoting errors, bad bytes and over-long lines end even a lenient read (the parser cannot find
  * the next row reliably); the lenient result then holds the rows before them and the errors. Row-level
- * errors are collected. The file is decoded whole before parsing (the shared tables are small).
+ * errors are collected. The file is decoded whole before parsing (the shared tables are small); line
+ * endings are normalised, so a quoted value spanning CRLF lines holds "\n".
  */
 public final class TableReader {
     private static final CsvMapper CSV = new CsvMapper();
