@@ -21,6 +21,11 @@ public final class Dequant {
             case Q8_0 -> Dequant::q8_0;
             case Q4_0 -> Dequant::q4_0;
             case Q4_1 -> Dequant::q4_1;
+            case Q5_0 -> Dequant::q5_0;
+            case Q5_1 -> Dequant::q5_1;
+            case Q4_K -> Dequant::q4_K;
+            case Q5_K -> Dequant::q5_K;
+            case Q6_K -> Dequant::q6_K;
             default -> null;
         };
     }
@@ -80,6 +85,158 @@ public final class Dequant {
                 int q = src.get(p + 4 + j);
                 dst[o + j] = (q & 0x0F) * scale + min;
                 dst[o + j + 16] = ((q >> 4) & 0x0F) * scale + min;
+            }
+        }
+    }
+
+    /**
+     * Q5_0: fp16 {@code d}, 32 high bits {@code qh} (u32), 16 bytes of low nibbles; element j's fifth bit is bit j of
+     * qh; value = (q−16)·d.
+     */
+    public static void q5_0(ByteBuffer src, int off, float[] dst, int d, int n) {
+        for (int b = 0; b < n / 32; b++) {
+            int p = off + b * 22;
+            float scale = Float16.halfToFloat(src.getShort(p));
+            int qh = src.getInt(p + 2);
+            int o = d + b * 32;
+            for (int j = 0; j < 16; j++) {
+                int q = src.get(p + 6 + j);
+                int h0 = ((qh >>> j) << 4) & 0x10;
+                int h1 = (qh >>> (j + 12)) & 0x10;
+                dst[o + j] = (((q & 0x0F) | h0) - 16) * scale;
+                dst[o + j + 16] = ((((q >> 4) & 0x0F) | h1) - 16) * scale;
+            }
+        }
+    }
+
+    /** Q5_1: fp16 {@code d}, fp16 min {@code m}, u32 {@code qh}, 16 bytes of low nibbles; value = q·d + m. */
+    public static void q5_1(ByteBuffer src, int off, float[] dst, int d, int n) {
+        for (int b = 0; b < n / 32; b++) {
+            int p = off + b * 24;
+            float scale = Float16.halfToFloat(src.getShort(p));
+            float min = Float16.halfToFloat(src.getShort(p + 2));
+            int qh = src.getInt(p + 4);
+            int o = d + b * 32;
+            for (int j = 0; j < 16; j++) {
+                int q = src.get(p + 8 + j);
+                int h0 = ((qh >>> j) << 4) & 0x10;
+                int h1 = (qh >>> (j + 12)) & 0x10;
+                dst[o + j] = ((q & 0x0F) | h0) * scale + min;
+                dst[o + j + 16] = (((q >> 4) & 0x0F) | h1) * scale + min;
+            }
+        }
+    }
+
+    /**
+     * The 6-bit scale (index 0) and min (index 1) of sub-block {@code j} (0..7) packed in the 12 scale bytes of
+     * Q4_K/Q5_K at {@code p}: sub-blocks 0–3 use the low 6 bits of bytes j and j+4; 4–7 combine a nibble of
+     * byte j+4 with the top 2 bits of bytes j−4 (scale) and j (min).
+     */
+    static int scaleK4(ByteBuffer src, int p, int j) {
+        if (j < 4) {
+            return src.get(p + j) & 63;
+        }
+        return (src.get(p + j + 4) & 0x0F) | (((src.get(p + j - 4) & 0xFF) >> 6) << 4);
+    }
+
+    static int minK4(ByteBuffer src, int p, int j) {
+        if (j < 4) {
+            return src.get(p + j + 4) & 63;
+        }
+        return ((src.get(p + j + 4) & 0xFF) >> 4) | (((src.get(p + j) & 0xFF) >> 6) << 4);
+    }
+
+    /**
+     * Q4_K: super-blocks of 256 = fp16 {@code d}, fp16 {@code dmin}, 12 bytes of 6-bit scales/mins, 128 bytes of
+     * nibbles; in each 64-element group, 32 low nibbles then 32 high nibbles of the same 32 bytes;
+     * value = (d·sc)·q − dmin·m.
+     */
+    public static void q4_K(ByteBuffer src, int off, float[] dst, int d, int n) {
+        for (int b = 0; b < n / 256; b++) {
+            int p = off + b * 144;
+            float dd = Float16.halfToFloat(src.getShort(p));
+            float dmin = Float16.halfToFloat(src.getShort(p + 2));
+            int scales = p + 4;
+            int qs = p + 16;
+            int o = d + b * 256;
+            for (int g = 0; g < 4; g++) {
+                float d1 = dd * scaleK4(src, scales, 2 * g);
+                float m1 = dmin * minK4(src, scales, 2 * g);
+                float d2 = dd * scaleK4(src, scales, 2 * g + 1);
+                float m2 = dmin * minK4(src, scales, 2 * g + 1);
+                int q = qs + 32 * g;
+                int y = o + 64 * g;
+                for (int l = 0; l < 32; l++) {
+                    dst[y + l] = d1 * (src.get(q + l) & 0x0F) - m1;
+                }
+                for (int l = 0; l < 32; l++) {
+                    dst[y + 32 + l] = d2 * ((src.get(q + l) & 0xFF) >> 4) - m2;
+                }
+            }
+        }
+    }
+
+    /**
+     * Q5_K: like Q4_K plus 32 bytes {@code qh} of fifth bits (group g uses bits 2g and 2g+1 of each byte);
+     * layout d, dmin, scales[12], qh[32], qs[128].
+     */
+    public static void q5_K(ByteBuffer src, int off, float[] dst, int d, int n) {
+        for (int b = 0; b < n / 256; b++) {
+            int p = off + b * 176;
+            float dd = Float16.halfToFloat(src.getShort(p));
+            float dmin = Float16.halfToFloat(src.getShort(p + 2));
+            int scales = p + 4;
+            int qh = p + 16;
+            int qs = p + 48;
+            int o = d + b * 256;
+            for (int g = 0; g < 4; g++) {
+                float d1 = dd * scaleK4(src, scales, 2 * g);
+                float m1 = dmin * minK4(src, scales, 2 * g);
+                float d2 = dd * scaleK4(src, scales, 2 * g + 1);
+                float m2 = dmin * minK4(src, scales, 2 * g + 1);
+                int u1 = 1 << (2 * g);
+                int u2 = 2 << (2 * g);
+                int q = qs + 32 * g;
+                int y = o + 64 * g;
+                for (int l = 0; l < 32; l++) {
+                    int h = src.get(qh + l);
+                    dst[y + l] = d1 * ((src.get(q + l) & 0x0F) + ((h & u1) != 0 ? 16 : 0)) - m1;
+                }
+                for (int l = 0; l < 32; l++) {
+                    int h = src.get(qh + l);
+                    dst[y + 32 + l] = d2 * (((src.get(q + l) & 0xFF) >> 4) + ((h & u2) != 0 ? 16 : 0)) - m2;
+                }
+            }
+        }
+    }
+
+    /**
+     * Q6_K: super-blocks of 256 = ql[128] (low 4 bits), qh[64] (high 2 bits), 16 int8 scales (one per 16 values),
+     * fp16 {@code d}; value = (d·sc)·(q−32), in two halves of 128.
+     */
+    public static void q6_K(ByteBuffer src, int off, float[] dst, int d, int n) {
+        for (int b = 0; b < n / 256; b++) {
+            int p = off + b * 210;
+            float dd = Float16.halfToFloat(src.getShort(p + 208));
+            for (int half = 0; half < 2; half++) {
+                int ql = p + 64 * half;
+                int qh = p + 128 + 32 * half;
+                int sc = p + 192 + 8 * half;
+                int y = d + b * 256 + 128 * half;
+                for (int l = 0; l < 32; l++) {
+                    int is = l / 16;
+                    int lo0 = src.get(ql + l) & 0xFF;
+                    int lo1 = src.get(ql + l + 32) & 0xFF;
+                    int h = src.get(qh + l) & 0xFF;
+                    int q1 = ((lo0 & 0x0F) | ((h & 3) << 4)) - 32;
+                    int q2 = ((lo1 & 0x0F) | (((h >> 2) & 3) << 4)) - 32;
+                    int q3 = ((lo0 >> 4) | (((h >> 4) & 3) << 4)) - 32;
+                    int q4 = ((lo1 >> 4) | (((h >> 6) & 3) << 4)) - 32;
+                    dst[y + l] = dd * src.get(sc + is) * q1;
+                    dst[y + l + 32] = dd * src.get(sc + is + 2) * q2;
+                    dst[y + l + 64] = dd * src.get(sc + is + 4) * q3;
+                    dst[y + l + 96] = dd * src.get(sc + is + 6) * q4;
+                }
             }
         }
     }
