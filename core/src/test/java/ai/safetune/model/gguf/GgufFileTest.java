@@ -82,6 +82,7 @@ class GgufFileTest {
             assertThat(m.weights().get("model.layers.29.mlp.down_proj.weight").rows()).isEqualTo(576);
             assertThat(m.weights().get("model.layers.29.mlp.down_proj.weight").cols()).isEqualTo(1536);
             assertThat(m.weights().get(LlamaLayout.FINAL_NORM).storageType()).isEqualTo("F32");
+            assertThat(m.file().mappedSegments()).isEqualTo(1); // 98 MB of tensors: one mapping for all
         }
     }
 
