@@ -19,9 +19,12 @@ import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.Collections;
+import java.util.Comparator;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
@@ -116,6 +119,16 @@ public final class SafetensorsFile implements AutoCloseable {
                 continue;
             }
             tensors.put(name, parseTensor(file, name, v, dataLen));
+        }
+        List<SafetensorsTensor> sorted = new ArrayList<>(tensors.values());
+        sorted.sort(Comparator.comparingLong(SafetensorsTensor::begin));
+        long end = 0;
+        for (SafetensorsTensor t : sorted) {
+            if (t.begin() < end && t.byteSize() > 0) {
+                throw new ModelFileException(file, "tensor '" + t.name() + "' at data_offsets [" + t.begin() + ", " + t.end()
+                        + "] overlaps the tensor before it (which ends at " + end + ")");
+            }
+            end = Math.max(end, t.end());
         }
         return new SafetensorsFile(file, ch, dataStart, Collections.unmodifiableMap(tensors),
                 Collections.unmodifiableMap(metadata));

@@ -113,6 +113,8 @@ class SafetensorsTest {
         expectBad(file("{\"a\": {\"dtype\": \"F32\", \"shape\": [4294967296, 4294967296, 4294967296], \"data_offsets\": [0, 8]}}", 8),
                 "overflows");
         expectBad(file("{\"a\": {\"dtype\": \"F32\", \"shape\": [2]}}", 8), "'data_offsets'");
+        expectBad(file("{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]}, "
+                + "\"b\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [4, 12]}}", 12), "tensor 'b'", "overlaps");
         expectBad(file("{\"a\": {\"shape\": [2], \"data_offsets\": [0, 8]}}", 8), "'dtype'");
         expectBad(file("{\"__metadata__\": {\"k\": 3}}", 0), "__metadata__.k");
         // a valid file cut short: the data no longer covers the last tensor
