@@ -4,6 +4,7 @@ import ai.safetune.model.MapWeights;
 import ai.safetune.model.ModelFileException;
 import ai.safetune.model.ModelWeights;
 import ai.safetune.model.Weight;
+import ai.safetune.model.gguf.Dequant;
 import ai.safetune.model.io.Float16;
 import ai.safetune.model.io.MappedRows;
 import ai.safetune.model.io.MappedWeight;
@@ -327,21 +328,9 @@ public final class SafetensorsFile implements AutoCloseable {
 
     static RowDecoder decoder(SafetensorsDType dtype) {
         return switch (dtype) {
-            case F32 -> (src, off, dst, d, n) -> {
-                for (int i = 0; i < n; i++) {
-                    dst[d + i] = src.getFloat(off + 4 * i);
-                }
-            };
-            case F16 -> (src, off, dst, d, n) -> {
-                for (int i = 0; i < n; i++) {
-                    dst[d + i] = Float16.halfToFloat(src.getShort(off + 2 * i));
-                }
-            };
-            case BF16 -> (src, off, dst, d, n) -> {
-                for (int i = 0; i < n; i++) {
-                    dst[d + i] = Float16.bf16ToFloat(src.getShort(off + 2 * i));
-                }
-            };
+            case F32 -> Dequant::f32;
+            case F16 -> Dequant::f16;
+            case BF16 -> Dequant::bf16;
             case F64 -> (src, off, dst, d, n) -> {
                 for (int i = 0; i < n; i++) {
                     dst[d + i] = (float) src.getDouble(off + 8 * i);
