@@ -1,5 +1,7 @@
 package ai.safetune.tokenizer;
 
+import ai.safetune.model.TokenizerSource;
+
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -136,6 +138,15 @@ public final class Tokenizer {
     }
 
     // ---------------------------------------------------------------- factories
+
+    /** The tokenizer of a model opened with {@link ai.safetune.model.ModelFiles}: GGUF metadata or HF files. */
+    public static Tokenizer from(TokenizerSource source) {
+        Objects.requireNonNull(source, "source");
+        if (source instanceof TokenizerSource.Gguf) {
+            return fromGgufMetadata(((TokenizerSource.Gguf) source).metadata());
+        }
+        return fromHfFiles(((TokenizerSource.HfFiles) source).directory());
+    }
 
     /** Reads {@code tokenizer.json} (and {@code tokenizer_config.json} when present) from a model directory. */
     public static Tokenizer fromHfFiles(Path dir) {
