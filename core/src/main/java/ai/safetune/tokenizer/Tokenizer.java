@@ -52,10 +52,14 @@ public final class Tokenizer {
     private final boolean[] startsAddedToken = new boolean[Character.MAX_VALUE + 1];
     private final int bosId, eosId, padId, unkId;
     private final boolean addBos, addEos;
+    /** The BPE model's own unk token (HF model.unk_token), used for bytes missing from the vocabulary; -1: drop them. */
+    private final int bpeUnkId;
+    private final boolean fuseUnk;
     private final ConcurrentHashMap<String, int[]> cache = new ConcurrentHashMap<>();
 
     Tokenizer(String source, Map<String, Integer> vocab, List<String[]> mergePairs, List<AddedToken> addedTokens,
-              boolean individualDigits, int bosId, int eosId, int padId, int unkId, boolean addBos, boolean addEos) {
+              boolean individualDigits, int bosId, int eosId, int padId, int unkId, boolean addBos, boolean addEos,
+              int bpeUnkId, boolean fuseUnk) {
         this.source = source;
         int size = 0;
         for (int id : vocab.values()) {
@@ -128,6 +132,8 @@ public final class Tokenizer {
         }
         this.addBos = addBos;
         this.addEos = addEos;
+        this.bpeUnkId = checkId(bpeUnkId, size, "BPE unk");
+        this.fuseUnk = fuseUnk;
     }
 
     private int checkId(int id, int size, String what) {
@@ -272,6 +278,20 @@ public final class Tokenizer {
         for (int id : pieceIds) {
             pieceBytes += tokenBytes[id].length;
         }
+        int utf8 = 0;
+        for (int c = s; c < e; ) {
+            int cp = text.codePointAt(c);
+            utf8 += utf8Length(cp);
+            c += Character.charCount(cp);
+        }
+        if (utf8 != pieceBytes) {
+            // some byte had no token (dropped or unk): the tokens do not tile the bytes, give each the piece
+            for (int k = 0; k < pieceIds.length; k++) {
+                starts.add(s);
+                ends.add(e);
+            }
+            return;
+        }
         int[] charOfByte = new int[pieceBytes + 1];
         int b = 0;
         for (int c = s; c < e; ) {
@@ -318,15 +338,19 @@ public final class Tokenizer {
 
     private int[] bpe(String piece) {
         byte[] bytes = piece.getBytes(StandardCharsets.UTF_8);
-        int n = bytes.length;
-        int[] syms = new int[n];
-        for (int k = 0; k < n; k++) {
-            int id = byteIds[bytes[k] & 0xFF];
+        int[] syms = new int[bytes.length];
+        int n = 0;
+        for (byte b : bytes) {
+            int id = byteIds[b & 0xFF];
             if (id < 0) {
-                throw new TokenizerException(source + ": the vocabulary has no token for byte 0x"
-                        + Integer.toHexString(bytes[k] & 0xFF) + " (in '" + piece + "')");
+                // a byte the vocabulary lacks (SmolLM2 has no token for 0x1D, 0xC0, 0xF5.., ...): HF's BPE
+                // emits the model's unk token, fused with a preceding unk if fuse_unk, else drops the byte
+                if (bpeUnkId < 0 || (fuseUnk && n > 0 && syms[n - 1] == bpeUnkId)) {
+                    continue;
+                }
+                id = bpeUnkId;
             }
-            syms[k] = id;
+            syms[n++] = id;
         }
         // repeatedly merge the lowest-ranked adjacent pair, leftmost first (HF's priority order)
         while (n > 1) {
