@@ -15,7 +15,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.OptionalInt;
-import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * A byte-level BPE tokenizer (GPT-2 family: SmolLM2, StarCoder, GPT-2, ...) that reproduces Hugging Face
@@ -23,7 +22,7 @@ import java.util.concurrent.ConcurrentHashMap;
  * split by the GPT-2 pre-tokenizer, mapped byte-to-unicode and merged by rank.
  *
  * <p>Built from a Hugging Face model directory ({@link #fromHfFiles}) or from GGUF metadata
- * ({@link #fromGgufMetadata}). Immutable and thread-safe; a bounded cache maps pieces to ids.
+ * ({@link #fromGgufMetadata}). Thread-safe; a bounded lock-free cache maps pieces to ids.
  */
 public final class Tokenizer {
     /** One token matched in raw text before pre-tokenization (HF "added tokens", GGUF control/user tokens). */
@@ -37,7 +36,8 @@ public final class Tokenizer {
         }
     }
 
-    private static final int CACHE_LIMIT = 1 << 16;
+    /** Slots of the direct-mapped piece cache: bounded memory, no locking, no eviction bookkeeping. */
+    private static final int CACHE_SLOTS = 1 << 15;
 
     private final String source;
     private final String[] tokens;          // id -> vocabulary spelling (byte-mapped for BPE tokens)
@@ -55,7 +55,7 @@ public final class Tokenizer {
     /** The BPE model's own unk token (HF model.unk_token), used for bytes missing from the vocabulary; -1: drop them. */
     private final int bpeUnkId;
     private final boolean fuseUnk;
-    private final ConcurrentHashMap<String, int[]> cache = new ConcurrentHashMap<>();
+    private final CacheEntry[] cache = new CacheEntry[CACHE_SLOTS];
 
     Tokenizer(String source, Map<String, Integer> vocab, List<String[]> mergePairs, List<AddedToken> addedTokens,
               boolean individualDigits, int bosId, int eosId, int padId, int unkId, boolean addBos, boolean addEos,
@@ -323,17 +323,34 @@ public final class Tokenizer {
     }
 
     private int[] encodePiece(String text, int s, int e) {
+        int h = 0;
+        for (int k = s; k < e; k++) {
+            h = 31 * h + text.charAt(k);
+        }
+        int slot = (h ^ (h >>> 16)) & (CACHE_SLOTS - 1);
+        CacheEntry entry = cache[slot];
+        int len = e - s;
+        if (entry != null && entry.hash == h && entry.piece.length() == len && entry.piece.regionMatches(0, text, s, len)) {
+            return entry.ids;
+        }
         String piece = text.substring(s, e);
-        int[] cached = cache.get(piece);
-        if (cached != null) {
-            return cached;
+        int[] ids = bpe(piece);
+        // racy but safe: entries are immutable (final fields), a lost update only costs a recomputation
+        cache[slot] = new CacheEntry(piece, h, ids);
+        return ids;
+    }
+
+    /** One cached piece; final fields make it safe to publish through the racy array. */
+    private static final class CacheEntry {
+        final String piece;
+        final int hash;
+        final int[] ids;
+
+        CacheEntry(String piece, int hash, int[] ids) {
+            this.piece = piece;
+            this.hash = hash;
+            this.ids = ids;
         }
-        int[] result = bpe(piece);
-        if (cache.size() >= CACHE_LIMIT) {
-            cache.clear();
-        }
-        cache.put(piece, result);
-        return result;
     }
 
     private int[] bpe(String piece) {
@@ -371,6 +388,11 @@ public final class Tokenizer {
             n--;
         }
         return n == syms.length ? syms : Arrays.copyOf(syms, n);
+    }
+
+    /** Empties the piece &rarr; ids cache (for benchmarks of the uncached path; results are unaffected). */
+    public void clearCache() {
+        Arrays.fill(cache, null);
     }
 
     // ---------------------------------------------------------------- decoding
