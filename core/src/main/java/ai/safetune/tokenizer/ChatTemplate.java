@@ -2,13 +2,16 @@ package ai.safetune.tokenizer;
 
 import ai.safetune.data.Message;
 import ai.safetune.data.Role;
+import ai.safetune.model.TokenizerSource;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.hubspot.jinjava.Jinjava;
 import com.hubspot.jinjava.JinjavaConfig;
 import com.hubspot.jinjava.LegacyOverrides;
+import com.hubspot.jinjava.el.JinjavaInterpreterResolver;
 import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.interpret.TemplateError;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
+import jinjava.javax.el.CompositeELResolver;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -24,7 +27,8 @@ import java.util.Objects;
  * A model's own Jinja chat template, rendered with HubSpot Jinjava configured the way Hugging Face
  * configures Jinja2 for {@code apply_chat_template}: {@code trim_blocks}, {@code lstrip_blocks}, loop
  * controls ({@code break}/{@code continue}), a {@code raise_exception(msg)} function, the template's
- * final newline dropped ({@code keep_trailing_newline=False}), and the tokenizer's special tokens ({@code bos_token}, {@code eos_token}, ...) in scope.
+ * final newline dropped ({@code keep_trailing_newline=False}), the Python {@code str}/{@code dict} methods
+ * templates call ({@code strip}, {@code startswith}, {@code split}, {@code get}, {@code items}, ...), and the tokenizer's special tokens ({@code bos_token}, {@code eos_token}, ...) in scope.
  *
  * <p>{@link #renderWithMask} also marks the tokens of every assistant turn (its content and the special
  * token that closes it) for response-only loss; it finds the turns by rendering the conversation with
@@ -65,6 +69,15 @@ public final class ChatTemplate {
             throw new TokenizerException(source + ": the chat template is empty");
         }
         return new ChatTemplate(template, source, tokenizer);
+    }
+
+    /** The chat template of a model opened with {@link ai.safetune.model.ModelFiles}. */
+    public static ChatTemplate from(TokenizerSource source, Tokenizer tokenizer) {
+        Objects.requireNonNull(source, "source");
+        if (source instanceof TokenizerSource.Gguf) {
+            return fromGgufMetadata(((TokenizerSource.Gguf) source).metadata(), tokenizer);
+        }
+        return fromHfFiles(((TokenizerSource.HfFiles) source).directory(), tokenizer);
     }
 
     /**
@@ -303,7 +316,14 @@ public final class ChatTemplate {
     }
 
     private static Jinjava newEngine() {
+        CompositeELResolver resolver = new CompositeELResolver();
+        resolver.add(new PythonMethods());
+        resolver.add(JinjavaInterpreterResolver.DEFAULT_RESOLVER_READ_ONLY);
         JinjavaConfig config = JinjavaConfig.newBuilder()
+                .withElResolver(resolver)
+                // Jinjava would otherwise render "{{ ... }}" found in message contents again: user data
+                // must come out verbatim (as in Jinja2), never be executed as template code
+                .withNestedInterpretationEnabled(false)
                 .withTrimBlocks(true)
                 .withLstripBlocks(true)
                 // Jinja2 drops one newline at the end of the template source (done in the constructor);

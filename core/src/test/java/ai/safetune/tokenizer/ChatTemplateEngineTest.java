@@ -103,6 +103,22 @@ class ChatTemplateEngineTest {
     }
 
     @Test
+    void pythonStringAndDictMethods() {
+        String tpl = "{% for m in messages %}{{ m.role.upper() }}:{{ m.content.strip() }}|{{ m.content.lstrip() }}|{{ m.content.rstrip('\\n ') }}|{{ m.content.split() | length }}|{{ m.content.split('l', 1) | join('/') }}|{{ 'S' if m.role.startswith(('sys', 'x')) else '-' }}{{ 'E' if m.content.endswith('\\n') else '-' }}|{{ m.get('name', 'anon') }}|{% for k, v in m.items() %}{{ k }}{% endfor %}\n{% endfor %}";
+        ChatTemplate t = ChatTemplate.of(tpl, "python methods test", tok);
+        String out = t.render(List.of(Message.system("sys prompt"), Message.user(" Hi\n"), Message.assistant("Hello world ")), false);
+        assertThat(out).isEqualTo("SYSTEM:sys prompt|sys prompt|sys prompt|2|sys prompt|S-|anon|rolecontentUSER:Hi|Hi\n| Hi|1| Hi\n|-E|anon|rolecontentASSISTANT:Hello world|Hello world |Hello world|2|He/lo world |--|anon|rolecontent");
+    }
+
+    @Test
+    void contentIsDataNeverTemplateCode() throws Exception {
+        ChatTemplate t = ChatTemplate.fromHfFiles(Shared.tinyLlama(), tok);
+        String tricky = "{{ 7*7 }} {% if true %}x{% endif %} {# c #} \\n '\"";
+        String rendered = t.render(List.of(Message.user(tricky)), false);
+        assertThat(rendered).contains("<|im_start|>user\n" + tricky + "<|im_end|>\n");
+    }
+
+    @Test
     void brokenTemplatesFailWithTheirSource() {
         assertThatThrownBy(() -> ChatTemplate.of("{% for m in messages %}{{ m.content }}", "unclosed.jinja", tok))
                 .isInstanceOf(TokenizerException.class).hasMessageContaining("unclosed.jinja");
