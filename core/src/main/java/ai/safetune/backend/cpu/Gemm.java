@@ -10,7 +10,7 @@ final class Gemm {
     /** W rows per tile: the transposed tile (K × NB floats) stays in L2 for K up to a few thousand. */
     static final int NB = 64;
     /** Below this many x rows per task, dot products beat transposing the tile. */
-    static final int SMALL_N = 4;
+    static final int SMALL_N = 8;
 
     /** Where W's rows come from (expanded per tile when quantized). */
     interface Rows {
