@@ -43,6 +43,10 @@ public final class LogitsCommand implements Callable<Integer> {
     @Option(names = "--threads", paramLabel = "N", description = "CPU threads (default: all cores).")
     int threads;
 
+    @Option(names = "--dequantize", description = "Expand quantized weights to fp32 once (faster, about 4-8x the memory of "
+            + "the quantized file); by default they stay quantized and are expanded per tile.")
+    boolean dequantize;
+
     @Option(names = "--out", required = true, paramLabel = "G.jsonl", description = "Output JSONL (written whole or not at all).")
     Path out;
 
@@ -56,7 +60,7 @@ public final class LogitsCommand implements Callable<Integer> {
         }
         ModelRuntime.requireInput(in);
         Path tmp = out.toAbsolutePath().resolveSibling(out.getFileName() + ".tmp");
-        try (ModelRuntime rt = new ModelRuntime(model, adapter, threads);
+        try (ModelRuntime rt = new ModelRuntime(model, adapter, threads, dequantize);
              BufferedReader r = Files.newBufferedReader(in, StandardCharsets.UTF_8);
              BufferedWriter w = Files.newBufferedWriter(tmp, StandardCharsets.UTF_8)) {
             int vocab = rt.model().config().vocabSize();

@@ -34,12 +34,12 @@ final class ModelRuntime implements AutoCloseable {
     private Tokenizer tokenizer;
     private ChatTemplate template;
 
-    ModelRuntime(Path modelPath, Path adapter, int threads) {
+    ModelRuntime(Path modelPath, Path adapter, int threads, boolean dequantize) {
         ModelFiles f = ModelFiles.open(modelPath);
         Backend b = null;
         try {
             b = Backends.select(new BackendOptions(threads));
-            LlamaModel m = LlamaModel.load(f.config(), f.weights(), b, false);
+            LlamaModel m = LlamaModel.load(f.config(), f.weights(), b, dequantize);
             if (adapter != null) {
                 m.setAdapter(PeftAdapter.load(adapter));
             }
