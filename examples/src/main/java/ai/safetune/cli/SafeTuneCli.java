@@ -23,6 +23,8 @@ public final class SafeTuneCli implements Runnable {
     public static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new SafeTuneCli());
         // one line per subcommand
+        cl.addSubcommand(new LogitsCommand());
+        cl.addSubcommand(new GenerateCommand());
         cl.addSubcommand(new TokenizeCommand());
         cl.setExecutionExceptionHandler(SafeTuneCli::oneLineError);
         return cl;
