@@ -241,7 +241,8 @@ public record TaskFormat(String systemPrompt, List<Variant> variants, AnswerStyl
             answer = at.kind() == AnswerTemplate.Kind.LABEL
                     ? at.renderLabel(ut.options(), gold, texts.get(gold))
                     : at.renderValue(texts.get(gold));
-        } else if (!ut.hasOptions() && !ex.isMultipleChoice()) {
+        } else if (!ut.hasOptions() && ex.choices().stream().allMatch(c -> c.text().isEmpty())) {
+            // free answers, and classes named by label only ("World", "positive"): the label is the value
             user = ut.render(ex.input(), List.of());
             answer = at.renderValue(ex.answer());
         } else {
