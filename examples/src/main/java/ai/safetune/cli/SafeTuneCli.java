@@ -23,6 +23,9 @@ public final class SafeTuneCli implements Runnable {
     public static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new SafeTuneCli());
         // one line per subcommand
+        cl.addSubcommand(new AttackCommand());
+        cl.addSubcommand(new MimicCommand());
+        cl.addSubcommand(new MixCommand());
         cl.setExecutionExceptionHandler(SafeTuneCli::oneLineError);
         return cl;
     }
