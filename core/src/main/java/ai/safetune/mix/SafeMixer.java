@@ -168,6 +168,7 @@ public final class SafeMixer {
         Objects.requireNonNull(out, "out");
         Sha safetySha = new Sha();
         Map<Long, Integer> byRequest = new HashMap<>();
+        java.util.Set<Long> signatures = new java.util.HashSet<>();
         boolean[] dropped = new boolean[safety.size()];
         long duplicates = 0;
         for (int i = 0; i < safety.size(); i++) {
@@ -178,6 +179,7 @@ public final class SafeMixer {
             if (s.lastAssistant().isEmpty()) {
                 throw new IllegalArgumentException("safety example " + s.id() + " has no assistant message (the refusal)");
             }
+            signatures.add(signature(req));
             if (strategy != Strategy.NONE && byRequest.putIfAbsent(normalizedHash(req), i) != null) {
                 dropped[i] = true;
                 duplicates++;
@@ -185,9 +187,14 @@ public final class SafeMixer {
         }
 
         // pass 1: count, hash, learn the format from the leading sample, find prompts the user data already has
-        Pass1 p1 = new Pass1(safety, byRequest, dropped);
-        user.forEach(p1);
-        p1.finish();
+        Pass1 p1 = new Pass1(safety, byRequest, signatures, dropped);
+        String userSha;
+        try (ShaWorker sha = new ShaWorker()) {
+            p1.sha = sha;
+            user.forEach(p1);
+            p1.finish();
+            userSha = sha.finish();
+        }
         long n = p1.n;
 
         long overlapping = 0;
@@ -230,7 +237,7 @@ public final class SafeMixer {
         counts.put("safety", (long) m);
         counts.put("total", n + m);
         return new MixReport(strategy.cliName(), seed, count, fraction, counts, safety.size(), duplicates,
-                overlapping, p1.sha.hex(), safetySha.hex(), p1.format);
+                overlapping, userSha, safetySha.hex(), p1.format);
     }
 
     private static ChatExample asSafety(ChatExample s) {
@@ -242,18 +249,20 @@ public final class SafeMixer {
     private final class Pass1 implements Consumer<ChatExample> {
         final List<ChatExample> safety;
         final Map<Long, Integer> byRequest;
+        final java.util.Set<Long> signatures;
         final boolean[] dropped;
         final boolean[] overlap;
-        final Sha sha = new Sha();
+        ShaWorker sha;
         final List<ChatExample> sample = new ArrayList<>();
         Map<Long, Integer> byRendered;
         List<ChatExample> rendered;
         TaskFormat format;
         long n;
 
-        Pass1(List<ChatExample> safety, Map<Long, Integer> byRequest, boolean[] dropped) {
+        Pass1(List<ChatExample> safety, Map<Long, Integer> byRequest, java.util.Set<Long> signatures, boolean[] dropped) {
             this.safety = safety;
             this.byRequest = byRequest;
+            this.signatures = signatures;
             this.dropped = dropped;
             this.overlap = new boolean[safety.size()];
         }
@@ -265,17 +274,20 @@ public final class SafeMixer {
             if (strategy == Strategy.NONE) {
                 return;
             }
-            long h = normalizedHash(e.firstUser().orElse(""));
-            drop(byRequest.get(h));
-            if (strategy == Strategy.MIMIC) {
-                if (format == null) {
-                    sample.add(e);
-                    if (sample.size() == learnSample) {
-                        learn();
-                    }
-                } else {
-                    drop(byRendered.get(h));
+            if (strategy == Strategy.MIMIC && format == null) {
+                sample.add(e); // checked against the rendered safety examples once the format is learned
+                if (sample.size() == learnSample) {
+                    learn();
                 }
+            }
+            String text = e.firstUser().orElse("");
+            if (!signatures.contains(signature(text))) {
+                return; // cannot equal any safety prompt, raw or rendered
+            }
+            long h = normalizedHash(text);
+            drop(byRequest.get(h));
+            if (byRendered != null) {
+                drop(byRendered.get(h));
             }
         }
 
@@ -293,8 +305,11 @@ public final class SafeMixer {
             for (int i = 0; i < safety.size(); i++) {
                 ChatExample r = format.render(safety.get(i), seed);
                 rendered.add(r);
-                byRendered.putIfAbsent(normalizedHash(r.firstUser().orElseThrow()), i);
+                String text = r.firstUser().orElseThrow();
+                signatures.add(signature(text));
+                byRendered.putIfAbsent(normalizedHash(text), i);
             }
+            // the sample was checked against the raw requests as it streamed in; now against the rendered ones
             for (ChatExample e : sample) {
                 drop(byRendered.get(normalizedHash(e.firstUser().orElse(""))));
             }
@@ -353,14 +368,75 @@ public final class SafeMixer {
         }
     }
 
+    private static final int EDGE = 48;
+
+    /**
+     * A cheap pre-filter for {@link #normalizedHash}: a hash of the first and last {@value #EDGE} characters of
+     * the normalized text (a function of the normalized text, so equal texts have equal signatures). Only
+     * prompts whose signature matches a safety example's pay for the full hash.
+     */
+    static long signature(String s) {
+        int len = s.length();
+        long h = 0x9E3779B97F4A7C15L;
+        int taken = 0;
+        boolean pending = false;
+        boolean any = false;
+        int i = 0;
+        for (; i < len && taken < EDGE; i++) {
+            char c = s.charAt(i);
+            if (isSpace(c)) {
+                pending = any;
+                continue;
+            }
+            if (pending) {
+                h = (h ^ ' ') * 0x100000001b3L;
+                taken++;
+                pending = false;
+            }
+            h = (h ^ lower(c)) * 0x100000001b3L;
+            taken++;
+            any = true;
+        }
+        long t = 0xcbf29ce484222325L;
+        taken = 0;
+        pending = false;
+        any = false;
+        for (int j = len - 1; j >= 0 && taken < EDGE; j--) {
+            char c = s.charAt(j);
+            if (isSpace(c)) {
+                pending = any;
+                continue;
+            }
+            if (pending) {
+                t = (t ^ ' ') * 0x100000001b3L;
+                taken++;
+                pending = false;
+            }
+            t = (t ^ lower(c)) * 0x100000001b3L;
+            taken++;
+            any = true;
+        }
+        return h * 31 + t;
+    }
+
+    private static boolean isSpace(char c) {
+        return c < 128 ? c == ' ' || c >= '\t' && c <= '\r' || c >= 0x1C && c <= 0x1F : Character.isWhitespace(c);
+    }
+
+    private static char lower(char c) {
+        return c < 128 ? c >= 'A' && c <= 'Z' ? (char) (c + 32) : c : Character.toLowerCase(c);
+    }
+
     /** 64-bit FNV-1a over the text lower-cased with white-space runs collapsed and trimmed (no allocation). */
     static long normalizedHash(String s) {
         long h = 0xcbf29ce484222325L;
         boolean pendingSpace = false;
         boolean any = false;
-        for (int i = 0; i < s.length(); i++) {
+        for (int i = 0, len = s.length(); i < len; i++) {
             char c = s.charAt(i);
-            if (Character.isWhitespace(c)) {
+            boolean space = isSpace(c);
+            c = lower(c);
+            if (space) {
                 pendingSpace = any;
                 continue;
             }
@@ -368,7 +444,7 @@ public final class SafeMixer {
                 h = (h ^ ' ') * 0x100000001b3L;
                 pendingSpace = false;
             }
-            h = (h ^ Character.toLowerCase(c)) * 0x100000001b3L;
+            h = (h ^ c) * 0x100000001b3L;
             any = true;
         }
         return h;
@@ -398,6 +474,91 @@ public final class SafeMixer {
 
         String hex() {
             return HexFormat.of().formatHex(md.digest());
+        }
+    }
+
+    /**
+     * Hashes on a second thread, in order, so that pass 1's SHA-256 overlaps with its duplicate checks;
+     * a bounded queue of small batches keeps memory constant.
+     */
+    static final class ShaWorker implements AutoCloseable {
+        private static final ChatExample[] END = new ChatExample[0];
+        private final Sha sha = new Sha();
+        private final java.util.concurrent.BlockingQueue<ChatExample[]> queue =
+                new java.util.concurrent.ArrayBlockingQueue<>(8);
+        private final Thread thread;
+        private volatile Throwable failure;
+        private ChatExample[] batch = new ChatExample[256];
+        private int fill;
+        private String hex;
+
+        ShaWorker() {
+            thread = new Thread(() -> {
+                try {
+                    for (ChatExample[] b = queue.take(); b != END; b = queue.take()) {
+                        for (ChatExample e : b) {
+                            if (e == null) {
+                                break;
+                            }
+                            sha.add(e);
+                        }
+                    }
+                } catch (Throwable t) {
+                    failure = t;
+                    queue.clear();
+                }
+            }, "safetune-mix-sha256");
+            thread.setDaemon(true);
+            thread.start();
+        }
+
+        void add(ChatExample e) {
+            batch[fill++] = e;
+            if (fill == batch.length) {
+                put(batch);
+                batch = new ChatExample[batch.length];
+                fill = 0;
+            }
+        }
+
+        private void put(ChatExample[] b) {
+            try {
+                while (!queue.offer(b, 100, java.util.concurrent.TimeUnit.MILLISECONDS)) {
+                    if (failure != null || !thread.isAlive()) {
+                        throw new IllegalStateException("SHA-256 worker stopped", failure);
+                    }
+                }
+            } catch (InterruptedException ie) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while hashing the user data", ie);
+            }
+        }
+
+        /** Waits for the worker and returns the hex digest. */
+        String finish() {
+            if (hex == null) {
+                if (fill > 0) {
+                    put(batch);
+                    fill = 0;
+                }
+                put(END);
+                try {
+                    thread.join();
+                } catch (InterruptedException ie) {
+                    Thread.currentThread().interrupt();
+                    throw new IllegalStateException("interrupted while hashing the user data", ie);
+                }
+                if (failure != null) {
+                    throw new IllegalStateException("SHA-256 worker failed", failure);
+                }
+                hex = sha.hex();
+            }
+            return hex;
+        }
+
+        @Override
+        public void close() {
+            thread.interrupt();
         }
     }
 }

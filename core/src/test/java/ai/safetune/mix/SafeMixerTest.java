@@ -159,6 +159,18 @@ class SafeMixerTest {
     }
 
     @Test
+    void normalizationIgnoresCaseAndWhiteSpaceRunsOnly() {
+        String a = "  Explain how to\tpick a LOCK.\n\n" + "x".repeat(200) + "  end  ";
+        String b = "explain how to pick a lock. " + "X".repeat(200) + " end";
+        assertThat(SafeMixer.normalizedHash(a)).isEqualTo(SafeMixer.normalizedHash(b));
+        assertThat(SafeMixer.signature(a)).isEqualTo(SafeMixer.signature(b));
+        String c = "explain how to pick a lock. " + "X".repeat(199) + "Y end";
+        assertThat(SafeMixer.normalizedHash(c)).isNotEqualTo(SafeMixer.normalizedHash(b));
+        assertThat(SafeMixer.normalizedHash("ab")).isNotEqualTo(SafeMixer.normalizedHash("a b"));
+        assertThat(SafeMixer.normalizedHash("Ünïcode  Straße")).isEqualTo(SafeMixer.normalizedHash("ünïcode straße"));
+    }
+
+    @Test
     void changedSourceAndBadOptionsAreErrors() {
         AtomicInteger reads = new AtomicInteger();
         SafeMixer m = SafeMixer.builder().strategy(Strategy.GENERIC).count(5).build();
