@@ -26,6 +26,9 @@ public final class SafeTuneCli implements Runnable {
         cl.addSubcommand(new LogitsCommand());
         cl.addSubcommand(new GenerateCommand());
         cl.addSubcommand(new TokenizeCommand());
+        cl.addSubcommand(new AttackCommand());
+        cl.addSubcommand(new MimicCommand());
+        cl.addSubcommand(new MixCommand());
         cl.setExecutionExceptionHandler(SafeTuneCli::oneLineError);
         return cl;
     }
