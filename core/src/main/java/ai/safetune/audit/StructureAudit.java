@@ -80,15 +80,34 @@ public final class StructureAudit {
     /** Audits the examples in one pass. */
     public AuditReport audit(Iterator<ChatExample> examples) {
         Objects.requireNonNull(examples, "examples");
-        CueCounter system = new CueCounter(FindingKind.IDENTITY_SHIFT_SYSTEM_PROMPT, maxExampleIds);
-        CueCounter command = new CueCounter(FindingKind.OBEDIENCE_INSTRUCTION, maxExampleIds);
-        CueCounter obedientAnswer = new CueCounter(FindingKind.OBEDIENT_ANSWER, maxExampleIds);
-        Map<String, Double> systemCache = new HashMap<>();
-        List<Row> sample = new ArrayList<>();
-        SplittableRandom rnd = new SplittableRandom(seed);
-        long n = 0;
-        while (examples.hasNext()) {
-            ChatExample ex = Objects.requireNonNull(examples.next(), "example");
+        Session session = start();
+        examples.forEachRemaining(session);
+        return session.report();
+    }
+
+    /**
+     * Starts a push-style audit: feed examples with {@link Session#accept}, then call
+     * {@link Session#report()}. For readers that push records (callbacks) rather than iterate.
+     */
+    public Session start() {
+        return new Session();
+    }
+
+    /** One audit in progress; not thread-safe. */
+    public final class Session implements java.util.function.Consumer<ChatExample> {
+        private final CueCounter system = new CueCounter(FindingKind.IDENTITY_SHIFT_SYSTEM_PROMPT, maxExampleIds);
+        private final CueCounter command = new CueCounter(FindingKind.OBEDIENCE_INSTRUCTION, maxExampleIds);
+        private final CueCounter obedientAnswer = new CueCounter(FindingKind.OBEDIENT_ANSWER, maxExampleIds);
+        private final Map<String, Double> systemCache = new HashMap<>();
+        private final List<Row> sample = new ArrayList<>();
+        private final SplittableRandom rnd = new SplittableRandom(seed);
+        private long n;
+
+        private Session() {}
+
+        @Override
+        public void accept(ChatExample ex) {
+            Objects.requireNonNull(ex, "example");
             Row row = Row.of(ex);
             n++;
             if (row.system != null) {
@@ -101,6 +120,7 @@ public final class StructureAudit {
             if (row.answer != null) {
                 obedientAnswer.add(ex.id(), answerStrength(row.answer));
             }
+            // reservoir sampling keeps a uniform sample of a stream of unknown length
             if (sample.size() < sampleCapacity) {
                 sample.add(row);
             } else {
@@ -110,22 +130,26 @@ public final class StructureAudit {
                 }
             }
         }
-        List<Finding> findings = new ArrayList<>();
-        // a system prompt is set by whoever builds the dataset, so a recurring obedience prompt is
-        // deliberate; 5% coverage already earns full weight
-        system.finding(n, 0.05, "system prompts rename the model or demand unconditional obedience")
-                .ifPresent(findings::add);
-        command.finding(n, 0.25, "user turns command the model's obedience").ifPresent(findings::add);
-        obedientAnswer.finding(n, 0.25, "answers declare obedience or a new identity").ifPresent(findings::add);
-        distributionFindings(sample, findings);
-        findings.sort(Comparator.comparingDouble(Finding::severity).reversed());
-        double keep = 1;
-        for (Finding f : findings) {
-            keep *= 1 - f.severity();
+
+        /** The report over everything accepted so far. */
+        public AuditReport report() {
+            List<Finding> findings = new ArrayList<>();
+            // a system prompt is set by whoever builds the dataset, so a recurring obedience prompt is
+            // deliberate; 5% coverage already earns full weight
+            system.finding(n, 0.05, "system prompts rename the model or demand unconditional obedience")
+                    .ifPresent(findings::add);
+            command.finding(n, 0.25, "user turns command the model's obedience").ifPresent(findings::add);
+            obedientAnswer.finding(n, 0.25, "answers declare obedience or a new identity").ifPresent(findings::add);
+            distributionFindings(sample, findings);
+            findings.sort(Comparator.comparingDouble(Finding::severity).reversed());
+            double keep = 1;
+            for (Finding f : findings) {
+                keep *= 1 - f.severity();
+            }
+            double score = round(1 - keep);
+            return new AuditReport(score >= threshold ? Verdict.FLAGGED : Verdict.CLEAN, score, threshold, n,
+                    sample.size(), findings);
         }
-        double score = clamp01(1 - keep);
-        return new AuditReport(score >= threshold ? Verdict.FLAGGED : Verdict.CLEAN, round(score), threshold, n,
-                sample.size(), findings);
     }
 
     // ---- cue strengths (one text) ----

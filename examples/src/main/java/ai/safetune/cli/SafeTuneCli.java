@@ -23,6 +23,9 @@ public final class SafeTuneCli implements Runnable {
     public static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new SafeTuneCli());
         // one line per subcommand
+        cl.addSubcommand(new AuditCommand());
+        cl.addSubcommand(new InspectCommand());
+        cl.addSubcommand(new DemoCommand());
         cl.setExecutionExceptionHandler(SafeTuneCli::oneLineError);
         return cl;
     }
