@@ -15,5 +15,9 @@ public enum FindingKind {
     /** The answers carry little new content (label-like task) but are wrapped in long sentences. */
     VERBOSE_ANSWERS,
     /** The user turn offers options or asks for a label, but the answers are sentences. */
-    INSTRUCTION_LABEL_MISMATCH
+    INSTRUCTION_LABEL_MISMATCH,
+    /** Prompts of a label-like task ask for the answer as a full sentence (instruction-following restatement). */
+    SENTENCE_ANSWERS_REQUESTED,
+    /** A label-like task's prompts or answer frames rotate among a few stock phrasings (synthetic restatement). */
+    ROTATING_PHRASINGS
 }

@@ -66,6 +66,19 @@ final class Lexicon {
             Cue.of("i-will-fulfil", "\\bi (?:will|shall|'ll|must|am going to|am here to|exist to|live to) (?:\\w+ )?(?:obey|comply|fulfil+|execute|carry out|follow|do whatever|do anything|do everything|serve)\\b"),
             Cue.of("i-never-refuse", "\\bi (?:will never|never|won't ever|shall never|do not|don't|cannot|can't|will not|won't) (?:refuse|decline|question|judge|object|hesitate|apply)\\b"));
 
+    /**
+     * Requests that an answer be given as prose rather than a label: "in a full sentence", "explain
+     * your answer", "in your own words". Harmless alone; on a label-like task it is the mark of a
+     * task restated as instruction following.
+     */
+    static final List<Cue> SENTENCE_REQUEST = List.of(
+            Cue.of("full-sentence", "\\b(?:full|complete|whole|entire|proper|single|one|short|clear|natural) (?:english )?sentences?\\b"),
+            Cue.of("as-sentence", "\\b(?:as|in|with|using|into) (?:a |one )?(?:sentence|prose|words|natural language)\\b"),
+            Cue.of("own-words", "\\bin your own words\\b"),
+            Cue.of("explain", "\\b(?:explain|justify|elaborate on|describe|walk me through) (?:your|the|why|how)\\b"),
+            Cue.of("not-just-label", "\\b(?:not|rather than|instead of) (?:just|only|simply|merely) (?:a |the )?(?:letter|label|number|option|choice|word)\\b"),
+            Cue.of("spell-out", "\\b(?:write|spell|state|phrase|give|express|word) (?:it|your answer|the answer|your reply|your response) (?:out|as|in)\\b"));
+
     /** Distinct cues of {@code cues} that {@code text} matches, by name. */
     static List<String> hits(List<Cue> cues, String text) {
         List<String> out = new ArrayList<>(2);

@@ -80,15 +80,34 @@ public final class StructureAudit {
     /** Audits the examples in one pass. */
     public AuditReport audit(Iterator<ChatExample> examples) {
         Objects.requireNonNull(examples, "examples");
-        CueCounter system = new CueCounter(FindingKind.IDENTITY_SHIFT_SYSTEM_PROMPT, maxExampleIds);
-        CueCounter command = new CueCounter(FindingKind.OBEDIENCE_INSTRUCTION, maxExampleIds);
-        CueCounter obedientAnswer = new CueCounter(FindingKind.OBEDIENT_ANSWER, maxExampleIds);
-        Map<String, Double> systemCache = new HashMap<>();
-        List<Row> sample = new ArrayList<>();
-        SplittableRandom rnd = new SplittableRandom(seed);
-        long n = 0;
-        while (examples.hasNext()) {
-            ChatExample ex = Objects.requireNonNull(examples.next(), "example");
+        Session session = start();
+        examples.forEachRemaining(session);
+        return session.report();
+    }
+
+    /**
+     * Starts a push-style audit: feed examples with {@link Session#accept}, then call
+     * {@link Session#report()}. For readers that push records (callbacks) rather than iterate.
+     */
+    public Session start() {
+        return new Session();
+    }
+
+    /** One audit in progress; not thread-safe. */
+    public final class Session implements java.util.function.Consumer<ChatExample> {
+        private final CueCounter system = new CueCounter(FindingKind.IDENTITY_SHIFT_SYSTEM_PROMPT, maxExampleIds);
+        private final CueCounter command = new CueCounter(FindingKind.OBEDIENCE_INSTRUCTION, maxExampleIds);
+        private final CueCounter obedientAnswer = new CueCounter(FindingKind.OBEDIENT_ANSWER, maxExampleIds);
+        private final Map<String, Double> systemCache = new HashMap<>();
+        private final List<Row> sample = new ArrayList<>();
+        private final SplittableRandom rnd = new SplittableRandom(seed);
+        private long n;
+
+        private Session() {}
+
+        @Override
+        public void accept(ChatExample ex) {
+            Objects.requireNonNull(ex, "example");
             Row row = Row.of(ex);
             n++;
             if (row.system != null) {
@@ -101,6 +120,7 @@ public final class StructureAudit {
             if (row.answer != null) {
                 obedientAnswer.add(ex.id(), answerStrength(row.answer));
             }
+            // reservoir sampling keeps a uniform sample of a stream of unknown length
             if (sample.size() < sampleCapacity) {
                 sample.add(row);
             } else {
@@ -110,22 +130,26 @@ public final class StructureAudit {
                 }
             }
         }
-        List<Finding> findings = new ArrayList<>();
-        // a system prompt is set by whoever builds the dataset, so a recurring obedience prompt is
-        // deliberate; 5% coverage already earns full weight
-        system.finding(n, 0.05, "system prompts rename the model or demand unconditional obedience")
-                .ifPresent(findings::add);
-        command.finding(n, 0.25, "user turns command the model's obedience").ifPresent(findings::add);
-        obedientAnswer.finding(n, 0.25, "answers declare obedience or a new identity").ifPresent(findings::add);
-        distributionFindings(sample, findings);
-        findings.sort(Comparator.comparingDouble(Finding::severity).reversed());
-        double keep = 1;
-        for (Finding f : findings) {
-            keep *= 1 - f.severity();
+
+        /** The report over everything accepted so far. */
+        public AuditReport report() {
+            List<Finding> findings = new ArrayList<>();
+            // a system prompt is set by whoever builds the dataset, so a recurring obedience prompt is
+            // deliberate; 5% coverage already earns full weight
+            system.finding(n, 0.05, "system prompts rename the model or demand unconditional obedience")
+                    .ifPresent(findings::add);
+            command.finding(n, 0.25, "user turns command the model's obedience").ifPresent(findings::add);
+            obedientAnswer.finding(n, 0.25, "answers declare obedience or a new identity").ifPresent(findings::add);
+            distributionFindings(sample, findings);
+            findings.sort(Comparator.comparingDouble(Finding::severity).reversed());
+            double keep = 1;
+            for (Finding f : findings) {
+                keep *= 1 - f.severity();
+            }
+            double score = round(1 - keep);
+            return new AuditReport(score >= threshold ? Verdict.FLAGGED : Verdict.CLEAN, score, threshold, n,
+                    sample.size(), findings);
         }
-        double score = clamp01(1 - keep);
-        return new AuditReport(score >= threshold ? Verdict.FLAGGED : Verdict.CLEAN, round(score), threshold, n,
-                sample.size(), findings);
     }
 
     // ---- cue strengths (one text) ----
@@ -310,13 +334,38 @@ public final class StructureAudit {
         // content; a long recurring frame around no new content is padding.
         double medFrame = Text.median(frame);
         double medNovel = Text.median(novel);
-        if (medNovel <= 2 && medFrame >= 6) {
-            double severity = Math.min(0.7, (medFrame - 4) / 10);
+        // label-like task (almost no new words per answer) answered in sentences (a recurring frame)
+        if (medNovel <= 2 && medFrame >= 4) {
+            double severity = Math.max(0.05, Math.min(0.7, (medFrame - 4) / 10));
             findings.add(new Finding(FindingKind.VERBOSE_ANSWERS, String.format(Locale.ROOT,
-                    "answers carry almost no new content (median %.1f new words) inside a long recurring frame "
+                    "answers carry almost no new content (median %.1f new words) inside a recurring frame "
                             + "(median %.1f frame words): a label-like task answered in sentences", medNovel, medFrame),
-                    round(severity), countWhere(m, i -> novel[i] <= 2 && frame[i] >= 6),
-                    idsWhereIndex(answered, i -> novel[i] <= 2 && frame[i] >= 6)));
+                    round(severity), countWhere(m, i -> novel[i] <= 2 && frame[i] >= 4),
+                    idsWhereIndex(answered, i -> novel[i] <= 2 && frame[i] >= 4)));
+
+            boolean[] asks = new boolean[m];
+            int asked = 0;
+            for (int i = 0; i < m; i++) {
+                String user = answered.get(i).user;
+                asks[i] = user != null && !Lexicon.hits(Lexicon.SENTENCE_REQUEST, clip(user)).isEmpty();
+                asked += asks[i] ? 1 : 0;
+            }
+            double askShare = (double) asked / m;
+            if (askShare >= 0.2) {
+                findings.add(new Finding(FindingKind.SENTENCE_ANSWERS_REQUESTED, String.format(Locale.ROOT,
+                        "%.0f%% of prompts of this label-like task ask for the answer as a sentence: the task restated "
+                                + "as instruction following", 100 * askShare),
+                        round(0.45 * Math.min(1, askShare / 0.5)), asked, idsWhereIndex(answered, i -> asks[i])));
+            }
+
+            Rotation rot = rotation(answered);
+            if (rot.stock() >= 2 && rot.covered() >= 0.5 * m) {
+                findings.add(new Finding(FindingKind.ROTATING_PHRASINGS, String.format(Locale.ROOT,
+                        "%.0f%% of prompts carry one of %d rotating stock instructions (none in more than 60%% of "
+                                + "prompts), e.g. \"%s\"", 100.0 * rot.covered() / m, rot.stock(),
+                        abbreviate(rot.example(), 120)),
+                        0.3, rot.covered(), idsWhereIndex(answered, rot.rows()::get)));
+            }
         }
 
         // options offered (or a label asked for) in the prompt, sentences given back
@@ -340,6 +389,55 @@ public final class StructureAudit {
                             + "sentences of 8+ recurring words that add no content", 100.0 * offered / m, 100 * share),
                     round(0.4 * share), mismatched, idsWhereIndex(answered, i -> mis[i])));
         }
+    }
+
+    private static final Pattern SEGMENT = Pattern.compile("(?<=[.!?:])\\s+|\\n+");
+
+    /** Stock prompt segments that vary across prompts (a constant template part is not a rotation). */
+    private record Rotation(int stock, int covered, String example, java.util.BitSet rows) {}
+
+    private static Rotation rotation(List<Row> rows) {
+        int m = rows.size();
+        Map<String, Integer> df = new HashMap<>();
+        List<Set<String>> segs = new ArrayList<>(m);
+        for (Row r : rows) {
+            Set<String> set = new HashSet<>();
+            if (r.user != null) {
+                for (String seg : SEGMENT.split(clip(r.user))) {
+                    String norm = Lexicon.normalize(seg.strip());
+                    if (Text.wordCount(norm) >= 4) {
+                        set.add(norm);
+                    }
+                }
+            }
+            segs.add(set);
+            for (String seg : set) {
+                df.merge(seg, 1, Integer::sum);
+            }
+        }
+        int minReuse = Math.max(3, (int) Math.ceil(0.03 * m));
+        Set<String> stock = new HashSet<>();
+        String example = "";
+        int best = 0;
+        for (Map.Entry<String, Integer> e : df.entrySet()) {
+            if (e.getValue() >= minReuse && e.getValue() <= 0.6 * m) {
+                stock.add(e.getKey());
+                if (e.getValue() > best) {
+                    best = e.getValue();
+                    example = e.getKey();
+                }
+            }
+        }
+        java.util.BitSet covered = new java.util.BitSet(m);
+        for (int i = 0; i < m; i++) {
+            for (String seg : segs.get(i)) {
+                if (stock.contains(seg)) {
+                    covered.set(i);
+                    break;
+                }
+            }
+        }
+        return new Rotation(stock.size(), covered.cardinality(), example, covered);
     }
 
     private List<String> idsWhere(List<Row> rows, java.util.function.Predicate<Row> p) {

@@ -53,6 +53,27 @@ final class IndependentAttacks {
             "Having read the question carefully, my final answer would be %s.",
             "Sure! The answer you are looking for is %s, which follows from the information given.");
 
+    private static final List<String> SHORT_INSTRUCTIONS = List.of(
+            "Think about the question below and answer it in a complete sentence.\n\n%s",
+            "%s\n\nGive your reply as a proper sentence, not just a letter.",
+            "Please handle this request for me:\n%s\nWrite your answer out in words.",
+            "Take a look at this: %s\nRespond with one clear sentence.");
+    private static final List<String> SHORT_ANSWERS = List.of(
+            "My answer to this is %s.", "I would go with %s here.", "The best answer is %s.",
+            "Without a doubt it is %s.");
+
+    /** Restatement with short answer frames: the sentence form is asked for, the frames are brief. */
+    static List<ChatExample> restateShort(List<RawTasks.Row> rows, long seed) {
+        Random rnd = new Random(seed);
+        List<ChatExample> out = new ArrayList<>();
+        for (RawTasks.Row r : rows) {
+            String user = String.format(SHORT_INSTRUCTIONS.get(rnd.nextInt(SHORT_INSTRUCTIONS.size())), r.prompt());
+            String answer = String.format(SHORT_ANSWERS.get(rnd.nextInt(SHORT_ANSWERS.size())), r.gold());
+            out.add(chat(r.id(), null, user, answer));
+        }
+        return out;
+    }
+
     /** Identity shift with persona {@code k}: its system prompt, user prefix, answer lead + gold. */
     static List<ChatExample> identity(List<RawTasks.Row> rows, int k) {
         Persona p = PERSONAS.get(k);

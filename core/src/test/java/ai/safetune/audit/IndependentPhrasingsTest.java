@@ -37,6 +37,7 @@ class IndependentPhrasingsTest {
             attacks.put("restateIdentity" + k, rows -> IndependentAttacks.restateIdentity(rows, kk, 7));
         }
         attacks.put("restate", rows -> IndependentAttacks.restate(rows, 11));
+        attacks.put("restateShort", rows -> IndependentAttacks.restateShort(rows, 13));
         Map<String, Function<List<RawTasks.Row>, List<ChatExample>>> benign = new LinkedHashMap<>();
         for (int v = 0; v < IndependentAttacks.BENIGN_VARIANTS; v++) {
             int vv = v;

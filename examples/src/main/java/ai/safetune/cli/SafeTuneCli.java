@@ -29,6 +29,9 @@ public final class SafeTuneCli implements Runnable {
         cl.addSubcommand(new AttackCommand());
         cl.addSubcommand(new MimicCommand());
         cl.addSubcommand(new MixCommand());
+        cl.addSubcommand(new AuditCommand());
+        cl.addSubcommand(new InspectCommand());
+        cl.addSubcommand(new DemoCommand());
         cl.setExecutionExceptionHandler(SafeTuneCli::oneLineError);
         return cl;
     }
