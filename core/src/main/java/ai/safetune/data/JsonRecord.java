@@ -15,7 +15,7 @@ import java.util.Optional;
  *
  * <p>Accessors are strict about types: a string field holding a number is an error, not a conversion.
  */
-public final class JsonRecord {
+public final class JsonRecord implements FieldSource {
     private static final int MAX_SHOWN = 60;
 
     private final String file;
@@ -44,9 +44,11 @@ public final class JsonRecord {
         return new JsonRecord(file, line, "", node, null);
     }
 
+    @Override
     public String file() { return file; }
 
     /** 1-based line where this value starts. */
+    @Override
     public int line() { return line; }
 
     /** Path of this value inside its line or document ("" for the record itself, "messages[2]"...). */
@@ -57,6 +59,23 @@ public final class JsonRecord {
     public boolean has(String field) {
         JsonNode v = node.get(field);
         return v != null && !v.isNull();
+    }
+
+    /**
+     * A scalar field as text, for {@link TaskMapping}: strings as is, numbers and booleans as written;
+     * absent or null gives empty; an object or array is an error.
+     */
+    @Override
+    public Optional<String> get(String field) {
+        requireObject(field);
+        JsonNode v = node.get(field);
+        if (v == null || v.isNull()) {
+            return Optional.empty();
+        }
+        if (!v.isValueNode()) {
+            throw fail(field, "a string, number or boolean", describe(v));
+        }
+        return Optional.of(v.asText());
     }
 
     /** A required string field. */
@@ -88,6 +107,11 @@ public final class JsonRecord {
             throw fail(field, "an integer", describe(v));
         }
         return v.intValue();
+    }
+
+    /** A required non-null field of any type, as a record whose errors name {@code path.field}. */
+    public JsonRecord value(String field, String expected) {
+        return child(field, field(field, expected));
     }
 
     /** A required object field, as a record whose errors name {@code path.field}. */
@@ -152,6 +176,7 @@ public final class JsonRecord {
      * An error about {@code field} of this value (or this value itself when {@code field} is null), on the
      * field's own line when known.
      */
+    @Override
     public DataFormatException fail(String field, String expected, String actual) {
         int at = line;
         if (field != null && lines != null) {
