@@ -23,6 +23,8 @@ public final class SafeTuneCli implements Runnable {
     public static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new SafeTuneCli());
         // one line per subcommand
+        cl.addSubcommand(new EvalCommand());
+        cl.addSubcommand(new ReportCommand());
         cl.setExecutionExceptionHandler(SafeTuneCli::oneLineError);
         return cl;
     }
