@@ -16,11 +16,18 @@ public final class OrtChatGenerator implements ResponseGenerator {
     private final OrtEvaluator ort;
     private final ChatCodec codec;
     private final GenerationConfig config;
+    private java.util.function.BiConsumer<Integer, Integer> progress = (done, total) -> { };
 
     public OrtChatGenerator(OrtEvaluator ort, ChatCodec codec, GenerationConfig config) {
         this.ort = Objects.requireNonNull(ort, "ort");
         this.codec = Objects.requireNonNull(codec, "codec");
         this.config = Objects.requireNonNull(config, "config");
+    }
+
+    /** Called with (prompts done, prompts total) after each batch. */
+    public OrtChatGenerator onProgress(java.util.function.BiConsumer<Integer, Integer> listener) {
+        this.progress = Objects.requireNonNull(listener, "listener");
+        return this;
     }
 
     @Override
@@ -35,7 +42,7 @@ public final class OrtChatGenerator implements ResponseGenerator {
         for (String p : userPrompts) {
             ids.add(codec.encodeChat(List.of(Message.user(p)), true));
         }
-        List<Generation> gens = ort.generate(ids, config, codec::decode);
+        List<Generation> gens = ort.generate(ids, config, codec::decode, n -> progress.accept(n, ids.size()));
         List<String> out = new ArrayList<>(gens.size());
         for (Generation g : gens) {
             out.add(g.text());

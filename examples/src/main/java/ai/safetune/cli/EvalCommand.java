@@ -36,6 +36,9 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ConsoleProgressBarConsumer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -124,7 +127,10 @@ public final class EvalCommand implements Callable<Integer> {
                     err.printf(Locale.ROOT, "eval: %s: %d prompts, %d new tokens max ...%n", set.name(), set.prompts().size(), maxNewTokens);
                     err.flush();
                     SuiteResult r;
-                    try {
+                    try (ProgressBar bar = new ProgressBarBuilder().setTaskName(set.name()).setInitialMax(set.prompts().size())
+                            .setConsumer(new ConsoleProgressBarConsumer(System.err)).setUpdateIntervalMillis(2000)
+                            .continuousUpdate().build()) {
+                        gen.onProgress((done, total) -> bar.stepTo(done));
                         r = SafetyEvaluation.run(set, gen, judge, seed);
                     } catch (IllegalArgumentException e) {
                         throw new IllegalArgumentException("suite " + set.name() + " (" + set.source() + "): " + e.getMessage(), e);
