@@ -32,6 +32,8 @@ public final class SafeTuneCli implements Runnable {
         cl.addSubcommand(new AuditCommand());
         cl.addSubcommand(new InspectCommand());
         cl.addSubcommand(new DemoCommand());
+        cl.addSubcommand(new EvalCommand());
+        cl.addSubcommand(new ReportCommand());
         cl.setExecutionExceptionHandler(SafeTuneCli::oneLineError);
         return cl;
     }

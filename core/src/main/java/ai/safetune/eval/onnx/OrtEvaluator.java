@@ -199,6 +199,12 @@ public final class OrtEvaluator implements AutoCloseable {
      * @param decoder turns generated ids (without EOS) into text; needed for stop strings, may be null otherwise
      */
     public List<Generation> generate(List<int[]> prompts, GenerationConfig gc, Function<int[], String> decoder) {
+        return generate(prompts, gc, decoder, n -> { });
+    }
+
+    /** As {@link #generate(List, GenerationConfig, Function)}, reporting the number of finished prompts after each batch. */
+    public List<Generation> generate(List<int[]> prompts, GenerationConfig gc, Function<int[], String> decoder,
+                                     java.util.function.IntConsumer progress) {
         if (prompts.isEmpty()) {
             throw new IllegalArgumentException("no prompts to generate from");
         }
@@ -235,6 +241,7 @@ public final class OrtEvaluator implements AutoCloseable {
             for (int j = 0; j < idx.length; j++) {
                 out[idx[j]] = g[j];
             }
+            progress.accept(start + idx.length);
         }
         return List.of(out);
     }

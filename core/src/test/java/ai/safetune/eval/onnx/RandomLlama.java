@@ -13,7 +13,7 @@ import java.util.Set;
  * A small random Llama (HF names and layout) and a plain float64 forward pass written straight from the
  * HF modeling code, independent of the ONNX graph, to test the export against.
  */
-final class RandomLlama implements ModelWeights {
+public final class RandomLlama implements ModelWeights {
 
     record ArrayWeight(String name, int rows, int cols, float[] data) implements Weight {
         @Override
@@ -27,10 +27,10 @@ final class RandomLlama implements ModelWeights {
         }
     }
 
-    final ModelConfig cfg;
+    public final ModelConfig cfg;
     final Map<String, ArrayWeight> w = new LinkedHashMap<>();
 
-    RandomLlama(ModelConfig cfg, long seed) {
+    public RandomLlama(ModelConfig cfg, long seed) {
         this.cfg = cfg;
         Random r = new Random(seed);
         int h = cfg.hiddenSize();
@@ -53,7 +53,7 @@ final class RandomLlama implements ModelWeights {
         }
     }
 
-    static ModelConfig config(boolean tied) {
+    public static ModelConfig config(boolean tied) {
         return new ModelConfig(61, 16, 40, 2, 4, 2, 4, 10000, 1e-6, 64, tied);
     }
 
@@ -85,7 +85,7 @@ final class RandomLlama implements ModelWeights {
     }
 
     /** Logits [T][V] of one unpadded sequence with positions 0..T-1. */
-    double[][] forward(int[] ids) {
+    public double[][] forward(int[] ids) {
         int t = ids.length;
         int h = cfg.hiddenSize();
         int nH = cfg.numHeads();
