@@ -86,6 +86,8 @@ extern "C" int st_ctx_sync(st_ctx *ctx) {
   return ST_OK;
 }
 
+extern "C" void *st_ctx_stream(st_ctx *ctx) { return ctx ? (void *)ctx->stream : nullptr; }
+
 extern "C" int st_malloc(st_ctx *ctx, void **ptr, size_t bytes) {
   ST_CTX("st_malloc");
   ST_CHECK("st_malloc", ptr != nullptr, "ptr is NULL");
