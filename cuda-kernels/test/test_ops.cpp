@@ -68,10 +68,10 @@ static void compare(const char *op, const std::string &what, const std::vector<f
     else {
       double e = std::fabs(g - r);
       maxabs = std::max(maxabs, e);
-      ratio = e / (atol + rtol * std::fabs(r));
+      ratio = e == 0 ? 0 : e / (atol + rtol * std::fabs(r));
     }
     if (ratio > 1) bad++;
-    if (ratio > worst || std::isnan(ratio)) { worst = ratio; wi = i; }
+    if (ratio > worst) { worst = ratio; wi = i; }
   }
   bool ok = bad == 0 && gpu.size() == ref.size();
   if (!ok) failures++;
