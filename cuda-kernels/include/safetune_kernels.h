@@ -73,7 +73,8 @@ ST_API int st_sgemm_strided(st_ctx *ctx, float *C, int ldc, const float *U, int6
  * forward:  xa = x·Aᵀ [N,r] (kept for backward);  y = x·Wᵀ + s·xa·Bᵀ  [N,out]
  * backward: g = dy·B [N,r] (scratch, caller-owned);  dx = dy·W + s·g·A  [N,in]  (dx may be NULL)
  *           dA (+)= s·gᵀ·x [r,in];  dB (+)= s·dyᵀ·xa [out,r]  (accumulate = 1 adds to existing gradients)
- * in must be a multiple of 32; r <= 256. */
+ * in must be a multiple of 32; 0 <= r <= 256 (forward with r = 0 is the plain frozen matmul y = x·Wᵀ;
+ * xa, A, B may then be NULL). */
 ST_API int st_lora_forward(st_ctx *ctx, float *y, float *xa, const float *x, const void *W, int wtype,
                     const float *A, const float *B, float scale, int N, int in, int out, int r, int precision);
 ST_API int st_lora_backward(st_ctx *ctx, float *dx, float *dA, float *dB, float *g, const float *dy, const float *x,
@@ -91,15 +92,27 @@ ST_API int st_rmsnorm_backward(st_ctx *ctx, float *dx, float *dw, const float *d
 ST_API int st_rope_forward(st_ctx *ctx, float *out, const float *in, const int32_t *pos, int N, int H, int D, float theta);
 ST_API int st_rope_backward(st_ctx *ctx, float *din, const float *dout, const int32_t *pos, int N, int H, int D, float theta);
 
-/* ---- causal grouped-query attention (attention.cu): q [B,T,Hq,D], k,v [B,T,Hkv,D], out [B,T,Hq,D],
- *      lse [B,Hq,T] (log-sum-exp of the scaled scores, saved for backward), scale = 1/sqrt(D) typically.
- *      Online softmax over key tiles: no T×T matrix is stored. D in {32,64,96,128}; Hq % Hkv == 0.
- *      backward: delta [B,Hq,T] scratch; dq, dk, dv written (not accumulated). ---- */
+/* ---- causal grouped-query attention (attention.cu), the layout of core's AttentionShape:
+ *      q, out [B,T,Hq,D]; k, v [B,cap,Hkv,D] of which the first Tk slots are filled; query i sits at slot
+ *      q_start+i and sees slots j <= q_start+i, j < Tk, whose key_mask[b*cap+j] != 0 (key_mask NULL = all).
+ *      lse [B,T,Hq] = log-sum-exp of the scaled scores (saved for backward); a query that sees no key gets
+ *      zeros and lse = -inf. Online softmax over 32-key tiles: no T×T matrix is stored.
+ *      D in {32,64,96,128}; Hq % Hkv == 0.
+ *      backward (no cache: Tk = cap = T, q_start = 0): delta [B,T,Hq] scratch; dq, dk, dv written. ---- */
 ST_API int st_attention_forward(st_ctx *ctx, float *out, float *lse, const float *q, const float *k, const float *v,
-                         int B, int T, int Hq, int Hkv, int D, float scale);
+                                const int32_t *key_mask, int B, int T, int Tk, int cap, int q_start, int Hq, int Hkv,
+                                int D, float scale);
 ST_API int st_attention_backward(st_ctx *ctx, float *dq, float *dk, float *dv, float *delta, const float *dout,
-                          const float *out, const float *q, const float *k, const float *v, const float *lse,
-                          int B, int T, int Hq, int Hkv, int D, float scale);
+                                 const float *out, const float *q, const float *k, const float *v, const float *lse,
+                                 const int32_t *key_mask, int B, int T, int Hq, int Hkv, int D, float scale);
+
+/* ---- elementwise (elementwise.cu) ---- */
+ST_API int st_add(st_ctx *ctx, float *out, const float *a, const float *b, int64_t n);    /* out may alias a or b */
+ST_API int st_fill(st_ctx *ctx, float *out, float value, int64_t n);
+
+/* ---- row softmax and log-sum-exp (softmax.cu): x [N,V]; out may alias x ---- */
+ST_API int st_softmax_forward(st_ctx *ctx, float *out, const float *x, int N, int V);
+ST_API int st_logsumexp(st_ctx *ctx, float *out, const float *x, int N, int V);
 
 /* ---- SwiGLU (swiglu.cu): h = silu(gate) * up, all [N,C] ---- */
 ST_API int st_swiglu_forward(st_ctx *ctx, float *h, const float *gate, const float *up, int64_t n);

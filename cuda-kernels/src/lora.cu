@@ -298,7 +298,7 @@ static int check_lora(const char *op, st_ctx *ctx, const void *W, int wtype, int
   ST_CHECK(op, precision == ST_PREC_F32 || precision == ST_PREC_BF16, "unknown precision %d", precision);
   ST_CHECK(op, N > 0 && in > 0 && out > 0, "bad shape N=%d in=%d out=%d", N, in, out);
   ST_CHECK(op, in % 32 == 0, "in=%d must be a multiple of 32 (one quant block per 32 weights)", in);
-  ST_CHECK(op, r >= 1 && r <= 256, "rank r=%d not in [1,256]", r);
+  ST_CHECK(op, r >= 0 && r <= 256, "rank r=%d not in [0,256] (0 = plain frozen matmul)", r);
   return ST_OK;
 }
 
@@ -308,10 +308,9 @@ extern "C" int st_lora_forward(st_ctx *ctx, float *y, float *xa, const float *x,
   const char *op = "st_lora_forward";
   int rc = check_lora(op, ctx, W, wtype, N, in, out, r, precision);
   if (rc) return rc;
-  ST_CHECK(op, y && xa && x && A && B, "NULL buffer");
+  ST_CHECK(op, y && x && (r == 0 || (xa && A && B)), "NULL buffer");
   // xa = x·Aᵀ : U = x [N,in], V[k=i][p=j] = A[j,i]
-  rc = st_sgemm_strided(ctx, xa, r, x, in, 1, A, 1, in, N, r, in, 1.0f, 0);
-  if (rc) return rc;
+  if (r > 0 && (rc = st_sgemm_strided(ctx, xa, r, x, in, 1, A, 1, in, N, r, in, 1.0f, 0))) return rc;
   TileArgs a{x, W, wtype, in, out, xa, B, r, scale, N, in, out, false, y};
   return launch_tile(op, ctx, a, precision);
 }
@@ -322,6 +321,7 @@ extern "C" int st_lora_backward(st_ctx *ctx, float *dx, float *dA, float *dB, fl
   const char *op = "st_lora_backward";
   int rc = check_lora(op, ctx, W, wtype, N, in, out, r, precision);
   if (rc) return rc;
+  ST_CHECK(op, r > 0, "backward needs r >= 1 (a frozen matmul has no LoRA gradients)");
   ST_CHECK(op, dA && dB && g && dy && x && xa && A && B, "NULL buffer");
   // g = dy·B : U = dy [N,out], V[k=o][p=j] = B[o,j]
   if ((rc = st_sgemm_strided(ctx, g, r, dy, out, 1, B, r, 1, N, r, out, 1.0f, 0))) return rc;

@@ -134,10 +134,10 @@ static void bench_attention() {
     CK(st_malloc(ctx, &o, nq * 4)); CK(st_malloc(ctx, &l, nl * 4)); CK(st_malloc(ctx, &dq, nq * 4));
     CK(st_malloc(ctx, &dk, nk * 4)); CK(st_malloc(ctx, &dv, nk * 4)); CK(st_malloc(ctx, &delta, nl * 4));
     float sc = 1.0f / std::sqrt((float)s.D);
-    double f = time_ms([&] { CK(st_attention_forward(ctx, (float *)o, (float *)l, (float *)q, (float *)k, (float *)v, s.B, s.T, s.Hq, s.Hkv, s.D, sc)); }, 10);
+    double f = time_ms([&] { CK(st_attention_forward(ctx, (float *)o, (float *)l, (float *)q, (float *)k, (float *)v, nullptr, s.B, s.T, s.T, s.T, 0, s.Hq, s.Hkv, s.D, sc)); }, 10);
     double b = time_ms([&] {
       CK(st_attention_backward(ctx, (float *)dq, (float *)dk, (float *)dv, (float *)delta, (float *)dO, (float *)o, (float *)q,
-                               (float *)k, (float *)v, (float *)l, s.B, s.T, s.Hq, s.Hkv, s.D, sc));
+                               (float *)k, (float *)v, (float *)l, nullptr, s.B, s.T, s.Hq, s.Hkv, s.D, sc));
     }, 10);
     double ff = 4.0 * s.B * s.Hq * (double)s.T * s.T / 2 * s.D;  // causal: half the score matrix
     std::printf("%-28s %9.3f %9.3f %9.1f %9.1f\n", s.what, f, b, ff / (f * 1e-3) / 1e12, 2.5 * ff / (b * 1e-3) / 1e12);

@@ -178,6 +178,21 @@ static void test_lora() {
       }
 }
 
+static void test_frozen_matmul() {
+  int N = 130, in = 320, out = 100;
+  for (int wt = 0; wt < 4; wt++) {
+    auto x = rnd((size_t)N * in), wf = rnd((size_t)out * in, -0.05f, 0.05f);
+    std::vector<uint8_t> W(st_weight_bytes(wt, out, in));
+    st_ref_quantize(W.data(), wf.data(), wt, out, in);
+    Buf dx(x), dW(W), y((size_t)N * out * 4);
+    y.poison();
+    CK(st_lora_forward(ctx, y.f(), nullptr, dx.f(), dW.p, wt, nullptr, nullptr, 0.0f, N, in, out, 0, ST_PREC_F32));
+    std::vector<float> ry((size_t)N * out);
+    st_ref_lora_forward(ry.data(), nullptr, x.data(), W.data(), wt, nullptr, nullptr, 0.0f, N, in, out, 0);
+    compare("st_lora_forward", std::string("r=0 frozen matmul ") + wname(wt), y.down<float>(), ry, 2e-5, 2e-4);
+  }
+}
+
 static void test_rmsnorm() {
   int N = 133, C = 576;
   auto x = rnd((size_t)N * C, -3, 3), w = rnd(C, 0.5f, 1.5f), dy = rnd((size_t)N * C);
@@ -215,28 +230,79 @@ static void test_rope() {
 }
 
 static void test_attention() {
-  struct Cfg { int B, T, Hq, Hkv, D; } cfgs[] = {{2, 77, 6, 2, 64}, {1, 130, 4, 4, 128}, {2, 40, 8, 2, 32}, {1, 65, 3, 1, 96}};
+  // pad > 0: the last `pad` key slots of batch row 0 are padding (key mask 0), as in right-padded batches
+  struct Cfg { int B, T, Hq, Hkv, D, pad; } cfgs[] = {
+      {2, 77, 6, 2, 64, 0}, {2, 77, 6, 2, 64, 9}, {1, 130, 4, 4, 128, 0}, {2, 40, 8, 2, 32, 5}, {1, 65, 3, 1, 96, 0}};
   for (auto c : cfgs) {
     size_t nq = (size_t)c.B * c.T * c.Hq * c.D, nk = (size_t)c.B * c.T * c.Hkv * c.D, nl = (size_t)c.B * c.Hq * c.T;
     float scale = 1.0f / std::sqrt((float)c.D);
     auto q = rnd(nq, -2, 2), k = rnd(nk, -2, 2), v = rnd(nk), dout = rnd(nq);
-    Buf dq_(q), dk_(k), dv_(v), ddo(dout), o(nq * 4), l(nl * 4), dq(nq * 4), dk(nk * 4), dv(nk * 4), delta(nl * 4);
+    std::vector<int32_t> mask((size_t)c.B * c.T, 1);
+    for (int j = c.T - c.pad; j < c.T; j++) mask[j] = 0;
+    const int32_t *hm = c.pad ? mask.data() : nullptr;
+    Buf dq_(q), dk_(k), dv_(v), ddo(dout), dm(mask), o(nq * 4), l(nl * 4), dq(nq * 4), dk(nk * 4), dv(nk * 4), delta(nl * 4);
+    int32_t *devm = c.pad ? dm.as<int32_t>() : nullptr;
     o.poison(); l.poison(); dq.poison(); dk.poison(); dv.poison();
-    CK(st_attention_forward(ctx, o.f(), l.f(), dq_.f(), dk_.f(), dv_.f(), c.B, c.T, c.Hq, c.Hkv, c.D, scale));
-    CK(st_attention_backward(ctx, dq.f(), dk.f(), dv.f(), delta.f(), ddo.f(), o.f(), dq_.f(), dk_.f(), dv_.f(), l.f(), c.B,
-                             c.T, c.Hq, c.Hkv, c.D, scale));
+    CK(st_attention_forward(ctx, o.f(), l.f(), dq_.f(), dk_.f(), dv_.f(), devm, c.B, c.T, c.T, c.T, 0, c.Hq, c.Hkv, c.D, scale));
+    CK(st_attention_backward(ctx, dq.f(), dk.f(), dv.f(), delta.f(), ddo.f(), o.f(), dq_.f(), dk_.f(), dv_.f(), l.f(), devm,
+                             c.B, c.T, c.Hq, c.Hkv, c.D, scale));
     std::vector<float> ro(nq), rl(nl), rdq(nq), rdk(nk), rdv(nk);
-    st_ref_attention_forward(ro.data(), rl.data(), q.data(), k.data(), v.data(), c.B, c.T, c.Hq, c.Hkv, c.D, scale);
-    st_ref_attention_backward(rdq.data(), rdk.data(), rdv.data(), dout.data(), q.data(), k.data(), v.data(), c.B, c.T,
+    st_ref_attention_forward(ro.data(), rl.data(), q.data(), k.data(), v.data(), hm, c.B, c.T, c.T, c.T, 0, c.Hq, c.Hkv, c.D,
+                             scale);
+    st_ref_attention_backward(rdq.data(), rdk.data(), rdv.data(), dout.data(), q.data(), k.data(), v.data(), hm, c.B, c.T,
                               c.Hq, c.Hkv, c.D, scale);
     char cs[96];
-    std::snprintf(cs, sizeof cs, "B%d T%d Hq%d Hkv%d D%d", c.B, c.T, c.Hq, c.Hkv, c.D);
+    std::snprintf(cs, sizeof cs, "B%d T%d Hq%d Hkv%d D%d pad%d", c.B, c.T, c.Hq, c.Hkv, c.D, c.pad);
     compare("st_attention_forward", std::string("out ") + cs, o.down<float>(), ro, 2e-5, 2e-4);
     compare("st_attention_forward", std::string("lse ") + cs, l.down<float>(), rl, 2e-5, 2e-5);
     compare("st_attention_backward", std::string("dq ") + cs, dq.down<float>(), rdq, 5e-5, 5e-4);
     compare("st_attention_backward", std::string("dk ") + cs, dk.down<float>(), rdk, 5e-5, 5e-4);
     compare("st_attention_backward", std::string("dv ") + cs, dv.down<float>(), rdv, 5e-5, 5e-4);
   }
+  // KV-cache form: 3 new queries at slots 50..52 of a 64-slot cache with 53 filled, batch row 1 padded at the front
+  {
+    int B = 2, T = 3, Tk = 53, cap = 64, qs = 50, Hq = 6, Hkv = 2, D = 64;
+    size_t nq = (size_t)B * T * Hq * D, nk = (size_t)B * cap * Hkv * D, nl = (size_t)B * T * Hq;
+    auto q = rnd(nq, -2, 2), k = rnd(nk, -2, 2), v = rnd(nk);
+    std::vector<int32_t> mask((size_t)B * cap, 1);
+    for (int j = 0; j < 7; j++) mask[cap + j] = 0;
+    Buf dq_(q), dk_(k), dv_(v), dm(mask), o(nq * 4), l(nl * 4);
+    o.poison(); l.poison();
+    CK(st_attention_forward(ctx, o.f(), l.f(), dq_.f(), dk_.f(), dv_.f(), dm.as<int32_t>(), B, T, Tk, cap, qs, Hq, Hkv, D,
+                            0.125f));
+    std::vector<float> ro(nq), rl(nl);
+    st_ref_attention_forward(ro.data(), rl.data(), q.data(), k.data(), v.data(), mask.data(), B, T, Tk, cap, qs, Hq, Hkv, D,
+                             0.125f);
+    compare("st_attention_forward", "out KV cache q_start50 Tk53 cap64", o.down<float>(), ro, 2e-5, 2e-4);
+    compare("st_attention_forward", "lse KV cache", l.down<float>(), rl, 2e-5, 2e-5);
+  }
+}
+
+static void test_elementwise_softmax() {
+  size_t n = 70001;
+  auto a = rnd(n), b = rnd(n);
+  Buf da(a), db(b), o(n * 4);
+  o.poison();
+  CK(st_add(ctx, o.f(), da.f(), db.f(), (int64_t)n));
+  std::vector<float> r(n);
+  st_ref_add(r.data(), a.data(), b.data(), (int64_t)n);
+  compare("st_add", "n70001", o.down<float>(), r, 0, 0);
+  o.poison();
+  CK(st_fill(ctx, o.f(), 0.375f, (int64_t)n));
+  compare("st_fill", "0.375", o.down<float>(), std::vector<float>(n, 0.375f), 0, 0);
+  int N = 19, V = 32000;
+  auto x = rnd((size_t)N * V, -10, 10);
+  Buf dx(x), so((size_t)N * V * 4), ls((size_t)N * 4);
+  so.poison(); ls.poison();
+  CK(st_softmax_forward(ctx, so.f(), dx.f(), N, V));
+  CK(st_logsumexp(ctx, ls.f(), dx.f(), N, V));
+  std::vector<float> rs((size_t)N * V), rl(N);
+  st_ref_softmax_forward(rs.data(), x.data(), N, V);
+  st_ref_logsumexp(rl.data(), x.data(), N, V);
+  compare("st_softmax_forward", "N19 V32000", so.down<float>(), rs, 1e-8, 1e-4);
+  compare("st_logsumexp", "N19 V32000", ls.down<float>(), rl, 2e-5, 2e-6);
+  CK(st_softmax_forward(ctx, dx.f(), dx.f(), N, V));
+  compare("st_softmax_forward", "in place", dx.down<float>(), rs, 1e-8, 1e-4);
 }
 
 static void test_swiglu() {
@@ -340,9 +406,11 @@ int main(int argc, char **argv) {
   test_casts();
   test_matmul();
   test_lora();
+  test_frozen_matmul();
   test_rmsnorm();
   test_rope();
   test_attention();
+  test_elementwise_softmax();
   test_swiglu();
   test_cross_entropy();
   test_adamw();
