@@ -1,5 +1,7 @@
 package ai.safetune.model;
 
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 
@@ -17,6 +19,18 @@ public interface ModelWeights extends AutoCloseable {
     Weight get(String hfName);
 
     Set<String> names();
+
+    /**
+     * Every weight expanded once to fp32 on the heap (faster matmuls, 4 bytes per value). The copy does not
+     * depend on this object: closing either leaves the other usable.
+     */
+    default ModelWeights dequantized() {
+        Map<String, Weight> out = new LinkedHashMap<>();
+        for (String n : names()) {
+            out.put(n, FloatWeight.copyOf(get(n)));
+        }
+        return new MapWeights("dequantized " + this, out, () -> { });
+    }
 
     @Override
     void close();
