@@ -87,10 +87,13 @@ ST_API int st_rmsnorm_forward(st_ctx *ctx, float *y, float *rstd, const float *x
 ST_API int st_rmsnorm_backward(st_ctx *ctx, float *dx, float *dw, const float *dy, const float *x, const float *w,
                         const float *rstd, int N, int C);
 
-/* ---- RoPE, HF rotate-half (rope.cu): x [N,H,D] in place allowed (out may equal in); pos [N] int32;
- *      inv_freq_i = 1/theta^(2i/D) in fp32. backward applies the inverse rotation to dy. ---- */
-ST_API int st_rope_forward(st_ctx *ctx, float *out, const float *in, const int32_t *pos, int N, int H, int D, float theta);
-ST_API int st_rope_backward(st_ctx *ctx, float *din, const float *dout, const int32_t *pos, int N, int H, int D, float theta);
+/* ---- RoPE, HF rotate-half (rope.cu): x [N,H,D], out may equal in (in place); pos [N] int32;
+ *      inv_freq [D/2] fp32 on the device (1/theta^(2i/D) as HF computes it in fp32, or a scaled variant):
+ *      pair (i, i+D/2) rotated by the fp32 angle pos*inv_freq[i]. backward applies the inverse rotation. ---- */
+ST_API int st_rope_forward(st_ctx *ctx, float *out, const float *in, const int32_t *pos, const float *inv_freq, int N,
+                           int H, int D);
+ST_API int st_rope_backward(st_ctx *ctx, float *din, const float *dout, const int32_t *pos, const float *inv_freq, int N,
+                            int H, int D);
 
 /* ---- causal grouped-query attention (attention.cu), the layout of core's AttentionShape:
  *      q, out [B,T,Hq,D]; k, v [B,cap,Hkv,D] of which the first Tk slots are filled; query i sits at slot

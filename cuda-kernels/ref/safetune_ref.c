@@ -196,13 +196,15 @@ void st_ref_rmsnorm_backward(float *dx, float *dw, const float *dy, const float 
   }
 }
 
-static void rope(float *out, const float *in, const int32_t *pos, int N, int H, int D, float theta, int sign) {
+void st_ref_rope_inv_freq(float *inv_freq, int D, double theta) {
+  for (int i = 0; i < D / 2; i++) inv_freq[i] = (float)(1.0 / (float)pow(theta, (float)(2 * i) / D));
+}
+static void rope(float *out, const float *in, const int32_t *pos, const float *inv_freq, int N, int H, int D, int sign) {
   int half = D / 2;
   for (int n = 0; n < N; n++)
     for (int h = 0; h < H; h++)
       for (int i = 0; i < half; i++) {
-        float inv_freq = 1.0f / powf(theta, (float)(2 * i) / (float)D);
-        float ang = (float)pos[n] * inv_freq;  /* fp32 angle, as HF computes it */
+        float ang = (float)pos[n] * inv_freq[i]; /* fp32 angle, as HF computes it */
         double c = cos((double)ang), s = sign * sin((double)ang);
         int64_t base = ((int64_t)n * H + h) * D;
         double a = in[base + i], b = in[base + i + half];
@@ -210,11 +212,11 @@ static void rope(float *out, const float *in, const int32_t *pos, int N, int H, 
         out[base + i + half] = (float)(b * c + a * s);
       }
 }
-void st_ref_rope_forward(float *out, const float *in, const int32_t *pos, int N, int H, int D, float theta) {
-  rope(out, in, pos, N, H, D, theta, 1);
+void st_ref_rope_forward(float *out, const float *in, const int32_t *pos, const float *inv_freq, int N, int H, int D) {
+  rope(out, in, pos, inv_freq, N, H, D, 1);
 }
-void st_ref_rope_backward(float *din, const float *dout, const int32_t *pos, int N, int H, int D, float theta) {
-  rope(din, dout, pos, N, H, D, theta, -1);
+void st_ref_rope_backward(float *din, const float *dout, const int32_t *pos, const float *inv_freq, int N, int H, int D) {
+  rope(din, dout, pos, inv_freq, N, H, D, -1);
 }
 
 #define QIDX(b, t, h) ((((int64_t)(b) * T + (t)) * Hq + (h)) * D)

@@ -95,12 +95,13 @@ static void check_rmsnorm(void) {
 
 /* ---- RoPE ---- */
 enum { PN = 4, PH = 3, PD = 16 };
-static float *px, *py, *pR; static int32_t ppos[PN] = {0, 3, 17, 511};
-static double rope_loss(void) { st_ref_rope_forward(py, px, ppos, PN, PH, PD, 10000.0f); return dotR(py, pR, PN * PH * PD); }
+static float *px, *py, *pR, pinv[PD / 2]; static int32_t ppos[PN] = {0, 3, 17, 511};
+static double rope_loss(void) { st_ref_rope_forward(py, px, ppos, pinv, PN, PH, PD); return dotR(py, pR, PN * PH * PD); }
 static void check_rope(void) {
   px = rnd(PN * PH * PD, 1); py = rnd(PN * PH * PD, 1); pR = rnd(PN * PH * PD, 1);
   float *dx = rnd(PN * PH * PD, 1);
-  st_ref_rope_backward(dx, pR, ppos, PN, PH, PD, 10000.0f);
+  st_ref_rope_inv_freq(pinv, PD, 10000.0);
+  st_ref_rope_backward(dx, pR, ppos, pinv, PN, PH, PD);
   fd_check("rope din", px, PN * PH * PD, dx, rope_loss, 1e-3);
 }
 
