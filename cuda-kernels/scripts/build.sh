@@ -46,12 +46,28 @@ for a in "${ARCHS[@]}"; do GENCODE+=(-gencode "arch=compute_$a,code=sm_$a"); don
 last=${ARCHS[${#ARCHS[@]}-1]}
 GENCODE+=(-gencode "arch=compute_$last,code=compute_$last")
 
+# incremental: nothing to do when the library and test programs are newer than every source
+if [[ -f "$OUT/libsafetune_kernels.so" && -x "$OUT/test_ops" && -x "$OUT/bench" && -z "${ST_FORCE:-}" ]] && \
+   [[ -z "$(find "$HERE/src" "$HERE/include" "$HERE/ref" "$HERE/test" "$0" -newer "$OUT/bench" -type f 2>/dev/null)" ]]; then
+  echo "[safetune] CUDA kernels up to date: $OUT/libsafetune_kernels.so"
+  exit 0
+fi
 echo "[safetune] building CUDA kernels with $("$nvcc" --version | tail -2 | head -1) ($nvcc), SASS ${ARCHS[*]} + PTX $last"
-# one object per op family, compiled in parallel (nvcc for two SASS targets is the slow part of the build)
+# one object per op family, compiled in parallel (nvcc for two SASS targets is the slow part of the build);
+# an object is rebuilt when its .cu, a shared header or this script is newer
 mkdir -p "$OUT/obj"
+stale=()
+for src in "$HERE"/src/*.cu; do
+  obj="$OUT/obj/$(basename "$src" .cu).o"
+  if [[ ! -f "$obj" || -n "${ST_FORCE:-}" || -n "$(find "$src" "$HERE/include" "$HERE"/src/*.cuh "$0" -newer "$obj" -type f 2>/dev/null)" ]]; then
+    stale+=("$src")
+  fi
+done
 export nvcc HERE OUT
-printf '%s\n' "$HERE"/src/*.cu | xargs -P "${ST_JOBS:-$(nproc)}" -I{} sh -c \
-  '"$nvcc" -O3 -std=c++17 -c -Xcompiler -fPIC,-fvisibility=hidden,-Wall -I"$HERE/include" '"${GENCODE[*]}"' -o "$OUT/obj/$(basename {} .cu).o" {}'
+if (( ${#stale[@]} )); then
+  printf '%s\n' "${stale[@]}" | xargs -P "${ST_JOBS:-$(nproc)}" -I{} sh -c \
+    '"$nvcc" -O3 -std=c++17 -c -Xcompiler -fPIC,-fvisibility=hidden,-Wall -I"$HERE/include" '"${GENCODE[*]}"' -o "$OUT/obj/$(basename {} .cu).o" {}'
+fi
 "$nvcc" -shared -cudart static "${GENCODE[@]}" -o "$OUT/libsafetune_kernels.so" "$OUT"/obj/*.o -L"$LIBDIR" $CUBLAS_FLAG
 # test programs: plain g++, linked to the library, found next to them at run time
 "$CC" -std=c11 -O2 -c -I"$HERE/ref" -o "$OUT/safetune_ref.o" "$HERE/ref/safetune_ref.c"
