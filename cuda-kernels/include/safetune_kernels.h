@@ -31,8 +31,12 @@ enum st_status { ST_OK = 0, ST_ERR_ARG = 1, ST_ERR_CUDA = 2, ST_ERR_CUBLAS = 3, 
 
 /* dtype of a frozen base weight */
 enum st_wtype { ST_W_F32 = 0, ST_W_BF16 = 1, ST_W_Q8_0 = 2, ST_W_Q4_1 = 3 };
-/* arithmetic of the LoRA tile kernels: exact fp32 FMA, or bf16 tensor cores with fp32 accumulation */
-enum st_precision { ST_PREC_F32 = 0, ST_PREC_BF16 = 1 };
+/* arithmetic of the LoRA linear (lora.cu):
+ *  ST_PREC_F32        fused tile kernel, fp32 FMA (exact fp32; W expanded per tile in shared memory)
+ *  ST_PREC_BF16       cuBLAS bf16 tensor cores, fp32 accumulate; x/dy cast to bf16 and a quantized W expanded
+ *                     to a bf16 copy in the context's workspace once per call; rank-r terms in fp32
+ *  ST_PREC_BF16_TILED fused tile kernel on tensor cores (WMMA bf16), W expanded per tile in shared memory */
+enum st_precision { ST_PREC_F32 = 0, ST_PREC_BF16 = 1, ST_PREC_BF16_TILED = 2 };
 
 typedef struct st_ctx st_ctx; /* one CUDA stream + one cuBLAS handle, bound to one device */
 

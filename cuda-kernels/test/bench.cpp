@@ -100,10 +100,10 @@ static void bench_lora() {
       {4096, 2048, 8192, 16, "1B up_proj 4096 tok r16"},
       {4096, 2048, 2048, 16, "1B q_proj 4096 tok r16"},
       {2048, 576, 1536, 16, "135M up_proj 2048 tok r16"}};
-  std::printf("\n%-28s %-5s %-8s %9s %12s %9s\n", "LoRA layer step (fwd+bwd)", "W", "math", "ms", "tokens/s", "TFLOP/s");
+  std::printf("\n%-28s %-5s %-11s %9s %12s %9s\n", "LoRA layer step (fwd+bwd)", "W", "math", "ms", "tokens/s", "TFLOP/s");
   for (auto s : shapes)
     for (int wt : {ST_W_BF16, ST_W_Q8_0, ST_W_Q4_1})
-      for (int prec : {ST_PREC_BF16, ST_PREC_F32}) {
+      for (int prec : {ST_PREC_BF16, ST_PREC_BF16_TILED, ST_PREC_F32}) {
         void *x = dev_random_f32((size_t)s.N * s.in, -1, 1, 3), *W = dev_weight(wt, s.out, s.in, 4);
         void *A = dev_random_f32((size_t)s.r * s.in, -0.1f, 0.1f, 5), *B = dev_random_f32((size_t)s.out * s.r, -0.1f, 0.1f, 6);
         void *dy = dev_random_f32((size_t)s.N * s.out, -1, 1, 7);
@@ -117,8 +117,8 @@ static void bench_lora() {
                               (float *)A, (float *)B, 2.0f, s.N, s.in, s.out, s.r, prec, 1));
         }, 10);
         double flops = 2.0 * s.N * s.in * s.out * 2 + 2.0 * s.N * s.r * (s.in + s.out) * 4;
-        std::printf("%-28s %-5s %-8s %9.3f %12.0f %9.1f\n", s.what, wt == 1 ? "bf16" : wt == 2 ? "q8_0" : "q4_1",
-                    prec ? "tc-bf16" : "f32", ms, s.N / (ms * 1e-3), flops / (ms * 1e-3) / 1e12);
+        std::printf("%-28s %-5s %-11s %9.3f %12.0f %9.1f\n", s.what, wt == 1 ? "bf16" : wt == 2 ? "q8_0" : "q4_1",
+                    prec == ST_PREC_BF16 ? "cublas-bf16" : prec == ST_PREC_BF16_TILED ? "tiled-bf16" : "f32", ms, s.N / (ms * 1e-3), flops / (ms * 1e-3) / 1e12);
         for (void *p : {x, W, A, B, dy, y, xa, dx, dA, dB, g}) st_free(ctx, p);
       }
 }

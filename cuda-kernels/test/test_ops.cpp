@@ -135,7 +135,7 @@ static void test_lora() {
   struct Shape { int N, in, out, r; } shapes[] = {{300, 256, 200, 16}, {77, 576, 192, 40}};
   for (auto sh : shapes)
     for (int wt = 0; wt < 4; wt++)
-      for (int prec = 0; prec < 2; prec++) {
+      for (int prec = 0; prec < 3; prec++) {
         int N = sh.N, in = sh.in, out = sh.out, r = sh.r;
         float s = 2.0f;
         auto x = rnd((size_t)N * in), A = rnd((size_t)r * in, -0.1f, 0.1f), B = rnd((size_t)out * r, -0.1f, 0.1f);
@@ -148,7 +148,7 @@ static void test_lora() {
         CK(st_lora_forward(ctx, dy.f(), dxa.f(), dx_.f(), dW.p, wt, dA_.f(), dB_.f(), s, N, in, out, r, prec));
         std::vector<float> y((size_t)N * out), xa((size_t)N * r);
         st_ref_lora_forward(y.data(), xa.data(), x.data(), W.data(), wt, A.data(), B.data(), s, N, in, out, r);
-        std::string c = std::string(wname(wt)) + (prec ? " tc-bf16" : " f32") + " N" + std::to_string(N) + " " +
+        std::string c = std::string(wname(wt)) + (prec == 0 ? " f32" : prec == 1 ? " cublas-bf16" : " tiled-bf16") + " N" + std::to_string(N) + " " +
                         std::to_string(in) + "->" + std::to_string(out) + " r" + std::to_string(r);
         double at = prec ? 1.5e-2 : 2e-5, rt = prec ? 1.5e-2 : 2e-4;
         compare("st_lora_forward", "y " + c, dy.down<float>(), y, at, rt);
