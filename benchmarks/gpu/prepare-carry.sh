@@ -17,8 +17,9 @@ unzip -l native/target/safetune-native-*[0-9T].jar | grep -q libjniSafeTuneKerne
   || { echo "native jar has no JNI library: was the kernel library built (nvcc)?" >&2; exit 1; }
 cp native/target/safetune-native-*[0-9T].jar .carry/lib/
 cp -r native/target/test-classes .carry/test-classes
-# the console launcher bundles the JUnit platform and Jupiter: drop the separate JUnit jars
-rm -f .carry/lib/junit-*.jar .carry/lib/opentest4j-*.jar .carry/lib/apiguardian-*.jar .carry/lib/*.pom
+# the console launcher bundles the JUnit platform and Jupiter: drop the separate JUnit jars; byte-buddy
+# (9 MB, only for AssertJ soft assertions) would push the tree over the 64 MiB the device tool carries
+rm -f .carry/lib/byte-buddy-*.jar .carry/lib/junit-*.jar .carry/lib/opentest4j-*.jar .carry/lib/apiguardian-*.jar .carry/lib/*.pom
 mvn -B -q dependency:copy -Dartifact=$JUNIT_CONSOLE -DoutputDirectory="$ROOT/.carry/console"
 JLINK="${JAVA_HOME:+$JAVA_HOME/bin/}jlink"
 "$JLINK" --add-modules java.base,java.logging,java.xml,java.management,jdk.unsupported,jdk.incubator.vector \
@@ -29,7 +30,7 @@ cat > .carry/run-java-tests.sh <<'RUN'
 cd "$(dirname "$0")/.."
 CP="$(ls .carry/lib/*.jar | tr '\n' ':').carry/test-classes"
 exec .carry/jre/bin/java --add-modules jdk.incubator.vector -Dsafetune.shared=../shared \
-  -jar .carry/console/junit-platform-console-standalone-*.jar execute --disable-banner --details=tree \
+  -jar .carry/console/junit-platform-console-standalone-*.jar execute --disable-banner --disable-ansi-colors --details=tree \
   --class-path "$CP" --select-package ai.safetune.cuda
 RUN
 chmod +x .carry/run-java-tests.sh
