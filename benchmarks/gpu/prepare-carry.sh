@@ -22,7 +22,7 @@ cp -r native/target/test-classes .carry/test-classes
 rm -f .carry/lib/byte-buddy-*.jar .carry/lib/junit-*.jar .carry/lib/opentest4j-*.jar .carry/lib/apiguardian-*.jar .carry/lib/*.pom
 mvn -B -q dependency:copy -Dartifact=$JUNIT_CONSOLE -DoutputDirectory="$ROOT/.carry/console"
 JLINK="${JAVA_HOME:+$JAVA_HOME/bin/}jlink"
-"$JLINK" --add-modules java.base,java.logging,java.xml,java.management,jdk.unsupported,jdk.incubator.vector \
+"$JLINK" --add-modules java.base,java.logging,java.xml,java.management,jdk.unsupported,jdk.incubator.vector,jdk.zipfs \
   --compress=2 --strip-debug --no-header-files --no-man-pages --output .carry/jre
 cat > .carry/run-java-tests.sh <<'RUN'
 #!/usr/bin/env bash
