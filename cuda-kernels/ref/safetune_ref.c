@@ -196,13 +196,15 @@ void st_ref_rmsnorm_backward(float *dx, float *dw, const float *dy, const float 
   }
 }
 
-static void rope(float *out, const float *in, const int32_t *pos, int N, int H, int D, float theta, int sign) {
+void st_ref_rope_inv_freq(float *inv_freq, int D, double theta) {
+  for (int i = 0; i < D / 2; i++) inv_freq[i] = (float)(1.0 / (float)pow(theta, (float)(2 * i) / D));
+}
+static void rope(float *out, const float *in, const int32_t *pos, const float *inv_freq, int N, int H, int D, int sign) {
   int half = D / 2;
   for (int n = 0; n < N; n++)
     for (int h = 0; h < H; h++)
       for (int i = 0; i < half; i++) {
-        float inv_freq = 1.0f / powf(theta, (float)(2 * i) / (float)D);
-        float ang = (float)pos[n] * inv_freq;  /* fp32 angle, as HF computes it */
+        float ang = (float)pos[n] * inv_freq[i]; /* fp32 angle, as HF computes it */
         double c = cos((double)ang), s = sign * sin((double)ang);
         int64_t base = ((int64_t)n * H + h) * D;
         double a = in[base + i], b = in[base + i + half];
@@ -210,79 +212,107 @@ static void rope(float *out, const float *in, const int32_t *pos, int N, int H, 
         out[base + i + half] = (float)(b * c + a * s);
       }
 }
-void st_ref_rope_forward(float *out, const float *in, const int32_t *pos, int N, int H, int D, float theta) {
-  rope(out, in, pos, N, H, D, theta, 1);
+void st_ref_rope_forward(float *out, const float *in, const int32_t *pos, const float *inv_freq, int N, int H, int D) {
+  rope(out, in, pos, inv_freq, N, H, D, 1);
 }
-void st_ref_rope_backward(float *din, const float *dout, const int32_t *pos, int N, int H, int D, float theta) {
-  rope(din, dout, pos, N, H, D, theta, -1);
+void st_ref_rope_backward(float *din, const float *dout, const int32_t *pos, const float *inv_freq, int N, int H, int D) {
+  rope(din, dout, pos, inv_freq, N, H, D, -1);
 }
 
-#define QKV(b, t, h, H) ((((int64_t)(b) * T + (t)) * (H) + (h)) * D)
+#define QIDX(b, t, h) ((((int64_t)(b) * T + (t)) * Hq + (h)) * D)
+#define KIDX(b, t, h) ((((int64_t)(b) * cap + (t)) * Hkv + (h)) * D)
 
-void st_ref_attention_forward(float *out, float *lse, const float *q, const float *k, const float *v, int B, int T,
-                              int Hq, int Hkv, int D, float scale) {
-  double *p = malloc(sizeof(double) * T);
-  int G = Hq / Hkv;
+/* probabilities of query (b, t, h) over key slots [0, slot]: p[j] (0 where masked); returns lse (-inf if none) */
+static double attn_probs(double *p, const float *q, const float *k, const int32_t *key_mask, int b, int t, int h,
+                         int slot, int Tk, int T, int cap, int Hq, int Hkv, int D, float scale) {
+  int hk = h / (Hq / Hkv);
+  double mx = -INFINITY, sum = 0;
+  for (int j = 0; j <= slot; j++) {
+    p[j] = -INFINITY;
+    if (j >= Tk || (key_mask && key_mask[(int64_t)b * cap + j] == 0)) continue;
+    double s = 0;
+    for (int d = 0; d < D; d++) s += (double)q[QIDX(b, t, h) + d] * k[KIDX(b, j, hk) + d];
+    p[j] = s * scale;
+    if (p[j] > mx) mx = p[j];
+  }
+  if (mx == -INFINITY) {
+    for (int j = 0; j <= slot; j++) p[j] = 0;
+    return -INFINITY;
+  }
+  for (int j = 0; j <= slot; j++) { p[j] = p[j] == -INFINITY ? 0 : exp(p[j] - mx); sum += p[j]; }
+  for (int j = 0; j <= slot; j++) p[j] /= sum;
+  return mx + log(sum);
+}
+
+void st_ref_attention_forward(float *out, float *lse, const float *q, const float *k, const float *v,
+                              const int32_t *key_mask, int B, int T, int Tk, int cap, int q_start, int Hq, int Hkv, int D,
+                              float scale) {
+  double *p = malloc(sizeof(double) * (size_t)cap);
   for (int b = 0; b < B; b++)
     for (int h = 0; h < Hq; h++)
       for (int t = 0; t < T; t++) {
-        double mx = -INFINITY;
-        for (int j = 0; j <= t; j++) {
-          double s = 0;
-          for (int d = 0; d < D; d++) s += (double)q[QKV(b, t, h, Hq) + d] * k[QKV(b, j, h / G, Hkv) + d];
-          p[j] = s * scale;
-          if (p[j] > mx) mx = p[j];
-        }
-        double sum = 0;
-        for (int j = 0; j <= t; j++) { p[j] = exp(p[j] - mx); sum += p[j]; }
+        int slot = q_start + t, hk = h / (Hq / Hkv);
+        double l = attn_probs(p, q, k, key_mask, b, t, h, slot, Tk, T, cap, Hq, Hkv, D, scale);
         for (int d = 0; d < D; d++) {
           double o = 0;
-          for (int j = 0; j <= t; j++) o += p[j] * v[QKV(b, j, h / G, Hkv) + d];
-          out[QKV(b, t, h, Hq) + d] = (float)(o / sum);
+          for (int j = 0; j <= slot && j < Tk; j++) o += p[j] * v[KIDX(b, j, hk) + d];
+          out[QIDX(b, t, h) + d] = (float)o;
         }
-        lse[((int64_t)b * Hq + h) * T + t] = (float)(mx + log(sum));
+        lse[((int64_t)b * T + t) * Hq + h] = (float)l;
       }
   free(p);
 }
 
 void st_ref_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k,
-                               const float *v, int B, int T, int Hq, int Hkv, int D, float scale) {
+                               const float *v, const int32_t *key_mask, int B, int T, int Hq, int Hkv, int D, float scale) {
+  int cap = T;
   double *p = malloc(sizeof(double) * T), *dp = malloc(sizeof(double) * T);
-  int G = Hq / Hkv;
   memset(dk, 0, sizeof(float) * (size_t)B * T * Hkv * D);
   memset(dv, 0, sizeof(float) * (size_t)B * T * Hkv * D);
   for (int b = 0; b < B; b++)
     for (int h = 0; h < Hq; h++)
       for (int t = 0; t < T; t++) {
-        int hk = h / G;
-        double mx = -INFINITY, sum = 0;
-        for (int j = 0; j <= t; j++) {
-          double s = 0;
-          for (int d = 0; d < D; d++) s += (double)q[QKV(b, t, h, Hq) + d] * k[QKV(b, j, hk, Hkv) + d];
-          p[j] = s * scale;
-          if (p[j] > mx) mx = p[j];
-        }
-        for (int j = 0; j <= t; j++) { p[j] = exp(p[j] - mx); sum += p[j]; }
+        int hk = h / (Hq / Hkv);
+        attn_probs(p, q, k, key_mask, b, t, h, t, T, T, cap, Hq, Hkv, D, scale);
         double pdp = 0;
         for (int j = 0; j <= t; j++) {
-          p[j] /= sum;
           double s = 0;
-          for (int d = 0; d < D; d++) s += (double)dout[QKV(b, t, h, Hq) + d] * v[QKV(b, j, hk, Hkv) + d];
+          for (int d = 0; d < D; d++) s += (double)dout[QIDX(b, t, h) + d] * v[KIDX(b, j, hk) + d];
           dp[j] = s;
           pdp += p[j] * s;
         }
-        for (int d = 0; d < D; d++) dq[QKV(b, t, h, Hq) + d] = 0;
+        for (int d = 0; d < D; d++) dq[QIDX(b, t, h) + d] = 0;
         for (int j = 0; j <= t; j++) {
           double ds = p[j] * (dp[j] - pdp) * scale;
           for (int d = 0; d < D; d++) {
-            dq[QKV(b, t, h, Hq) + d] += (float)(ds * k[QKV(b, j, hk, Hkv) + d]);
-            dk[QKV(b, j, hk, Hkv) + d] += (float)(ds * q[QKV(b, t, h, Hq) + d]);
-            dv[QKV(b, j, hk, Hkv) + d] += (float)(p[j] * dout[QKV(b, t, h, Hq) + d]);
+            dq[QIDX(b, t, h) + d] += (float)(ds * k[KIDX(b, j, hk) + d]);
+            dk[KIDX(b, j, hk) + d] += (float)(ds * q[QIDX(b, t, h) + d]);
+            dv[KIDX(b, j, hk) + d] += (float)(p[j] * dout[QIDX(b, t, h) + d]);
           }
         }
       }
   free(p);
   free(dp);
+}
+
+void st_ref_add(float *out, const float *a, const float *b, int64_t n) {
+  for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+void st_ref_logsumexp(float *out, const float *x, int N, int V) {
+  for (int n = 0; n < N; n++) {
+    const float *row = x + (int64_t)n * V;
+    double mx = -INFINITY, s = 0;
+    for (int i = 0; i < V; i++) if (row[i] > mx) mx = row[i];
+    for (int i = 0; i < V; i++) s += exp(row[i] - mx);
+    out[n] = (float)(mx + log(s));
+  }
+}
+void st_ref_softmax_forward(float *out, const float *x, int N, int V) {
+  for (int n = 0; n < N; n++) {
+    float l;
+    st_ref_logsumexp(&l, x + (int64_t)n * V, 1, V);
+    for (int i = 0; i < V; i++) out[(int64_t)n * V + i] = (float)exp((double)x[(int64_t)n * V + i] - l);
+  }
 }
 
 void st_ref_swiglu_forward(float *h, const float *gate, const float *up, int64_t n) {

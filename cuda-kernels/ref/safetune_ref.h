@@ -31,12 +31,18 @@ void st_ref_lora_backward(float *dx, float *dA, float *dB, float *g, const float
 void st_ref_rmsnorm_forward(float *y, float *rstd, const float *x, const float *w, int N, int C, float eps);
 void st_ref_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x, const float *w, const float *rstd,
                              int N, int C);
-void st_ref_rope_forward(float *out, const float *in, const int32_t *pos, int N, int H, int D, float theta);
-void st_ref_rope_backward(float *din, const float *dout, const int32_t *pos, int N, int H, int D, float theta);
-void st_ref_attention_forward(float *out, float *lse, const float *q, const float *k, const float *v, int B, int T,
-                              int Hq, int Hkv, int D, float scale);
+/* inv_freq[i] = 1/theta^(2i/D) in fp32, as HF (and the CPU backend) compute it */
+void st_ref_rope_inv_freq(float *inv_freq, int D, double theta);
+void st_ref_rope_forward(float *out, const float *in, const int32_t *pos, const float *inv_freq, int N, int H, int D);
+void st_ref_rope_backward(float *din, const float *dout, const int32_t *pos, const float *inv_freq, int N, int H, int D);
+void st_ref_attention_forward(float *out, float *lse, const float *q, const float *k, const float *v,
+                              const int32_t *key_mask, int B, int T, int Tk, int cap, int q_start, int Hq, int Hkv, int D,
+                              float scale);
 void st_ref_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k,
-                               const float *v, int B, int T, int Hq, int Hkv, int D, float scale);
+                               const float *v, const int32_t *key_mask, int B, int T, int Hq, int Hkv, int D, float scale);
+void st_ref_add(float *out, const float *a, const float *b, int64_t n);
+void st_ref_softmax_forward(float *out, const float *x, int N, int V);
+void st_ref_logsumexp(float *out, const float *x, int N, int V);
 void st_ref_swiglu_forward(float *h, const float *gate, const float *up, int64_t n);
 void st_ref_swiglu_backward(float *dgate, float *dup, const float *dh, const float *gate, const float *up, int64_t n);
 void st_ref_cross_entropy_forward(float *losses, float *lse, const float *logits, const int32_t *targets,

@@ -21,8 +21,9 @@ __device__ __forceinline__ int64_t qkv_index(int b, int t, int h, int H, int T, 
 // ---------------------------------------------------------------------------------------------------
 // forward: grid (ceil(T / (WARPS*RW)), Hq, B)
 template <int D, int RW>
-__global__ void attention_forward_kernel(float *out, float *lse, const float *q, const float *k, const float *v, int T,
-                                         int Hq, int Hkv, float scale) {
+__global__ void attention_forward_kernel(float *out, float *lse, const float *q, const float *k, const float *v,
+                                         const int32_t *key_mask, int T, int Tk, int cap, int q_start, int Hq, int Hkv,
+                                         float scale) {
   constexpr int NT = D / 32, BQ = WARPS * RW;
   __shared__ float Ks[KT][D + 1];
   __shared__ float Vs[KT][D];
@@ -41,26 +42,28 @@ __global__ void attention_forward_kernel(float *out, float *lse, const float *q,
 #pragma unroll
     for (int t = 0; t < NT; t++) acc[r][t] = 0.0f;
   }
-  int qlast = min(q0 + BQ, T) - 1;
-  for (int k0 = 0; k0 <= qlast; k0 += KT) {
+  int slot_last = min(q_start + min(q0 + BQ, T) - 1, Tk - 1);  // last key slot any row of the block sees
+  for (int k0 = 0; k0 <= slot_last; k0 += KT) {
     __syncthreads();  // previous tile fully consumed (and Qs written, first time)
     for (int i = threadIdx.x; i < KT * D; i += blockDim.x) {
       int j = i / D, d = i % D, t = k0 + j;
-      bool ok = t < T;
-      Ks[j][d] = ok ? k[qkv_index(b, t, hk, Hkv, T, D) + d] : 0.0f;
-      Vs[j][d] = ok ? v[qkv_index(b, t, hk, Hkv, T, D) + d] : 0.0f;
+      bool ok = t < Tk;
+      Ks[j][d] = ok ? k[qkv_index(b, t, hk, Hkv, cap, D) + d] : 0.0f;
+      Vs[j][d] = ok ? v[qkv_index(b, t, hk, Hkv, cap, D) + d] : 0.0f;
     }
     __syncthreads();
 #pragma unroll
     for (int r = 0; r < RW; r++) {
-      int row = warp * RW + r, tq = q0 + row;
-      if (tq >= T || k0 > tq) continue;  // warp-uniform
+      int row = warp * RW + r, tq = q0 + row, slot = q_start + tq;
+      if (tq >= T || k0 > slot) continue;  // warp-uniform
       int kj = k0 + lane;
+      bool valid = kj <= slot && kj < Tk && (key_mask == nullptr || key_mask[(int64_t)b * cap + kj] != 0);
       float s = 0.0f;
 #pragma unroll 8
       for (int d = 0; d < D; d++) s += Qs[row][d] * Ks[lane][d];
-      s = kj <= tq ? s * scale : -INFINITY;
+      s = valid ? s * scale : -INFINITY;
       float mnew = fmaxf(m[r], warp_max(s));
+      if (mnew == -INFINITY) continue;  // every key so far masked (padding): nothing to add yet
       float p = expf(s - mnew);
       float corr = expf(m[r] - mnew);
       l[r] = l[r] * corr + warp_sum(p);
@@ -78,10 +81,10 @@ __global__ void attention_forward_kernel(float *out, float *lse, const float *q,
   for (int r = 0; r < RW; r++) {
     int tq = q0 + warp * RW + r;
     if (tq >= T) continue;
-    float inv = 1.0f / l[r];
+    float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;  // a query that sees no key gets zeros and lse = -inf
 #pragma unroll
     for (int t = 0; t < NT; t++) out[qkv_index(b, tq, h, Hq, T, D) + lane + 32 * t] = acc[r][t] * inv;
-    if (lane == 0) lse[((int64_t)b * Hq + h) * T + tq] = m[r] + logf(l[r]);
+    if (lane == 0) lse[((int64_t)b * T + tq) * Hq + h] = l[r] > 0.0f ? m[r] + logf(l[r]) : -INFINITY;
   }
 }
 
@@ -94,16 +97,14 @@ __global__ void attention_delta_kernel(float *delta, const float *dout, const fl
   float s = 0.0f;
   for (int d = lane; d < D; d += 32) s += dout[row * D + d] * out[row * D + d];
   s = warp_sum(s);
-  int h = row % Hq;
-  int64_t bt = row / Hq;
-  int t = bt % T, b = bt / T;
-  if (lane == 0) delta[((int64_t)b * Hq + h) * T + t] = s;
+  if (lane == 0) delta[row] = s;  // [B,T,Hq], like lse
 }
 
 // backward 2: dq. Same geometry as the forward. p = exp(s - lse), ds = p * (dO·v - delta), dq = scale*sum ds*k
 template <int D, int RW>
 __global__ void attention_dq_kernel(float *dq, const float *dout, const float *q, const float *k, const float *v,
-                                    const float *lse, const float *delta, int T, int Hq, int Hkv, float scale) {
+                                    const float *lse, const float *delta, const int32_t *key_mask, int T, int Hq, int Hkv,
+                                    float scale) {
   constexpr int NT = D / 32, BQ = WARPS * RW;
   __shared__ float Ks[KT][D + 1];
   __shared__ float Vs[KT][D + 1];
@@ -121,8 +122,8 @@ __global__ void attention_dq_kernel(float *dq, const float *dout, const float *q
 #pragma unroll
   for (int r = 0; r < RW; r++) {
     int tq = q0 + warp * RW + r;
-    L[r] = tq < T ? lse[((int64_t)b * Hq + h) * T + tq] : 0.0f;
-    Dl[r] = tq < T ? delta[((int64_t)b * Hq + h) * T + tq] : 0.0f;
+    L[r] = tq < T ? lse[((int64_t)b * T + tq) * Hq + h] : 0.0f;
+    Dl[r] = tq < T ? delta[((int64_t)b * T + tq) * Hq + h] : 0.0f;
 #pragma unroll
     for (int t = 0; t < NT; t++) acc[r][t] = 0.0f;
   }
@@ -147,7 +148,8 @@ __global__ void attention_dq_kernel(float *dq, const float *dout, const float *q
         s += Qs[row][d] * Ks[lane][d];
         dp += dOs[row][d] * Vs[lane][d];
       }
-      float p = kj <= tq ? expf(s * scale - L[r]) : 0.0f;
+      bool valid = kj <= tq && L[r] != -INFINITY && (key_mask == nullptr || key_mask[(int64_t)b * T + kj] != 0);
+      float p = valid ? expf(s * scale - L[r]) : 0.0f;
       float ds = p * (dp - Dl[r]) * scale;
       for (int j = 0; j < KT; j++) {
         float dsj = __shfl_sync(0xffffffff, ds, j);
@@ -170,8 +172,8 @@ __global__ void attention_dq_kernel(float *dq, const float *dout, const float *q
 // row is summed by one warp: no atomics, deterministic.
 template <int D, int RW>
 __global__ void attention_dkv_kernel(float *dk, float *dv, const float *dout, const float *q, const float *k,
-                                     const float *v, const float *lse, const float *delta, int T, int Hq, int Hkv,
-                                     float scale) {
+                                     const float *v, const float *lse, const float *delta, const int32_t *key_mask,
+                                     int T, int Hq, int Hkv, float scale) {
   constexpr int NT = D / 32, BK = WARPS * RW;
   __shared__ float Qs[KT][D + 1];
   __shared__ float dOs[KT][D + 1];
@@ -203,14 +205,15 @@ __global__ void attention_dkv_kernel(float *dk, float *dv, const float *dout, co
       }
       if (threadIdx.x < KT) {
         int t = i0 + threadIdx.x;
-        Ls[threadIdx.x] = t < T ? lse[((int64_t)b * Hq + h) * T + t] : 0.0f;
-        Ds[threadIdx.x] = t < T ? delta[((int64_t)b * Hq + h) * T + t] : 0.0f;
+        Ls[threadIdx.x] = t < T ? lse[((int64_t)b * T + t) * Hq + h] : -INFINITY;
+        Ds[threadIdx.x] = t < T ? delta[((int64_t)b * T + t) * Hq + h] : 0.0f;
       }
       __syncthreads();
 #pragma unroll
       for (int r = 0; r < RW; r++) {
         int row = warp * RW + r, tj = j0 + row;
         if (tj >= T || i0 + KT - 1 < tj) continue;  // whole tile before this key: all masked
+        if (key_mask != nullptr && key_mask[(int64_t)b * T + tj] == 0) continue;  // padding key: dk = dv = 0
         int ti = i0 + lane;
         float s = 0.0f, dp = 0.0f;
 #pragma unroll 8
@@ -218,7 +221,7 @@ __global__ void attention_dkv_kernel(float *dk, float *dv, const float *dout, co
           s += Qs[lane][d] * Ks[row][d];
           dp += dOs[lane][d] * Vs[row][d];
         }
-        float p = (ti >= tj && ti < T) ? expf(s * scale - Ls[lane]) : 0.0f;
+        float p = (ti >= tj && ti < T && Ls[lane] != -INFINITY) ? expf(s * scale - Ls[lane]) : 0.0f;
         float ds = p * (dp - Ds[lane]) * scale;
         for (int i = 0; i < KT; i++) {
           float pi = __shfl_sync(0xffffffff, p, i);
@@ -254,21 +257,23 @@ static int check_shapes(const char *op, int B, int T, int Hq, int Hkv, int D) {
 }
 
 template <int D, int RWF, int RWB, int RWKV>
-static void launch_fwd(st_ctx *ctx, float *out, float *lse, const float *q, const float *k, const float *v, int B,
-                       int T, int Hq, int Hkv, float scale) {
+static void launch_fwd(st_ctx *ctx, float *out, float *lse, const float *q, const float *k, const float *v,
+                       const int32_t *key_mask, int B, int T, int Tk, int cap, int q_start, int Hq, int Hkv, float scale) {
   dim3 grid((unsigned)ceil_div(T, WARPS * RWF), Hq, B);
-  attention_forward_kernel<D, RWF><<<grid, WARPS * 32, 0, ctx->stream>>>(out, lse, q, k, v, T, Hq, Hkv, scale);
+  attention_forward_kernel<D, RWF><<<grid, WARPS * 32, 0, ctx->stream>>>(out, lse, q, k, v, key_mask, T, Tk, cap, q_start,
+                                                                         Hq, Hkv, scale);
 }
 
 template <int D, int RWF, int RWB, int RWKV>
 static void launch_bwd(st_ctx *ctx, float *dq, float *dk, float *dv, const float *delta, const float *dout,
-                       const float *q, const float *k, const float *v, const float *lse, int B, int T, int Hq, int Hkv,
-                       float scale) {
+                       const float *q, const float *k, const float *v, const float *lse, const int32_t *key_mask, int B,
+                       int T, int Hq, int Hkv, float scale) {
   dim3 g1((unsigned)ceil_div(T, WARPS * RWB), Hq, B);
-  attention_dq_kernel<D, RWB><<<g1, WARPS * 32, 0, ctx->stream>>>(dq, dout, q, k, v, lse, delta, T, Hq, Hkv, scale);
+  attention_dq_kernel<D, RWB><<<g1, WARPS * 32, 0, ctx->stream>>>(dq, dout, q, k, v, lse, delta, key_mask, T, Hq,
+                                                                   Hkv, scale);
   dim3 g2((unsigned)ceil_div(T, WARPS * RWKV), Hkv, B);
-  attention_dkv_kernel<D, RWKV><<<g2, WARPS * 32, 0, ctx->stream>>>(dk, dv, dout, q, k, v, lse, delta, T, Hq, Hkv,
-                                                                     scale);
+  attention_dkv_kernel<D, RWKV><<<g2, WARPS * 32, 0, ctx->stream>>>(dk, dv, dout, q, k, v, lse, delta, key_mask, T,
+                                                                     Hq, Hkv, scale);
 }
 
 #define ATTN_DISPATCH(FN, ...)                                   \
@@ -280,20 +285,23 @@ static void launch_bwd(st_ctx *ctx, float *dq, float *dk, float *dv, const float
   }
 
 extern "C" int st_attention_forward(st_ctx *ctx, float *out, float *lse, const float *q, const float *k, const float *v,
-                                    int B, int T, int Hq, int Hkv, int D, float scale) {
+                                    const int32_t *key_mask, int B, int T, int Tk, int cap, int q_start, int Hq, int Hkv,
+                                    int D, float scale) {
   const char *op = "st_attention_forward";
   ST_CTX(op);
   ST_CHECK(op, out && lse && q && k && v, "NULL buffer");
   int rc = check_shapes(op, B, T, Hq, Hkv, D);
   if (rc) return rc;
-  ATTN_DISPATCH(launch_fwd, ctx, out, lse, q, k, v, B, T, Hq, Hkv, scale);
+  ST_CHECK(op, q_start >= 0 && q_start + T <= Tk && Tk <= cap, "need 0 <= q_start, q_start+T <= Tk <= cap (q_start=%d T=%d Tk=%d cap=%d)",
+           q_start, T, Tk, cap);
+  ATTN_DISPATCH(launch_fwd, ctx, out, lse, q, k, v, key_mask, B, T, Tk, cap, q_start, Hq, Hkv, scale);
   ST_LAUNCHED(op);
   return ST_OK;
 }
 
 extern "C" int st_attention_backward(st_ctx *ctx, float *dq, float *dk, float *dv, float *delta, const float *dout,
                                      const float *out, const float *q, const float *k, const float *v, const float *lse,
-                                     int B, int T, int Hq, int Hkv, int D, float scale) {
+                                     const int32_t *key_mask, int B, int T, int Hq, int Hkv, int D, float scale) {
   const char *op = "st_attention_backward";
   ST_CTX(op);
   ST_CHECK(op, dq && dk && dv && delta && dout && out && q && k && v && lse, "NULL buffer");
@@ -302,7 +310,7 @@ extern "C" int st_attention_backward(st_ctx *ctx, float *dq, float *dk, float *d
   int64_t rows = (int64_t)B * T * Hq;
   attention_delta_kernel<<<(unsigned)ceil_div(rows, WARPS), WARPS * 32, 0, ctx->stream>>>(delta, dout, out, B, T, Hq, D);
   ST_LAUNCHED(op);
-  ATTN_DISPATCH(launch_bwd, ctx, dq, dk, dv, delta, dout, q, k, v, lse, B, T, Hq, Hkv, scale);
+  ATTN_DISPATCH(launch_bwd, ctx, dq, dk, dv, delta, dout, q, k, v, lse, key_mask, B, T, Hq, Hkv, scale);
   ST_LAUNCHED(op);
   return ST_OK;
 }

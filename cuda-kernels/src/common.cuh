@@ -11,7 +11,12 @@ struct st_ctx {
   int device;
   cudaStream_t stream;
   cublasHandle_t cublas;
+  void *ws = nullptr;      // scratch for bf16 copies of activations / dequantized weights (lora.cu)
+  size_t ws_bytes = 0;
 };
+
+// Grows ctx->ws to at least `bytes` (frees the old one after the stream drains). Returns ST_OK or an error.
+int st_workspace(st_ctx *ctx, size_t bytes, const char *op);
 
 // Records "op: message" as the thread's last error and returns code.
 int st_set_error(int code, const char *op, const char *fmt, ...);

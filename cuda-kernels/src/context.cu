@@ -69,6 +69,7 @@ extern "C" int st_ctx_destroy(st_ctx *ctx) {
   ST_CTX("st_ctx_destroy");
   cudaSetDevice(ctx->device);
   cudaError_t e = cudaStreamSynchronize(ctx->stream);
+  if (ctx->ws) cudaFree(ctx->ws);
   cublasStatus_t s = cublasDestroy(ctx->cublas);
   cudaError_t e2 = cudaStreamDestroy(ctx->stream);
   delete ctx;
@@ -79,12 +80,32 @@ extern "C" int st_ctx_destroy(st_ctx *ctx) {
   return ST_OK;
 }
 
+int st_workspace(st_ctx *ctx, size_t bytes, const char *op) {
+  if (bytes <= ctx->ws_bytes) return ST_OK;
+  if (ctx->ws) {
+    ST_CUDA(op, cudaStreamSynchronize(ctx->stream));  // queued kernels may still read the old workspace
+    ST_CUDA(op, cudaFree(ctx->ws));
+    ctx->ws = nullptr;
+    ctx->ws_bytes = 0;
+  }
+  size_t want = bytes + bytes / 4;  // headroom so slowly growing shapes do not reallocate every call
+  cudaError_t e = cudaMalloc(&ctx->ws, want);
+  if (e != cudaSuccess) {
+    ctx->ws = nullptr;
+    return st_set_error(ST_ERR_CUDA, op, "workspace cudaMalloc(%zu bytes): %s", want, cudaGetErrorString(e));
+  }
+  ctx->ws_bytes = want;
+  return ST_OK;
+}
+
 extern "C" int st_ctx_sync(st_ctx *ctx) {
   ST_CTX("st_ctx_sync");
   ST_CUDA("st_ctx_sync", cudaStreamSynchronize(ctx->stream));
   ST_CUDA("st_ctx_sync", cudaGetLastError());
   return ST_OK;
 }
+
+extern "C" void *st_ctx_stream(st_ctx *ctx) { return ctx ? (void *)ctx->stream : nullptr; }
 
 extern "C" int st_malloc(st_ctx *ctx, void **ptr, size_t bytes) {
   ST_CTX("st_malloc");

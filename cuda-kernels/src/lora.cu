@@ -8,10 +8,15 @@
 // The base weight is read in its stored format (bf16, Q8_0 or Q4_1, or f32) and expanded tile by tile into
 // shared memory; a 32-wide k-tile in the forward is exactly one GGUF block per weight row.
 //
-// Geometry: 64×64 output tile per block, 256 threads, k-tiles of 32.
-//  - ST_PREC_F32: SIMT, each thread owns a 4×4 sub-tile (fp32 FMA: meets the fp32 reference bounds).
-//  - ST_PREC_BF16: tensor cores via WMMA 16×16×16 bf16 → fp32; 8 warps each own a 16×32 strip
-//    (2 fragments); the tile is staged through shared memory for a bounds-checked store.
+// Three precisions:
+//  - ST_PREC_F32: the fused tile kernel in SIMT fp32, each thread owns a 4×4 sub-tile (exact fp32 math:
+//    meets the fp32 reference bounds).
+//  - ST_PREC_BF16_TILED: the same fused tile kernel on tensor cores (WMMA 16×16×16 bf16 → fp32; 8 warps
+//    each own a 16×32 strip); quantized W is expanded per tile in shared memory, never in device memory.
+//  - ST_PREC_BF16: the speed path. The base product goes through cuBLAS (bf16 in, fp32 accumulate): x or
+//    dy is cast to bf16 and a quantized W is expanded once per call into a bf16 copy in the context's
+//    workspace (QLoRA style); the rank-r terms stay fp32 and are added by the strided GEMM.
+// Tile geometry: 64×64 output tile per block, 256 threads, k-tiles of 32.
 // Shared-memory tiles: Xs[m][k] (row-major, what WMMA's matrix_a wants) and Wt[k][p] (row-major matrix_b);
 // both directions of the base weight are written into Wt[k][p] by the loader, so one compute loop serves
 // the forward and the backward.
@@ -225,14 +230,21 @@ __global__ void __launch_bounds__(256) sgemm_strided_kernel(float *C, int ldc, c
   int m0 = blockIdx.y * BM, p0 = blockIdx.x * BP;
   int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
   int kbeg = blockIdx.z * kchunk, kend = min(K, kbeg + kchunk);
+  const bool k_major_u = su1 == 1 && su0 != 1, k_major_v = sv0 == 1 && sv1 != 1;
   float acc[4][4] = {};
   for (int k0 = kbeg; k0 < kend; k0 += 16) {
+    // Coalescing: consecutive threads take consecutive addresses. When an operand is contiguous along k
+    // (su1 == 1 or sv0 == 1, e.g. x·Aᵀ reading rows of x), threads walk k (16 floats = 64 B per row);
+    // otherwise they walk m or p (64 floats per k).
 #pragma unroll
     for (int i = 0; i < 4; i++) {
       int idx = threadIdx.x + 256 * i;
-      int kk = idx / 64, mm = idx % 64;
+      int kk = k_major_u ? idx % 16 : idx / 64, mm = k_major_u ? idx / 16 : idx % 64;
       int k = k0 + kk;
       Us[kk][mm] = (k < kend && m0 + mm < M) ? U[(int64_t)(m0 + mm) * su0 + (int64_t)k * su1] : 0.0f;
+      kk = k_major_v ? idx % 16 : idx / 64;
+      mm = k_major_v ? idx / 16 : idx % 64;
+      k = k0 + kk;
       Vs[kk][mm] = (k < kend && p0 + mm < P) ? V[(int64_t)k * sv0 + (int64_t)(p0 + mm) * sv1] : 0.0f;
     }
     __syncthreads();
@@ -290,15 +302,47 @@ extern "C" int st_sgemm_strided(st_ctx *ctx, float *C, int ldc, const float *U, 
 }
 
 // ---------------------------------------------------------------------------------------------------
+// W [rows, cols] in any format -> bf16 copy; one thread per 8 consecutive weights (one quarter block).
+__global__ void dequant_bf16_kernel(__nv_bfloat16 *dst, const void *W, int wtype, int64_t rows, int cols) {
+  int64_t units = rows * (cols / 8);
+  for (int64_t u = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; u < units; u += (int64_t)gridDim.x * blockDim.x) {
+    int64_t row = u / (cols / 8);
+    int col = (int)(u % (cols / 8)) * 8;
+    float v[8];
+    load8(v, W, wtype, cols, row, col);
+#pragma unroll
+    for (int i = 0; i < 8; i++) dst[row * cols + col + i] = __float2bfloat16_rn(v[i]);
+  }
+}
+
+// bf16 view of W: W itself when stored as bf16, else a copy expanded into the workspace at `at`.
+static int weight_bf16(st_ctx *ctx, const char *op, const void *W, int wtype, int out, int in, void *at,
+                       const uint16_t **Wb) {
+  if (wtype == ST_W_BF16) {
+    *Wb = (const uint16_t *)W;
+    return ST_OK;
+  }
+  int64_t units = (int64_t)out * (in / 8);
+  int64_t g = ceil_div(units, 256);
+  dequant_bf16_kernel<<<(unsigned)(g > 65535 ? 65535 : g), 256, 0, ctx->stream>>>((__nv_bfloat16 *)at, W, wtype, out, in);
+  ST_LAUNCHED(op);
+  *Wb = (const uint16_t *)at;
+  return ST_OK;
+}
+
+static size_t align256(size_t b) { return (b + 255) & ~(size_t)255; }
+
+// ---------------------------------------------------------------------------------------------------
 static int check_lora(const char *op, st_ctx *ctx, const void *W, int wtype, int N, int in, int out, int r,
                       int precision) {
   ST_CTX(op);
   ST_CHECK(op, W != nullptr, "W is NULL");
   ST_CHECK(op, wtype >= ST_W_F32 && wtype <= ST_W_Q4_1, "unknown weight type %d", wtype);
-  ST_CHECK(op, precision == ST_PREC_F32 || precision == ST_PREC_BF16, "unknown precision %d", precision);
+  ST_CHECK(op, precision == ST_PREC_F32 || precision == ST_PREC_BF16 || precision == ST_PREC_BF16_TILED,
+           "unknown precision %d", precision);
   ST_CHECK(op, N > 0 && in > 0 && out > 0, "bad shape N=%d in=%d out=%d", N, in, out);
   ST_CHECK(op, in % 32 == 0, "in=%d must be a multiple of 32 (one quant block per 32 weights)", in);
-  ST_CHECK(op, r >= 1 && r <= 256, "rank r=%d not in [1,256]", r);
+  ST_CHECK(op, r >= 0 && r <= 256, "rank r=%d not in [0,256] (0 = plain frozen matmul)", r);
   return ST_OK;
 }
 
@@ -308,12 +352,24 @@ extern "C" int st_lora_forward(st_ctx *ctx, float *y, float *xa, const float *x,
   const char *op = "st_lora_forward";
   int rc = check_lora(op, ctx, W, wtype, N, in, out, r, precision);
   if (rc) return rc;
-  ST_CHECK(op, y && xa && x && A && B, "NULL buffer");
+  ST_CHECK(op, y && x && (r == 0 || (xa && A && B)), "NULL buffer");
   // xa = x·Aᵀ : U = x [N,in], V[k=i][p=j] = A[j,i]
-  rc = st_sgemm_strided(ctx, xa, r, x, in, 1, A, 1, in, N, r, in, 1.0f, 0);
-  if (rc) return rc;
-  TileArgs a{x, W, wtype, in, out, xa, B, r, scale, N, in, out, false, y};
-  return launch_tile(op, ctx, a, precision);
+  if (r > 0 && (rc = st_sgemm_strided(ctx, xa, r, x, in, 1, A, 1, in, N, r, in, 1.0f, 0))) return rc;
+  if (precision != ST_PREC_BF16) {
+    TileArgs a{x, W, wtype, in, out, xa, B, r, scale, N, in, out, false, y};
+    return launch_tile(op, ctx, a, precision == ST_PREC_F32 ? ST_PREC_F32 : ST_PREC_BF16);
+  }
+  // cuBLAS path: y = bf16(x)·bf16(W)ᵀ, then y += s·xa·Bᵀ in fp32
+  size_t xb_bytes = align256((size_t)N * in * 2), wb_bytes = wtype == ST_W_BF16 ? 0 : (size_t)out * in * 2;
+  if ((rc = st_workspace(ctx, xb_bytes + wb_bytes, op))) return rc;
+  uint16_t *xb = (uint16_t *)ctx->ws;
+  const uint16_t *Wb;
+  if ((rc = st_cast_f32_to_bf16(ctx, xb, x, (int64_t)N * in))) return rc;
+  if ((rc = weight_bf16(ctx, op, W, wtype, out, in, (char *)ctx->ws + xb_bytes, &Wb))) return rc;
+  if ((rc = st_matmul_bf16(ctx, y, 0, xb, Wb, N, out, in, 0, 1, 1.0f, 0.0f))) return rc;
+  // U = xa [N,r], V[k=j][p=o] = B[o,j]
+  if (r > 0 && (rc = st_sgemm_strided(ctx, y, out, xa, r, 1, B, 1, r, N, out, r, scale, 1))) return rc;
+  return ST_OK;
 }
 
 extern "C" int st_lora_backward(st_ctx *ctx, float *dx, float *dA, float *dB, float *g, const float *dy, const float *x,
@@ -322,12 +378,24 @@ extern "C" int st_lora_backward(st_ctx *ctx, float *dx, float *dA, float *dB, fl
   const char *op = "st_lora_backward";
   int rc = check_lora(op, ctx, W, wtype, N, in, out, r, precision);
   if (rc) return rc;
+  ST_CHECK(op, r > 0, "backward needs r >= 1 (a frozen matmul has no LoRA gradients)");
   ST_CHECK(op, dA && dB && g && dy && x && xa && A && B, "NULL buffer");
   // g = dy·B : U = dy [N,out], V[k=o][p=j] = B[o,j]
   if ((rc = st_sgemm_strided(ctx, g, r, dy, out, 1, B, r, 1, N, r, out, 1.0f, 0))) return rc;
-  if (dx) {
+  if (dx && precision != ST_PREC_BF16) {
     TileArgs a{dy, W, wtype, in, out, g, A, r, scale, N, out, in, true, dx};
-    if ((rc = launch_tile(op, ctx, a, precision))) return rc;
+    if ((rc = launch_tile(op, ctx, a, precision == ST_PREC_F32 ? ST_PREC_F32 : ST_PREC_BF16))) return rc;
+  } else if (dx) {
+    // cuBLAS path: dx = bf16(dy)·bf16(W), then dx += s·g·A in fp32
+    size_t yb_bytes = align256((size_t)N * out * 2), wb_bytes = wtype == ST_W_BF16 ? 0 : (size_t)out * in * 2;
+    if ((rc = st_workspace(ctx, yb_bytes + wb_bytes, op))) return rc;
+    uint16_t *yb = (uint16_t *)ctx->ws;
+    const uint16_t *Wb;
+    if ((rc = st_cast_f32_to_bf16(ctx, yb, dy, (int64_t)N * out))) return rc;
+    if ((rc = weight_bf16(ctx, op, W, wtype, out, in, (char *)ctx->ws + yb_bytes, &Wb))) return rc;
+    if ((rc = st_matmul_bf16(ctx, dx, 0, yb, Wb, N, in, out, 0, 0, 1.0f, 0.0f))) return rc;
+    // U = g [N,r], V[k=j][p=i] = A[j,i]
+    if ((rc = st_sgemm_strided(ctx, dx, in, g, r, 1, A, in, 1, N, in, r, scale, 1))) return rc;
   }
   // dA (+)= s·gᵀ·x : U[m=j][k=n] = g[n,j], V[k=n][p=i] = x[n,i]
   if ((rc = st_sgemm_strided(ctx, dA, in, g, 1, r, x, in, 1, r, in, N, scale, accumulate))) return rc;

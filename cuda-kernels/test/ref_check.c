@@ -95,27 +95,29 @@ static void check_rmsnorm(void) {
 
 /* ---- RoPE ---- */
 enum { PN = 4, PH = 3, PD = 16 };
-static float *px, *py, *pR; static int32_t ppos[PN] = {0, 3, 17, 511};
-static double rope_loss(void) { st_ref_rope_forward(py, px, ppos, PN, PH, PD, 10000.0f); return dotR(py, pR, PN * PH * PD); }
+static float *px, *py, *pR, pinv[PD / 2]; static int32_t ppos[PN] = {0, 3, 17, 511};
+static double rope_loss(void) { st_ref_rope_forward(py, px, ppos, pinv, PN, PH, PD); return dotR(py, pR, PN * PH * PD); }
 static void check_rope(void) {
   px = rnd(PN * PH * PD, 1); py = rnd(PN * PH * PD, 1); pR = rnd(PN * PH * PD, 1);
   float *dx = rnd(PN * PH * PD, 1);
-  st_ref_rope_backward(dx, pR, ppos, PN, PH, PD, 10000.0f);
+  st_ref_rope_inv_freq(pinv, PD, 10000.0);
+  st_ref_rope_backward(dx, pR, ppos, pinv, PN, PH, PD);
   fd_check("rope din", px, PN * PH * PD, dx, rope_loss, 1e-3);
 }
 
 /* ---- attention (GQA 4 query heads on 2 KV heads) ---- */
 enum { AB = 2, AT = 7, AHQ = 4, AHK = 2, AD = 8 };
 static float *aq, *ak, *av, *ao, *alse, *aR;
+static int32_t amask[AB * AT] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0}; /* row 1 right-padded */
 static double attn_loss(void) {
-  st_ref_attention_forward(ao, alse, aq, ak, av, AB, AT, AHQ, AHK, AD, 0.35f);
+  st_ref_attention_forward(ao, alse, aq, ak, av, amask, AB, AT, AT, AT, 0, AHQ, AHK, AD, 0.35f);
   return dotR(ao, aR, AB * AT * AHQ * AD);
 }
 static void check_attention(void) {
   int nq = AB * AT * AHQ * AD, nk = AB * AT * AHK * AD;
   aq = rnd(nq, 1); ak = rnd(nk, 1); av = rnd(nk, 1); ao = rnd(nq, 1); alse = rnd(AB * AHQ * AT, 1); aR = rnd(nq, 1);
   float *dq = rnd(nq, 1), *dk = rnd(nk, 1), *dv = rnd(nk, 1);
-  st_ref_attention_backward(dq, dk, dv, aR, aq, ak, av, AB, AT, AHQ, AHK, AD, 0.35f);
+  st_ref_attention_backward(dq, dk, dv, aR, aq, ak, av, amask, AB, AT, AHQ, AHK, AD, 0.35f);
   fd_check("attention dq", aq, nq, dq, attn_loss, 1e-3);
   fd_check("attention dk", ak, nk, dk, attn_loss, 1e-3);
   fd_check("attention dv", av, nk, dv, attn_loss, 1e-3);
@@ -125,6 +127,15 @@ static void check_attention(void) {
   ak[((0 * AT + 5) * AHK + 0) * AD] += 1.0f;
   attn_loss();
   report("attention causal (row 0 ignores key 5)", fabs(ao[0] - o0), fabs(ao[0] - o0) / 1e-7);
+  /* KV-cache form: the last 3 queries at slots 4..6 equal rows 4..6 of the full pass */
+  float *o2 = rnd(AB * 3 * AHQ * AD, 1), *l2 = rnd(AB * 3 * AHQ, 1), *q2 = rnd(AB * 3 * AHQ * AD, 1);
+  for (int b = 0; b < AB; b++)
+    memcpy(q2 + (size_t)b * 3 * AHQ * AD, aq + ((size_t)b * AT + 4) * AHQ * AD, sizeof(float) * 3 * AHQ * AD);
+  st_ref_attention_forward(o2, l2, q2, ak, av, amask, AB, 3, AT, AT, 4, AHQ, AHK, AD, 0.35f);
+  double w = 0;
+  for (int b = 0; b < AB; b++)
+    for (int i = 0; i < 3 * AHQ * AD; i++) w = fmax(w, fabs(o2[(size_t)b * 3 * AHQ * AD + i] - ao[((size_t)b * AT + 4) * AHQ * AD + i]));
+  report("attention cached queries = full pass", w, w / 1e-6);
 }
 
 /* ---- SwiGLU ---- */
