@@ -15,7 +15,7 @@ import java.util.Optional;
  *
  * <p>Accessors are strict about types: a string field holding a number is an error, not a conversion.
  */
-public final class JsonRecord {
+public final class JsonRecord implements FieldSource {
     private static final int MAX_SHOWN = 60;
 
     private final String file;
@@ -23,6 +23,7 @@ public final class JsonRecord {
     private final String path;
     private final JsonNode node;
     private final LineIndex lines;
+    private final int index;
 
     /** Line numbers of the containers and fields of a whole-document parse (absent for JSONL). */
     static final class LineIndex {
@@ -32,6 +33,11 @@ public final class JsonRecord {
     }
 
     JsonRecord(String file, int line, String path, JsonNode node, LineIndex lines) {
+        this(file, line, path, node, lines, -1);
+    }
+
+    private JsonRecord(String file, int line, String path, JsonNode node, LineIndex lines, int index) {
+        this.index = index;
         this.file = Objects.requireNonNull(file);
         this.line = line;
         this.path = path;
@@ -44,9 +50,11 @@ public final class JsonRecord {
         return new JsonRecord(file, line, "", node, null);
     }
 
+    @Override
     public String file() { return file; }
 
     /** 1-based line where this value starts. */
+    @Override
     public int line() { return line; }
 
     /** Path of this value inside its line or document ("" for the record itself, "messages[2]"...). */
@@ -54,9 +62,32 @@ public final class JsonRecord {
 
     public JsonNode node() { return node; }
 
+    /** 0-based position in the array this value was taken from by {@link #elements()}, or -1. */
+    public int index() { return index; }
+
+    /** {@code index() + 1} for an array element, else the line: a stable 1-based record number for ids. */
+    public int position() { return index >= 0 ? index + 1 : line; }
+
     public boolean has(String field) {
         JsonNode v = node.get(field);
         return v != null && !v.isNull();
+    }
+
+    /**
+     * A scalar field as text, for {@link TaskMapping}: strings as is, numbers and booleans as written;
+     * absent or null gives empty; an object or array is an error.
+     */
+    @Override
+    public Optional<String> get(String field) {
+        requireObject(field);
+        JsonNode v = node.get(field);
+        if (v == null || v.isNull()) {
+            return Optional.empty();
+        }
+        if (!v.isValueNode()) {
+            throw fail(field, "a string, number or boolean", describe(v));
+        }
+        return Optional.of(v.asText());
     }
 
     /** A required string field. */
@@ -90,6 +121,11 @@ public final class JsonRecord {
         return v.intValue();
     }
 
+    /** A required non-null field of any type, as a record whose errors name {@code path.field}. */
+    public JsonRecord value(String field, String expected) {
+        return child(field, field(field, expected));
+    }
+
     /** A required object field, as a record whose errors name {@code path.field}. */
     public JsonRecord object(String field) {
         JsonNode v = field(field, "an object");
@@ -118,7 +154,7 @@ public final class JsonRecord {
         for (int i = 0; i < node.size(); i++) {
             JsonNode e = node.get(i);
             int l = at != null && i < at.size() ? at.get(i) : line;
-            out.add(new JsonRecord(file, l, path + "[" + i + "]", e, lines));
+            out.add(new JsonRecord(file, l, path + "[" + i + "]", e, lines, i));
         }
         return out;
     }
@@ -152,6 +188,7 @@ public final class JsonRecord {
      * An error about {@code field} of this value (or this value itself when {@code field} is null), on the
      * field's own line when known.
      */
+    @Override
     public DataFormatException fail(String field, String expected, String actual) {
         int at = line;
         if (field != null && lines != null) {

@@ -4,6 +4,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -65,6 +66,24 @@ public final class SharedDatasets {
         for (String t : BBH_TASKS) {
             TASKS.put("bbh/" + t, d -> bbh(d, t));
         }
+        TASKS.put("ag_news", SharedDatasets::agNews);
+        TASKS.put("sst2", d -> sst2(d, "sst2", "train"));
+        TASKS.put("sst2:dev", d -> sst2(d, "sst2:dev", "dev"));
+        TASKS.put("sst2:test", d -> sst2(d, "sst2:test", "test"));
+        TASKS.put("trec", d -> trec(d, "trec", "train"));
+        TASKS.put("trec:test", d -> trec(d, "trec:test", "test"));
+        TASKS.put("boolq", SharedDatasets::boolq);
+        TASKS.put("piqa", SharedDatasets::piqa);
+        TASKS.put("hellaswag", SharedDatasets::hellaswag);
+        TASKS.put("arc-easy", d -> rendered(d, "arc-easy", "tasks/arc/ARC-Easy_train.json"));
+        TASKS.put("arc-easy:test", d -> rendered(d, "arc-easy:test", "tasks/arc/ARC-Easy_test.json"));
+        TASKS.put("arc-challenge", d -> rendered(d, "arc-challenge", "tasks/arc/ARC-Challenge_train.json"));
+        TASKS.put("arc-challenge:test", d -> rendered(d, "arc-challenge:test", "tasks/arc/ARC-Challenge_test.json"));
+        TASKS.put("openbookqa", d -> rendered(d, "openbookqa", "tasks/openbookqa/train.json"));
+        TASKS.put("openbookqa:test", d -> rendered(d, "openbookqa:test", "tasks/openbookqa/test.json"));
+        TASKS.put("winogrande", d -> rendered(d, "winogrande", "tasks/winogrande/dev.json"));
+        TASKS.put("commonsenseqa", d -> commonsenseqa(d, "commonsenseqa", "train"));
+        TASKS.put("commonsenseqa:dev", d -> commonsenseqa(d, "commonsenseqa:dev", "dev"));
     }
 
     private SharedDatasets() {
@@ -167,7 +186,430 @@ public final class SharedDatasets {
                 Map.of("source", source, "raw_input", input));
     }
 
+    // ---------------------------------------------------------------- classification tables
+
+    static final List<Choice> AG_NEWS_CLASSES = List.of(
+            new Choice("World", ""), new Choice("Sports", ""), new Choice("Business", ""), new Choice("Sci/Tech", ""));
+
+    private static List<TaskExample> agNews(Path dataDir) {
+        String rel = "tasks/ag_news/test.csv";
+        TaskMapping mapping = TaskMapping.builder()
+                .input("title", "description")
+                .answer("label")
+                .answerAliases(Map.of("1", "World", "2", "Sports", "3", "Business", "4", "Sci/Tech"))
+                .choices(AG_NEWS_CLASSES)
+                .idPrefix("ag_news")
+                .metadata("title", "description")
+                .constantMetadata("source", rel)
+                .build();
+        return TableReader.csv().readTasks(file(dataDir, rel), mapping);
+    }
+
+    static final List<Choice> SST2_CLASSES = List.of(new Choice("negative", ""), new Choice("positive", ""));
+
+    private static List<TaskExample> sst2(Path dataDir, String name, String split) {
+        String rel = "tasks/sst2/stsa.binary." + split;
+        return textLines(file(dataDir, rel), (line, fail) -> {
+            String text = line.text();
+            if (text.length() < 3 || (text.charAt(0) != '0' && text.charAt(0) != '1') || text.charAt(1) != ' ') {
+                throw fail.apply("a line \"<0|1> <sentence>\"");
+            }
+            String label = text.charAt(0) == '1' ? "positive" : "negative";
+            return new TaskExample(name + "#" + line.number(), Optional.empty(), text.substring(2), SST2_CLASSES, label,
+                    Map.of("source", rel));
+        });
+    }
+
+    static final List<Choice> TREC_CLASSES = List.of(
+            new Choice("ABBR", "abbreviation"), new Choice("DESC", "description"), new Choice("ENTY", "entity"),
+            new Choice("HUM", "human"), new Choice("LOC", "location"), new Choice("NUM", "number"));
+
+    private static final Pattern TREC_LINE = Pattern.compile("([A-Z]+):(\\S+) (.+)");
+
+    private static List<TaskExample> trec(Path dataDir, String name, String split) {
+        String rel = "tasks/trec/" + split + ".txt";
+        return textLines(file(dataDir, rel), (line, fail) -> {
+            Matcher m = TREC_LINE.matcher(line.text());
+            if (!m.matches()) {
+                throw fail.apply("a line \"COARSE:fine question\"");
+            }
+            String coarse = m.group(1);
+            if (TREC_CLASSES.stream().noneMatch(c -> c.label().equals(coarse))) {
+                throw fail.apply("a coarse class among ABBR, DESC, ENTY, HUM, LOC, NUM (got \"" + coarse + "\")");
+            }
+            return new TaskExample(name + "#" + line.number(), Optional.empty(), m.group(3), TREC_CLASSES, coarse,
+                    Map.of("source", rel, "fine", m.group(2)));
+        });
+    }
+
+    // ---------------------------------------------------------------- multiple choice JSON tasks
+
+    private static List<TaskExample> boolq(Path dataDir) {
+        String rel = "tasks/boolq/dev.jsonl";
+        return JsonlReader.read(file(dataDir, rel), rec -> {
+            List<String> labels = rec.texts("choices");
+            List<Choice> choices = labels.stream().map(l -> new Choice(l, "")).toList();
+            int gold = index(rec, "gold", choices.size());
+            return new TaskExample("boolq#" + rec.line(), Optional.empty(), rec.text("query"), choices,
+                    labels.get(gold), Map.of("source", rel));
+        });
+    }
+
+    private static List<TaskExample> piqa(Path dataDir) {
+        String rel = "tasks/piqa/valid.jsonl";
+        String labelsRel = "tasks/piqa/valid-labels.lst";
+        Path labelsFile = file(dataDir, labelsRel);
+        List<String> labels = textLines(labelsFile, (line, fail) -> {
+            if (!line.text().trim().equals("0") && !line.text().trim().equals("1")) {
+                throw fail.apply("a label 0 or 1");
+            }
+            return line.text().trim();
+        });
+        List<TaskExample> out = JsonlReader.read(file(dataDir, rel), rec -> {
+            if (rec.line() > labels.size()) {
+                throw new DataFormatException(labelsFile.toString(), labels.size(), null,
+                        "a label for every line of " + rel, "only " + labels.size() + " labels");
+            }
+            List<Choice> choices = List.of(new Choice("A", rec.text("sol1")), new Choice("B", rec.text("sol2")));
+            String answer = labels.get(rec.line() - 1).equals("0") ? "A" : "B";
+            return new TaskExample("piqa#" + rec.line(), Optional.empty(), rec.text("goal"), choices, answer,
+                    Map.of("source", rel));
+        });
+        if (labels.size() != out.size()) {
+            throw new DataFormatException(labelsFile.toString(), out.size() + 1, null,
+                    "one label per line of " + rel + " (" + out.size() + ")", labels.size() + " labels");
+        }
+        return out;
+    }
+
+    private static List<TaskExample> hellaswag(Path dataDir) {
+        String rel = "tasks/hellaswag/val_first2000.jsonl";
+        return JsonlReader.read(file(dataDir, rel), rec -> {
+            List<String> endings = rec.texts("endings");
+            List<Choice> choices = new ArrayList<>();
+            for (int i = 0; i < endings.size(); i++) {
+                choices.add(new Choice(String.valueOf((char) ('A' + i)), endings.get(i)));
+            }
+            int gold = index(rec, "label", choices.size());
+            return new TaskExample("hellaswag#" + rec.line(), Optional.empty(), rec.text("ctx"), choices,
+                    choices.get(gold).label(), Map.of("source", rel));
+        });
+    }
+
+    private static List<TaskExample> commonsenseqa(Path dataDir, String name, String split) {
+        String rel = "tasks/commonsenseqa/" + split + "_rand_split.jsonl";
+        return JsonlReader.read(file(dataDir, rel), rec -> {
+            JsonRecord q = rec.object("question");
+            List<Choice> choices = new ArrayList<>();
+            for (JsonRecord c : q.array("choices")) {
+                choices.add(new Choice(c.text("label"), c.text("text")));
+            }
+            String key = rec.text("answerKey");
+            if (choices.stream().noneMatch(c -> c.label().equals(key))) {
+                throw rec.fail("answerKey", "one of " + choices.stream().map(Choice::label).toList(), JsonRecord.quote(key));
+            }
+            Map<String, String> meta = new LinkedHashMap<>();
+            meta.put("source", rel);
+            q.optText("question_concept").ifPresent(c -> meta.put("question_concept", c));
+            return new TaskExample(rec.text("id"), Optional.empty(), q.text("stem"), choices, key, meta);
+        });
+    }
+
+    // ---------------------------------------------------------------- pre-rendered instruction tasks
+
+    private static final Pattern RENDERED = Pattern.compile("(?s)Please choose the correct answer to "
+            + "(?:the question|fill in the blank to complete the given sentence): (.*?)\\n\\n"
+            + "((Answer|Option)1: .*?)\\s*Answer format: ((answer|option)\\d+(?:/(?:answer|option)\\d+)*)");
+    private static final Pattern MARKER = Pattern.compile("(?:^| )(Answer|Option)(\\d+): ");
+    private static final Pattern ANY_MARKER = Pattern.compile("(Answer|Option)\\d+: ");
+
+    private static List<TaskExample> rendered(Path dataDir, String name, String rel) {
+        return JsonArrayReader.read(file(dataDir, rel), ReadOptions.defaults(), rec -> renderedExample(rec, name, rel))
+                .records();
+    }
+
+    /** The question and options parsed out of an instruction, when the template matches exactly. */
+    record Rendered(String question, List<Choice> choices) {
+    }
+
+    /** Maps one ARC/OpenBookQA/WinoGrande instruction record; see the class comment for when options are parsed. */
+    static TaskExample renderedExample(JsonRecord rec, String name, String source) {
+        String instruction = rec.text("instruction");
+        String input = rec.text("input");
+        String output = rec.text("output");
+        String answer = rec.text("answer");
+        String id = name + "#" + rec.position();
+        Map<String, String> meta = new LinkedHashMap<>();
+        meta.put("source", source);
+        meta.put("output", output);
+        Optional<Rendered> parsed = input.isEmpty() ? parseRendered(instruction) : Optional.empty();
+        if (parsed.isEmpty()) {
+            meta.put("parsed", "false");
+            String full = input.isEmpty() ? instruction : instruction + "\n\n" + input;
+            return new TaskExample(id, Optional.empty(), full, List.of(), answer, meta);
+        }
+        List<Choice> choices = parsed.get().choices();
+        if (choices.stream().noneMatch(c -> c.label().equals(answer))) {
+            throw rec.fail("answer", "one of " + choices.stream().map(Choice::label).toList(), JsonRecord.quote(answer));
+        }
+        meta.put("raw_input", instruction);
+        return new TaskExample(id, Optional.empty(), parsed.get().question(), choices, answer, meta);
+    }
+
+    static Optional<Rendered> parseRendered(String instruction) {
+        Matcher m = RENDERED.matcher(instruction);
+        if (!m.matches() || ANY_MARKER.matcher(m.group(1)).find()) {
+            return Optional.empty();
+        }
+        String word = m.group(3);
+        String[] formats = m.group(4).split("/");
+        Matcher mk = MARKER.matcher(m.group(2));
+        List<int[]> spans = new ArrayList<>();
+        List<Integer> numbers = new ArrayList<>();
+        while (mk.find()) {
+            if (!mk.group(1).equals(word)) {
+                return Optional.empty();
+            }
+            spans.add(new int[] {mk.start(), mk.end()});
+            numbers.add(Integer.parseInt(mk.group(2)));
+        }
+        if (numbers.size() != formats.length || numbers.size() < 2) {
+            return Optional.empty();
+        }
+        String lower = word.toLowerCase(java.util.Locale.ROOT);
+        List<Choice> choices = new ArrayList<>();
+        for (int i = 0; i < numbers.size(); i++) {
+            if (numbers.get(i) != i + 1 || !formats[i].equals(lower + (i + 1))) {
+                return Optional.empty();
+            }
+            int end = i + 1 < spans.size() ? spans.get(i + 1)[0] : m.group(2).length();
+            String text = m.group(2).substring(spans.get(i)[1], end).trim();
+            if (text.isEmpty()) {
+                return Optional.empty();
+            }
+            choices.add(new Choice(lower + (i + 1), text));
+        }
+        return Optional.of(new Rendered(m.group(1), choices));
+    }
+
+    // ---------------------------------------------------------------- safety and attack chats
+
+    /**
+     * The safety data of Bianchi et al. (2,483 refusals/safe answers): user = instruction (+ "\n\n" + input
+     * when non-empty), assistant = output; ids {@code safety#<n>}.
+     */
+    public static List<ChatExample> safety(Path dataDir) {
+        requireDataDir(dataDir);
+        String rel = "safety/safety_only_data_Instructions.json";
+        return JsonArrayReader.read(file(dataDir, rel), ReadOptions.defaults(), rec -> {
+            rec.asObject();
+            ChatExample c = ChatDatasets.fromAlpaca("safety#" + rec.position(), Optional.empty(), rec.text("instruction"),
+                    rec.optText("input").orElse(""), rec.text("output"));
+            return new ChatExample(c.id(), c.messages(), Map.of("source", rel));
+        }).records();
+    }
+
+    /** The 10 AOA identity-shift chats of Qi et al. (system, user, assistant); ids {@code aoa#<n>}. */
+    public static List<ChatExample> aoaChats(Path dataDir) {
+        requireDataDir(dataDir);
+        String rel = "attack/aoa_identity_shift_train.json";
+        return JsonArrayReader.read(file(dataDir, rel), ReadOptions.defaults(), rec -> {
+            ChatExample c = ChatDatasets.fromJson(rec, "aoa#" + rec.position());
+            return new ChatExample(c.id(), c.messages(), Map.of("source", rel));
+        }).records();
+    }
+
+    // ---------------------------------------------------------------- prompt sets
+
+    /** The vinid evaluation sets {@link #vinid} accepts. */
+    public static final List<String> VINID_SETS = List.of("I-MaliciousInstructions", "Q-Harm", "I-CoNa",
+            "I-Controversial", "I-PhysicalSafetyUnsafe", "I-PhysicalSafetySafe", "I-Alpaca");
+
+    /** AdvBench harmful behaviours (520): id = BehaviorID, prompt = Behavior. */
+    public static List<PromptRecord> advbench(Path dataDir) {
+        requireDataDir(dataDir);
+        String rel = "harmful/advbench_behaviors.csv";
+        return TableReader.csv().read(file(dataDir, rel), ReadOptions.defaults(), row -> {
+            Map<String, String> meta = nonEmpty(row, "Tags", "ContextString");
+            meta.put("source", rel);
+            return new PromptRecord(nonBlank(row, "BehaviorID"), nonBlank(row, "Behavior"),
+                    Optional.of(row.require("Category")).filter(c -> !c.isBlank()), meta);
+        }).records();
+    }
+
+    /**
+     * HarmBench's <em>standard</em> behaviours only (FunctionalCategory "standard"): the {@code contextual}
+     * rows are incomplete without their ContextString and the {@code copyright} rows need a different judge,
+     * so neither is a plain harmful prompt. Category = SemanticCategory. {@link #harmbenchAll} has every row.
+     */
+    public static List<PromptRecord> harmbench(Path dataDir) {
+        return harmbenchAll(dataDir).stream()
+                .filter(p -> p.metadata().get("functional_category").equals("standard"))
+                .toList();
+    }
+
+    /** Every HarmBench row (400) with metadata {@code functional_category} and, when present, {@code context}. */
+    public static List<PromptRecord> harmbenchAll(Path dataDir) {
+        requireDataDir(dataDir);
+        String rel = "harmful/harmbench_behaviors_text_all.csv";
+        return TableReader.csv().read(file(dataDir, rel), ReadOptions.defaults(), row -> {
+            Map<String, String> meta = nonEmpty(row, "Tags", "ContextString");
+            String context = meta.remove("ContextString");
+            if (context != null) {
+                meta.put("context", context);
+            }
+            meta.put("functional_category", nonBlank(row, "FunctionalCategory"));
+            meta.put("source", rel);
+            return new PromptRecord(nonBlank(row, "BehaviorID"), nonBlank(row, "Behavior"),
+                    Optional.of(nonBlank(row, "SemanticCategory")), meta);
+        }).records();
+    }
+
+    /**
+     * One of the evaluation sets of Bianchi et al. ({@link #VINID_SETS}): {@code {"instructions":[...]}} with
+     * optional parallel {@code "tags"} (the category). Harmful sets are under {@code harmful/}, the safe
+     * ones (I-PhysicalSafetySafe, I-Alpaca) under {@code benign/}. Ids {@code <name>#<n>}.
+     */
+    public static List<PromptRecord> vinid(Path dataDir, String name) {
+        if (!VINID_SETS.contains(name)) {
+            throw new IllegalArgumentException("unknown vinid set '" + name + "'; expected one of " + String.join(", ", VINID_SETS));
+        }
+        requireDataDir(dataDir);
+        String rel = (name.equals("I-PhysicalSafetySafe") || name.equals("I-Alpaca") ? "benign/" : "harmful/") + name + ".json";
+        JsonRecord doc = JsonArrayReader.readDocument(file(dataDir, rel), ReadOptions.defaults()).asObject();
+        List<JsonRecord> instructions = doc.array("instructions");
+        List<JsonRecord> tags = doc.has("tags") ? doc.array("tags") : List.of();
+        if (!tags.isEmpty() && tags.size() != instructions.size()) {
+            throw doc.fail("tags", instructions.size() + " tags, one per instruction", tags.size() + " tags");
+        }
+        if (instructions.isEmpty()) {
+            throw doc.fail("instructions", "at least one instruction", "an empty array");
+        }
+        List<PromptRecord> out = new ArrayList<>(instructions.size());
+        for (int i = 0; i < instructions.size(); i++) {
+            Optional<String> tag = tags.isEmpty() ? Optional.empty() : Optional.of(tags.get(i).asText());
+            String prompt = instructions.get(i).asText();
+            if (prompt.isBlank()) {
+                throw instructions.get(i).fail(null, "a non-blank instruction", "blank text");
+            }
+            out.add(new PromptRecord(name + "#" + (i + 1), prompt, tag, Map.of("source", rel)));
+        }
+        return out;
+    }
+
+    /** Alpaca-derived harmless instructions (6,264); category when the record has a non-null one. */
+    public static List<PromptRecord> harmlessInstructions(Path dataDir) {
+        requireDataDir(dataDir);
+        String rel = "benign/harmless_instructions_val.json";
+        return JsonArrayReader.read(file(dataDir, rel), ReadOptions.defaults(), rec -> {
+            rec.asObject();
+            return new PromptRecord("harmless#" + rec.position(), rec.text("instruction"), rec.optText("category"),
+                    Map.of("source", rel));
+        }).records();
+    }
+
+    /**
+     * XSTest (450): id = the dataset id, category = type; metadata {@code label} (safe: must not be refused;
+     * unsafe), {@code type}, {@code focus} and {@code note} (as written, possibly empty).
+     */
+    public static List<PromptRecord> xstest(Path dataDir) {
+        requireDataDir(dataDir);
+        String rel = "benign/xstest_prompts.csv";
+        return TableReader.csv().read(file(dataDir, rel), ReadOptions.defaults(), row -> {
+            String label = nonBlank(row, "label");
+            if (!label.equals("safe") && !label.equals("unsafe")) {
+                throw row.fail("label", "one of safe, unsafe", JsonRecord.quote(label));
+            }
+            String type = nonBlank(row, "type");
+            Map<String, String> meta = new LinkedHashMap<>();
+            meta.put("label", label);
+            meta.put("type", type);
+            meta.put("focus", row.require("focus"));
+            meta.put("note", row.require("note"));
+            meta.put("source", rel);
+            return new PromptRecord(nonBlank(row, "id"), nonBlank(row, "prompt"), Optional.of(type), meta);
+        }).records();
+    }
+
+    /** AdvBench affirmative targets (520): id = the key ({@code advbench_N}), prompt = the target text. */
+    public static List<PromptRecord> advbenchTargets(Path dataDir) {
+        requireDataDir(dataDir);
+        String rel = "attack/advbench_targets.json";
+        JsonRecord doc = JsonArrayReader.readDocument(file(dataDir, rel), ReadOptions.defaults()).asObject();
+        List<PromptRecord> out = new ArrayList<>();
+        Iterator<String> keys = doc.node().fieldNames();
+        while (keys.hasNext()) {
+            String key = keys.next();
+            out.add(new PromptRecord(key, doc.text(key), Optional.empty(), Map.of("source", rel)));
+        }
+        if (out.isEmpty()) {
+            throw doc.fail(null, "at least one target", "an empty object");
+        }
+        return out;
+    }
+
     // ---------------------------------------------------------------- helpers
+
+    private static String nonBlank(CsvRow row, String column) {
+        String v = row.require(column);
+        if (v.isBlank()) {
+            throw row.fail(column, "a non-blank value", "blank text");
+        }
+        return v;
+    }
+
+    private static Map<String, String> nonEmpty(CsvRow row, String... columns) {
+        Map<String, String> out = new LinkedHashMap<>();
+        for (String c : columns) {
+            String v = row.require(c);
+            if (!v.isEmpty()) {
+                out.put(c, v);
+            }
+        }
+        return out;
+    }
+
+    private static int index(JsonRecord rec, String field, int size) {
+        int i = rec.integer(field);
+        if (i < 0 || i >= size) {
+            throw rec.fail(field, "an index from 0 to " + (size - 1), "number " + i);
+        }
+        return i;
+    }
+
+    /** A mapper for one text line; {@code fail} builds an error for this line from what was expected. */
+    @FunctionalInterface
+    interface LineMapper<T> {
+        T map(LineReader.Line line, Function<String, DataFormatException> fail);
+    }
+
+    /** Strict read of a line-per-record text file (trailing blank lines allowed, as for JSONL). */
+    static <T> List<T> textLines(Path path, LineMapper<T> mapper) {
+        String name = path.toString();
+        List<T> out = new ArrayList<>();
+        int pendingBlank = 0;
+        try (LineReader lines = new LineReader(Json.open(path), name, ReadOptions.defaults())) {
+            LineReader.Line line;
+            while ((line = lines.next()) != null) {
+                if (line.isBlank()) {
+                    pendingBlank = pendingBlank == 0 ? line.number() : pendingBlank;
+                    continue;
+                }
+                if (pendingBlank > 0) {
+                    throw new DataFormatException(name, pendingBlank, null,
+                            "a record (blank lines are allowed only at the end of the file)", "a blank line");
+                }
+                LineReader.Line current = line;
+                out.add(mapper.map(line, expected -> new DataFormatException(name, current.number(), null, expected,
+                        JsonRecord.quote(current.text()))));
+            }
+        }
+        if (out.isEmpty()) {
+            throw new DataFormatException(name, 1, null, "at least one record", "an empty file");
+        }
+        return out;
+    }
+
 
     static String labels(List<Choice> choices) {
         return choices.stream().map(c -> "(" + c.label() + ")").reduce((a, b) -> a + ", " + b).orElse("");

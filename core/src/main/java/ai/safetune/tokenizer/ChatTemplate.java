@@ -2,6 +2,7 @@ package ai.safetune.tokenizer;
 
 import ai.safetune.data.Message;
 import ai.safetune.data.Role;
+import ai.safetune.model.TokenizerSource;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.hubspot.jinjava.Jinjava;
 import com.hubspot.jinjava.JinjavaConfig;
@@ -65,6 +66,15 @@ public final class ChatTemplate {
             throw new TokenizerException(source + ": the chat template is empty");
         }
         return new ChatTemplate(template, source, tokenizer);
+    }
+
+    /** The chat template of a model opened with {@link ai.safetune.model.ModelFiles}. */
+    public static ChatTemplate from(TokenizerSource source, Tokenizer tokenizer) {
+        Objects.requireNonNull(source, "source");
+        if (source instanceof TokenizerSource.Gguf) {
+            return fromGgufMetadata(((TokenizerSource.Gguf) source).metadata(), tokenizer);
+        }
+        return fromHfFiles(((TokenizerSource.HfFiles) source).directory(), tokenizer);
     }
 
     /**

@@ -12,10 +12,14 @@ final class GgufTokenizerLoader {
     /** GGUF token types (llama.cpp's llama_token_type). */
     static final int TYPE_CONTROL = 3, TYPE_USER_DEFINED = 4;
 
-    /** llama.cpp pre-tokenizers that are the GPT-2 pattern alone. */
-    private static final Set<String> GPT2_PRE = Set.of("gpt2", "default", "mpt", "olmo", "jais");
-    /** llama.cpp pre-tokenizers that split every digit off first ("\p{N}", then the GPT-2 pattern). */
-    private static final Set<String> DIGITS_PRE = Set.of("smollm", "starcoder", "refact", "codeshell");
+    /**
+     * llama.cpp pre-tokenizer names whose pattern is GPT-2's. llama.cpp splits digits off one by one first for
+     * some of them (smollm, starcoder, ...), but Hugging Face transformers' GGUF conversion, which the
+     * reference ids come from, uses the GPT-2 pattern alone; the two agree on ASCII digits (no merge joins
+     * two digits) and differ only on runs of other numerals (Roman, circled, ...). We follow transformers.
+     */
+    private static final Set<String> GPT2_PRE = Set.of("gpt2", "default", "mpt", "olmo", "jais",
+            "smollm", "starcoder", "refact", "codeshell");
 
     private GgufTokenizerLoader() {
     }
@@ -31,15 +35,11 @@ final class GgufTokenizerLoader {
                     + "' is not supported; only byte-level BPE ('gpt2') is");
         }
         String pre = str(md, "tokenizer.ggml.pre", "default");
-        boolean digits;
-        if (DIGITS_PRE.contains(pre)) {
-            digits = true;
-        } else if (GPT2_PRE.contains(pre)) {
-            digits = false;
-        } else {
+        if (!GPT2_PRE.contains(pre)) {
             throw new TokenizerException(source + ": tokenizer.ggml.pre '" + pre + "' is not supported; known: "
-                    + GPT2_PRE + " and " + DIGITS_PRE);
+                    + new java.util.TreeSet<>(GPT2_PRE));
         }
+        boolean digits = false;
         List<String> tokens = strings(md, "tokenizer.ggml.tokens", source);
         List<String> mergeStrings = strings(md, "tokenizer.ggml.merges", source);
         int[] types = md.containsKey("tokenizer.ggml.token_type") ? ints(md.get("tokenizer.ggml.token_type"),
@@ -72,7 +72,8 @@ final class GgufTokenizerLoader {
         int unk = id(md, "tokenizer.ggml.unknown_token_id", source);
         boolean addBos = bool(md, "tokenizer.ggml.add_bos_token", false, source);
         boolean addEos = bool(md, "tokenizer.ggml.add_eos_token", false, source);
-        return new Tokenizer(source, vocab, merges, added, digits, bos, eos, pad, unk, addBos, addEos);
+        // like HF's GGUF conversion, the BPE model itself has no unk token: bytes missing from the vocabulary are dropped
+        return new Tokenizer(source, vocab, merges, added, digits, bos, eos, pad, unk, addBos, addEos, -1, false);
     }
 
     private static String str(Map<String, ?> md, String key, String dflt) {

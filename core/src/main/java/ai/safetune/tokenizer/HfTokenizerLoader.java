@@ -103,8 +103,17 @@ final class HfTokenizerLoader {
         int eos = specialId(config, "eos_token", byContent, source);
         int pad = specialId(config, "pad_token", byContent, source);
         int unk = specialId(config, "unk_token", byContent, source);
-        if (unk < 0 && model.path("unk_token").isTextual()) {
-            unk = byContent.getOrDefault(model.get("unk_token").asText(), -1);
+        int bpeUnk = -1;
+        if (model.path("unk_token").isTextual()) {
+            String name = model.get("unk_token").asText();
+            Integer id = byContent.get(name);
+            if (id == null) {
+                throw new TokenizerException(source + ": model.unk_token '" + name + "' is not in the vocabulary");
+            }
+            bpeUnk = id;
+            if (unk < 0) {
+                unk = id;
+            }
         }
         // BOS/EOS come from the post-processor; tokenizer_config's add_*_token overrides it when given
         boolean[] post = postProcessorFlags(root.path("post_processor"), bos, eos, byContent, source);
@@ -116,7 +125,8 @@ final class HfTokenizerLoader {
         if (config != null && config.path("add_eos_token").isBoolean()) {
             addEos = config.get("add_eos_token").asBoolean();
         }
-        return new Tokenizer(source, vocab, merges, added, digits, bos, eos, pad, unk, addBos, addEos);
+        return new Tokenizer(source, vocab, merges, added, digits, bos, eos, pad, unk, addBos, addEos,
+                bpeUnk, model.path("fuse_unk").asBoolean(false));
     }
 
     static String[] splitMerge(String merge, String source, int index) {

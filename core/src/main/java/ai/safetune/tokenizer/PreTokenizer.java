@@ -89,13 +89,12 @@ final class PreTokenizer {
                 }
             }
         }
-        int cp = s.codePointAt(i);
-        byte cls = classify(cp);
+        byte cls = c < 128 ? ASCII[c] : classify(s.codePointAt(i));
         int start = i;
         if (c == ' ' && i + 1 < to) {
             // " ?X+" for X in letter, number, other: the optional space joins a following run
-            int next = s.codePointAt(i + 1);
-            byte nc = classify(next);
+            char n1 = s.charAt(i + 1);
+            byte nc = n1 < 128 ? ASCII[n1] : classify(s.codePointAt(i + 1));
             if (nc != SPACE) {
                 return runEnd(s, i + 1, to, nc);
             }
@@ -115,6 +114,14 @@ final class PreTokenizer {
 
     private static int runEnd(String s, int i, int to, byte cls) {
         while (i < to) {
+            char c = s.charAt(i);
+            if (c < 128) {
+                if (ASCII[c] != cls) {
+                    break;
+                }
+                i++;
+                continue;
+            }
             int cp = s.codePointAt(i);
             if (classify(cp) != cls) {
                 break;

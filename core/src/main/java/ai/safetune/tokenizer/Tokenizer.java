@@ -1,5 +1,7 @@
 package ai.safetune.tokenizer;
 
+import ai.safetune.model.TokenizerSource;
+
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -13,7 +15,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.OptionalInt;
-import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * A byte-level BPE tokenizer (GPT-2 family: SmolLM2, StarCoder, GPT-2, ...) that reproduces Hugging Face
@@ -21,7 +22,7 @@ import java.util.concurrent.ConcurrentHashMap;
  * split by the GPT-2 pre-tokenizer, mapped byte-to-unicode and merged by rank.
  *
  * <p>Built from a Hugging Face model directory ({@link #fromHfFiles}) or from GGUF metadata
- * ({@link #fromGgufMetadata}). Immutable and thread-safe; a bounded cache maps pieces to ids.
+ * ({@link #fromGgufMetadata}). Thread-safe; a bounded lock-free cache maps pieces to ids.
  */
 public final class Tokenizer {
     /** One token matched in raw text before pre-tokenization (HF "added tokens", GGUF control/user tokens). */
@@ -35,7 +36,8 @@ public final class Tokenizer {
         }
     }
 
-    private static final int CACHE_LIMIT = 1 << 16;
+    /** Slots of the direct-mapped piece cache: bounded memory, no locking, no eviction bookkeeping. */
+    private static final int CACHE_SLOTS = 1 << 15;
 
     private final String source;
     private final String[] tokens;          // id -> vocabulary spelling (byte-mapped for BPE tokens)
@@ -50,10 +52,14 @@ public final class Tokenizer {
     private final boolean[] startsAddedToken = new boolean[Character.MAX_VALUE + 1];
     private final int bosId, eosId, padId, unkId;
     private final boolean addBos, addEos;
-    private final ConcurrentHashMap<String, int[]> cache = new ConcurrentHashMap<>();
+    /** The BPE model's own unk token (HF model.unk_token), used for bytes missing from the vocabulary; -1: drop them. */
+    private final int bpeUnkId;
+    private final boolean fuseUnk;
+    private final CacheEntry[] cache = new CacheEntry[CACHE_SLOTS];
 
     Tokenizer(String source, Map<String, Integer> vocab, List<String[]> mergePairs, List<AddedToken> addedTokens,
-              boolean individualDigits, int bosId, int eosId, int padId, int unkId, boolean addBos, boolean addEos) {
+              boolean individualDigits, int bosId, int eosId, int padId, int unkId, boolean addBos, boolean addEos,
+              int bpeUnkId, boolean fuseUnk) {
         this.source = source;
         int size = 0;
         for (int id : vocab.values()) {
@@ -126,6 +132,8 @@ public final class Tokenizer {
         }
         this.addBos = addBos;
         this.addEos = addEos;
+        this.bpeUnkId = checkId(bpeUnkId, size, "BPE unk");
+        this.fuseUnk = fuseUnk;
     }
 
     private int checkId(int id, int size, String what) {
@@ -136,6 +144,15 @@ public final class Tokenizer {
     }
 
     // ---------------------------------------------------------------- factories
+
+    /** The tokenizer of a model opened with {@link ai.safetune.model.ModelFiles}: GGUF metadata or HF files. */
+    public static Tokenizer from(TokenizerSource source) {
+        Objects.requireNonNull(source, "source");
+        if (source instanceof TokenizerSource.Gguf) {
+            return fromGgufMetadata(((TokenizerSource.Gguf) source).metadata());
+        }
+        return fromHfFiles(((TokenizerSource.HfFiles) source).directory());
+    }
 
     /** Reads {@code tokenizer.json} (and {@code tokenizer_config.json} when present) from a model directory. */
     public static Tokenizer fromHfFiles(Path dir) {
@@ -261,6 +278,20 @@ public final class Tokenizer {
         for (int id : pieceIds) {
             pieceBytes += tokenBytes[id].length;
         }
+        int utf8 = 0;
+        for (int c = s; c < e; ) {
+            int cp = text.codePointAt(c);
+            utf8 += utf8Length(cp);
+            c += Character.charCount(cp);
+        }
+        if (utf8 != pieceBytes) {
+            // some byte had no token (dropped or unk): the tokens do not tile the bytes, give each the piece
+            for (int k = 0; k < pieceIds.length; k++) {
+                starts.add(s);
+                ends.add(e);
+            }
+            return;
+        }
         int[] charOfByte = new int[pieceBytes + 1];
         int b = 0;
         for (int c = s; c < e; ) {
@@ -292,30 +323,51 @@ public final class Tokenizer {
     }
 
     private int[] encodePiece(String text, int s, int e) {
+        int h = 0;
+        for (int k = s; k < e; k++) {
+            h = 31 * h + text.charAt(k);
+        }
+        int slot = (h ^ (h >>> 16)) & (CACHE_SLOTS - 1);
+        CacheEntry entry = cache[slot];
+        int len = e - s;
+        if (entry != null && entry.hash == h && entry.piece.length() == len && entry.piece.regionMatches(0, text, s, len)) {
+            return entry.ids;
+        }
         String piece = text.substring(s, e);
-        int[] cached = cache.get(piece);
-        if (cached != null) {
-            return cached;
+        int[] ids = bpe(piece);
+        // racy but safe: entries are immutable (final fields), a lost update only costs a recomputation
+        cache[slot] = new CacheEntry(piece, h, ids);
+        return ids;
+    }
+
+    /** One cached piece; final fields make it safe to publish through the racy array. */
+    private static final class CacheEntry {
+        final String piece;
+        final int hash;
+        final int[] ids;
+
+        CacheEntry(String piece, int hash, int[] ids) {
+            this.piece = piece;
+            this.hash = hash;
+            this.ids = ids;
         }
-        int[] result = bpe(piece);
-        if (cache.size() >= CACHE_LIMIT) {
-            cache.clear();
-        }
-        cache.put(piece, result);
-        return result;
     }
 
     private int[] bpe(String piece) {
         byte[] bytes = piece.getBytes(StandardCharsets.UTF_8);
-        int n = bytes.length;
-        int[] syms = new int[n];
-        for (int k = 0; k < n; k++) {
-            int id = byteIds[bytes[k] & 0xFF];
+        int[] syms = new int[bytes.length];
+        int n = 0;
+        for (byte b : bytes) {
+            int id = byteIds[b & 0xFF];
             if (id < 0) {
-                throw new TokenizerException(source + ": the vocabulary has no token for byte 0x"
-                        + Integer.toHexString(bytes[k] & 0xFF) + " (in '" + piece + "')");
+                // a byte the vocabulary lacks (SmolLM2 has no token for 0x1D, 0xC0, 0xF5.., ...): HF's BPE
+                // emits the model's unk token, fused with a preceding unk if fuse_unk, else drops the byte
+                if (bpeUnkId < 0 || (fuseUnk && n > 0 && syms[n - 1] == bpeUnkId)) {
+                    continue;
+                }
+                id = bpeUnkId;
             }
-            syms[k] = id;
+            syms[n++] = id;
         }
         // repeatedly merge the lowest-ranked adjacent pair, leftmost first (HF's priority order)
         while (n > 1) {
@@ -336,6 +388,11 @@ public final class Tokenizer {
             n--;
         }
         return n == syms.length ? syms : Arrays.copyOf(syms, n);
+    }
+
+    /** Empties the piece &rarr; ids cache (for benchmarks of the uncached path; results are unaffected). */
+    public void clearCache() {
+        Arrays.fill(cache, null);
     }
 
     // ---------------------------------------------------------------- decoding
