@@ -14,13 +14,24 @@ import java.util.Arrays;
  */
 public final class CpuBackend implements Backend {
     private final Parallel par;
+    private final Kernel kernel;
     private boolean closed;
 
+    /** A backend with {@code threads} workers and the fastest kernels this JVM allows. */
     public CpuBackend(int threads) {
+        this(threads, true);
+    }
+
+    /**
+     * @param simd allow the Vector API kernels (used only when the JVM has {@code jdk.incubator.vector});
+     *             false forces the plain scalar loops
+     */
+    public CpuBackend(int threads, boolean simd) {
         if (threads <= 0) {
             throw new IllegalArgumentException("threads must be > 0, got " + threads);
         }
         this.par = new Parallel(threads);
+        this.kernel = Kernels.pick(simd);
     }
 
     @Override
@@ -30,11 +41,16 @@ public final class CpuBackend implements Backend {
 
     @Override
     public String description() {
-        return "pure-Java fp32, " + par.threads() + " thread(s), auto-vectorized tiled GEMM";
+        return "pure-Java fp32, " + par.threads() + " thread(s), " + kernel.name() + " kernels";
     }
 
     public int threads() {
         return par.threads();
+    }
+
+    /** Which inner loops run: "scalar" or "vector-api N-bit". */
+    public String kernelName() {
+        return kernel.name();
     }
 
     // ---- buffers -----------------------------------------------------------------------------------
@@ -103,7 +119,7 @@ public final class CpuBackend implements Backend {
         int k = cw.cols();
         float[] o = data(out, "matmul", "out", n * m);
         float[] xs = data(x, "matmul", "x", n * k);
-        Gemm.matmul(par, o, xs, n, k, new Gemm.Rows() {
+        Gemm.matmul(par, kernel, o, xs, n, k, new Gemm.Rows() {
             @Override
             public float[] dense() {
                 return cw.dense();
@@ -121,7 +137,7 @@ public final class CpuBackend implements Backend {
         float[] o = data(out, "matmul", "out", n * outDim);
         float[] xs = data(x, "matmul", "x", n * inDim);
         float[] ws = data(w, "matmul", "w", outDim * inDim);
-        Gemm.matmul(par, o, xs, n, inDim, new Gemm.Rows() {
+        Gemm.matmul(par, kernel, o, xs, n, inDim, new Gemm.Rows() {
             @Override
             public float[] dense() {
                 return ws;
@@ -229,11 +245,7 @@ public final class CpuBackend implements Backend {
                         continue;
                     }
                     int kOff = ((b * s.capacity() + j) * hkv + kvh) * d;
-                    float dot = 0f;
-                    for (int c = 0; c < d; c++) {
-                        dot += qs[qOff + c] * ks[kOff + c];
-                    }
-                    scores[j] = dot * scale;
+                    scores[j] = kernel.dot(qs, qOff, ks, kOff, d) * scale;
                     max = Math.max(max, scores[j]);
                 }
                 Arrays.fill(acc, 0f);
@@ -253,10 +265,7 @@ public final class CpuBackend implements Backend {
                         if (p == 0f) {
                             continue;
                         }
-                        int vOff = ((b * s.capacity() + j) * hkv + kvh) * d;
-                        for (int c = 0; c < d; c++) {
-                            acc[c] += p * vs[vOff + c];
-                        }
+                        kernel.axpy(p, vs, ((b * s.capacity() + j) * hkv + kvh) * d, acc, 0, d);
                     }
                     lseVal = max + (float) Math.log(sum);
                 }
