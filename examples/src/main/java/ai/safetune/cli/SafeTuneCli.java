@@ -23,6 +23,7 @@ public final class SafeTuneCli implements Runnable {
     public static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new SafeTuneCli());
         // one line per subcommand
+        cl.addSubcommand(new TrainCommand());
         cl.addSubcommand(new TokenizeCommand());
         cl.setExecutionExceptionHandler(SafeTuneCli::oneLineError);
         return cl;
