@@ -25,6 +25,7 @@ public final class SafeTuneCli implements Runnable {
         // one line per subcommand
         cl.addSubcommand(new LogitsCommand());
         cl.addSubcommand(new GenerateCommand());
+        cl.addSubcommand(new TrainCommand());
         cl.addSubcommand(new TokenizeCommand());
         cl.addSubcommand(new AttackCommand());
         cl.addSubcommand(new MimicCommand());

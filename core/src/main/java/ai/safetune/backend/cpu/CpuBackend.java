@@ -372,6 +372,85 @@ public final class CpuBackend implements Backend {
         return (float) (max + Math.log(sum));
     }
 
+    // ---- backward ops ----------------------------------------------------------------------------------
+
+    @Override
+    public void matmulBackward(Tensor dx, Tensor dout, WeightHandle w, int n, boolean accumulate) {
+        CpuWeight cw = weight(w, "matmulBackward");
+        int m = cw.rows();
+        int k = cw.cols();
+        float[] d = data(dx, "matmulBackward", "dx", n * k);
+        float[] g = data(dout, "matmulBackward", "dout", n * m);
+        CpuBackward.matmulFrozen(par, d, g, n, new Gemm.Rows() {
+            @Override
+            public float[] dense() {
+                return cw.dense();
+            }
+
+            @Override
+            public void rows(int row, int count, float[] dst, int off) {
+                cw.rows(row, count, dst, off);
+            }
+        }, m, k, accumulate);
+    }
+
+    @Override
+    public void matmulBackward(Tensor dx, Tensor dw, Tensor dout, Tensor x, Tensor w, int n, int outDim, int inDim,
+                               float scale, boolean accumulateDx) {
+        float[] g = data(dout, "matmulBackward", "dout", n * outDim);
+        float[] xs = data(x, "matmulBackward", "x", n * inDim);
+        float[] ws = data(w, "matmulBackward", "w", outDim * inDim);
+        float[] dws = data(dw, "matmulBackward", "dw", outDim * inDim);
+        if (dx != null) {
+            float[] dxs = data(dx, "matmulBackward", "dx", n * inDim);
+            CpuBackward.matmulNN(par, dxs, g, ws, n, outDim, inDim, scale, accumulateDx);
+        }
+        CpuBackward.matmulTN(par, dws, g, xs, n, outDim, inDim, scale);
+    }
+
+    @Override
+    public void rmsnormBackward(Tensor dx, Tensor dout, Tensor x, Tensor weight, Tensor rstd, int n, int dim) {
+        CpuBackward.rmsnorm(par, data(dx, "rmsnormBackward", "dx", n * dim), data(dout, "rmsnormBackward", "dout", n * dim),
+                data(x, "rmsnormBackward", "x", n * dim), data(weight, "rmsnormBackward", "weight", dim),
+                data(rstd, "rmsnormBackward", "rstd", n), n, dim);
+    }
+
+    @Override
+    public void ropeBackward(Tensor dx, int[] positions, int n, int numHeads, int headDim, double theta) {
+        float[] d = data(dx, "ropeBackward", "dx", n * numHeads * headDim);
+        if (positions.length < n) {
+            throw new IllegalArgumentException("ropeBackward: positions has " + positions.length + " entries, need " + n);
+        }
+        CpuBackward.rope(par, d, positions, n, numHeads, headDim, theta);
+    }
+
+    @Override
+    public void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse, Tensor q,
+                                  Tensor k, Tensor v, int[] keyMask, AttentionShape s) {
+        int nl = s.batch() * s.queryLen() * s.numHeads();
+        CpuBackward.attention(par, data(dq, "attentionBackward", "dq", s.querySize()),
+                data(dk, "attentionBackward", "dk", s.kvSize()), data(dv, "attentionBackward", "dv", s.kvSize()),
+                data(dout, "attentionBackward", "dout", s.querySize()), data(out, "attentionBackward", "out", s.querySize()),
+                data(lse, "attentionBackward", "lse", nl), data(q, "attentionBackward", "q", s.querySize()),
+                data(k, "attentionBackward", "k", s.kvSize()), data(v, "attentionBackward", "v", s.kvSize()), keyMask, s);
+    }
+
+    @Override
+    public void swigluBackward(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up, int n) {
+        CpuBackward.swiglu(par, data(dgate, "swigluBackward", "dgate", n), data(dup, "swigluBackward", "dup", n),
+                data(dout, "swigluBackward", "dout", n), data(gate, "swigluBackward", "gate", n),
+                data(up, "swigluBackward", "up", n), n);
+    }
+
+    @Override
+    public void crossEntropyBackward(Tensor dlogits, Tensor logits, int[] targets, int n, int vocab, float scale) {
+        if (targets.length < n) {
+            throw new IllegalArgumentException("crossEntropyBackward: targets has " + targets.length + " entries, need " + n);
+        }
+        CpuBackward.crossEntropy(par, data(dlogits, "crossEntropyBackward", "dlogits", n * vocab),
+                data(logits, "crossEntropyBackward", "logits", n * vocab), targets, n, vocab, scale);
+    }
+
     @Override
     public void close() {
         closed = true;
