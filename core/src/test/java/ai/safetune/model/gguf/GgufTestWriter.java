@@ -17,6 +17,7 @@ final class GgufTestWriter {
     private final List<Object[]> tensors = new ArrayList<>(); // name, long[] dims, typeId, byte[] data
     private int version = 3;
     private int alignment = 32;
+    private final java.util.Map<Integer, Long> forcedOffsets = new java.util.HashMap<>();
 
     GgufTestWriter version(int v) {
         version = v;
@@ -60,6 +61,12 @@ final class GgufTestWriter {
         return this;
     }
 
+    /** Writes {@code offset} as the data offset of the {@code index}-th tensor (to build overlapping or misplaced tensors). */
+    GgufTestWriter forceOffset(int index, long offset) {
+        forcedOffsets.put(index, offset);
+        return this;
+    }
+
     byte[] bytes() {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         out.writeBytes("GGUF".getBytes(StandardCharsets.US_ASCII));
@@ -77,7 +84,7 @@ final class GgufTestWriter {
                 out.writeBytes(le(8).putLong(d).array());
             }
             out.writeBytes(le(4).putInt((Integer) t[2]).array());
-            out.writeBytes(le(8).putLong(offset).array());
+            out.writeBytes(le(8).putLong(forcedOffsets.getOrDefault(offsets.size(), offset)).array());
             offsets.add(offset);
             offset += pad(((byte[]) t[3]).length);
         }
