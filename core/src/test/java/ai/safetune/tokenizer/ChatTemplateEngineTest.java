@@ -27,7 +27,7 @@ class ChatTemplateEngineTest {
 
     @BeforeAll
     static void load() {
-        tok = Tokenizer.fromHfFiles(Shared.tinyLlama());
+        tok = Shared.tinyTokenizer();
     }
 
     @Test
