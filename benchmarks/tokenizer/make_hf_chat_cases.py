@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Chats rendered with Jinja2 set up as HF does and tokenized with HF tokenizers (masks as in
 ../shared/reference/make_reference.py). Wrote core/src/test/resources/ai/safetune/tokenizer/hf_chat_cases.jsonl
-(jinja2 3.1.6, tokenizers 0.23.3). Run from /tmp-like scratch dir; needs `pip install tokenizers jinja2`."""
-import json
+(jinja2 3.1.6, tokenizers 0.23.3). Usage: make_hf_chat_cases.py OUT.jsonl [SHARED_DIR]; needs `pip install tokenizers jinja2`."""
+import json, os, sys
+SHARED = sys.argv[2] if len(sys.argv) > 2 else '../shared'
 from tokenizers import Tokenizer
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 import jinja2.ext
-tok = Tokenizer.from_file('/work/shared/models/tiny-llama/tokenizer.json')
+tok = Tokenizer.from_file(os.path.join(SHARED, 'models/tiny-llama/tokenizer.json'))
 env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols])
-tpl = env.from_string(open('/work/shared/models/tiny-llama/chat_template.jinja').read())
+tpl = env.from_string(open(os.path.join(SHARED, 'models/tiny-llama/chat_template.jinja')).read())
 CH = [
     dict(messages=[{"role": "system", "content": "Answer with a single letter."},
                    {"role": "user", "content": "Which is a mammal?\n(A) shark\n(B) whale"},
@@ -27,7 +28,7 @@ def spans(rendered, messages):
         if m["role"] == "assistant": sp.append((start, end))
         pos = end
     return sp
-with open(__import__('sys').argv[1],'w') as f:
+with open(sys.argv[1], 'w') as f:
   for c in CH:
     r = tpl.render(messages=c["messages"], add_generation_prompt=c["gen"], bos_token="<|im_start|>", eos_token="<|im_end|>")
     e = tok.encode(r, add_special_tokens=False)
