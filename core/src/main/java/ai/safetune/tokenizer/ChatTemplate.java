@@ -54,8 +54,13 @@ public final class ChatTemplate {
         this.source = Objects.requireNonNull(source, "source");
         this.tokenizer = Objects.requireNonNull(tokenizer, "tokenizer");
         this.jinjava = newEngine();
-        // parse errors surface now, naming the source, rather than at the first render
-        render(List.of(Message.user("x")), true);
+        // syntax errors surface now, naming the source, rather than at the first render; a template that
+        // raise_exception()s on this probe chat (e.g. one that requires a system message) is still valid
+        try {
+            render(List.of(Message.user("x")), true);
+        } catch (TemplateRaised e) {
+            // the template's own check, not a defect
+        }
     }
 
     /**
@@ -286,7 +291,7 @@ public final class ChatTemplate {
                 Exception ex = err.getException();
                 RaisedByTemplate raised = ex == null ? null : findRaised(ex);
                 if (raised != null) {
-                    throw new TokenizerException("chat template " + source + " raised: " + raised.getMessage());
+                    throw new TemplateRaised("chat template " + source + " raised: " + raised.getMessage());
                 }
                 throw new TokenizerException("chat template " + source + " failed: " + err.getMessage()
                         + (err.getLineno() > 0 ? " (line " + err.getLineno() + ")" : ""));
@@ -298,7 +303,7 @@ public final class ChatTemplate {
     private TokenizerException failure(RuntimeException e) {
         RaisedByTemplate raised = findRaised(e);
         if (raised != null) {
-            return new TokenizerException("chat template " + source + " raised: " + raised.getMessage(), e);
+            return new TemplateRaised("chat template " + source + " raised: " + raised.getMessage());
         }
         return new TokenizerException("chat template " + source + " failed: " + e.getMessage(), e);
     }
@@ -348,6 +353,15 @@ public final class ChatTemplate {
     /** {@code raise_exception(msg)} in templates (public for the template engine only). */
     public static Object raiseException(String message) {
         throw new RaisedByTemplate(message);
+    }
+
+    /** A template's raise_exception, reported with the template's source. */
+    static final class TemplateRaised extends TokenizerException {
+        private static final long serialVersionUID = 1L;
+
+        TemplateRaised(String message) {
+            super(message);
+        }
     }
 
     /** Thrown by {@code raise_exception}; turned into a {@link TokenizerException} naming the template. */

@@ -59,8 +59,8 @@ final class GgufTokenizerLoader {
                 }
                 added.add(new Tokenizer.AddedToken(id, t, type == TYPE_CONTROL, false, false, false));
             }
-            // first spelling wins, like a dict built in order would keep the last; GGUF vocabularies are unique
-            vocab.putIfAbsent(t, id);
+            // a repeated spelling maps to its last id, as transformers' {word: i for i, word in enumerate(tokens)}
+            vocab.put(t, id);
         }
         List<String[]> merges = new ArrayList<>(mergeStrings.size());
         for (int k = 0; k < mergeStrings.size(); k++) {

@@ -227,12 +227,12 @@ public final class Tokenizer {
             int matchStart = i;
             int matchEnd = i + hit.content().length();
             if (hit.lstrip()) {
-                while (matchStart > segStart && Character.isWhitespace(text.charAt(matchStart - 1))) {
+                while (matchStart > segStart && PreTokenizer.isWhiteSpace(text.charAt(matchStart - 1))) {
                     matchStart--;
                 }
             }
             if (hit.rstrip()) {
-                while (matchEnd < n && Character.isWhitespace(text.charAt(matchEnd))) {
+                while (matchEnd < n && PreTokenizer.isWhiteSpace(text.charAt(matchEnd))) {
                     matchEnd++;
                 }
             }

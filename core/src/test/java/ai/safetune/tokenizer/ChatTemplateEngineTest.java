@@ -27,7 +27,7 @@ class ChatTemplateEngineTest {
 
     @BeforeAll
     static void load() {
-        tok = Tokenizer.fromHfFiles(Shared.tinyLlama());
+        tok = Shared.tinyTokenizer();
     }
 
     @Test
@@ -126,7 +126,11 @@ class ChatTemplateEngineTest {
                 .isInstanceOf(TokenizerException.class).hasMessageContaining("unknown-tag.jinja");
         assertThatThrownBy(() -> ChatTemplate.of("  ", "blank.jinja", tok))
                 .isInstanceOf(TokenizerException.class).hasMessageContaining("blank.jinja");
-        assertThatThrownBy(() -> ChatTemplate.of("{{ raise_exception('no chats here') }}", "raising.jinja", tok))
+        // a template that always raises is valid Jinja: it fails when rendering, naming itself and its message
+        ChatTemplate raising = ChatTemplate.of("{{ raise_exception('no chats here') }}", "raising.jinja", tok);
+        assertThatThrownBy(() -> raising.render(FOUR, false))
                 .isInstanceOf(TokenizerException.class).hasMessageContaining("raising.jinja").hasMessageContaining("no chats here");
+        assertThatThrownBy(() -> ChatTemplate.of("{{ messages[0].content + }}", "bad-expr.jinja", tok))
+                .isInstanceOf(TokenizerException.class).hasMessageContaining("bad-expr.jinja");
     }
 }

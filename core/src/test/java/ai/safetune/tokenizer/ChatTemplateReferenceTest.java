@@ -20,7 +20,7 @@ class ChatTemplateReferenceTest {
 
     @BeforeAll
     static void load() {
-        Tokenizer tok = Tokenizer.fromHfFiles(Shared.tinyLlama());
+        Tokenizer tok = Shared.tinyTokenizer();
         template = ChatTemplate.fromHfFiles(Shared.tinyLlama(), tok);
     }
 
@@ -44,6 +44,26 @@ class ChatTemplateReferenceTest {
                     assertThat(enc.ids()).containsExactly(Shared.ints(c.get("ids")));
                     assertThat(enc.assistantMask()).containsExactly(Shared.ints(c.get("assistant_mask")));
                 }));
+    }
+
+    /** More chats (the reference's hold-out kind, edge whitespace) rendered by Jinja2 + HF tokenizers: make_hf_chat_cases.py. */
+    @TestFactory
+    Stream<DynamicTest> jinja2AndHfTokenizersChats() throws Exception {
+        com.fasterxml.jackson.databind.ObjectMapper om = new com.fasterxml.jackson.databind.ObjectMapper();
+        List<JsonNode> cases = new ArrayList<>();
+        try (java.io.BufferedReader r = new java.io.BufferedReader(new java.io.InputStreamReader(
+                getClass().getResourceAsStream("hf_chat_cases.jsonl"), java.nio.charset.StandardCharsets.UTF_8))) {
+            for (String line; (line = r.readLine()) != null; ) {
+                cases.add(om.readTree(line));
+            }
+        }
+        assertThat(cases).hasSize(4);
+        return cases.stream().map(c -> DynamicTest.dynamicTest("chat " + c.get("messages").toString(), () -> {
+            ChatEncoding enc = template.renderWithMask(messages(c.get("messages")), c.get("add_generation_prompt").asBoolean());
+            assertThat(enc.rendered()).isEqualTo(c.get("rendered").asText());
+            assertThat(enc.ids()).containsExactly(Shared.ints(c.get("ids")));
+            assertThat(enc.assistantMask()).containsExactly(Shared.ints(c.get("assistant_mask")));
+        }));
     }
 
     @Test

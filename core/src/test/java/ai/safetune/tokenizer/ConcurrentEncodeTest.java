@@ -15,7 +15,7 @@ class ConcurrentEncodeTest {
     @Test
     void sharedTokenizerIsThreadSafe() throws Exception {
         Tokenizer tok = Tokenizer.fromHfFiles(Shared.tinyLlama());
-        Tokenizer reference = Tokenizer.fromHfFiles(Shared.tinyLlama());
+        Tokenizer reference = Shared.tinyTokenizer();
         List<String> texts = new ArrayList<>();
         for (int i = 0; i < 400; i++) {
             texts.add("Item " + i + ": the quick brown fox #" + (i * 7919) + " jumps über " + "ab".repeat(i % 13) + "\n");

@@ -33,7 +33,7 @@ class HfTokenizersCasesTest {
 
     @Test
     void tokenizerJsonAndGgufMatchHfTokenizers() throws Exception {
-        Tokenizer hf = Tokenizer.fromHfFiles(Shared.tinyLlama());
+        Tokenizer hf = Shared.tinyTokenizer();
         Tokenizer gg;
         try (GgufFile f = GgufFile.open(Shared.smolGguf())) {
             gg = Tokenizer.fromGgufMetadata(f.metadata());
@@ -55,7 +55,7 @@ class HfTokenizersCasesTest {
     @Test
     void bytesMissingFromTheVocabularyAreDroppedLikeHf() {
         // SmolLM2's vocabulary has no token for byte 0x1D; HF tokenizers 0.23.3 encodes "a\u001Db" as [81, 82]
-        Tokenizer hf = Tokenizer.fromHfFiles(Shared.tinyLlama());
+        Tokenizer hf = Shared.tinyTokenizer();
         assertThat(hf.encode("a\u001Db")).containsExactly(81, 82);
         Encoding enc = hf.encodeWithOffsets("a\u001Db");
         assertThat(enc.ids()).containsExactly(81, 82);

@@ -40,6 +40,25 @@ class PreTokenizerTest {
     }
 
     @Test
+    void addedTokenStripAndSingleWordFlags() throws Exception {
+        // expected ids from HF tokenizers 0.23.3 on the same modified tokenizer.json
+        ObjectMapper om = new ObjectMapper();
+        JsonNode root = HfTokenizerLoader.readJson(Shared.tinyLlama().resolve("tokenizer.json"));
+        com.fasterxml.jackson.databind.node.ArrayNode added = (com.fasterxml.jackson.databind.node.ArrayNode) root.get("added_tokens");
+        added.add(om.readTree("{\"id\":49152,\"content\":\"<mask>\",\"single_word\":false,\"lstrip\":true,\"rstrip\":true,\"normalized\":false,\"special\":true}"));
+        added.add(om.readTree("{\"id\":49153,\"content\":\"catdog\",\"single_word\":true,\"lstrip\":false,\"rstrip\":false,\"normalized\":false,\"special\":false}"));
+        Tokenizer t = HfTokenizerLoader.build(root, null, "added flags test");
+        assertThat(t.encode("a  <mask>  b")).containsExactly(81, 49152, 82);
+        assertThat(t.encode("a\u00a0<mask>\u2003b")).containsExactly(81, 49152, 82);
+        assertThat(t.encode("x<mask>y")).containsExactly(104, 49152, 105);
+        assertThat(t.encode("a catdog xcatdog catdogs catdog."))
+                .containsExactly(81, 216, 49153, 1792, 9786, 22676, 2644, 48804, 216, 49153, 30);
+        Encoding enc = t.encodeWithOffsets("a  <mask>  b");
+        assertThat(enc.starts()).containsExactly(0, 1, 11);
+        assertThat(enc.ends()).containsExactly(1, 11, 12);
+    }
+
+    @Test
     void digitsStepInTokenizerJson() throws Exception {
         ObjectMapper om = new ObjectMapper();
         JsonNode root = HfTokenizerLoader.readJson(Shared.tinyLlama().resolve("tokenizer.json"));

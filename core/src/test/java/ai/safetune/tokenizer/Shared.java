@@ -22,6 +22,16 @@ final class Shared {
         return p != null ? Path.of(p) : Path.of("../shared");
     }
 
+    private static Tokenizer tiny;
+
+    /** tiny-llama's tokenizer.json tokenizer, loaded once per test JVM (it is immutable and thread-safe). */
+    static synchronized Tokenizer tinyTokenizer() {
+        if (tiny == null) {
+            tiny = Tokenizer.fromHfFiles(tinyLlama());
+        }
+        return tiny;
+    }
+
     static Path tinyLlama() {
         return dir().resolve("models/tiny-llama");
     }

@@ -16,7 +16,7 @@ class TokenizerReferenceTest {
 
     @BeforeAll
     static void load() {
-        tok = Tokenizer.fromHfFiles(Shared.tinyLlama());
+        tok = Shared.tinyTokenizer();
     }
 
     @TestFactory

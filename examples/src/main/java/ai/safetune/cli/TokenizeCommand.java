@@ -100,7 +100,10 @@ public final class TokenizeCommand implements Callable<Integer> {
         try {
             node = JSON.readTree(line);
         } catch (JsonProcessingException e) {
-            throw new IllegalArgumentException(where + ": not valid JSON: " + e.getOriginalMessage());
+            String msg = e.getOriginalMessage();
+            int cut = msg.indexOf(" (start marker at");
+            throw new IllegalArgumentException(where + ": not valid JSON: " + (cut > 0 ? msg.substring(0, cut) : msg)
+                    + " (column " + e.getLocation().getColumnNr() + ")");
         }
         if (!(node instanceof ObjectNode)) {
             throw new IllegalArgumentException(where + ": expected a JSON object, got " + node.getNodeType());
