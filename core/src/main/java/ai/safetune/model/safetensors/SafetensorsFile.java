@@ -37,7 +37,8 @@ import java.util.Set;
 public final class SafetensorsFile implements AutoCloseable {
     /** The format's own limit on the header (the reference implementation rejects larger ones). */
     static final long MAX_HEADER_BYTES = 100L * 1024 * 1024;
-    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ObjectMapper JSON = new ObjectMapper()
+            .enable(com.fasterxml.jackson.core.JsonParser.Feature.STRICT_DUPLICATE_DETECTION);
 
     private final Path path;
     private final FileChannel channel;
