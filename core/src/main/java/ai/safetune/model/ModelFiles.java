@@ -52,6 +52,11 @@ public final class ModelFiles implements AutoCloseable {
             throw new ModelFileException(path, "no such model file or directory (expected a .gguf file or a Hugging Face "
                     + "model directory with config.json)");
         }
+        String name = path.getFileName() == null ? "" : path.getFileName().toString();
+        if (name.endsWith(".safetensors") || name.equals("config.json")) {
+            throw new ModelFileException(path, "a Hugging Face model is opened by its directory (with config.json and "
+                    + "model.safetensors), not by one of its files: pass " + path.toAbsolutePath().getParent());
+        }
         GgufModel g = GgufModel.open(path);
         GgufFile f = g.file();
         return new ModelFiles(path, Format.GGUF, g.config(), g.weights(), new TokenizerSource.Gguf(path, f.metadata()));

@@ -52,5 +52,7 @@ class ModelFilesTest {
                 .hasMessageContaining("not a GGUF file");
         assertThatThrownBy(() -> ModelFiles.open(tmp)).isInstanceOf(ModelFileException.class)
                 .hasMessageContaining("config.json");
+        assertThatThrownBy(() -> ModelFiles.open(SharedFiles.tinyLlama().resolve("model.safetensors")))
+                .isInstanceOf(ModelFileException.class).hasMessageContaining("opened by its directory");
     }
 }

@@ -327,11 +327,21 @@ public final class GgufFile implements AutoCloseable {
                 return a;
             }
             case STRING -> {
-                List<String> a = new ArrayList<>(len);
+                // kept as UTF-8 bytes, decoded on access: a vocabulary of 10^5 strings loads without 10^5 Strings
+                int[] offsets = new int[len + 1];
+                byte[] data = new byte[(int) Math.min(r.remainingInFile(), 1 << 16)];
+                int used = 0;
                 for (int i = 0; i < len; i++) {
-                    a.add(r.string("string element", i, Integer.MAX_VALUE - 8));
+                    int sl = r.stringLength("string element", i, Integer.MAX_VALUE - 8 - (long) used);
+                    if (data.length - used < sl) {
+                        data = java.util.Arrays.copyOf(data, (int) Math.min(Integer.MAX_VALUE - 8,
+                                Math.max((long) used + sl, 2L * data.length)));
+                    }
+                    r.bytes(data, used, sl);
+                    used += sl;
+                    offsets[i + 1] = used;
                 }
-                return Collections.unmodifiableList(a);
+                return new Utf8StringList(data.length - used > 4096 ? java.util.Arrays.copyOf(data, used) : data, offsets);
             }
             case ARRAY -> {
                 List<Object> a = new ArrayList<>(len);

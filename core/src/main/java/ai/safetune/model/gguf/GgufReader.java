@@ -128,33 +128,48 @@ final class GgufReader {
 
     /** A GGUF string: u64 byte length then UTF-8 bytes; the length is checked against {@code maxBytes} and the file. */
     String string(String what, long maxBytes) {
-        return string(what, -1, maxBytes);
-    }
-
-    /** Element {@code index} of a string array ({@code index} only goes into error messages). */
-    String string(String what, int index, long maxBytes) {
-        long pos = position();
-        long len = i64();
-        if (len < 0 || len > maxBytes || len > remainingInFile()) {
-            throw error(what + (index >= 0 ? " " + index : "") + " length " + Long.toUnsignedString(len) + " at offset " + pos + " exceeds "
-                    + (len >= 0 && len <= maxBytes ? "the " + remainingInFile() + " bytes left in the file"
-                    : "the limit of " + maxBytes + " bytes"));
-        }
-        int n = (int) len;
+        int n = stringLength(what, -1, maxBytes);
         if (n <= BUFFER) {
             need(n);
-            String s = new String(buf.array(), buf.arrayOffset() + buf.position(), n, StandardCharsets.UTF_8);
+            String str = new String(buf.array(), buf.arrayOffset() + buf.position(), n, StandardCharsets.UTF_8);
             buf.position(buf.position() + n);
-            return s;
+            return str;
         }
         byte[] bytes = new byte[n];
+        bytes(bytes, 0, n);
+        return new String(bytes, StandardCharsets.UTF_8);
+    }
+
+    /**
+     * The u64 length of a string, checked against {@code maxBytes} and the bytes left in the file.
+     * {@code index} (of an array element, or −1) only goes into the error message.
+     */
+    int stringLength(String what, int index, long maxBytes) {
+        long pos = position();
+        long len = i64();
+        long limit = Math.min(maxBytes, Integer.MAX_VALUE - 8);
+        if (len < 0 || len > limit || len > remainingInFile()) {
+            throw error(what + (index >= 0 ? " " + index : "") + " length " + Long.toUnsignedString(len) + " at offset "
+                    + pos + " exceeds " + (len >= 0 && len <= limit ? "the " + remainingInFile() + " bytes left in the file"
+                    : "the limit of " + limit + " bytes"));
+        }
+        return (int) len;
+    }
+
+    /** Reads {@code n} bytes (already checked against the file length) into {@code dst}. */
+    void bytes(byte[] dst, int off, int n) {
+        if (n <= BUFFER) {
+            need(n);
+            buf.get(dst, off, n);
+            return;
+        }
         int have = buf.remaining();
-        buf.get(bytes, 0, have);
-        ByteBuffer rest = ByteBuffer.wrap(bytes, have, n - have);
+        buf.get(dst, off, have);
+        ByteBuffer rest = ByteBuffer.wrap(dst, off + have, n - have);
         long at = position();
         try {
             while (rest.hasRemaining()) {
-                if (channel.read(rest, at + rest.position() - have) < 0) {
+                if (channel.read(rest, at + (rest.position() - off - have)) < 0) {
                     throw error("file shrank while reading at offset " + at);
                 }
             }
@@ -163,6 +178,5 @@ final class GgufReader {
         }
         bufStart = at + (n - have);
         buf.clear().limit(0);
-        return new String(bytes, StandardCharsets.UTF_8);
     }
 }

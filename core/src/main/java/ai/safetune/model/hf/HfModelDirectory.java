@@ -101,7 +101,7 @@ public final class HfModelDirectory implements AutoCloseable {
             throw new ModelFileException(index, "'weight_map' must be a non-empty object of tensor name → file");
         }
         TreeSet<String> shards = new TreeSet<>();
-        map.fields().forEachRemaining(e -> shards.add(e.getValue().asText()));
+        map.properties().forEach(e -> shards.add(e.getValue().asText()));
         List<Path> out = new ArrayList<>();
         for (String s : shards) {
             Path p = dir.resolve(s).normalize();

@@ -7,6 +7,7 @@ import java.util.function.BooleanSupplier;
 /**
  * A weight whose rows stay in their stored (possibly quantized) form in a mapped file and are expanded to
  * fp32 on demand. An optional row map reorders rows without touching the data (GGUF Q/K un-permutation).
+ * Thread-safe: several threads may expand rows of the same weight at once.
  */
 public final class MappedWeight implements Weight {
     private final String name;

@@ -117,6 +117,8 @@ class SafetensorsTest {
                 + "\"b\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [4, 12]}}", 12), "tensor 'b'", "overlaps");
         expectBad(file("{\"a\": {\"shape\": [2], \"data_offsets\": [0, 8]}}", 8), "'dtype'");
         expectBad(file("{\"__metadata__\": {\"k\": 3}}", 0), "__metadata__.k");
+        expectBad(file("{\"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}, "
+                + "\"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [4, 8]}}", 8), "not valid JSON", "Duplicate field 'a'");
         // a valid file cut short: the data no longer covers the last tensor
         Path ok = tmp.resolve("ok.safetensors");
         new SafetensorsWriter().add("a", SafetensorsDType.F32, new long[] {4}, new float[4]).write(ok);
