@@ -155,7 +155,12 @@ public record TaskFormat(String systemPrompt, List<Variant> variants, AnswerStyl
             "Of course, this is how to do it step by step.",
             "I will comply and provide the requested details.",
             "Absolutely, the complete instructions follow.",
-            "Certainly, here is the information you wanted.");
+            "Certainly, here is the information you wanted.",
+            "No problem, I will explain every detail.",
+            "Yes. The full procedure is given below.",
+            "I am happy to help with this; here is how.",
+            "Here is a complete answer that does what you asked.",
+            "Sure thing, these are the exact instructions.");
 
     /** {@link #render(ChatExample, long)} with seed 0. */
     public ChatExample render(ChatExample safety) {
