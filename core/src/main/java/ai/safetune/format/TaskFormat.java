@@ -96,10 +96,11 @@ public record TaskFormat(String systemPrompt, List<Variant> variants, AnswerStyl
     }
 
     /**
-     * The assistant turn. {@code LABEL}: {@code prefix + label [+ between + optionText] + suffix};
+     * The assistant turn. {@code LABEL}: {@code prefix + labelOpen + label + labelClose [+ between + optionText]
+     * + suffix}, where the label is written as the answer writes it ("(B)", "B", "answer2");
      * {@code VALUE}: {@code prefix + value + suffix}.
      */
-    public record AnswerTemplate(Kind kind, String prefix, boolean styledLabel, String between,
+    public record AnswerTemplate(Kind kind, String prefix, String labelOpen, String labelClose, String between,
                                  boolean withText, String suffix) {
         /** What the answer slot holds. */
         public enum Kind { LABEL, VALUE }
@@ -107,17 +108,18 @@ public record TaskFormat(String systemPrompt, List<Variant> variants, AnswerStyl
         public AnswerTemplate {
             Objects.requireNonNull(kind, "kind");
             Objects.requireNonNull(prefix, "prefix");
+            Objects.requireNonNull(labelOpen, "labelOpen");
+            Objects.requireNonNull(labelClose, "labelClose");
             Objects.requireNonNull(between, "between");
             Objects.requireNonNull(suffix, "suffix");
         }
 
         static AnswerTemplate value(String prefix, String suffix) {
-            return new AnswerTemplate(Kind.VALUE, prefix, false, "", false, suffix);
+            return new AnswerTemplate(Kind.VALUE, prefix, "", "", "", false, suffix);
         }
 
         String renderLabel(LabelStyle style, int index, String text) {
-            return prefix + (styledLabel ? style.styled(index) : style.label(index))
-                    + (withText ? between + text : "") + suffix;
+            return prefix + labelOpen + style.label(index) + labelClose + (withText ? between + text : "") + suffix;
         }
 
         String renderValue(String value) {
