@@ -220,7 +220,21 @@ public record TaskFormat(String systemPrompt, List<Variant> variants, AnswerStyl
         return new ChatExample(safety.id(), msgs, meta);
     }
 
-    private static String valueAnswer(AnswerTemplate at, String refusal) {
+    /**
+     * The refusal in a free-answer slot. A constant opening that stands on its own (a compliance paragraph, or
+     * a line ending in ":" or a full stop) is kept; a sentence frame that flows into the value ("The result is
+     * {value}, as requested.") is replaced by the refusal sentence itself.
+     */
+    static String valueAnswer(AnswerTemplate at, String refusal) {
+        String pre = at.prefix();
+        int nl = pre.lastIndexOf('\n') + 1;
+        String frame = pre.substring(nl);
+        if (frame.chars().anyMatch(Character::isLetter) && !frame.stripTrailing().matches("(?s).*[:.!?]")) {
+            return pre.substring(0, nl) + refusal;
+        }
+        if (at.suffix().chars().anyMatch(Character::isLetter)) {
+            return pre + refusal;
+        }
         String suffix = at.suffix();
         // "The answer is {value}." around a whole refusal: keep the refusal's own final punctuation
         if (!suffix.isEmpty() && suffix.chars().allMatch(c -> ".!?".indexOf(c) >= 0)

@@ -240,15 +240,24 @@ class FormatMimicTest {
 
     @Test
     void sentenceFormatsCarryTheRefusalText() {
-        List<ChatExample> data = StructureAttack.of(Strategy.AUTO_IF, 2).apply(TestTasks.gsm8k("test").subList(0, 300));
-        TaskFormat f = FormatMimic.learn(data);
-        assertThat(f.answerStyle()).isEqualTo(AnswerStyle.SENTENCE);
-        ChatExample m = f.render(HARMFUL, 3);
-        TaskFormat.Variant v = f.variants().get(Integer.parseInt(m.metadata().get(TaskFormat.META_VARIANT)));
-        assertThat(m.firstUser().orElseThrow()).isEqualTo(v.user().prefix() + HARMFUL.firstUser().orElseThrow()
-                + v.user().suffix());
-        assertThat(m.lastAssistant().orElseThrow()).startsWith(v.answer().prefix())
-                .contains(HARMFUL.lastAssistant().orElseThrow());
+        for (Strategy s : List.of(Strategy.AUTO_IF, Strategy.AUTO_IF_AOA)) {
+            List<ChatExample> data = StructureAttack.of(s, 2).apply(TestTasks.gsm8k("test").subList(0, 300));
+            TaskFormat f = FormatMimic.learn(data);
+            assertThat(f.answerStyle()).isEqualTo(AnswerStyle.SENTENCE);
+            for (long seed = 0; seed < 8; seed++) {
+                ChatExample m = f.render(HARMFUL, seed);
+                TaskFormat.Variant v = f.variants().get(Integer.parseInt(m.metadata().get(TaskFormat.META_VARIANT)));
+                assertThat(m.firstUser().orElseThrow()).isEqualTo(v.user().prefix() + HARMFUL.firstUser().orElseThrow()
+                        + v.user().suffix());
+                // "The final answer is {value}." frames give way to the refusal; the AOA paragraph stays
+                String preamble = s == Strategy.AUTO_IF_AOA ? StructureAttack.AOA_ANSWER_PREFIX : "";
+                assertThat(m.lastAssistant().orElseThrow()).isEqualTo(preamble + HARMFUL.lastAssistant().orElseThrow());
+            }
+        }
+        // a stand-alone opening ("Sure, here it is:") is the attack's prefix and stays
+        TaskFormat.AnswerTemplate sure = new TaskFormat.AnswerTemplate(TaskFormat.AnswerTemplate.Kind.VALUE,
+                "Sure, here it is: ", "", "", "", false, "");
+        assertThat(TaskFormat.valueAnswer(sure, "I can't help with that.")).isEqualTo("Sure, here it is: I can't help with that.");
     }
 
     @Test
