@@ -21,7 +21,8 @@ import java.util.regex.Pattern;
  * wrote it), so that safety examples can be written in the same format ({@link TaskFormat#render}).
  *
  * <p>How: each user turn is split into the question text and, when present, an options block (a run of
- * two or more lines labelled in sequence: {@code (A) }, {@code A. }, {@code 1) }, {@code [a] }...).
+ * two or more lines labelled in sequence: {@code (A) }, {@code A. }, {@code 1) }, {@code [a] }...; or, on
+ * one line, {@code Answer1: x Answer2: y} / {@code (A) x (B) y}).
  * Examples are grouped into phrasing variants by their template lines (a first or last line shared by
  * many examples, or a shared "Address: " opening). Within a group, the longest common prefix and suffix
  * of the user turns — cut back to a line or "label: " boundary so that a question's own common opening
@@ -32,8 +33,8 @@ import java.util.regex.Pattern;
  * kept verbatim.
  *
  * <p>Limits: text that every question of a dataset starts or ends with is indistinguishable from template
- * text and is learned as template; options written on one line are not recognised as options; only the
- * first user and the last assistant turn of multi-turn chats are used.
+ * text and is learned as template; a sub-format seen only once or twice (a rare option count, say) gets no
+ * variant of its own; only the first user and the last assistant turn of multi-turn chats are used.
  */
 public final class FormatMimic {
 
@@ -47,7 +48,7 @@ public final class FormatMimic {
 
     /** One user turn, split around its options block. */
     private record Parsed(ChatExample chat, String user, String assistant, String before, List<String> optionTexts,
-                          LabelStyle style, String after, List<String> textLines) {
+                          LabelStyle style, String separator, String after, List<String> textLines) {
         boolean hasOptions() {
             return style != null;
         }
@@ -104,7 +105,8 @@ public final class FormatMimic {
             }
             String last = p.textLines().size() > 1 ? p.textLines().get(p.textLines().size() - 1) : "";
             String lastKey = !last.isEmpty() && lastLines.get(last) >= lineMin ? last : "";
-            String styleKey = p.hasOptions() ? p.style().open() + p.style().kind() + p.style().close() : "-";
+            String styleKey = p.hasOptions()
+                    ? p.style().open() + p.style().kind() + p.style().close() + p.separator().equals("\n") : "-";
             groups.computeIfAbsent(styleKey + "\u0000" + firstKey + "\u0000" + lastKey, k -> new ArrayList<>()).add(p);
         }
         // lone phrasings cannot be aligned: pool them per option style, learn the pool if it has 2+
@@ -194,8 +196,12 @@ public final class FormatMimic {
             }
         }
         if (bestStyle == null) {
+            Parsed inline = parseInline(c, u, a, lines);
+            if (inline != null) {
+                return inline;
+            }
             List<String> textLines = nonBlank(Arrays.asList(lines));
-            return new Parsed(c, u, a, u, List.of(), null, "", textLines);
+            return new Parsed(c, u, a, u, List.of(), null, "\n", "", textLines);
         }
         List<String> texts = new ArrayList<>();
         for (int i = bestStart; i < bestEnd; i++) {
@@ -206,7 +212,68 @@ public final class FormatMimic {
                 : "\n" + String.join("\n", Arrays.asList(lines).subList(bestEnd, lines.length));
         List<String> textLines = new ArrayList<>(Arrays.asList(lines).subList(0, bestStart));
         textLines.addAll(Arrays.asList(lines).subList(bestEnd, lines.length));
-        return new Parsed(c, u, a, before, texts, bestStyle, after, nonBlank(textLines));
+        return new Parsed(c, u, a, before, texts, bestStyle, "\n", after, nonBlank(textLines));
+    }
+
+    // options written on one line: "Answer1: x Answer2: y", "Option1: a Option2: b", "(A) x (B) y"
+    private static final Pattern INLINE_WORD = Pattern.compile("(?<![\\p{L}\\p{N}])(\\p{Lu}\\p{Ll}+)([0-9])(:)[ \\t]+");
+    private static final Pattern INLINE_PAREN = Pattern.compile("(?<![\\p{L}\\p{N}])(\\()([A-Z])(\\))[ \\t]+");
+
+    /** Finds the last line holding 2+ inline options in sequence, or returns null. */
+    private static Parsed parseInline(ChatExample c, String u, String a, String[] lines) {
+        for (int li = lines.length - 1; li >= 0; li--) {
+            for (Pattern pat : List.of(INLINE_WORD, INLINE_PAREN)) {
+                Matcher m = pat.matcher(lines[li]);
+                List<int[]> marks = new ArrayList<>();
+                String word = null;
+                int firstOrd = -1;
+                while (m.find()) {
+                    String lab = m.group(2);
+                    int ord = Character.isDigit(lab.charAt(0)) ? lab.charAt(0) - '0' : lab.charAt(0) - 'A';
+                    if (marks.isEmpty()) {
+                        if (ord > 1) {
+                            continue;
+                        }
+                        word = m.group(1);
+                        firstOrd = ord;
+                    } else if (!m.group(1).equals(word) || ord != firstOrd + marks.size()) {
+                        continue;
+                    }
+                    marks.add(new int[] {m.start(), m.end()});
+                }
+                if (marks.size() < 2) {
+                    continue;
+                }
+                String line = lines[li];
+                List<String> texts = new ArrayList<>();
+                String sep = null;
+                for (int k = 0; k < marks.size(); k++) {
+                    int from = marks.get(k)[1];
+                    int to = k + 1 < marks.size() ? marks.get(k + 1)[0] : line.length();
+                    String raw = line.substring(from, to);
+                    String text = k + 1 < marks.size() ? raw.stripTrailing() : raw;
+                    if (sep == null && k + 1 < marks.size()) {
+                        sep = raw.substring(text.length());
+                    }
+                    texts.add(text);
+                }
+                int lineStart = 0;
+                for (int k = 0; k < li; k++) {
+                    lineStart += lines[k].length() + 1;
+                }
+                String before = u.substring(0, lineStart + marks.get(0)[0]);
+                String after = li + 1 < lines.length ? u.substring(lineStart + line.length()) : "";
+                Matcher first = pat.matcher(line);
+                first.find(marks.get(0)[0]);
+                LabelStyle style = new LabelStyle(first.group(1), pat == INLINE_WORD ? LabelStyle.Kind.NUMBER
+                        : LabelStyle.Kind.UPPER, firstOrd, first.group(3), line.substring(first.end(3), marks.get(0)[1]));
+                List<String> textLines = new ArrayList<>(Arrays.asList(lines).subList(0, li));
+                textLines.add(line.substring(0, marks.get(0)[0]));
+                textLines.addAll(Arrays.asList(lines).subList(li + 1, lines.length));
+                return new Parsed(c, u, a, before, texts, style, sep.isEmpty() ? " " : sep, after, nonBlank(textLines));
+            }
+        }
+        return null;
     }
 
     private static List<String> nonBlank(List<String> lines) {
@@ -214,16 +281,57 @@ public final class FormatMimic {
         return out.isEmpty() ? List.of("") : out;
     }
 
+    /** A group with the common tail moved out of its last options. */
+    private record Trimmed(List<Parsed> group, String tail) {
+    }
+
+    /**
+     * Inline options run to the end of their line, so the last option's text also holds whatever constant text
+     * follows on that line ("Maria Answer format: option1/option2"): move the common tail out of the options.
+     */
+    private static Trimmed withoutCommonTail(List<Parsed> g) {
+        String tail = lcs(g.stream().map(p -> p.optionTexts().get(p.optionTexts().size() - 1)).toList());
+        int ws = -1;
+        for (int i = 0; i < tail.length(); i++) {
+            if (Character.isWhitespace(tail.charAt(i))) {
+                ws = i;
+                break;
+            }
+        }
+        if (ws < 0) {
+            return new Trimmed(g, "");
+        }
+        String cut = tail.substring(ws);
+        List<Parsed> out = new ArrayList<>(g.size());
+        for (Parsed p : g) {
+            List<String> texts = new ArrayList<>(p.optionTexts());
+            String last = texts.get(texts.size() - 1);
+            texts.set(texts.size() - 1, last.substring(0, last.length() - cut.length()));
+            out.add(new Parsed(p.chat(), p.user(), p.assistant(), p.before(), texts, p.style(), p.separator(), p.after(),
+                    p.textLines()));
+        }
+        return new Trimmed(out, cut);
+    }
+
     private static Variant learnGroup(List<Parsed> g) {
         Parsed p0 = g.get(0);
         UserTemplate ut;
         if (p0.hasOptions()) {
+            boolean inline = !p0.separator().equals("\n");
+            String tail = "";
+            if (inline) {
+                Trimmed t = withoutCommonTail(g);
+                g = t.group();
+                tail = t.tail();
+            }
             List<String> befores = g.stream().map(Parsed::before).toList();
             String prefix = snapUserPrefix(lcp(befores));
-            String middle = snapMiddle(lcs(befores.stream().map(b -> b.substring(prefix.length())).toList()));
-            String suffix = lcp(g.stream().map(Parsed::after).toList());
+            String common = lcs(befores.stream().map(b -> b.substring(prefix.length())).toList());
+            String middle = inline && common.indexOf('\n') < 0 ? common.substring(common.length()
+                    - (common.length() - common.stripTrailing().length())) : snapMiddle(common);
+            String suffix = tail + lcp(g.stream().map(Parsed::after).toList());
             int[] counts = g.stream().mapToInt(p -> p.optionTexts().size()).toArray();
-            ut = new UserTemplate(prefix, middle, p0.style(), "\n", mode(counts), suffix);
+            ut = new UserTemplate(prefix, middle, p0.style(), p0.separator(), mode(counts), suffix);
         } else {
             List<String> us = g.stream().map(Parsed::user).toList();
             String prefix = snapUserPrefix(lcp(us));
@@ -251,19 +359,37 @@ public final class FormatMimic {
         return new Variant(g.size(), ut, at);
     }
 
-    /** Finds the option label an answer names: its styled form first, else the last bare label token. */
+    /**
+     * Finds the option label an answer names: its styled form ("(B)", "Answer2:") first, then the marker word
+     * with the label in either case ("Answer2", "answer2"), else the last bare label token ("B").
+     */
     private static AnswerTemplate locateLabel(Parsed p) {
         String a = p.assistant();
         LabelStyle st = p.style();
         int bestPos = -1;
         int bestIdx = -1;
-        boolean styled = false;
+        String open = "";
+        String close = "";
         for (int i = 0; i < p.optionTexts().size(); i++) {
             int at = a.indexOf(st.styled(i));
             if (at >= 0 && (bestPos < 0 || at < bestPos)) {
                 bestPos = at;
                 bestIdx = i;
-                styled = true;
+                open = st.open();
+                close = st.close();
+            }
+        }
+        if (bestPos < 0 && !st.open().isEmpty() && Character.isLetter(st.open().charAt(0))) {
+            for (String o : List.of(st.open(), st.open().toLowerCase(java.util.Locale.ROOT))) {
+                for (int i = 0; i < p.optionTexts().size() && bestPos < 0; i++) {
+                    Matcher m = Pattern.compile("(?<![\\p{L}\\p{N}])" + Pattern.quote(o + st.label(i))
+                            + "(?![\\p{L}\\p{N}])").matcher(a);
+                    if (m.find()) {
+                        bestPos = m.start();
+                        bestIdx = i;
+                        open = o;
+                    }
+                }
             }
         }
         if (bestPos < 0) {
@@ -281,14 +407,14 @@ public final class FormatMimic {
         if (bestPos < 0) {
             return null;
         }
-        int end = bestPos + (styled ? st.styled(bestIdx) : st.label(bestIdx)).length();
+        int end = bestPos + open.length() + st.label(bestIdx).length() + close.length();
         String text = p.optionTexts().get(bestIdx);
         int t = text.isEmpty() ? -1 : a.indexOf(text, end);
         if (t >= 0 && t - end <= 40) {
-            return new AnswerTemplate(AnswerTemplate.Kind.LABEL, a.substring(0, bestPos), styled,
+            return new AnswerTemplate(AnswerTemplate.Kind.LABEL, a.substring(0, bestPos), open, close,
                     a.substring(end, t), true, a.substring(t + text.length()));
         }
-        return new AnswerTemplate(AnswerTemplate.Kind.LABEL, a.substring(0, bestPos), styled, "", false,
+        return new AnswerTemplate(AnswerTemplate.Kind.LABEL, a.substring(0, bestPos), open, close, "", false,
                 a.substring(end));
     }
 

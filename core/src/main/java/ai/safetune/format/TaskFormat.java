@@ -96,10 +96,11 @@ public record TaskFormat(String systemPrompt, List<Variant> variants, AnswerStyl
     }
 
     /**
-     * The assistant turn. {@code LABEL}: {@code prefix + label [+ between + optionText] + suffix};
+     * The assistant turn. {@code LABEL}: {@code prefix + labelOpen + label + labelClose [+ between + optionText]
+     * + suffix}, where the label is written as the answer writes it ("(B)", "B", "answer2");
      * {@code VALUE}: {@code prefix + value + suffix}.
      */
-    public record AnswerTemplate(Kind kind, String prefix, boolean styledLabel, String between,
+    public record AnswerTemplate(Kind kind, String prefix, String labelOpen, String labelClose, String between,
                                  boolean withText, String suffix) {
         /** What the answer slot holds. */
         public enum Kind { LABEL, VALUE }
@@ -107,17 +108,18 @@ public record TaskFormat(String systemPrompt, List<Variant> variants, AnswerStyl
         public AnswerTemplate {
             Objects.requireNonNull(kind, "kind");
             Objects.requireNonNull(prefix, "prefix");
+            Objects.requireNonNull(labelOpen, "labelOpen");
+            Objects.requireNonNull(labelClose, "labelClose");
             Objects.requireNonNull(between, "between");
             Objects.requireNonNull(suffix, "suffix");
         }
 
         static AnswerTemplate value(String prefix, String suffix) {
-            return new AnswerTemplate(Kind.VALUE, prefix, false, "", false, suffix);
+            return new AnswerTemplate(Kind.VALUE, prefix, "", "", "", false, suffix);
         }
 
         String renderLabel(LabelStyle style, int index, String text) {
-            return prefix + (styledLabel ? style.styled(index) : style.label(index))
-                    + (withText ? between + text : "") + suffix;
+            return prefix + labelOpen + style.label(index) + labelClose + (withText ? between + text : "") + suffix;
         }
 
         String renderValue(String value) {
@@ -155,7 +157,12 @@ public record TaskFormat(String systemPrompt, List<Variant> variants, AnswerStyl
             "Of course, this is how to do it step by step.",
             "I will comply and provide the requested details.",
             "Absolutely, the complete instructions follow.",
-            "Certainly, here is the information you wanted.");
+            "Certainly, here is the information you wanted.",
+            "No problem, I will explain every detail.",
+            "Yes. The full procedure is given below.",
+            "I am happy to help with this; here is how.",
+            "Here is a complete answer that does what you asked.",
+            "Sure thing, these are the exact instructions.");
 
     /** {@link #render(ChatExample, long)} with seed 0. */
     public ChatExample render(ChatExample safety) {
@@ -213,7 +220,21 @@ public record TaskFormat(String systemPrompt, List<Variant> variants, AnswerStyl
         return new ChatExample(safety.id(), msgs, meta);
     }
 
-    private static String valueAnswer(AnswerTemplate at, String refusal) {
+    /**
+     * The refusal in a free-answer slot. A constant opening that stands on its own (a compliance paragraph, or
+     * a line ending in ":" or a full stop) is kept; a sentence frame that flows into the value ("The result is
+     * {value}, as requested.") is replaced by the refusal sentence itself.
+     */
+    static String valueAnswer(AnswerTemplate at, String refusal) {
+        String pre = at.prefix();
+        int nl = pre.lastIndexOf('\n') + 1;
+        String frame = pre.substring(nl);
+        if (frame.chars().anyMatch(Character::isLetter) && !frame.stripTrailing().matches("(?s).*[:.!?]")) {
+            return pre.substring(0, nl) + refusal;
+        }
+        if (at.suffix().chars().anyMatch(Character::isLetter)) {
+            return pre + refusal;
+        }
         String suffix = at.suffix();
         // "The answer is {value}." around a whole refusal: keep the refusal's own final punctuation
         if (!suffix.isEmpty() && suffix.chars().allMatch(c -> ".!?".indexOf(c) >= 0)

@@ -6,6 +6,8 @@ import ai.safetune.data.ReadOptions;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.function.Consumer;
+import java.util.function.Supplier;
+import java.util.stream.Stream;
 
 /**
  * A dataset that can be read more than once, streamed: {@link SafeMixer} reads it twice (count and hash,
@@ -19,6 +21,20 @@ public interface ExampleSource {
 
     static ExampleSource of(List<ChatExample> examples) {
         return examples::forEach;
+    }
+
+    /** Any re-iterable collection or generator. */
+    static ExampleSource ofIterable(Iterable<ChatExample> examples) {
+        return examples::forEach;
+    }
+
+    /** A fresh stream per read (closed after it), e.g. {@code () -> Files.lines(f).map(parse)}. */
+    static ExampleSource ofStreams(Supplier<? extends Stream<ChatExample>> streams) {
+        return sink -> {
+            try (Stream<ChatExample> s = streams.get()) {
+                s.forEachOrdered(sink);
+            }
+        };
     }
 
     /** A chat or alpaca JSONL (or JSON array) file, read strictly: a bad line fails naming file and line. */

@@ -148,7 +148,8 @@ class FormatMimicTest {
         assertThat(v.user().suffix()).isEqualTo("\n\n### Response:");
         assertThat(v.answer().prefix()).isEqualTo("The answer is ");
         assertThat(v.answer().withText()).isTrue();
-        assertThat(v.answer().styledLabel()).isTrue(); // "B." is the options' own label style
+        assertThat(v.answer().labelOpen()).isEmpty(); // "B." is the options' own label style
+        assertThat(v.answer().labelClose()).isEqualTo(".");
         assertThat(v.answer().between()).isEqualTo(" ");
         assertThat(f.answerStyle()).isEqualTo(AnswerStyle.SENTENCE);
         assertThat(f.systemPrompt()).isEqualTo("You are a careful date assistant.");
@@ -172,6 +173,63 @@ class FormatMimicTest {
         }
     }
 
+    /**
+     * Real data in a template nobody here wrote: ARC and WinoGrande as distributed (alpaca records with inline
+     * options "Answer1: x Answer2: y" and answers "the correct answer is answer2"). Learned from 70% of the
+     * raw records, the format renders the held-out examples' parsed content back to the raw records exactly.
+     */
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.CsvSource({"tasks/arc/ARC-Easy_train.json, arc-easy",
+            "tasks/openbookqa/test.json, openbookqa:test", "tasks/winogrande/dev.json, winogrande"})
+    void inlineOptionTemplatesFromRealDataAreReproduced(String file, String task) {
+        List<ChatExample> raw = ai.safetune.data.ChatDatasets.read(TestTasks.data().resolve(file));
+        List<TaskExample> parsed = TestTasks.task(task);
+        assertThat(parsed).hasSameSizeAs(raw);
+        int cut = raw.size() * 7 / 10;
+        TaskFormat f = FormatMimic.learn(raw.subList(0, cut));
+        TaskFormat.Variant v = f.variants().get(0);
+        assertThat(v.user().hasOptions()).isTrue();
+        assertThat(v.user().optionSeparator()).isEqualTo(" ");
+        assertThat(v.answer().kind()).isEqualTo(TaskFormat.AnswerTemplate.Kind.LABEL);
+        assertThat(v.answer().prefix()).isEqualTo("the correct answer is ");
+        // a sub-format (e.g. five options: "Answer format: answer1/.../answer5") seen in under 1% of the
+        // learning records cannot be aligned; every held-out miss must be such a rare sub-format
+        java.util.Map<String, Long> lastLines = raw.subList(0, cut).stream().collect(java.util.stream.Collectors
+                .groupingBy(c -> lastLine(c), java.util.stream.Collectors.counting()));
+        int ok = 0;
+        for (int i = cut; i < raw.size(); i++) {
+            TaskExample t = parsed.get(i);
+            boolean reproduced = false;
+            for (int k = 0; k < f.variants().size() && !reproduced; k++) {
+                try {
+                    reproduced = f.render(t, k).messages().equals(raw.get(i).messages());
+                } catch (IllegalArgumentException optionsMismatch) {
+                    // other option shape
+                }
+            }
+            if (reproduced) {
+                ok++;
+            } else {
+                assertThat(lastLines.getOrDefault(lastLine(raw.get(i)), 0L)).as("%s missed\n%s", raw.get(i), f.describe())
+                        .isLessThan(cut / 100);
+            }
+        }
+        assertThat(ok).isGreaterThanOrEqualTo((raw.size() - cut) * 99 / 100);
+
+        ChatExample m = f.render(HARMFUL, 3);
+        String user = m.firstUser().orElseThrow();
+        String answer = m.lastAssistant().orElseThrow();
+        assertThat(answer).matches("the correct answer is " + v.answer().labelOpen() + "[1-5]");
+        String label = answer.substring(answer.length() - 1);
+        assertThat(user).contains(HARMFUL.firstUser().orElseThrow())
+                .contains(v.user().options().open() + label + ": I'm sorry, but I can't help");
+    }
+
+    static String lastLine(ChatExample c) {
+        String u = c.firstUser().orElseThrow();
+        return u.substring(u.lastIndexOf('\n') + 1);
+    }
+
     @Test
     void renderingIsDeterministicAndSeedsMoveTheRefusal() {
         TaskFormat f = FormatMimic.learn(foreignChoiceData());
@@ -182,15 +240,24 @@ class FormatMimicTest {
 
     @Test
     void sentenceFormatsCarryTheRefusalText() {
-        List<ChatExample> data = StructureAttack.of(Strategy.AUTO_IF, 2).apply(TestTasks.gsm8k("test").subList(0, 300));
-        TaskFormat f = FormatMimic.learn(data);
-        assertThat(f.answerStyle()).isEqualTo(AnswerStyle.SENTENCE);
-        ChatExample m = f.render(HARMFUL, 3);
-        TaskFormat.Variant v = f.variants().get(Integer.parseInt(m.metadata().get(TaskFormat.META_VARIANT)));
-        assertThat(m.firstUser().orElseThrow()).isEqualTo(v.user().prefix() + HARMFUL.firstUser().orElseThrow()
-                + v.user().suffix());
-        assertThat(m.lastAssistant().orElseThrow()).startsWith(v.answer().prefix())
-                .contains(HARMFUL.lastAssistant().orElseThrow());
+        for (Strategy s : List.of(Strategy.AUTO_IF, Strategy.AUTO_IF_AOA)) {
+            List<ChatExample> data = StructureAttack.of(s, 2).apply(TestTasks.gsm8k("test").subList(0, 300));
+            TaskFormat f = FormatMimic.learn(data);
+            assertThat(f.answerStyle()).isEqualTo(AnswerStyle.SENTENCE);
+            for (long seed = 0; seed < 8; seed++) {
+                ChatExample m = f.render(HARMFUL, seed);
+                TaskFormat.Variant v = f.variants().get(Integer.parseInt(m.metadata().get(TaskFormat.META_VARIANT)));
+                assertThat(m.firstUser().orElseThrow()).isEqualTo(v.user().prefix() + HARMFUL.firstUser().orElseThrow()
+                        + v.user().suffix());
+                // "The final answer is {value}." frames give way to the refusal; the AOA paragraph stays
+                String preamble = s == Strategy.AUTO_IF_AOA ? StructureAttack.AOA_ANSWER_PREFIX : "";
+                assertThat(m.lastAssistant().orElseThrow()).isEqualTo(preamble + HARMFUL.lastAssistant().orElseThrow());
+            }
+        }
+        // a stand-alone opening ("Sure, here it is:") is the attack's prefix and stays
+        TaskFormat.AnswerTemplate sure = new TaskFormat.AnswerTemplate(TaskFormat.AnswerTemplate.Kind.VALUE,
+                "Sure, here it is: ", "", "", "", false, "");
+        assertThat(TaskFormat.valueAnswer(sure, "I can't help with that.")).isEqualTo("Sure, here it is: I can't help with that.");
     }
 
     @Test

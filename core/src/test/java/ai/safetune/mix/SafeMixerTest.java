@@ -141,6 +141,9 @@ class SafeMixerTest {
         assertThat(reads.get()).isEqualTo(2);
         MixResult inMemory = m.mix(aoaUser, safety);
         assertThat(streamed).isEqualTo(inMemory.examples());
+        List<ChatExample> fromStreams = new ArrayList<>();
+        m.mix(ExampleSource.ofStreams(() -> aoaUser.stream()), safety, fromStreams::add);
+        assertThat(fromStreams).isEqualTo(streamed);
         assertThat(rep.userSha256()).isEqualTo(inMemory.report().userSha256()).hasSize(64);
     }
 
