@@ -99,6 +99,14 @@ public final class LlamaModel implements AutoCloseable {
         return new LlamaModel(cfg, backend, embed, head, finalNorm, layers);
     }
 
+    /**
+     * The model in {@code files} (from {@link ModelFiles#open}: a .gguf file or an HF directory) on {@code backend},
+     * quantized weights kept quantized. {@code files} must stay open while the model is used.
+     */
+    public static LlamaModel load(ModelFiles files, Backend backend) {
+        return load(files.config(), files.weights(), backend, false);
+    }
+
     private static Weight shaped(ModelWeights weights, String name, int rows, int cols) {
         Weight w = weights.get(name);
         if (w.rows() != rows || w.cols() != cols) {

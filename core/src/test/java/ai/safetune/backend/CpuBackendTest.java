@@ -64,7 +64,7 @@ class CpuBackendTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"1,7,5", "3,64,130", "4,576,64", "5,33,65", "37,96,200", "130,576,1536"})
+    @CsvSource({"1,7,5", "3,64,130", "4,576,64", "5,33,65", "16,576,192", "37,96,200", "130,576,1536", "200,40,70"})
     void matmulOverFrozenWeightsMatchesNaive(int n, int k, int m) {
         float[] x = randn(n * k);
         float[] w = randn(m * k);

@@ -54,7 +54,7 @@ class ReferenceGreedyTest {
     private static void check(List<Case> cases) {
         try (ModelFiles files = ModelFiles.open(ForwardShared.model("SmolLM2-135M-Instruct.Q4_1.gguf"));
              Backend be = new CpuBackend(Math.max(1, Runtime.getRuntime().availableProcessors()));
-             LlamaModel m = LlamaModel.load(files.config(), files.weights(), be, false)) {
+             LlamaModel m = LlamaModel.load(files, be)) {
             List<int[]> prompts = cases.stream().map(Case::prompt).toList();
             int maxNew = cases.stream().mapToInt(c -> c.generated().length).max().orElseThrow();
             List<Generation> gens = new Generator(m, 2, null).generate(prompts,

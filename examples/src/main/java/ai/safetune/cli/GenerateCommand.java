@@ -29,7 +29,8 @@ import java.util.concurrent.Callable;
  * {@code safetune generate --model PATH [--adapter DIR] --in F.jsonl --max-new-tokens N (--greedy | --temperature T
  * --top-p P --seed S) --out G.jsonl}: per input line ({@code {"messages"}} rendered with the generation prompt, or
  * {@code {"text"}}) the input plus {@code "generated_ids"} (ending with the EOS token when generation stopped on
- * it) and {@code "text"} (their decoding). Prompts run in batches; a progress bar goes to stderr.
+ * it) and {@code "text"} (their decoding; a {@code {"text"}} prompt moves to {@code "prompt_text"}). Prompts run in
+ * batches; a progress bar goes to stderr.
  */
 @Command(name = "generate", mixinStandardHelpOptions = true,
         description = {"Generate continuations, greedy or sampled, with a KV cache and batched prompts.",
@@ -130,6 +131,10 @@ public final class GenerateCommand implements Callable<Integer> {
                         ArrayNode a = obj.putArray("generated_ids");
                         for (int id : ids) {
                             a.add(id);
+                        }
+                        if (obj.has("text")) {
+                            // the contract's output "text" is the generation; keep the prompt beside it
+                            obj.set("prompt_text", obj.get("text"));
                         }
                         obj.put("text", tok.decode(ids, false));
                         w.write(ModelRuntime.JSON.writeValueAsString(obj));

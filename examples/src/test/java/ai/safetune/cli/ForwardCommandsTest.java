@@ -174,6 +174,7 @@ class ForwardCommandsTest {
             assertThat(r.exit()).as(r.err()).isZero();
         }
         assertThat(Files.readAllLines(a)).isEqualTo(Files.readAllLines(b));
+        assertThat(read(a).get(0).get("prompt_text").asText()).isEqualTo("Once upon a time");
         for (JsonNode g : read(a)) {
             assertThat(g.get("generated_ids").size()).isBetween(1, 6);
             assertThat(g.get("text").isTextual()).isTrue();
