@@ -97,6 +97,10 @@ public record PeftAdapter(LoraConfig config, LoraAdapter weights) {
     public static PeftAdapter load(Path dir) {
         Path cfgPath = dir.resolve(CONFIG_FILE);
         Path wPath = dir.resolve(WEIGHTS_FILE);
+        if (!Files.isDirectory(dir)) {
+            throw new IllegalArgumentException("adapter " + dir + ": not a directory (expected " + CONFIG_FILE + " + "
+                    + WEIGHTS_FILE + ")");
+        }
         if (!Files.isRegularFile(cfgPath)) {
             throw new IllegalArgumentException(dir + ": not a PEFT adapter directory (no " + CONFIG_FILE + ")");
         }
@@ -143,7 +147,7 @@ public record PeftAdapter(LoraConfig config, LoraAdapter weights) {
             long[] sb = bShapes.get(module);
             if (sa[0] != lora.r() || sb[1] != lora.r()) {
                 throw new IllegalArgumentException(wPath + ": " + module + " has lora_A " + java.util.Arrays.toString(sa)
-                        + " and lora_B " + java.util.Arrays.toString(sb) + ", expected rank r=" + lora.r() + " from "
+                        + " and lora_B " + java.util.Arrays.toString(sb) + ", expected rank r = " + lora.r() + " from "
                         + CONFIG_FILE);
             }
             modules.put(module, new LoraAdapter.Pair(lora.r(), (int) sa[1], (int) sb[0], as.get(module), bs.get(module)));
@@ -157,13 +161,14 @@ public record PeftAdapter(LoraConfig config, LoraAdapter weights) {
      * @throws IllegalArgumentException naming the module and both shapes
      */
     public void checkFits(ModelConfig c) {
-        for (Map.Entry<String, LoraAdapter.Pair> e : weights.modules().entrySet()) {
-            String key = e.getKey();
-            int layer = Integer.parseInt(key.split("\\.")[2]);
-            String module = key.substring(key.lastIndexOf('.') + 1);
-            if (layer >= c.numLayers()) {
+        for (String key : weights.modules().keySet()) {
+            if (Integer.parseInt(key.split("\\.")[2]) >= c.numLayers()) {
                 throw new IllegalArgumentException("adapter module " + key + " is beyond the model's " + c.numLayers() + " layers");
             }
+        }
+        for (Map.Entry<String, LoraAdapter.Pair> e : weights.modules().entrySet()) {
+            String key = e.getKey();
+            String module = key.substring(key.lastIndexOf('.') + 1);
             int[] io = moduleShape(c, module);
             LoraAdapter.Pair p = e.getValue();
             if (p.in() != io[0] || p.out() != io[1]) {
@@ -241,6 +246,9 @@ public record PeftAdapter(LoraConfig config, LoraAdapter weights) {
         if (!n.path("bias").asText("none").equals("none")) {
             throw new IllegalArgumentException(cfgPath + ": field \"bias\" is " + n.path("bias").asText() + "; only \"none\" is supported");
         }
+        if (n.path("modules_to_save").size() > 0) {
+            throw new IllegalArgumentException(cfgPath + ": field \"modules_to_save\" is not supported (only LoRA factors)");
+        }
         for (String f : new String[] {"rank_pattern", "alpha_pattern"}) {
             if (n.path(f).isObject() && n.path(f).size() > 0) {
                 throw new IllegalArgumentException(cfgPath + ": field \"" + f + "\" is not empty; per-module ranks are not supported");
@@ -260,6 +268,9 @@ public record PeftAdapter(LoraConfig config, LoraAdapter weights) {
             targets.forEach(x -> mods.add(x.asText()));
         } else if (targets != null && targets.isTextual()) {
             mods.addAll(LoraConfig.parseTargets(targets.asText()));
+        } else if (targets == null || targets.isNull()) {
+            // PEFT resolves a missing list from the tensors; every Llama linear module may appear
+            mods.addAll(LoraConfig.ALL_LINEAR);
         } else {
             throw new IllegalArgumentException(cfgPath + ": field \"target_modules\" must be a list of module names");
         }

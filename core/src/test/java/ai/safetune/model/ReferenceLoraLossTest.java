@@ -1,5 +1,7 @@
 package ai.safetune.model;
 
+import ai.safetune.train.PeftAdapter;
+
 import ai.safetune.backend.Backend;
 import ai.safetune.backend.cpu.CpuBackend;
 import ai.safetune.model.safetensors.SafetensorsFile;
@@ -44,7 +46,7 @@ class ReferenceLoraLossTest {
         JsonNode c = new ObjectMapper().readTree(caseDir.resolve("case.json").toFile());
         double expected = adapter.equals("adapter_init") ? c.get("steps").get(0).get("loss").asDouble()
                 : c.get("loss_after_steps").asDouble();
-        LoraAdapter lora = PeftAdapter.load(caseDir.resolve(adapter));
+        LoraAdapter lora = PeftAdapter.load(caseDir.resolve(adapter)).weights();
         assertThat(lora.scaling()).isEqualTo(c.get("lora").get("scaling").asDouble());
         try (ModelFiles files = ModelFiles.open(ForwardShared.model(modelName));
              Backend be = new CpuBackend(Math.max(1, Runtime.getRuntime().availableProcessors()));
@@ -85,12 +87,12 @@ class ReferenceLoraLossTest {
     @Test
     void malformedAdaptersAreRejectedWithTheFile(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
         assertThatThrownBy(() -> PeftAdapter.load(tmp.resolve("nope"))).hasMessageContaining("not a directory");
-        Files.writeString(tmp.resolve(PeftAdapter.CONFIG), "{\"r\": 4, \"lora_alpha\": 8, \"use_dora\": true}");
-        Files.copy(ForwardShared.reference("tiny_lora/adapter_init").resolve(PeftAdapter.WEIGHTS), tmp.resolve(PeftAdapter.WEIGHTS));
+        Files.writeString(tmp.resolve(PeftAdapter.CONFIG_FILE), "{\"r\": 4, \"lora_alpha\": 8, \"use_dora\": true}");
+        Files.copy(ForwardShared.reference("tiny_lora/adapter_init").resolve(PeftAdapter.WEIGHTS_FILE), tmp.resolve(PeftAdapter.WEIGHTS_FILE));
         assertThatThrownBy(() -> PeftAdapter.load(tmp)).hasMessageContaining("use_dora");
-        Files.writeString(tmp.resolve(PeftAdapter.CONFIG), "{\"r\": 8, \"lora_alpha\": 8}");
+        Files.writeString(tmp.resolve(PeftAdapter.CONFIG_FILE), "{\"r\": 8, \"lora_alpha\": 8}");
         assertThatThrownBy(() -> PeftAdapter.load(tmp)).hasMessageContaining("expected rank r = 8");
-        Files.writeString(tmp.resolve(PeftAdapter.CONFIG), "{\"r\": 4,");
+        Files.writeString(tmp.resolve(PeftAdapter.CONFIG_FILE), "{\"r\": 4,");
         assertThatThrownBy(() -> PeftAdapter.load(tmp)).hasMessageContaining("not valid JSON");
     }
 }

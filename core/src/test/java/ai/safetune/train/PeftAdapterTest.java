@@ -86,7 +86,7 @@ class PeftAdapterTest {
         assertThatThrownBy(() -> PeftAdapter.load(dir)).hasMessageContaining("not valid JSON");
         Files.writeString(dir.resolve(PeftAdapter.CONFIG_FILE),
                 "{\"peft_type\":\"LORA\",\"r\":8,\"lora_alpha\":8,\"target_modules\":[\"q_proj\",\"k_proj\",\"v_proj\",\"o_proj\",\"gate_proj\",\"up_proj\",\"down_proj\"]}");
-        assertThatThrownBy(() -> PeftAdapter.load(dir)).hasMessageContaining("expected rank r=8");
+        assertThatThrownBy(() -> PeftAdapter.load(dir)).hasMessageContaining("expected rank r = 8");
         Files.writeString(dir.resolve(PeftAdapter.CONFIG_FILE),
                 "{\"peft_type\":\"LORA\",\"r\":4,\"lora_alpha\":8,\"target_modules\":[\"q_proj\"]}");
         assertThatThrownBy(() -> PeftAdapter.load(dir)).hasMessageContaining("does not list in target_modules");

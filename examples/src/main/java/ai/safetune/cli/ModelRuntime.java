@@ -7,7 +7,7 @@ import ai.safetune.data.Message;
 import ai.safetune.data.Role;
 import ai.safetune.model.LlamaModel;
 import ai.safetune.model.ModelFiles;
-import ai.safetune.model.PeftAdapter;
+import ai.safetune.train.PeftAdapter;
 import ai.safetune.tokenizer.ChatTemplate;
 import ai.safetune.tokenizer.Tokenizer;
 import com.fasterxml.jackson.core.JsonProcessingException;
@@ -41,7 +41,7 @@ final class ModelRuntime implements AutoCloseable {
             b = Backends.select(new BackendOptions(threads));
             LlamaModel m = LlamaModel.load(f.config(), f.weights(), b, dequantize);
             if (adapter != null) {
-                m.setAdapter(PeftAdapter.load(adapter));
+                m.setAdapter(PeftAdapter.load(adapter).weights());
             }
             this.model = m;
         } catch (RuntimeException e) {
