@@ -65,6 +65,15 @@ public final class ForwardBench {
         System.out.println("peak RSS " + PeakRss.describe());
     }
 
+    /** CPU time of the whole process: on a shared machine, tokens per CPU-second × threads estimates an idle box. */
+    static long cpuNanos() {
+        java.lang.management.OperatingSystemMXBean os = java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+        if (os instanceof com.sun.management.OperatingSystemMXBean sun) {
+            return sun.getProcessCpuTime();
+        }
+        return 0;
+    }
+
     private static List<int[]> rows(Random rnd, int vocab, int b, int t) {
         List<int[]> rows = new ArrayList<>();
         for (int r = 0; r < b; r++) {
@@ -82,10 +91,12 @@ public final class ForwardBench {
         for (int rep = 0; rep < 3; rep++) { // first run warms the JIT
             try (KvCache cache = m.newCache(b, t)) {
                 long s = System.nanoTime();
+                long c = cpuNanos();
                 m.forward(cache, batch, LlamaModel.Logits.LAST);
                 double sec = (System.nanoTime() - s) / 1e9;
-                System.out.printf("prefill %dx%d run %d: %.2f s, %.1f tokens/s%s%n", b, t, rep, sec, b * t / sec,
-                        rep == 0 ? " (warm-up)" : "");
+                double cpu = (cpuNanos() - c) / 1e9;
+                System.out.printf("prefill %dx%d run %d: %.2f s, %.1f tokens/s (process CPU %.2f s: %.1f tokens per CPU-second)%s%n",
+                        b, t, rep, sec, b * t / sec, cpu, b * t / cpu, rep == 0 ? " (warm-up)" : "");
             }
         }
     }
@@ -96,6 +107,7 @@ public final class ForwardBench {
             try (KvCache cache = m.newCache(b, promptLen + steps)) {
                 m.forward(cache, TokenBatch.leftPadded(rows(rnd, vocab, b, promptLen), 0), LlamaModel.Logits.LAST);
                 long s = System.nanoTime();
+                long c = cpuNanos();
                 for (int i = 0; i < steps; i++) {
                     int[] ids = new int[b];
                     int[] pos = new int[b];
@@ -108,8 +120,9 @@ public final class ForwardBench {
                     m.forward(cache, new TokenBatch(b, 1, ids, pos, mask), LlamaModel.Logits.LAST);
                 }
                 double sec = (System.nanoTime() - s) / 1e9;
-                System.out.printf("decode batch %d, %d steps run %d: %.2f s, %.1f tokens/s%s%n", b, steps, rep, sec,
-                        b * steps / sec, rep == 0 ? " (warm-up)" : "");
+                double cpu = (cpuNanos() - c) / 1e9;
+                System.out.printf("decode batch %d, %d steps run %d: %.2f s, %.1f tokens/s (process CPU %.2f s: %.1f tokens per CPU-second)%s%n",
+                        b, steps, rep, sec, b * steps / sec, cpu, b * steps / cpu, rep == 0 ? " (warm-up)" : "");
             }
         }
     }

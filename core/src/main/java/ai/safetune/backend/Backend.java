@@ -108,6 +108,49 @@ public interface Backend extends AutoCloseable {
      */
     void crossEntropy(Tensor losses, Tensor logits, int[] targets, int n, int vocab);
 
+    // ---- backward ops (training): each beside its forward above in meaning, same argument names -----------
+
+    /**
+     * Backward of {@link #matmul(Tensor, Tensor, WeightHandle, int)} for a frozen weight (no weight gradient):
+     * {@code dx[n, w.cols] (+)= dout[n, w.rows] · W}.
+     */
+    void matmulBackward(Tensor dx, Tensor dout, WeightHandle w, int n, boolean accumulate);
+
+    /**
+     * Backward of the fp32 {@link #matmul(Tensor, Tensor, Tensor, int, int, int, float, boolean)}
+     * ({@code out = scale·x·wᵀ}): {@code dx[n, inDim] (+)= scale·dout·w} when {@code dx} is not null, and
+     * {@code dw[outDim, inDim] += scale·doutᵀ·x} (always accumulated: the caller zeroes it per optimizer step).
+     */
+    void matmulBackward(Tensor dx, Tensor dw, Tensor dout, Tensor x, Tensor w, int n, int outDim, int inDim,
+                        float scale, boolean accumulateDx);
+
+    /**
+     * Backward of {@link #rmsnorm}: {@code dx += ∂(rmsnorm)/∂x · dout}, using the {@code rstd} the forward saved
+     * (accumulates because the input is the residual stream). The norm weight is frozen: no weight gradient.
+     */
+    void rmsnormBackward(Tensor dx, Tensor dout, Tensor x, Tensor weight, Tensor rstd, int n, int dim);
+
+    /** Backward of {@link #rope} in place: the inverse rotation (angle {@code −positions[t]·θ^(−2i/d)}). */
+    void ropeBackward(Tensor dx, int[] positions, int n, int numHeads, int headDim, double theta);
+
+    /**
+     * Backward of {@link #attention} for a pass without a cache ({@code queryStart = 0}, keys are the rows'
+     * own tokens): writes (not accumulates) {@code dq} ({@code q}'s layout) and {@code dk}, {@code dv}
+     * ({@code k}'s layout; grouped query heads summed into their kv head), recomputing the probabilities from
+     * {@code lse} the forward saved.
+     */
+    void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse, Tensor q, Tensor k,
+                           Tensor v, int[] keyMask, AttentionShape shape);
+
+    /** Backward of {@link #swiglu}: writes {@code dgate = dout·up·silu'(gate)} and {@code dup = dout·silu(gate)}. */
+    void swigluBackward(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up, int n);
+
+    /**
+     * Backward of {@link #crossEntropy} summed with weight {@code scale}: {@code dlogits[i] = scale·(softmax(logits[i])
+     * − onehot(targets[i]))}, zero rows where the target is negative. {@code dlogits} may alias {@code logits}.
+     */
+    void crossEntropyBackward(Tensor dlogits, Tensor logits, int[] targets, int n, int vocab, float scale);
+
     @Override
     void close();
 }

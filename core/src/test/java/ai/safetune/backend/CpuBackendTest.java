@@ -14,14 +14,18 @@ import java.util.Random;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-/** Each CPU op against a direct, naive formula in double precision. */
+/**
+ * Each CPU op against a direct, naive formula in double precision; the scalar kernels here, the SIMD ones in
+ * {@link CpuBackendSimdTest} (same tests).
+ */
 class CpuBackendTest {
-    private static Backend be;
+    protected static Backend be;
     private final Random rnd = new Random(42);
 
     @BeforeAll
     static void setUp() {
-        be = new CpuBackend(2);
+        be = new CpuBackend(2, false);
+        assertThat(((CpuBackend) be).kernelName()).isEqualTo("scalar");
     }
 
     @AfterAll

@@ -20,6 +20,12 @@ class ModelFilesTest {
             TokenizerSource.Gguf src = (TokenizerSource.Gguf) m.tokenizerSource();
             assertThat(src.metadata().get("tokenizer.ggml.model")).isEqualTo("gpt2");
             assertThat(src.chatTemplate()).hasValueSatisfying(t -> assertThat(t).contains("<|im_start|>"));
+            // the heap copy keeps names, HF row order and exact values
+            ModelWeights heap = m.weights().dequantized();
+            assertThat(heap.names()).containsExactlyElementsOf(m.weights().names());
+            String q = "model.layers.3.self_attn.q_proj.weight";
+            assertThat(heap.get(q)).isInstanceOf(FloatWeight.class);
+            assertThat(java.util.Arrays.mismatch(heap.get(q).toFloatArray(), m.weights().get(q).toFloatArray())).isEqualTo(-1);
         }
     }
 

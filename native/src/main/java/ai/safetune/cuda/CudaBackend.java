@@ -33,8 +33,8 @@ public final class CudaBackend implements Backend {
     private final Map<Long, ArrayDeque<Long>> pool = new HashMap<>();
     private final Map<CudaTensor, Boolean> live = new IdentityHashMap<>();
     private final Map<String, CudaTensor> invFreq = new HashMap<>();
-    private final CudaTensor[] scratch = new CudaTensor[4];
-    private static final int S_INTS = 0, S_MASK = 1, S_STATS = 2, S_TARGETS = 3;
+    private final CudaTensor[] scratch = new CudaTensor[6];
+    private static final int S_INTS = 0, S_MASK = 1, S_STATS = 2, S_TARGETS = 3, S_TMP = 4, S_WEIGHT = 5;
     private boolean closed;
 
     /** Creates a context (stream + cuBLAS handle) on {@code device}. */
@@ -330,6 +330,130 @@ public final class CudaBackend implements Backend {
         long t = ints(S_TARGETS, targets, n, "crossEntropy");
         long lse = scratch(S_STATS, n, "crossEntropy");
         check(st_cross_entropy_forward(ctx, o, lse, l, t, 0, n, vocab), "crossEntropy");
+    }
+
+    // ---- backward ops ------------------------------------------------------------------------------
+
+    @Override
+    public void matmulBackward(Tensor dx, Tensor dout, WeightHandle w, int n, boolean accumulate) {
+        CudaWeight cw = weight(w, "matmulBackward");
+        int out = cw.rows();
+        int in = cw.cols();
+        long d = ptr(dx, "matmulBackward", "dx", n * in);
+        long g = ptr(dout, "matmulBackward", "dout", n * out);
+        if (n == 0) {
+            return;
+        }
+        long wp = cw.ptr();
+        if (cw.wtype() != ST_W_F32) {
+            // bf16 on the device: expand to fp32 in a scratch so dx keeps fp32 accuracy
+            wp = scratch(S_WEIGHT, out * in, "matmulBackward");
+            check(st_cast_bf16_to_f32(ctx, wp, cw.ptr(), (long) out * in), "matmulBackward");
+        }
+        // dx[n, in] (+)= dout[n, out] · W[out, in]: U = dout, V[k=o][p=i] = W[o, i]
+        check(st_sgemm_strided(ctx, d, in, g, out, 1, wp, in, 1, n, in, out, 1f, accumulate ? 1 : 0),
+                "matmulBackward");
+    }
+
+    @Override
+    public void matmulBackward(Tensor dx, Tensor dw, Tensor dout, Tensor x, Tensor w, int n, int outDim, int inDim,
+                               float scale, boolean accumulateDx) {
+        long g = ptr(dout, "matmulBackward", "dout", n * outDim);
+        long xs = ptr(x, "matmulBackward", "x", n * inDim);
+        long ws = ptr(w, "matmulBackward", "w", outDim * inDim);
+        long dws = ptr(dw, "matmulBackward", "dw", outDim * inDim);
+        if (n == 0 || outDim == 0 || inDim == 0) {
+            return;
+        }
+        if (dx != null) {
+            long d = ptr(dx, "matmulBackward", "dx", n * inDim);
+            // dx[n, in] (+)= scale · dout[n, out] · w[out, in]
+            check(st_sgemm_strided(ctx, d, inDim, g, outDim, 1, ws, inDim, 1, n, inDim, outDim, scale,
+                    accumulateDx ? 1 : 0), "matmulBackward");
+        }
+        // dw[out, in] += scale · doutᵀ · x : U[m=o][k=t] = dout[t, o], V[k=t][p=i] = x[t, i]
+        check(st_sgemm_strided(ctx, dws, inDim, g, 1, outDim, xs, inDim, 1, outDim, inDim, n, scale, 1),
+                "matmulBackward");
+    }
+
+    @Override
+    public void rmsnormBackward(Tensor dx, Tensor dout, Tensor x, Tensor weight, Tensor rstd, int n, int dim) {
+        long d = ptr(dx, "rmsnormBackward", "dx", n * dim);
+        long g = ptr(dout, "rmsnormBackward", "dout", n * dim);
+        long xs = ptr(x, "rmsnormBackward", "x", n * dim);
+        long w = ptr(weight, "rmsnormBackward", "weight", dim);
+        long r = ptr(rstd, "rmsnormBackward", "rstd", n);
+        if (n == 0) {
+            return;
+        }
+        // the kernel writes dx; the op accumulates (residual stream): go through a scratch
+        long tmp = scratch(S_TMP, n * dim, "rmsnormBackward");
+        check(st_rmsnorm_backward(ctx, tmp, 0, g, xs, w, r, n, dim), "rmsnormBackward");
+        check(st_add(ctx, d, d, tmp, (long) n * dim), "rmsnormBackward");
+    }
+
+    @Override
+    public void ropeBackward(Tensor dx, int[] positions, int n, int numHeads, int headDim, double theta) {
+        long d = ptr(dx, "ropeBackward", "dx", n * numHeads * headDim);
+        if (positions.length < n) {
+            throw new IllegalArgumentException("ropeBackward: positions has " + positions.length + " entries, need " + n);
+        }
+        if (n == 0) {
+            return;
+        }
+        long inv = invFreq(headDim, theta);
+        long pos = ints(S_INTS, positions, n, "ropeBackward");
+        check(st_rope_backward(ctx, d, d, pos, inv, n, numHeads, headDim), "ropeBackward");
+    }
+
+    @Override
+    public void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse, Tensor q,
+                                  Tensor k, Tensor v, int[] keyMask, AttentionShape s) {
+        if (s.queryStart() != 0 || s.keyLen() != s.queryLen() || s.capacity() != s.queryLen()) {
+            throw new IllegalArgumentException("attentionBackward: only a pass without a cache is supported"
+                    + " (queryStart 0, keyLen = capacity = queryLen), got " + s);
+        }
+        int nl = s.batch() * s.queryLen() * s.numHeads();
+        long dqs = ptr(dq, "attentionBackward", "dq", s.querySize());
+        long dks = ptr(dk, "attentionBackward", "dk", s.kvSize());
+        long dvs = ptr(dv, "attentionBackward", "dv", s.kvSize());
+        long g = ptr(dout, "attentionBackward", "dout", s.querySize());
+        long o = ptr(out, "attentionBackward", "out", s.querySize());
+        long l = ptr(lse, "attentionBackward", "lse", nl);
+        long qs = ptr(q, "attentionBackward", "q", s.querySize());
+        long ks = ptr(k, "attentionBackward", "k", s.kvSize());
+        long vs = ptr(v, "attentionBackward", "v", s.kvSize());
+        if (keyMask != null && keyMask.length < s.batch() * s.capacity()) {
+            throw new IllegalArgumentException("attentionBackward: keyMask has " + keyMask.length
+                    + " entries, need batch*capacity = " + s.batch() * s.capacity());
+        }
+        long m = keyMask == null ? 0 : ints(S_MASK, keyMask, s.batch() * s.capacity(), "attentionBackward");
+        long delta = scratch(S_STATS, nl, "attentionBackward");
+        check(st_attention_backward(ctx, dqs, dks, dvs, delta, g, o, qs, ks, vs, l, m, s.batch(), s.queryLen(),
+                s.numHeads(), s.numKvHeads(), s.headDim(), (float) (1.0 / Math.sqrt(s.headDim()))), "attentionBackward");
+    }
+
+    @Override
+    public void swigluBackward(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up, int n) {
+        check(st_swiglu_backward(ctx, ptr(dgate, "swigluBackward", "dgate", n), ptr(dup, "swigluBackward", "dup", n),
+                ptr(dout, "swigluBackward", "dout", n), ptr(gate, "swigluBackward", "gate", n),
+                ptr(up, "swigluBackward", "up", n), n), "swigluBackward");
+    }
+
+    @Override
+    public void crossEntropyBackward(Tensor dlogits, Tensor logits, int[] targets, int n, int vocab, float scale) {
+        long d = ptr(dlogits, "crossEntropyBackward", "dlogits", n * vocab);
+        long l = ptr(logits, "crossEntropyBackward", "logits", n * vocab);
+        if (targets.length < n) {
+            throw new IllegalArgumentException("crossEntropyBackward: targets has " + targets.length + " entries, need " + n);
+        }
+        if (n == 0) {
+            return;
+        }
+        long t = ints(S_TARGETS, targets, n, "crossEntropyBackward");
+        long lse = scratch(S_STATS, n, "crossEntropyBackward");
+        check(st_logsumexp(ctx, lse, l, n, vocab), "crossEntropyBackward");
+        check(st_cross_entropy_backward(ctx, d, l, lse, t, 0, scale, n, vocab), "crossEntropyBackward");
     }
 
     @Override

@@ -83,6 +83,9 @@ public final class SafeTuneKernels {
 
     public static native int st_fill(st_ctx ctx, @Cast("float*") long out, float value, long n);
 
+    public static native int st_cast_bf16_to_f32(st_ctx ctx, @Cast("float*") long out, @Cast("const uint16_t*") long in,
+                                                 @Cast("int64_t") long n);
+
     public static native int st_add(st_ctx ctx, @Cast("float*") long out, @Cast("const float*") long a,
                                     @Cast("const float*") long b, long n);
 

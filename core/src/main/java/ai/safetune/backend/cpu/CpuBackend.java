@@ -14,13 +14,24 @@ import java.util.Arrays;
  */
 public final class CpuBackend implements Backend {
     private final Parallel par;
+    private final Kernel kernel;
     private boolean closed;
 
+    /** A backend with {@code threads} workers and the fastest kernels this JVM allows. */
     public CpuBackend(int threads) {
+        this(threads, true);
+    }
+
+    /**
+     * @param simd allow the Vector API kernels (used only when the JVM has {@code jdk.incubator.vector});
+     *             false forces the plain scalar loops
+     */
+    public CpuBackend(int threads, boolean simd) {
         if (threads <= 0) {
             throw new IllegalArgumentException("threads must be > 0, got " + threads);
         }
         this.par = new Parallel(threads);
+        this.kernel = Kernels.pick(simd);
     }
 
     @Override
@@ -30,11 +41,16 @@ public final class CpuBackend implements Backend {
 
     @Override
     public String description() {
-        return "pure-Java fp32, " + par.threads() + " thread(s), auto-vectorized tiled GEMM";
+        return "pure-Java fp32, " + par.threads() + " thread(s), " + kernel.name() + " kernels";
     }
 
     public int threads() {
         return par.threads();
+    }
+
+    /** Which inner loops run: "scalar" or "vector-api N-bit". */
+    public String kernelName() {
+        return kernel.name();
     }
 
     // ---- buffers -----------------------------------------------------------------------------------
@@ -103,7 +119,7 @@ public final class CpuBackend implements Backend {
         int k = cw.cols();
         float[] o = data(out, "matmul", "out", n * m);
         float[] xs = data(x, "matmul", "x", n * k);
-        Gemm.matmul(par, o, xs, n, k, new Gemm.Rows() {
+        Gemm.matmul(par, kernel, o, xs, n, k, new Gemm.Rows() {
             @Override
             public float[] dense() {
                 return cw.dense();
@@ -121,7 +137,7 @@ public final class CpuBackend implements Backend {
         float[] o = data(out, "matmul", "out", n * outDim);
         float[] xs = data(x, "matmul", "x", n * inDim);
         float[] ws = data(w, "matmul", "w", outDim * inDim);
-        Gemm.matmul(par, o, xs, n, inDim, new Gemm.Rows() {
+        Gemm.matmul(par, kernel, o, xs, n, inDim, new Gemm.Rows() {
             @Override
             public float[] dense() {
                 return ws;
@@ -229,11 +245,7 @@ public final class CpuBackend implements Backend {
                         continue;
                     }
                     int kOff = ((b * s.capacity() + j) * hkv + kvh) * d;
-                    float dot = 0f;
-                    for (int c = 0; c < d; c++) {
-                        dot += qs[qOff + c] * ks[kOff + c];
-                    }
-                    scores[j] = dot * scale;
+                    scores[j] = kernel.dot(qs, qOff, ks, kOff, d) * scale;
                     max = Math.max(max, scores[j]);
                 }
                 Arrays.fill(acc, 0f);
@@ -253,10 +265,7 @@ public final class CpuBackend implements Backend {
                         if (p == 0f) {
                             continue;
                         }
-                        int vOff = ((b * s.capacity() + j) * hkv + kvh) * d;
-                        for (int c = 0; c < d; c++) {
-                            acc[c] += p * vs[vOff + c];
-                        }
+                        kernel.axpy(p, vs, ((b * s.capacity() + j) * hkv + kvh) * d, acc, 0, d);
                     }
                     lseVal = max + (float) Math.log(sum);
                 }
@@ -361,6 +370,85 @@ public final class CpuBackend implements Backend {
             sum += Math.exp(x[off + j] - max);
         }
         return (float) (max + Math.log(sum));
+    }
+
+    // ---- backward ops ----------------------------------------------------------------------------------
+
+    @Override
+    public void matmulBackward(Tensor dx, Tensor dout, WeightHandle w, int n, boolean accumulate) {
+        CpuWeight cw = weight(w, "matmulBackward");
+        int m = cw.rows();
+        int k = cw.cols();
+        float[] d = data(dx, "matmulBackward", "dx", n * k);
+        float[] g = data(dout, "matmulBackward", "dout", n * m);
+        CpuBackward.matmulFrozen(par, d, g, n, new Gemm.Rows() {
+            @Override
+            public float[] dense() {
+                return cw.dense();
+            }
+
+            @Override
+            public void rows(int row, int count, float[] dst, int off) {
+                cw.rows(row, count, dst, off);
+            }
+        }, m, k, accumulate);
+    }
+
+    @Override
+    public void matmulBackward(Tensor dx, Tensor dw, Tensor dout, Tensor x, Tensor w, int n, int outDim, int inDim,
+                               float scale, boolean accumulateDx) {
+        float[] g = data(dout, "matmulBackward", "dout", n * outDim);
+        float[] xs = data(x, "matmulBackward", "x", n * inDim);
+        float[] ws = data(w, "matmulBackward", "w", outDim * inDim);
+        float[] dws = data(dw, "matmulBackward", "dw", outDim * inDim);
+        if (dx != null) {
+            float[] dxs = data(dx, "matmulBackward", "dx", n * inDim);
+            CpuBackward.matmulNN(par, dxs, g, ws, n, outDim, inDim, scale, accumulateDx);
+        }
+        CpuBackward.matmulTN(par, dws, g, xs, n, outDim, inDim, scale);
+    }
+
+    @Override
+    public void rmsnormBackward(Tensor dx, Tensor dout, Tensor x, Tensor weight, Tensor rstd, int n, int dim) {
+        CpuBackward.rmsnorm(par, data(dx, "rmsnormBackward", "dx", n * dim), data(dout, "rmsnormBackward", "dout", n * dim),
+                data(x, "rmsnormBackward", "x", n * dim), data(weight, "rmsnormBackward", "weight", dim),
+                data(rstd, "rmsnormBackward", "rstd", n), n, dim);
+    }
+
+    @Override
+    public void ropeBackward(Tensor dx, int[] positions, int n, int numHeads, int headDim, double theta) {
+        float[] d = data(dx, "ropeBackward", "dx", n * numHeads * headDim);
+        if (positions.length < n) {
+            throw new IllegalArgumentException("ropeBackward: positions has " + positions.length + " entries, need " + n);
+        }
+        CpuBackward.rope(par, d, positions, n, numHeads, headDim, theta);
+    }
+
+    @Override
+    public void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse, Tensor q,
+                                  Tensor k, Tensor v, int[] keyMask, AttentionShape s) {
+        int nl = s.batch() * s.queryLen() * s.numHeads();
+        CpuBackward.attention(par, data(dq, "attentionBackward", "dq", s.querySize()),
+                data(dk, "attentionBackward", "dk", s.kvSize()), data(dv, "attentionBackward", "dv", s.kvSize()),
+                data(dout, "attentionBackward", "dout", s.querySize()), data(out, "attentionBackward", "out", s.querySize()),
+                data(lse, "attentionBackward", "lse", nl), data(q, "attentionBackward", "q", s.querySize()),
+                data(k, "attentionBackward", "k", s.kvSize()), data(v, "attentionBackward", "v", s.kvSize()), keyMask, s);
+    }
+
+    @Override
+    public void swigluBackward(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up, int n) {
+        CpuBackward.swiglu(par, data(dgate, "swigluBackward", "dgate", n), data(dup, "swigluBackward", "dup", n),
+                data(dout, "swigluBackward", "dout", n), data(gate, "swigluBackward", "gate", n),
+                data(up, "swigluBackward", "up", n), n);
+    }
+
+    @Override
+    public void crossEntropyBackward(Tensor dlogits, Tensor logits, int[] targets, int n, int vocab, float scale) {
+        if (targets.length < n) {
+            throw new IllegalArgumentException("crossEntropyBackward: targets has " + targets.length + " entries, need " + n);
+        }
+        CpuBackward.crossEntropy(par, data(dlogits, "crossEntropyBackward", "dlogits", n * vocab),
+                data(logits, "crossEntropyBackward", "logits", n * vocab), targets, n, vocab, scale);
     }
 
     @Override

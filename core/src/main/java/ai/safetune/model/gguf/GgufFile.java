@@ -4,6 +4,7 @@ import ai.safetune.model.ModelFileException;
 import ai.safetune.model.io.MappedRows;
 import ai.safetune.model.io.MappedWeight;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -41,6 +42,11 @@ public final class GgufFile implements AutoCloseable {
     private final Map<String, Object> metadata;
     private final Map<String, GgufValueType> types;
     private final Map<String, GgufTensorInfo> tensors;
+    /** Data-section ranges mapped as one buffer each (lazily), covering every tensor that fits in one mapping. */
+    private final long[] segmentStart;
+    private final long[] segmentEnd;
+    private final ByteBuffer[] segments;
+    private final Map<String, Integer> segmentOf;
     private volatile boolean closed;
 
     private GgufFile(Path path, FileChannel channel, int version, long fileSize, int alignment, long dataOffset,
@@ -54,6 +60,48 @@ public final class GgufFile implements AutoCloseable {
         this.metadata = metadata;
         this.types = types;
         this.tensors = tensors;
+        // Group tensors, in file order, into ranges of at most one mapping each: a few mmaps instead of one per tensor.
+        List<GgufTensorInfo> sorted = new ArrayList<>(tensors.values());
+        sorted.sort(Comparator.comparingLong(GgufTensorInfo::offset));
+        List<long[]> ranges = new ArrayList<>();
+        Map<String, Integer> of = new java.util.HashMap<>();
+        for (GgufTensorInfo t : sorted) {
+            if (t.byteSize() > MAX_SEGMENT_BYTES) {
+                continue; // mapped on its own, in several row-aligned buffers
+            }
+            long[] last = ranges.isEmpty() ? null : ranges.get(ranges.size() - 1);
+            if (last == null || t.offset() + t.byteSize() - last[0] > MAX_SEGMENT_BYTES) {
+                last = new long[] {t.offset(), t.offset()};
+                ranges.add(last);
+            }
+            last[1] = t.offset() + t.byteSize();
+            of.put(t.name(), ranges.size() - 1);
+        }
+        this.segmentStart = ranges.stream().mapToLong(r -> r[0]).toArray();
+        this.segmentEnd = ranges.stream().mapToLong(r -> r[1]).toArray();
+        this.segments = new ByteBuffer[ranges.size()];
+        this.segmentOf = of;
+    }
+
+    /** Largest single mapping (one {@link ByteBuffer} addresses at most 2 GiB). */
+    static final long MAX_SEGMENT_BYTES = Integer.MAX_VALUE - 8;
+
+    private synchronized ByteBuffer segment(int i) {
+        if (segments[i] == null) {
+            try {
+                segments[i] = channel.map(FileChannel.MapMode.READ_ONLY, dataOffset + segmentStart[i],
+                        segmentEnd[i] - segmentStart[i]);
+            } catch (IOException e) {
+                throw new ModelFileException(path, "cannot map tensor data [" + segmentStart[i] + ", " + segmentEnd[i]
+                        + ") of the data section: " + e, e);
+            }
+        }
+        return segments[i];
+    }
+
+    /** Number of tensor-data mappings made so far (for tests and diagnostics). */
+    synchronized int mappedSegments() {
+        return (int) java.util.Arrays.stream(segments).filter(java.util.Objects::nonNull).count();
     }
 
     public static GgufFile open(Path file) {
@@ -281,7 +329,7 @@ public final class GgufFile implements AutoCloseable {
             case STRING -> {
                 List<String> a = new ArrayList<>(len);
                 for (int i = 0; i < len; i++) {
-                    a.add(r.string("string element " + i, Integer.MAX_VALUE - 8));
+                    a.add(r.string("string element", i, Integer.MAX_VALUE - 8));
                 }
                 return Collections.unmodifiableList(a);
             }
@@ -499,7 +547,15 @@ public final class GgufFile implements AutoCloseable {
             throw new ModelFileException(path, "tensor '" + tensorName + "' " + Arrays.toString(t.dims())
                     + " has more than 2^31 rows or columns");
         }
-        MappedRows rows = MappedRows.map(channel, path, dataOffset + t.offset(), (int) t.rows(), t.type().rowBytes(t.cols()));
+        long rowBytes = t.type().rowBytes(t.cols());
+        Integer seg = segmentOf.get(tensorName);
+        MappedRows rows;
+        if (seg != null) {
+            ByteBuffer b = segment(seg).slice((int) (t.offset() - segmentStart[seg]), (int) t.byteSize());
+            rows = MappedRows.wrap(b, (int) t.rows(), rowBytes);
+        } else {
+            rows = MappedRows.map(channel, path, dataOffset + t.offset(), (int) t.rows(), rowBytes);
+        }
         return new MappedWeight(weightName, t.type().name(), (int) t.rows(), (int) t.cols(), rows, t.type().decoder(),
                 null, () -> closed);
     }

@@ -128,10 +128,15 @@ final class GgufReader {
 
     /** A GGUF string: u64 byte length then UTF-8 bytes; the length is checked against {@code maxBytes} and the file. */
     String string(String what, long maxBytes) {
+        return string(what, -1, maxBytes);
+    }
+
+    /** Element {@code index} of a string array ({@code index} only goes into error messages). */
+    String string(String what, int index, long maxBytes) {
         long pos = position();
         long len = i64();
         if (len < 0 || len > maxBytes || len > remainingInFile()) {
-            throw error(what + " length " + Long.toUnsignedString(len) + " at offset " + pos + " exceeds "
+            throw error(what + (index >= 0 ? " " + index : "") + " length " + Long.toUnsignedString(len) + " at offset " + pos + " exceeds "
                     + (len >= 0 && len <= maxBytes ? "the " + remainingInFile() + " bytes left in the file"
                     : "the limit of " + maxBytes + " bytes"));
         }

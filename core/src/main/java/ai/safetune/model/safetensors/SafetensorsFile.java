@@ -4,6 +4,7 @@ import ai.safetune.model.MapWeights;
 import ai.safetune.model.ModelFileException;
 import ai.safetune.model.ModelWeights;
 import ai.safetune.model.Weight;
+import ai.safetune.model.gguf.Dequant;
 import ai.safetune.model.io.Float16;
 import ai.safetune.model.io.MappedRows;
 import ai.safetune.model.io.MappedWeight;
@@ -19,9 +20,12 @@ import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.Collections;
+import java.util.Comparator;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
@@ -116,6 +120,16 @@ public final class SafetensorsFile implements AutoCloseable {
                 continue;
             }
             tensors.put(name, parseTensor(file, name, v, dataLen));
+        }
+        List<SafetensorsTensor> sorted = new ArrayList<>(tensors.values());
+        sorted.sort(Comparator.comparingLong(SafetensorsTensor::begin));
+        long end = 0;
+        for (SafetensorsTensor t : sorted) {
+            if (t.begin() < end && t.byteSize() > 0) {
+                throw new ModelFileException(file, "tensor '" + t.name() + "' at data_offsets [" + t.begin() + ", " + t.end()
+                        + "] overlaps the tensor before it (which ends at " + end + ")");
+            }
+            end = Math.max(end, t.end());
         }
         return new SafetensorsFile(file, ch, dataStart, Collections.unmodifiableMap(tensors),
                 Collections.unmodifiableMap(metadata));
@@ -314,21 +328,9 @@ public final class SafetensorsFile implements AutoCloseable {
 
     static RowDecoder decoder(SafetensorsDType dtype) {
         return switch (dtype) {
-            case F32 -> (src, off, dst, d, n) -> {
-                for (int i = 0; i < n; i++) {
-                    dst[d + i] = src.getFloat(off + 4 * i);
-                }
-            };
-            case F16 -> (src, off, dst, d, n) -> {
-                for (int i = 0; i < n; i++) {
-                    dst[d + i] = Float16.halfToFloat(src.getShort(off + 2 * i));
-                }
-            };
-            case BF16 -> (src, off, dst, d, n) -> {
-                for (int i = 0; i < n; i++) {
-                    dst[d + i] = Float16.bf16ToFloat(src.getShort(off + 2 * i));
-                }
-            };
+            case F32 -> Dequant::f32;
+            case F16 -> Dequant::f16;
+            case BF16 -> Dequant::bf16;
             case F64 -> (src, off, dst, d, n) -> {
                 for (int i = 0; i < n; i++) {
                     dst[d + i] = (float) src.getDouble(off + 8 * i);

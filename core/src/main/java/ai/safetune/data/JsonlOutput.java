@@ -1,0 +1,78 @@
+package ai.safetune.data;
+
+import com.fasterxml.jackson.core.JsonEncoding;
+import com.fasterxml.jackson.core.JsonGenerator;
+import com.fasterxml.jackson.core.util.MinimalPrettyPrinter;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** A UTF-8 JSONL sink: one compact JSON object per line, "\n" after each. Not thread-safe. */
+final class JsonlOutput implements AutoCloseable {
+    private final JsonGenerator gen;
+    private final String name;
+    private long count;
+    private boolean closed;
+
+    JsonlOutput(OutputStream out, String name) {
+        this.name = name;
+        try {
+            this.gen = Json.MAPPER.getFactory().createGenerator(out, JsonEncoding.UTF8);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write " + name + ": " + e.getMessage(), e);
+        }
+        // root values are separated by our own "\n", not Jackson's default space
+        gen.setPrettyPrinter(new MinimalPrettyPrinter(""));
+    }
+
+    static OutputStream create(Path file) {
+        try {
+            return Files.newOutputStream(file);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    JsonGenerator generator() {
+        if (closed) {
+            throw new IllegalStateException(name + " is closed");
+        }
+        return gen;
+    }
+
+    void endRecord() throws IOException {
+        gen.writeRaw('\n');
+        count++;
+    }
+
+    long count() {
+        return count;
+    }
+
+    String name() {
+        return name;
+    }
+
+    void flush() {
+        try {
+            gen.flush();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write " + name + ": " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        try {
+            gen.close();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot close " + name + ": " + e.getMessage(), e);
+        }
+    }
+}
