@@ -78,6 +78,6 @@ grep -E "^(FAIL|SKIP)|checks passed|device:" "$OUT/test_ops.txt" | head -40
 grep -E "lora" "$OUT/test_ops.txt" | sort -t= -k4 -g | tail -3
 cat "$OUT/bench.txt" | head -60
 cat "$OUT/peft.txt"
-[[ -f "$OUT/java.txt" ]] && grep -E "✔|✘|■|tests (successful|failed|aborted)|Exception|expected" "$OUT/java.txt" | head -30
+[[ -f "$OUT/java.txt" ]] && grep -E "✔|✘|■|tests (successful|failed|aborted)|Exception|expected|loss gpu|worst cosine" "$OUT/java.txt" | head -30
 [[ -f "$OUT/memcheck.txt" ]] && tail -4 "$OUT/memcheck.txt"
 echo "test_ops rc=$OPS_RC java=$JAVA_RC total $(el)"
