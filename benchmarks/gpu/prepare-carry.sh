@@ -13,7 +13,7 @@ mkdir -p .carry/lib .carry/console
 cuda-kernels/scripts/build.sh   # so native's jni profile sees the library when Maven starts
 mvn -B -o -q -pl native -am package dependency:copy-dependencies -DskipTests -Dmaven.javadoc.skip=true \
   -Dmaven.source.skip=true -DincludeScope=test -DoutputDirectory="$ROOT/.carry/lib"
-unzip -l native/target/safetune-native-*[0-9T].jar | grep -q libjniSafeTuneKernels.so \
+unzip -l native/target/safetune-native-*[0-9T].jar | grep libjniSafeTuneKernels.so >/dev/null \
   || { echo "native jar has no JNI library: was the kernel library built (nvcc)?" >&2; exit 1; }
 cp native/target/safetune-native-*[0-9T].jar .carry/lib/
 cp -r native/target/test-classes .carry/test-classes
