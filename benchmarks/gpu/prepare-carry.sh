@@ -13,23 +13,34 @@ mkdir -p .carry/lib .carry/console
 cuda-kernels/scripts/build.sh   # so native's jni profile sees the library when Maven starts
 mvn -B -o -q -pl native -am package dependency:copy-dependencies -DskipTests -Dmaven.javadoc.skip=true \
   -Dmaven.source.skip=true -DincludeScope=test -DoutputDirectory="$ROOT/.carry/lib"
-unzip -l native/target/safetune-native-*[0-9T].jar | grep -q libjniSafeTuneKernels.so \
+unzip -l native/target/safetune-native-*[0-9T].jar | grep libjniSafeTuneKernels.so >/dev/null \
   || { echo "native jar has no JNI library: was the kernel library built (nvcc)?" >&2; exit 1; }
 cp native/target/safetune-native-*[0-9T].jar .carry/lib/
 cp -r native/target/test-classes .carry/test-classes
 # the console launcher bundles the JUnit platform and Jupiter: drop the separate JUnit jars; byte-buddy
 # (9 MB, only for AssertJ soft assertions) would push the tree over the 64 MiB the device tool carries
 rm -f .carry/lib/byte-buddy-*.jar .carry/lib/junit-*.jar .carry/lib/opentest4j-*.jar .carry/lib/apiguardian-*.jar .carry/lib/*.pom
+# the evaluation stack (ONNX Runtime with its natives, Tribuo, JFreeChart) is not used by the GPU tests and
+# alone would exceed the limit
+rm -f .carry/lib/onnxruntime-*.jar .carry/lib/tribuo-*.jar .carry/lib/jfreechart-*.jar .carry/lib/org.jfree.*.jar \
+  .carry/lib/protobuf-java-*.jar
+# the tiny reference model and its LoRA case for CudaTrainingStepTest (../shared does not travel)
+SHARED="${SAFETUNE_SHARED:-$ROOT/../shared}"
+mkdir -p .carry/shared/models .carry/shared/reference
+cp -r "$SHARED/models/tiny-llama" .carry/shared/models/
+rm -f .carry/shared/models/tiny-llama/tokenizer.json  # 3.4 MB the training step does not read
+cp -r "$SHARED/reference/tiny_lora" .carry/shared/reference/
 mvn -B -q dependency:copy -Dartifact=$JUNIT_CONSOLE -DoutputDirectory="$ROOT/.carry/console"
 JLINK="${JAVA_HOME:+$JAVA_HOME/bin/}jlink"
 "$JLINK" --add-modules java.base,java.logging,java.xml,java.management,jdk.unsupported,jdk.incubator.vector,jdk.zipfs \
   --compress=2 --strip-debug --no-header-files --no-man-pages --output .carry/jre
+strip --strip-unneeded .carry/jre/lib/server/libjvm.so  # 23 -> 20 MB
 cat > .carry/run-java-tests.sh <<'RUN'
 #!/usr/bin/env bash
 # Runs the native module's tests (CudaBackendTest: every op vs the CPU backend) on the carried runtime.
 cd "$(dirname "$0")/.."
 CP="$(ls .carry/lib/*.jar | tr '\n' ':').carry/test-classes"
-exec .carry/jre/bin/java --add-modules jdk.incubator.vector -Dsafetune.shared=../shared \
+exec .carry/jre/bin/java --add-modules jdk.incubator.vector -Dsafetune.shared=.carry/shared \
   -jar .carry/console/junit-platform-console-standalone-*.jar execute --disable-banner --disable-ansi-colors --details=tree \
   --class-path "$CP" --select-package ai.safetune.cuda
 RUN

@@ -9,6 +9,12 @@
 # Results go to $OUT (at most 8 files come back): run.log, build.txt, test_ops.txt, bench.txt, peft.txt,
 # java.txt, memcheck.txt. A short summary is printed last.
 #   run: command="bash benchmarks/gpu/run-device.sh", carry=[".carry", "cuda-kernels/target/native"]
+# The device tool sends the checkout its session started in. From another worktree (a helper's), copy the
+# tree into an ignored folder of that checkout and carry it, as the runs in RESULTS.md did:
+#   git ls-files -z | xargs -0 cp --parents -t <checkout>/.device/cuda
+#   cp -r --parents cuda-kernels/target/native .carry <checkout>/.device/cuda/
+#   run: command="cd .device/cuda && bash benchmarks/gpu/run-device.sh", carry=[".device"]
+# A run takes ~55 s on an H100 once the machine is up (the tree is ~55 MB with .carry).
 set -u
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
@@ -72,6 +78,6 @@ grep -E "^(FAIL|SKIP)|checks passed|device:" "$OUT/test_ops.txt" | head -40
 grep -E "lora" "$OUT/test_ops.txt" | sort -t= -k4 -g | tail -3
 cat "$OUT/bench.txt" | head -60
 cat "$OUT/peft.txt"
-[[ -f "$OUT/java.txt" ]] && grep -E "✔|✘|■|tests (successful|failed|aborted)|Exception|expected" "$OUT/java.txt" | head -30
+[[ -f "$OUT/java.txt" ]] && grep -E "✔|✘|■|tests (successful|failed|aborted)|Exception|expected|loss gpu|worst cosine" "$OUT/java.txt" | head -30
 [[ -f "$OUT/memcheck.txt" ]] && tail -4 "$OUT/memcheck.txt"
 echo "test_ops rc=$OPS_RC java=$JAVA_RC total $(el)"

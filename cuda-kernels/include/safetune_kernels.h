@@ -104,7 +104,7 @@ ST_API int st_rope_backward(st_ctx *ctx, float *din, const float *dout, const in
  *      q_start+i and sees slots j <= q_start+i, j < Tk, whose key_mask[b*cap+j] != 0 (key_mask NULL = all).
  *      lse [B,T,Hq] = log-sum-exp of the scaled scores (saved for backward); a query that sees no key gets
  *      zeros and lse = -inf. Online softmax over 32-key tiles: no T×T matrix is stored.
- *      D in {32,64,96,128}; Hq % Hkv == 0.
+ *      1 <= D <= 128 (run at the next multiple of 32); Hq % Hkv == 0.
  *      backward (no cache: Tk = cap = T, q_start = 0): delta [B,T,Hq] scratch; dq, dk, dv written. ---- */
 ST_API int st_attention_forward(st_ctx *ctx, float *out, float *lse, const float *q, const float *k, const float *v,
                                 const int32_t *key_mask, int B, int T, int Tk, int cap, int q_start, int Hq, int Hkv,

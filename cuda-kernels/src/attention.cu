@@ -23,7 +23,7 @@ __device__ __forceinline__ int64_t qkv_index(int b, int t, int h, int H, int T, 
 template <int D, int RW>
 __global__ void attention_forward_kernel(float *out, float *lse, const float *q, const float *k, const float *v,
                                          const int32_t *key_mask, int T, int Tk, int cap, int q_start, int Hq, int Hkv,
-                                         float scale) {
+                                         float scale, int Dr) {
   constexpr int NT = D / 32, BQ = WARPS * RW;
   __shared__ float Ks[KT][D + 1];
   __shared__ float Vs[KT][D];
@@ -33,7 +33,7 @@ __global__ void attention_forward_kernel(float *out, float *lse, const float *q,
   int q0 = blockIdx.x * BQ;
   for (int i = threadIdx.x; i < BQ * D; i += blockDim.x) {
     int r = i / D, d = i % D, t = q0 + r;
-    Qs[r][d] = t < T ? q[qkv_index(b, t, h, Hq, T, D) + d] : 0.0f;
+    Qs[r][d] = t < T && d < Dr ? q[qkv_index(b, t, h, Hq, T, Dr) + d] : 0.0f;
   }
   float m[RW], l[RW], acc[RW][NT];
 #pragma unroll
@@ -47,9 +47,9 @@ __global__ void attention_forward_kernel(float *out, float *lse, const float *q,
     __syncthreads();  // previous tile fully consumed (and Qs written, first time)
     for (int i = threadIdx.x; i < KT * D; i += blockDim.x) {
       int j = i / D, d = i % D, t = k0 + j;
-      bool ok = t < Tk;
-      Ks[j][d] = ok ? k[qkv_index(b, t, hk, Hkv, cap, D) + d] : 0.0f;
-      Vs[j][d] = ok ? v[qkv_index(b, t, hk, Hkv, cap, D) + d] : 0.0f;
+      bool ok = t < Tk && d < Dr;
+      Ks[j][d] = ok ? k[qkv_index(b, t, hk, Hkv, cap, Dr) + d] : 0.0f;
+      Vs[j][d] = ok ? v[qkv_index(b, t, hk, Hkv, cap, Dr) + d] : 0.0f;
     }
     __syncthreads();
 #pragma unroll
@@ -83,7 +83,8 @@ __global__ void attention_forward_kernel(float *out, float *lse, const float *q,
     if (tq >= T) continue;
     float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;  // a query that sees no key gets zeros and lse = -inf
 #pragma unroll
-    for (int t = 0; t < NT; t++) out[qkv_index(b, tq, h, Hq, T, D) + lane + 32 * t] = acc[r][t] * inv;
+    for (int t = 0; t < NT; t++)
+      if (lane + 32 * t < Dr) out[qkv_index(b, tq, h, Hq, T, Dr) + lane + 32 * t] = acc[r][t] * inv;
     if (lane == 0) lse[((int64_t)b * T + tq) * Hq + h] = l[r] > 0.0f ? m[r] + logf(l[r]) : -INFINITY;
   }
 }
@@ -104,7 +105,7 @@ __global__ void attention_delta_kernel(float *delta, const float *dout, const fl
 template <int D, int RW>
 __global__ void attention_dq_kernel(float *dq, const float *dout, const float *q, const float *k, const float *v,
                                     const float *lse, const float *delta, const int32_t *key_mask, int T, int Hq, int Hkv,
-                                    float scale) {
+                                    float scale, int Dr) {
   constexpr int NT = D / 32, BQ = WARPS * RW;
   __shared__ float Ks[KT][D + 1];
   __shared__ float Vs[KT][D + 1];
@@ -115,8 +116,8 @@ __global__ void attention_dq_kernel(float *dq, const float *dout, const float *q
   int q0 = blockIdx.x * BQ;
   for (int i = threadIdx.x; i < BQ * D; i += blockDim.x) {
     int r = i / D, d = i % D, t = q0 + r;
-    Qs[r][d] = t < T ? q[qkv_index(b, t, h, Hq, T, D) + d] : 0.0f;
-    dOs[r][d] = t < T ? dout[qkv_index(b, t, h, Hq, T, D) + d] : 0.0f;
+    Qs[r][d] = t < T && d < Dr ? q[qkv_index(b, t, h, Hq, T, Dr) + d] : 0.0f;
+    dOs[r][d] = t < T && d < Dr ? dout[qkv_index(b, t, h, Hq, T, Dr) + d] : 0.0f;
   }
   float acc[RW][NT], L[RW], Dl[RW];
 #pragma unroll
@@ -132,9 +133,9 @@ __global__ void attention_dq_kernel(float *dq, const float *dout, const float *q
     __syncthreads();
     for (int i = threadIdx.x; i < KT * D; i += blockDim.x) {
       int j = i / D, d = i % D, t = k0 + j;
-      bool ok = t < T;
-      Ks[j][d] = ok ? k[qkv_index(b, t, hk, Hkv, T, D) + d] : 0.0f;
-      Vs[j][d] = ok ? v[qkv_index(b, t, hk, Hkv, T, D) + d] : 0.0f;
+      bool ok = t < T && d < Dr;
+      Ks[j][d] = ok ? k[qkv_index(b, t, hk, Hkv, T, Dr) + d] : 0.0f;
+      Vs[j][d] = ok ? v[qkv_index(b, t, hk, Hkv, T, Dr) + d] : 0.0f;
     }
     __syncthreads();
 #pragma unroll
@@ -163,7 +164,8 @@ __global__ void attention_dq_kernel(float *dq, const float *dout, const float *q
     int tq = q0 + warp * RW + r;
     if (tq >= T) continue;
 #pragma unroll
-    for (int t = 0; t < NT; t++) dq[qkv_index(b, tq, h, Hq, T, D) + lane + 32 * t] = acc[r][t];
+    for (int t = 0; t < NT; t++)
+      if (lane + 32 * t < Dr) dq[qkv_index(b, tq, h, Hq, T, Dr) + lane + 32 * t] = acc[r][t];
   }
 }
 
@@ -173,7 +175,7 @@ __global__ void attention_dq_kernel(float *dq, const float *dout, const float *q
 template <int D, int RW>
 __global__ void attention_dkv_kernel(float *dk, float *dv, const float *dout, const float *q, const float *k,
                                      const float *v, const float *lse, const float *delta, const int32_t *key_mask,
-                                     int T, int Hq, int Hkv, float scale) {
+                                     int T, int Hq, int Hkv, float scale, int Dr) {
   constexpr int NT = D / 32, BK = WARPS * RW;
   __shared__ float Qs[KT][D + 1];
   __shared__ float dOs[KT][D + 1];
@@ -185,8 +187,8 @@ __global__ void attention_dkv_kernel(float *dk, float *dv, const float *dout, co
   int j0 = blockIdx.x * BK;
   for (int i = threadIdx.x; i < BK * D; i += blockDim.x) {
     int r = i / D, d = i % D, t = j0 + r;
-    Ks[r][d] = t < T ? k[qkv_index(b, t, hk, Hkv, T, D) + d] : 0.0f;
-    Vs[r][d] = t < T ? v[qkv_index(b, t, hk, Hkv, T, D) + d] : 0.0f;
+    Ks[r][d] = t < T && d < Dr ? k[qkv_index(b, t, hk, Hkv, T, Dr) + d] : 0.0f;
+    Vs[r][d] = t < T && d < Dr ? v[qkv_index(b, t, hk, Hkv, T, Dr) + d] : 0.0f;
   }
   float adk[RW][NT], adv[RW][NT];
 #pragma unroll
@@ -200,8 +202,8 @@ __global__ void attention_dkv_kernel(float *dk, float *dv, const float *dout, co
       __syncthreads();
       for (int i = threadIdx.x; i < KT * D; i += blockDim.x) {
         int r = i / D, d = i % D, t = i0 + r;
-        Qs[r][d] = t < T ? q[qkv_index(b, t, h, Hq, T, D) + d] : 0.0f;
-        dOs[r][d] = t < T ? dout[qkv_index(b, t, h, Hq, T, D) + d] : 0.0f;
+        Qs[r][d] = t < T && d < Dr ? q[qkv_index(b, t, h, Hq, T, Dr) + d] : 0.0f;
+        dOs[r][d] = t < T && d < Dr ? dout[qkv_index(b, t, h, Hq, T, Dr) + d] : 0.0f;
       }
       if (threadIdx.x < KT) {
         int t = i0 + threadIdx.x;
@@ -241,8 +243,9 @@ __global__ void attention_dkv_kernel(float *dk, float *dv, const float *dout, co
     if (tj >= T) continue;
 #pragma unroll
     for (int t = 0; t < NT; t++) {
-      dk[qkv_index(b, tj, hk, Hkv, T, D) + lane + 32 * t] = adk[r][t];
-      dv[qkv_index(b, tj, hk, Hkv, T, D) + lane + 32 * t] = adv[r][t];
+      if (lane + 32 * t >= Dr) continue;
+      dk[qkv_index(b, tj, hk, Hkv, T, Dr) + lane + 32 * t] = adk[r][t];
+      dv[qkv_index(b, tj, hk, Hkv, T, Dr) + lane + 32 * t] = adv[r][t];
     }
   }
 }
@@ -251,38 +254,39 @@ __global__ void attention_dkv_kernel(float *dk, float *dv, const float *dout, co
 static int check_shapes(const char *op, int B, int T, int Hq, int Hkv, int D) {
   ST_CHECK(op, B > 0 && T > 0 && Hq > 0 && Hkv > 0, "bad shape B=%d T=%d Hq=%d Hkv=%d", B, T, Hq, Hkv);
   ST_CHECK(op, Hq % Hkv == 0, "Hq=%d is not a multiple of Hkv=%d", Hq, Hkv);
-  ST_CHECK(op, D == 32 || D == 64 || D == 96 || D == 128, "head dim %d not in {32,64,96,128}", D);
+  ST_CHECK(op, D >= 1 && D <= 128, "head dim %d not in [1,128]", D);
   ST_CHECK(op, Hq <= 65535 && B <= 65535, "too many heads or batch rows for the grid");
   return ST_OK;
 }
 
 template <int D, int RWF, int RWB, int RWKV>
 static void launch_fwd(st_ctx *ctx, float *out, float *lse, const float *q, const float *k, const float *v,
-                       const int32_t *key_mask, int B, int T, int Tk, int cap, int q_start, int Hq, int Hkv, float scale) {
+                       const int32_t *key_mask, int B, int T, int Tk, int cap, int q_start, int Hq, int Hkv, float scale,
+                       int Dr) {
   dim3 grid((unsigned)ceil_div(T, WARPS * RWF), Hq, B);
   attention_forward_kernel<D, RWF><<<grid, WARPS * 32, 0, ctx->stream>>>(out, lse, q, k, v, key_mask, T, Tk, cap, q_start,
-                                                                         Hq, Hkv, scale);
+                                                                         Hq, Hkv, scale, Dr);
 }
 
 template <int D, int RWF, int RWB, int RWKV>
 static void launch_bwd(st_ctx *ctx, float *dq, float *dk, float *dv, const float *delta, const float *dout,
                        const float *q, const float *k, const float *v, const float *lse, const int32_t *key_mask, int B,
-                       int T, int Hq, int Hkv, float scale) {
+                       int T, int Hq, int Hkv, float scale, int Dr) {
   dim3 g1((unsigned)ceil_div(T, WARPS * RWB), Hq, B);
   attention_dq_kernel<D, RWB><<<g1, WARPS * 32, 0, ctx->stream>>>(dq, dout, q, k, v, lse, delta, key_mask, T, Hq,
-                                                                   Hkv, scale);
+                                                                   Hkv, scale, Dr);
   dim3 g2((unsigned)ceil_div(T, WARPS * RWKV), Hkv, B);
   attention_dkv_kernel<D, RWKV><<<g2, WARPS * 32, 0, ctx->stream>>>(dk, dv, dout, q, k, v, lse, delta, key_mask, T,
-                                                                     Hq, Hkv, scale);
+                                                                     Hq, Hkv, scale, Dr);
 }
 
+// head dims up to 128: the kernels run at the next multiple of 32 with zero padding (zeros add nothing to
+// the dot products; padded lanes store nothing)
 #define ATTN_DISPATCH(FN, ...)                                   \
-  switch (D) {                                                   \
-    case 32: FN<32, 4, 2, 2>(__VA_ARGS__); break;                \
-    case 64: FN<64, 4, 2, 2>(__VA_ARGS__); break;                \
-    case 96: FN<96, 2, 1, 1>(__VA_ARGS__); break;                \
-    default: FN<128, 2, 1, 1>(__VA_ARGS__); break;               \
-  }
+  if (D <= 32) FN<32, 4, 2, 2>(__VA_ARGS__);                     \
+  else if (D <= 64) FN<64, 4, 2, 2>(__VA_ARGS__);                \
+  else if (D <= 96) FN<96, 2, 1, 1>(__VA_ARGS__);                \
+  else FN<128, 2, 1, 1>(__VA_ARGS__);
 
 extern "C" int st_attention_forward(st_ctx *ctx, float *out, float *lse, const float *q, const float *k, const float *v,
                                     const int32_t *key_mask, int B, int T, int Tk, int cap, int q_start, int Hq, int Hkv,
@@ -294,7 +298,7 @@ extern "C" int st_attention_forward(st_ctx *ctx, float *out, float *lse, const f
   if (rc) return rc;
   ST_CHECK(op, q_start >= 0 && q_start + T <= Tk && Tk <= cap, "need 0 <= q_start, q_start+T <= Tk <= cap (q_start=%d T=%d Tk=%d cap=%d)",
            q_start, T, Tk, cap);
-  ATTN_DISPATCH(launch_fwd, ctx, out, lse, q, k, v, key_mask, B, T, Tk, cap, q_start, Hq, Hkv, scale);
+  ATTN_DISPATCH(launch_fwd, ctx, out, lse, q, k, v, key_mask, B, T, Tk, cap, q_start, Hq, Hkv, scale, D);
   ST_LAUNCHED(op);
   return ST_OK;
 }
@@ -310,7 +314,7 @@ extern "C" int st_attention_backward(st_ctx *ctx, float *dq, float *dk, float *d
   int64_t rows = (int64_t)B * T * Hq;
   attention_delta_kernel<<<(unsigned)ceil_div(rows, WARPS), WARPS * 32, 0, ctx->stream>>>(delta, dout, out, B, T, Hq, D);
   ST_LAUNCHED(op);
-  ATTN_DISPATCH(launch_bwd, ctx, dq, dk, dv, delta, dout, q, k, v, lse, key_mask, B, T, Hq, Hkv, scale);
+  ATTN_DISPATCH(launch_bwd, ctx, dq, dk, dv, delta, dout, q, k, v, lse, key_mask, B, T, Hq, Hkv, scale, D);
   ST_LAUNCHED(op);
   return ST_OK;
 }

@@ -230,21 +230,14 @@ __global__ void __launch_bounds__(256) sgemm_strided_kernel(float *C, int ldc, c
   int m0 = blockIdx.y * BM, p0 = blockIdx.x * BP;
   int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
   int kbeg = blockIdx.z * kchunk, kend = min(K, kbeg + kchunk);
-  const bool k_major_u = su1 == 1 && su0 != 1, k_major_v = sv0 == 1 && sv1 != 1;
   float acc[4][4] = {};
   for (int k0 = kbeg; k0 < kend; k0 += 16) {
-    // Coalescing: consecutive threads take consecutive addresses. When an operand is contiguous along k
-    // (su1 == 1 or sv0 == 1, e.g. x·Aᵀ reading rows of x), threads walk k (16 floats = 64 B per row);
-    // otherwise they walk m or p (64 floats per k).
 #pragma unroll
     for (int i = 0; i < 4; i++) {
       int idx = threadIdx.x + 256 * i;
-      int kk = k_major_u ? idx % 16 : idx / 64, mm = k_major_u ? idx / 16 : idx % 64;
+      int kk = idx / 64, mm = idx % 64;
       int k = k0 + kk;
       Us[kk][mm] = (k < kend && m0 + mm < M) ? U[(int64_t)(m0 + mm) * su0 + (int64_t)k * su1] : 0.0f;
-      kk = k_major_v ? idx % 16 : idx / 64;
-      mm = k_major_v ? idx / 16 : idx % 64;
-      k = k0 + kk;
       Vs[kk][mm] = (k < kend && p0 + mm < P) ? V[(int64_t)k * sv0 + (int64_t)(p0 + mm) * sv1] : 0.0f;
     }
     __syncthreads();

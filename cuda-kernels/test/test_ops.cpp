@@ -234,7 +234,8 @@ static void test_rope() {
 static void test_attention() {
   // pad > 0: the last `pad` key slots of batch row 0 are padding (key mask 0), as in right-padded batches
   struct Cfg { int B, T, Hq, Hkv, D, pad; } cfgs[] = {
-      {2, 77, 6, 2, 64, 0}, {2, 77, 6, 2, 64, 9}, {1, 130, 4, 4, 128, 0}, {2, 40, 8, 2, 32, 5}, {1, 65, 3, 1, 96, 0}};
+      {2, 77, 6, 2, 64, 0}, {2, 77, 6, 2, 64, 9}, {1, 130, 4, 4, 128, 0}, {2, 40, 8, 2, 32, 5}, {1, 65, 3, 1, 96, 0},
+      {2, 37, 4, 2, 8, 3}, {1, 50, 2, 1, 48, 0}};  // head dims 8 (the tiny model) and 48: zero-padded tiles
   for (auto c : cfgs) {
     size_t nq = (size_t)c.B * c.T * c.Hq * c.D, nk = (size_t)c.B * c.T * c.Hkv * c.D, nl = (size_t)c.B * c.Hq * c.T;
     float scale = 1.0f / std::sqrt((float)c.D);

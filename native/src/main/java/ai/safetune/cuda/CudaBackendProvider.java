@@ -37,9 +37,14 @@ public final class CudaBackendProvider implements BackendProvider {
         try {
             SafeTuneKernels.load();
         } catch (Throwable t) {  // UnsatisfiedLinkError, NoClassDefFoundError after a failed first load
-            return Availability.no("CUDA kernel library not loadable (" + t.getClass().getSimpleName() + ": "
-                    + t.getMessage() + "); the jar holds it only when nvcc was found at build time, and it needs"
-                    + " libcublas.so.13 on the library path");
+            String platform = org.bytedeco.javacpp.Loader.getPlatform();
+            if (SafeTuneKernels.class.getResource(platform + "/libjniSafeTuneKernels.so") == null) {
+                return Availability.no("this build has no CUDA backend for " + platform
+                        + " (nvcc was not found when safetune-native was built)");
+            }
+            return Availability.no("the CUDA kernel library is in the jar but could not be loaded; it needs"
+                    + " libcublas.so.13 on LD_LIBRARY_PATH (a CUDA 13 toolkit's lib64 or the nvidia-cublas wheel's"
+                    + " nvidia/cu13/lib): " + t.getClass().getSimpleName() + ": " + t.getMessage());
         }
         int[] n = new int[1];
         int rc = SafeTuneKernels.st_device_count(n);

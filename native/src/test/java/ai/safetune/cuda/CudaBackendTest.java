@@ -299,11 +299,11 @@ class CudaBackendTest {
     @Test
     void nativeErrorsCarryOpAndMessage() {
         needGpu();
-        AttentionShape bad = AttentionShape.full(1, 4, 2, 2, 48);  // head dim 48 has no kernel
+        AttentionShape bad = AttentionShape.full(1, 4, 2, 2, 160);  // head dim 160 has no kernel (max 128)
         try (Tensor q = gpu.allocate(bad.querySize()); Tensor k = gpu.allocate(bad.kvSize());
              Tensor v = gpu.allocate(bad.kvSize()); Tensor o = gpu.allocate(bad.querySize())) {
             assertThatThrownBy(() -> gpu.attention(o, null, q, k, v, null, bad)).isInstanceOf(CudaException.class)
-                    .hasMessageContaining("attention").hasMessageContaining("head dim 48");
+                    .hasMessageContaining("attention").hasMessageContaining("head dim 160");
         }
         Tensor t = gpu.allocate(4);
         t.close();
