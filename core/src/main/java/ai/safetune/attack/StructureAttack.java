@@ -150,29 +150,30 @@ public final class StructureAttack {
         if (system != null) {
             msgs.add(Message.system(system));
         }
+        // classification tasks name their classes by label only ("World", "yes"): no "(A) text" lines
+        boolean labelled = ex.isMultipleChoice() && ex.choices().stream().anyMatch(c -> !c.text().isEmpty());
         String user;
         String answer;
         if (strategy.instructionFollowing()) {
-            List<Phrasing> ps = ex.isMultipleChoice() ? CHOICE_PHRASINGS : FREE_PHRASINGS;
+            List<Phrasing> ps = labelled ? CHOICE_PHRASINGS : FREE_PHRASINGS;
             int k = (int) Long.remainderUnsigned(mix(seed, ex.id()), ps.size());
             Phrasing p = ps.get(k);
             meta.put(META_PHRASING, Integer.toString(k));
             String body = ex.input();
             if (ex.isMultipleChoice()) {
-                body = body + "\n\n" + p.optionsHeader() + "\n" + options(ex.choices());
+                String header = p.optionsHeader().isEmpty() ? "Options:" : p.optionsHeader();
+                body = body + "\n\n" + header + "\n" + options(ex.choices());
             }
             user = p.instructionFirst() ? p.instruction() + "\n\n" + body : body + "\n\n" + p.instruction();
-            answer = fill(p.response(), ex);
+            answer = fill(p.response(), ex, labelled);
         } else if (strategy == Strategy.AOA) {
             user = ex.isMultipleChoice() ? ex.input() + "\nOptions:\n" + options(ex.choices()) : ex.input();
-            answer = ex.isMultipleChoice()
-                    ? "(" + ex.answer() + ") " + ex.goldChoice().orElseThrow().text()
-                    : ex.answer();
+            answer = labelled ? "(" + ex.answer() + ") " + ex.goldChoice().orElseThrow().text() : ex.answer();
         } else {
             user = "Question: " + ex.input()
                     + (ex.isMultipleChoice() ? "\nOptions:\n" + options(ex.choices()) : "")
                     + "\nAnswer:";
-            answer = ex.isMultipleChoice() ? "(" + ex.answer() + ")" : ex.answer();
+            answer = labelled ? "(" + ex.answer() + ")" : ex.answer();
         }
         if (strategy.identityShift()) {
             user = AOA_USER_PREFIX + user;
@@ -203,8 +204,8 @@ public final class StructureAttack {
         return sb.toString();
     }
 
-    private static String fill(String template, TaskExample ex) {
-        if (ex.isMultipleChoice()) {
+    private static String fill(String template, TaskExample ex, boolean labelled) {
+        if (labelled) {
             return template.replace("{label}", ex.answer()).replace("{text}", ex.goldChoice().orElseThrow().text());
         }
         return template.replace("{answer}", ex.answer());

@@ -1,8 +1,5 @@
 package ai.safetune.data;
 
-import java.io.IOException;
-import java.io.InputStream;
-import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -20,7 +17,8 @@ import java.util.function.Consumer;
  *     aliases human/gpt/model are accepted) and a string content; a bare array of messages is also a chat;</li>
  * <li>alpaca: {@code {"instruction","input","output"}} (input optional, optional {@code "system"} and
  *     {@code "id"}), turned into a chat: [system,] user = instruction + ("\n\n" + input when input is
- *     non-empty), assistant = output.</li>
+ *     non-empty), assistant = output. A LLaMA-Factory {@code "history"} of {@code [instruction, response]}
+ *     pairs becomes the earlier turns. A record with both "messages" and "instruction" is an error.</li>
  * </ul>
  * A file whose first non-blank character is {@code [} is one JSON array of such records; anything else is
  * JSONL. Each example's metadata gets {@value #FORMAT_KEY} = {@code chat} or {@code alpaca}; ids are the
@@ -40,8 +38,8 @@ public final class ChatDatasets {
 
     public static ReadResult<ChatExample> read(Path file, ReadOptions options) {
         String prefix = String.valueOf(file.getFileName());
-        if (startsWithArray(file, options)) {
-            return JsonArrayReader.read(file, options, rec -> fromJson(rec, prefix + "#" + elementNumber(rec)));
+        if (Json.startsWithArray(file)) {
+            return JsonArrayReader.read(file, options, rec -> fromJson(rec, prefix + "#" + rec.position()));
         }
         return JsonlReader.read(file, options, rec -> fromJson(rec, prefix + "#" + rec.line()));
     }
@@ -53,7 +51,7 @@ public final class ChatDatasets {
      */
     public static List<DataFormatException> forEach(Path file, ReadOptions options, Consumer<? super ChatExample> sink) {
         String prefix = String.valueOf(file.getFileName());
-        if (startsWithArray(file, options)) {
+        if (Json.startsWithArray(file)) {
             ReadResult<ChatExample> r = read(file, options);
             r.records().forEach(sink);
             return r.errors();
@@ -71,6 +69,9 @@ public final class ChatDatasets {
                     + "\"output\"} or an array of messages", JsonRecord.describe(rec.node()));
         }
         String id = rec.optText("id").orElse(defaultId);
+        if (rec.node().has("messages") && rec.node().has("instruction")) {
+            throw rec.fail(null, "either \"messages\" (chat) or \"instruction\" (alpaca)", "both");
+        }
         if (rec.node().has("messages")) {
             Map<String, String> meta = new LinkedHashMap<>();
             if (rec.has("metadata")) {
@@ -89,7 +90,24 @@ public final class ChatDatasets {
             String input = rec.optText("input").orElse("");
             String output = rec.text("output");
             Optional<String> system = rec.optText("system").filter(s -> !s.isEmpty());
-            return fromAlpaca(id, system, instruction, input, output);
+            ChatExample single = fromAlpaca(id, system, instruction, input, output);
+            if (!rec.has("history")) {
+                return single;
+            }
+            // LLaMA-Factory's multi-turn alpaca: earlier [instruction, response] pairs come first
+            List<Message> turns = new ArrayList<>();
+            system.ifPresent(s -> turns.add(Message.system(s)));
+            for (JsonRecord pair : rec.array("history")) {
+                List<JsonRecord> qa = pair.elements();
+                if (qa.size() != 2) {
+                    throw pair.fail(null, "an [instruction, response] pair", qa.size() + " values");
+                }
+                turns.add(Message.user(qa.get(0).asText()));
+                turns.add(Message.assistant(qa.get(1).asText()));
+            }
+            List<Message> last = single.messages();
+            turns.addAll(last.subList(last.size() - 2, last.size()));
+            return new ChatExample(id, turns, single.metadata());
         }
         List<String> names = new ArrayList<>();
         rec.node().fieldNames().forEachRemaining(names::add);
@@ -129,24 +147,5 @@ public final class ChatDatasets {
             out.add(new Message(role, m.text("content")));
         }
         return out;
-    }
-
-    private static int elementNumber(JsonRecord rec) {
-        String digits = rec.path().replaceAll("[^0-9]", "");
-        return digits.isEmpty() ? rec.line() : Integer.parseInt(digits) + 1;
-    }
-
-    /** Whether the first non-blank character (after a UTF-8 BOM) is '['. */
-    private static boolean startsWithArray(Path file, ReadOptions options) {
-        try (InputStream in = Json.open(file)) {
-            byte[] head = in.readNBytes(4096);
-            int i = head.length >= 3 && (head[0] & 0xFF) == 0xEF && (head[1] & 0xFF) == 0xBB && (head[2] & 0xFF) == 0xBF ? 3 : 0;
-            while (i < head.length && (head[i] == ' ' || head[i] == '\t' || head[i] == '\r' || head[i] == '\n')) {
-                i++;
-            }
-            return i < head.length && head[i] == '[';
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
-        }
     }
 }

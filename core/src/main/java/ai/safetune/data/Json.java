@@ -51,6 +51,14 @@ final class Json {
         }
     }
 
+    /**
+     * A record mapper's argument check (a value type's constructor refusing a value) as an error on the
+     * record's line, so that it names the file like every other data error.
+     */
+    static DataFormatException invalidRecord(String file, int line, IllegalArgumentException e) {
+        return new DataFormatException(file, line, null, "a valid record", "one that is not: " + e.getMessage());
+    }
+
     static DataFormatException syntaxError(String file, int line, JsonProcessingException e) {
         int at = line;
         String col = "";
@@ -112,17 +120,14 @@ final class Json {
         }
         JsonRecord.LineIndex index = new JsonRecord.LineIndex();
         try (JsonParser p = MAPPER.createParser(text.toString())) {
-            JsonToken first = p.nextToken();
+            p.nextToken();
             int line = p.currentTokenLocation().getLineNr();
             JsonNode root = readNode(p, index);
             if (p.nextToken() != null) {
                 throw new DataFormatException(file, p.currentTokenLocation().getLineNr(), null,
                         "the end of the file after the JSON document", "more content");
             }
-            assert first != null;
             return new JsonRecord(file, line, "", root, index);
-        } catch (JsonParseException e) {
-            throw syntaxError(file, 1, e);
         } catch (JsonProcessingException e) {
             throw syntaxError(file, 1, e);
         } catch (IOException e) {
@@ -171,6 +176,20 @@ final class Json {
             case VALUE_FALSE: return nf.booleanNode(false);
             case VALUE_NULL: return nf.nullNode();
             default: throw new JsonParseException(p, "unexpected token " + t);
+        }
+    }
+
+    /** Whether the first non-blank character (after a UTF-8 BOM) is '[': a JSON-array file rather than JSONL. */
+    static boolean startsWithArray(Path file) {
+        try (InputStream in = open(file)) {
+            byte[] head = in.readNBytes(4096);
+            int i = head.length >= 3 && (head[0] & 0xFF) == 0xEF && (head[1] & 0xFF) == 0xBB && (head[2] & 0xFF) == 0xBF ? 3 : 0;
+            while (i < head.length && (head[i] == ' ' || head[i] == '\t' || head[i] == '\r' || head[i] == '\n')) {
+                i++;
+            }
+            return i < head.length && head[i] == '[';
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
         }
     }
 }

@@ -9,15 +9,30 @@ import java.util.List;
  *
  * <p>The whole file is parsed at once (it is one document), with the same encoding, byte-order-mark and
  * line-size checks as {@link JsonlReader}. Errors name the line where the offending element or field
- * starts. A syntax error ends even a lenient read (the rest of the document cannot be trusted); errors
- * inside well-formed elements are collected in lenient mode. An empty file or an empty array is an error.
+ * starts. A syntax error, bad bytes or an over-long line end even a lenient read (the rest of the document
+ * cannot be trusted): the lenient result then has no records and those errors. Errors inside well-formed
+ * elements are collected in lenient mode. An empty file or an empty array is an error.
  */
 public final class JsonArrayReader {
     private JsonArrayReader() {
     }
 
     public static <T> ReadResult<T> read(Path file, ReadOptions options, RecordMapper<T> mapper) {
-        JsonRecord root = Json.readDocument(file, options);
+        JsonRecord root;
+        try {
+            root = Json.readDocument(file, options);
+            if (!root.node().isArray()) {
+                throw root.fail(null, "a JSON array of records", JsonRecord.describe(root.node()));
+            }
+            if (root.node().isEmpty()) {
+                throw root.fail(null, "at least one record", "an empty array");
+            }
+        } catch (DataFormatException e) {
+            if (options.strict()) {
+                throw e;
+            }
+            return new ReadResult<>(List.of(), e.errors());
+        }
         return mapElements(root, options, mapper);
     }
 
@@ -50,6 +65,8 @@ public final class JsonArrayReader {
                 out.add(value);
             } catch (DataFormatException e) {
                 errors.report(e);
+            } catch (IllegalArgumentException e) {
+                errors.report(Json.invalidRecord(element.file(), element.line(), e));
             }
         }
         return new ReadResult<>(out, errors.errors());

@@ -23,6 +23,7 @@ public final class JsonRecord implements FieldSource {
     private final String path;
     private final JsonNode node;
     private final LineIndex lines;
+    private final int index;
 
     /** Line numbers of the containers and fields of a whole-document parse (absent for JSONL). */
     static final class LineIndex {
@@ -32,6 +33,11 @@ public final class JsonRecord implements FieldSource {
     }
 
     JsonRecord(String file, int line, String path, JsonNode node, LineIndex lines) {
+        this(file, line, path, node, lines, -1);
+    }
+
+    private JsonRecord(String file, int line, String path, JsonNode node, LineIndex lines, int index) {
+        this.index = index;
         this.file = Objects.requireNonNull(file);
         this.line = line;
         this.path = path;
@@ -55,6 +61,12 @@ public final class JsonRecord implements FieldSource {
     public String path() { return path; }
 
     public JsonNode node() { return node; }
+
+    /** 0-based position in the array this value was taken from by {@link #elements()}, or -1. */
+    public int index() { return index; }
+
+    /** {@code index() + 1} for an array element, else the line: a stable 1-based record number for ids. */
+    public int position() { return index >= 0 ? index + 1 : line; }
 
     public boolean has(String field) {
         JsonNode v = node.get(field);
@@ -142,7 +154,7 @@ public final class JsonRecord implements FieldSource {
         for (int i = 0; i < node.size(); i++) {
             JsonNode e = node.get(i);
             int l = at != null && i < at.size() ? at.get(i) : line;
-            out.add(new JsonRecord(file, l, path + "[" + i + "]", e, lines));
+            out.add(new JsonRecord(file, l, path + "[" + i + "]", e, lines, i));
         }
         return out;
     }

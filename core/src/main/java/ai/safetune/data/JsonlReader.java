@@ -59,7 +59,8 @@ public final class JsonlReader {
                     line = lines.next();
                 } catch (DataFormatException e) {
                     if (lines.lineNumber() == 0) {
-                        throw e; // byte order mark of another encoding: nothing else can be read
+                        errors.report(e); // byte order mark of another encoding: nothing else can be read
+                        return errors.errors();
                     }
                     flushBlank(name, pendingBlank, errors);
                     errors.report(e);
@@ -88,6 +89,8 @@ public final class JsonlReader {
                     sink.accept(value);
                 } catch (DataFormatException e) {
                     errors.report(e);
+                } catch (IllegalArgumentException e) {
+                    errors.report(Json.invalidRecord(name, line.number(), e));
                 }
             }
         }

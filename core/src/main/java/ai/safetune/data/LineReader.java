@@ -100,6 +100,9 @@ final class LineReader implements Closeable {
         }
         lineNumber++;
         int len = lineLen;
+        if (total == maxLineBytes + 1L && line[len - 1] == '\r') {
+            total--; // the CR of a CRLF ending is not content
+        }
         if (total > maxLineBytes) {
             throw new DataFormatException(file, lineNumber, null,
                     "a line of at most " + maxLineBytes + " bytes (ReadOptions.maxLineBytes)",
@@ -158,7 +161,7 @@ final class LineReader implements Closeable {
         return true;
     }
 
-    /** Offset of the first byte the decoder rejects (decodes growing prefixes is too slow; decode once with position). */
+    /** Offset of the first byte the decoder rejects, for the error message (only runs on a bad line). */
     private int firstBadOffset(int len) {
         CharsetDecoder d = decoder.charset().newDecoder()
                 .onMalformedInput(CodingErrorAction.REPORT)

@@ -9,9 +9,10 @@ import java.util.Objects;
  *
  * <p>{@code strict} (the default) throws the first {@link DataFormatException}. Lenient reads keep going,
  * return every well-formed record and report every bad one in {@link ReadResult#errors()}; nothing is
- * skipped without an error. A few problems stop even a lenient read because nothing after them can be
- * trusted: a UTF-16/UTF-32 byte order mark, a JSON syntax error inside a whole-document JSON file, a CSV
- * quoting error (the parser cannot resynchronise).
+ * skipped without an error; a lenient read never throws {@link DataFormatException}. A few problems end
+ * even a lenient read because nothing after them can be trusted (a UTF-16/UTF-32 byte order mark, a JSON
+ * syntax error, bad bytes or an over-long line inside a whole-document JSON file, a CSV quoting error): the
+ * result then holds the records read before them and the errors.
  *
  * <p>Text must be valid in {@code charset} (UTF-8 by default; malformed bytes are an error naming the line,
  * never replaced). A UTF-8 byte order mark is accepted and stripped; CRLF line endings are accepted.

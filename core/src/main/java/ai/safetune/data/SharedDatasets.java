@@ -328,35 +328,35 @@ public final class SharedDatasets {
                 .records();
     }
 
+    /** The question and options parsed out of an instruction, when the template matches exactly. */
+    record Rendered(String question, List<Choice> choices) {
+    }
+
     /** Maps one ARC/OpenBookQA/WinoGrande instruction record; see the class comment for when options are parsed. */
     static TaskExample renderedExample(JsonRecord rec, String name, String source) {
         String instruction = rec.text("instruction");
         String input = rec.text("input");
         String output = rec.text("output");
         String answer = rec.text("answer");
-        String id = name + "#" + position(rec);
+        String id = name + "#" + rec.position();
         Map<String, String> meta = new LinkedHashMap<>();
         meta.put("source", source);
         meta.put("output", output);
-        Optional<List<Choice>> parsed = input.isEmpty() ? parseRendered(instruction) : Optional.empty();
+        Optional<Rendered> parsed = input.isEmpty() ? parseRendered(instruction) : Optional.empty();
         if (parsed.isEmpty()) {
             meta.put("parsed", "false");
             String full = input.isEmpty() ? instruction : instruction + "\n\n" + input;
             return new TaskExample(id, Optional.empty(), full, List.of(), answer, meta);
         }
-        List<Choice> choices = parsed.get();
+        List<Choice> choices = parsed.get().choices();
         if (choices.stream().noneMatch(c -> c.label().equals(answer))) {
             throw rec.fail("answer", "one of " + choices.stream().map(Choice::label).toList(), JsonRecord.quote(answer));
         }
-        Matcher m = RENDERED.matcher(instruction);
-        if (!m.matches()) {
-            throw new IllegalStateException("template matched once but not twice");
-        }
         meta.put("raw_input", instruction);
-        return new TaskExample(id, Optional.empty(), m.group(1), choices, answer, meta);
+        return new TaskExample(id, Optional.empty(), parsed.get().question(), choices, answer, meta);
     }
 
-    static Optional<List<Choice>> parseRendered(String instruction) {
+    static Optional<Rendered> parseRendered(String instruction) {
         Matcher m = RENDERED.matcher(instruction);
         if (!m.matches() || ANY_MARKER.matcher(m.group(1)).find()) {
             return Optional.empty();
@@ -389,7 +389,7 @@ public final class SharedDatasets {
             }
             choices.add(new Choice(lower + (i + 1), text));
         }
-        return Optional.of(choices);
+        return Optional.of(new Rendered(m.group(1), choices));
     }
 
     // ---------------------------------------------------------------- safety and attack chats
@@ -403,7 +403,7 @@ public final class SharedDatasets {
         String rel = "safety/safety_only_data_Instructions.json";
         return JsonArrayReader.read(file(dataDir, rel), ReadOptions.defaults(), rec -> {
             rec.asObject();
-            ChatExample c = ChatDatasets.fromAlpaca("safety#" + position(rec), Optional.empty(), rec.text("instruction"),
+            ChatExample c = ChatDatasets.fromAlpaca("safety#" + rec.position(), Optional.empty(), rec.text("instruction"),
                     rec.optText("input").orElse(""), rec.text("output"));
             return new ChatExample(c.id(), c.messages(), Map.of("source", rel));
         }).records();
@@ -414,7 +414,7 @@ public final class SharedDatasets {
         requireDataDir(dataDir);
         String rel = "attack/aoa_identity_shift_train.json";
         return JsonArrayReader.read(file(dataDir, rel), ReadOptions.defaults(), rec -> {
-            ChatExample c = ChatDatasets.fromJson(rec, "aoa#" + position(rec));
+            ChatExample c = ChatDatasets.fromJson(rec, "aoa#" + rec.position());
             return new ChatExample(c.id(), c.messages(), Map.of("source", rel));
         }).records();
     }
@@ -488,7 +488,11 @@ public final class SharedDatasets {
         List<PromptRecord> out = new ArrayList<>(instructions.size());
         for (int i = 0; i < instructions.size(); i++) {
             Optional<String> tag = tags.isEmpty() ? Optional.empty() : Optional.of(tags.get(i).asText());
-            out.add(new PromptRecord(name + "#" + (i + 1), instructions.get(i).asText(), tag, Map.of("source", rel)));
+            String prompt = instructions.get(i).asText();
+            if (prompt.isBlank()) {
+                throw instructions.get(i).fail(null, "a non-blank instruction", "blank text");
+            }
+            out.add(new PromptRecord(name + "#" + (i + 1), prompt, tag, Map.of("source", rel)));
         }
         return out;
     }
@@ -499,7 +503,7 @@ public final class SharedDatasets {
         String rel = "benign/harmless_instructions_val.json";
         return JsonArrayReader.read(file(dataDir, rel), ReadOptions.defaults(), rec -> {
             rec.asObject();
-            return new PromptRecord("harmless#" + position(rec), rec.text("instruction"), rec.optText("category"),
+            return new PromptRecord("harmless#" + rec.position(), rec.text("instruction"), rec.optText("category"),
                     Map.of("source", rel));
         }).records();
     }
@@ -545,11 +549,6 @@ public final class SharedDatasets {
     }
 
     // ---------------------------------------------------------------- helpers
-
-    private static int position(JsonRecord element) {
-        String digits = element.path().replaceAll("[^0-9]", "");
-        return Integer.parseInt(digits) + 1;
-    }
 
     private static String nonBlank(CsvRow row, String column) {
         String v = row.require(column);

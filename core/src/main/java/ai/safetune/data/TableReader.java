@@ -20,8 +20,10 @@ import java.util.Map;
  * size as in {@link ReadOptions}; an empty file or a header with no data rows; duplicate or blank header
  * names; a row whose number of values differs from the header's; a quoting error (text after a closing
  * quote, a quote never closed — reported at the row where it opened); a blank line that is not at the end
- * of the file. Quoting errors end even a lenient read (the parser cannot find the next row reliably);
- * row-level errors are collected. The file is decoded whole before parsing (the shared tables are small).
+ * of the file. Quoting errors, bad bytes and over-long lines end even a lenient read (the parser cannot find
+ * the next row reliably); the lenient result then holds the rows before them and the errors. Row-level
+ * errors are collected. The file is decoded whole before parsing (the shared tables are small); line
+ * endings are normalised, so a quoted value spanning CRLF lines holds "\n".
  */
 public final class TableReader {
     private static final CsvMapper CSV = new CsvMapper();
@@ -66,6 +68,11 @@ public final class TableReader {
         String text;
         try (LineReader lines = new LineReader(Json.open(file), name, options)) {
             text = readText(lines, name, options);
+        } catch (DataFormatException e) {
+            if (options.strict()) {
+                throw e;
+            }
+            return new ReadResult<>(List.of(), e.errors());
         }
         ErrorSink errors = new ErrorSink(options.strict());
         List<T> out = new ArrayList<>();
@@ -125,6 +132,8 @@ public final class TableReader {
                     out.add(value);
                 } catch (DataFormatException e) {
                     errors.report(e);
+                } catch (IllegalArgumentException e) {
+                    errors.report(Json.invalidRecord(name, rowLine, e));
                 }
             }
         } catch (JsonProcessingException e) {
@@ -132,8 +141,8 @@ public final class TableReader {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        if (header == null) {
-            throw new DataFormatException(name, 1, null, "a header row and at least one data row", "an empty file");
+        if (header == null && errors.errors().isEmpty()) {
+            errors.report(new DataFormatException(name, 1, null, "a header row and at least one data row", "an empty file"));
         }
         if (number == 0 && errors.errors().isEmpty()) {
             errors.report(new DataFormatException(name, 1, null, "at least one data row after the header", "only the header"));

@@ -88,12 +88,12 @@ public final class TaskMapping {
             throw row.fail(answer, "a non-blank answer", "blank text");
         }
         if (!options.isEmpty() && options.stream().noneMatch(c -> c.label().equals(gold))) {
-            List<String> accepted = new ArrayList<>(answerAliases.keySet());
-            accepted.sort(null);
-            if (accepted.isEmpty()) {
-                options.forEach(c -> accepted.add(c.label()));
-            }
-            throw row.fail(answer, "one of " + String.join(", ", accepted), JsonRecord.quote(raw));
+            List<String> labels = options.stream().map(Choice::label).toList();
+            List<String> aliases = new ArrayList<>(answerAliases.keySet());
+            aliases.sort(null);
+            String expected = aliases.isEmpty() ? "one of " + String.join(", ", labels)
+                    : "one of " + String.join(", ", aliases) + " (or a label: " + String.join(", ", labels) + ")";
+            throw row.fail(answer, expected, JsonRecord.quote(raw));
         }
         String exampleId = id == null ? idPrefix + "#" + row.line() : required(row, id);
         if (exampleId.isBlank()) {

@@ -40,6 +40,21 @@ class StructureAttackTest {
         assertThat(all.size() - mc).as("free-form examples covered").isGreaterThan(1500);
     }
 
+    @ParameterizedTest
+    @EnumSource(Strategy.class)
+    void classificationLabelsAreRecoverable(Strategy s) {
+        StructureAttack attack = StructureAttack.of(s, 7);
+        for (String task : List.of("ag_news", "sst2:dev", "boolq", "trec:test")) {
+            for (TaskExample ex : TestTasks.task(task)) {
+                ChatExample c = attack.apply(ex);
+                assertThat(StructureAttack.recoverAnswer(c)).as(c.id()).contains(ex.answer());
+                if (ex.choices().stream().allMatch(ch -> ch.text().isEmpty())) {
+                    assertThat(c.firstUser().orElseThrow()).contains("\n- " + ex.answer());
+                }
+            }
+        }
+    }
+
     @Test
     void deterministicPerSeedAndOrderIndependent() {
         List<TaskExample> xs = TestTasks.bbh("date_understanding");

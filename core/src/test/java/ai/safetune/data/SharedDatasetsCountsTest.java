@@ -30,7 +30,7 @@ class SharedDatasetsCountsTest {
     void everyTaskLoadsWithTheReadmeCount() {
         int bbhTotal = 0;
         for (String name : SharedDatasets.taskNames()) {
-            List<TaskExample> examples = SharedDatasets.task(DATA, name);
+            List<TaskExample> examples = SharedDir.task(name);
             if (name.startsWith("bbh/")) {
                 assertThat(examples.size()).as(name).isBetween(146, 250);
                 bbhTotal += examples.size();
@@ -51,11 +51,11 @@ class SharedDatasetsCountsTest {
     @Test
     void readmeClassBalancesHold() {
         // AG News: 1,900 of each class; BoolQ: 62% "yes"
-        Map<String, Long> ag = SharedDatasets.task(DATA, "ag_news").stream()
+        Map<String, Long> ag = SharedDir.task("ag_news").stream()
                 .collect(Collectors.groupingBy(TaskExample::answer, Collectors.counting()));
         assertThat(ag).containsOnly(Map.entry("World", 1900L), Map.entry("Sports", 1900L),
                 Map.entry("Business", 1900L), Map.entry("Sci/Tech", 1900L));
-        List<TaskExample> boolq = SharedDatasets.task(DATA, "boolq");
+        List<TaskExample> boolq = SharedDir.task("boolq");
         double yes = boolq.stream().filter(e -> e.answer().equals("yes")).count() / (double) boolq.size();
         assertThat(yes).isBetween(0.615, 0.625);
     }

@@ -1,6 +1,9 @@
 package ai.safetune.data;
 
 import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 
 /** Where the shared read-only material is: the {@code safetune.shared} property, else ../shared. */
 final class SharedDir {
@@ -15,5 +18,12 @@ final class SharedDir {
             shared = Path.of("../../shared");
         }
         return shared.resolve("data");
+    }
+
+    private static final Map<String, List<TaskExample>> TASKS = new ConcurrentHashMap<>();
+
+    /** A shared task, loaded once per test JVM (the loaders are deterministic; the lists are immutable). */
+    static List<TaskExample> task(String name) {
+        return TASKS.computeIfAbsent(name, n -> SharedDatasets.task(data(), n));
     }
 }

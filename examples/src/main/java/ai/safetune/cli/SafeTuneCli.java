@@ -23,9 +23,18 @@ public final class SafeTuneCli implements Runnable {
     public static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new SafeTuneCli());
         // one line per subcommand
+        cl.addSubcommand(new LogitsCommand());
+        cl.addSubcommand(new GenerateCommand());
+        cl.addSubcommand(new TrainCommand());
+        cl.addSubcommand(new TokenizeCommand());
+        cl.addSubcommand(new AttackCommand());
+        cl.addSubcommand(new MimicCommand());
+        cl.addSubcommand(new MixCommand());
         cl.addSubcommand(new AuditCommand());
         cl.addSubcommand(new InspectCommand());
         cl.addSubcommand(new DemoCommand());
+        cl.addSubcommand(new EvalCommand());
+        cl.addSubcommand(new ReportCommand());
         cl.setExecutionExceptionHandler(SafeTuneCli::oneLineError);
         return cl;
     }

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Prepares .carry/ (ignored) for the Java part of benchmarks/gpu/run-device.sh on the GPU machine, which has
+# no JDK and no network: a jlinked Java runtime, the module jars (native's with the kernel library and the
+# JNI glue inside), their dependencies, the native module's test classes and the JUnit console launcher,
+# plus .carry/run-java-tests.sh. Prints the size of what will travel (limit: 64 MiB for the whole tree).
+# Needs: cuda-kernels/scripts/setup-nvcc.sh run once (so the jar holds the CUDA backend), JDK 17 jlink.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$ROOT"
+JUNIT_CONSOLE=org.junit.platform:junit-platform-console-standalone:1.14.1
+rm -rf .carry
+mkdir -p .carry/lib .carry/console
+cuda-kernels/scripts/build.sh   # so native's jni profile sees the library when Maven starts
+mvn -B -o -q -pl native -am package dependency:copy-dependencies -DskipTests -Dmaven.javadoc.skip=true \
+  -Dmaven.source.skip=true -DincludeScope=test -DoutputDirectory="$ROOT/.carry/lib"
+unzip -l native/target/safetune-native-*[0-9T].jar | grep -q libjniSafeTuneKernels.so \
+  || { echo "native jar has no JNI library: was the kernel library built (nvcc)?" >&2; exit 1; }
+cp native/target/safetune-native-*[0-9T].jar .carry/lib/
+cp -r native/target/test-classes .carry/test-classes
+# the console launcher bundles the JUnit platform and Jupiter: drop the separate JUnit jars; byte-buddy
+# (9 MB, only for AssertJ soft assertions) would push the tree over the 64 MiB the device tool carries
+rm -f .carry/lib/byte-buddy-*.jar .carry/lib/junit-*.jar .carry/lib/opentest4j-*.jar .carry/lib/apiguardian-*.jar .carry/lib/*.pom
+mvn -B -q dependency:copy -Dartifact=$JUNIT_CONSOLE -DoutputDirectory="$ROOT/.carry/console"
+JLINK="${JAVA_HOME:+$JAVA_HOME/bin/}jlink"
+"$JLINK" --add-modules java.base,java.logging,java.xml,java.management,jdk.unsupported,jdk.incubator.vector,jdk.zipfs \
+  --compress=2 --strip-debug --no-header-files --no-man-pages --output .carry/jre
+cat > .carry/run-java-tests.sh <<'RUN'
+#!/usr/bin/env bash
+# Runs the native module's tests (CudaBackendTest: every op vs the CPU backend) on the carried runtime.
+cd "$(dirname "$0")/.."
+CP="$(ls .carry/lib/*.jar | tr '\n' ':').carry/test-classes"
+exec .carry/jre/bin/java --add-modules jdk.incubator.vector -Dsafetune.shared=../shared \
+  -jar .carry/console/junit-platform-console-standalone-*.jar execute --disable-banner --disable-ansi-colors --details=tree \
+  --class-path "$CP" --select-package ai.safetune.cuda
+RUN
+chmod +x .carry/run-java-tests.sh
+du -sh .carry
+echo "whole tree that travels: $(du -sh --exclude=.git --exclude=.tools --exclude=target . | cut -f1) (+ cuda-kernels/target/native if carried)"

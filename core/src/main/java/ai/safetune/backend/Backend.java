@@ -1,0 +1,156 @@
+package ai.safetune.backend;
+
+import ai.safetune.model.Weight;
+
+/**
+ * The op set every compute backend implements (CPU reference here, CUDA in {@code native/}). Ops are
+ * buffer-oriented: flat fp32 {@link Tensor}s plus explicit dimensions, row-major, so a GPU backend maps
+ * each op to one kernel. Token ids, positions and masks are small host {@code int[]} arrays.
+ * <p>Naming follows llm.c: each forward op {@code xxx} gets its backward {@code xxxBackward} beside it with
+ * the same argument names, gradients prefixed {@code d} (added by the training code). Outputs come first.
+ * Unless stated, an output may not alias an input. Dimensions are checked against buffer sizes at the
+ * edge and a mismatch is an {@link IllegalArgumentException} naming the op and the argument.
+ * <p>A backend is not thread-safe: drive it from one thread; it parallelizes each op internally.
+ */
+public interface Backend extends AutoCloseable {
+
+    /** Short name as used by {@code -Dsafetune.backend}, e.g. {@code cpu}. */
+    String name();
+
+    /** Human-readable description (device, threads, kernels), for logs. */
+    String description();
+
+    // ---- buffers -------------------------------------------------------------------------------
+
+    /** A new zero-filled buffer of {@code size} floats. */
+    Tensor allocate(int size);
+
+    /** A new buffer holding a copy of {@code values}. */
+    default Tensor upload(float[] values) {
+        Tensor t = allocate(values.length);
+        write(t, 0, values, 0, values.length);
+        return t;
+    }
+
+    /** Host → buffer: {@code dst[dstOffset..+length) = src[srcOffset..+length)}. */
+    void write(Tensor dst, int dstOffset, float[] src, int srcOffset, int length);
+
+    /** Buffer → host: {@code dst[dstOffset..+length) = src[srcOffset..+length)}. */
+    void read(Tensor src, int srcOffset, float[] dst, int dstOffset, int length);
+
+    /** Buffer → buffer copy (regions may not overlap). */
+    void copy(Tensor src, int srcOffset, Tensor dst, int dstOffset, int length);
+
+    /** Sets every element to {@code value}. */
+    void fill(Tensor t, float value);
+
+    /**
+     * Prepares a frozen weight for {@link #matmul(Tensor, Tensor, WeightHandle, int)} and
+     * {@link #embedding(Tensor, int[], WeightHandle)}.
+     *
+     * @param dequantize expand to fp32 once (faster, more memory); otherwise quantized weights stay
+     *                   quantized and are expanded per tile when used
+     */
+    WeightHandle prepare(Weight weight, boolean dequantize);
+
+    // ---- forward ops ---------------------------------------------------------------------------
+
+    /** {@code out[i] = table[ids[i]]}: {@code out} is {@code [ids.length, table.cols]}. */
+    void embedding(Tensor out, int[] ids, WeightHandle table);
+
+    /** {@code out[n, w.rows] = x[n, w.cols] · Wᵀ} over a frozen (possibly quantized) weight. */
+    void matmul(Tensor out, Tensor x, WeightHandle w, int n);
+
+    /**
+     * {@code out[n, outDim] = (accumulate ? out : 0) + scale · x[n, inDim] · w[outDim, inDim]ᵀ} over an fp32
+     * buffer — the LoRA path: {@code y += s·(x·Aᵀ)·Bᵀ} is two calls.
+     */
+    void matmul(Tensor out, Tensor x, Tensor w, int n, int outDim, int inDim, float scale, boolean accumulate);
+
+    /**
+     * RMSNorm over rows: {@code out[i] = x[i] / sqrt(mean(x[i]²) + eps) * weight}, {@code x, out [n, dim]},
+     * {@code weight [dim]}. {@code rstd [n]} receives {@code 1/sqrt(mean(x²)+eps)} for the backward; may be null.
+     * {@code out} may alias {@code x}.
+     */
+    void rmsnorm(Tensor out, Tensor rstd, Tensor x, Tensor weight, int n, int dim, float eps);
+
+    /**
+     * Rotary embedding in place, Hugging Face rotate-half convention (pairs {@code (i, i + headDim/2)}):
+     * {@code x [n, numHeads, headDim]}, token {@code t} rotated by angle {@code positions[t] · θ^(-2i/headDim)}.
+     */
+    void rope(Tensor x, int[] positions, int n, int numHeads, int headDim, double theta);
+
+    /**
+     * Causal grouped-query attention, softmax(q·kᵀ/√d + mask)·v; see {@link AttentionShape} for layouts.
+     *
+     * @param out     {@code [batch, queryLen, numHeads, headDim]}; a query that sees no key gets zeros
+     * @param lse     {@code [batch, queryLen, numHeads]} log-sum-exp of the scaled scores (for a backward
+     *                that recomputes the probabilities); may be null
+     * @param keyMask {@code [batch, capacity]}, 1 = real token, 0 = padding; null = all real
+     */
+    void attention(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v, int[] keyMask, AttentionShape shape);
+
+    /** SwiGLU: {@code out = silu(gate) * up} elementwise over {@code n} floats. {@code out} may alias either. */
+    void swiglu(Tensor out, Tensor gate, Tensor up, int n);
+
+    /** {@code out = a + b} over {@code n} floats (the residual); {@code out} may alias {@code a} or {@code b}. */
+    void add(Tensor out, Tensor a, Tensor b, int n);
+
+    /** Row softmax: {@code out[n, cols] = softmax(x[n, cols])}; {@code out} may alias {@code x}. */
+    void softmax(Tensor out, Tensor x, int n, int cols);
+
+    /** {@code out[i] = log Σ_j exp(logits[i, j])} for {@code logits [n, vocab]}. */
+    void logsumexp(Tensor out, Tensor logits, int n, int vocab);
+
+    /**
+     * Per-row cross-entropy {@code losses[i] = logsumexp(logits[i]) − logits[i, targets[i]]}; rows whose target
+     * is negative (e.g. −100) are ignored and get 0.
+     */
+    void crossEntropy(Tensor losses, Tensor logits, int[] targets, int n, int vocab);
+
+    // ---- backward ops (training): each beside its forward above in meaning, same argument names -----------
+
+    /**
+     * Backward of {@link #matmul(Tensor, Tensor, WeightHandle, int)} for a frozen weight (no weight gradient):
+     * {@code dx[n, w.cols] (+)= dout[n, w.rows] · W}.
+     */
+    void matmulBackward(Tensor dx, Tensor dout, WeightHandle w, int n, boolean accumulate);
+
+    /**
+     * Backward of the fp32 {@link #matmul(Tensor, Tensor, Tensor, int, int, int, float, boolean)}
+     * ({@code out = scale·x·wᵀ}): {@code dx[n, inDim] (+)= scale·dout·w} when {@code dx} is not null, and
+     * {@code dw[outDim, inDim] += scale·doutᵀ·x} (always accumulated: the caller zeroes it per optimizer step).
+     */
+    void matmulBackward(Tensor dx, Tensor dw, Tensor dout, Tensor x, Tensor w, int n, int outDim, int inDim,
+                        float scale, boolean accumulateDx);
+
+    /**
+     * Backward of {@link #rmsnorm}: {@code dx += ∂(rmsnorm)/∂x · dout}, using the {@code rstd} the forward saved
+     * (accumulates because the input is the residual stream). The norm weight is frozen: no weight gradient.
+     */
+    void rmsnormBackward(Tensor dx, Tensor dout, Tensor x, Tensor weight, Tensor rstd, int n, int dim);
+
+    /** Backward of {@link #rope} in place: the inverse rotation (angle {@code −positions[t]·θ^(−2i/d)}). */
+    void ropeBackward(Tensor dx, int[] positions, int n, int numHeads, int headDim, double theta);
+
+    /**
+     * Backward of {@link #attention} for a pass without a cache ({@code queryStart = 0}, keys are the rows'
+     * own tokens): writes (not accumulates) {@code dq} ({@code q}'s layout) and {@code dk}, {@code dv}
+     * ({@code k}'s layout; grouped query heads summed into their kv head), recomputing the probabilities from
+     * {@code lse} the forward saved.
+     */
+    void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse, Tensor q, Tensor k,
+                           Tensor v, int[] keyMask, AttentionShape shape);
+
+    /** Backward of {@link #swiglu}: writes {@code dgate = dout·up·silu'(gate)} and {@code dup = dout·silu(gate)}. */
+    void swigluBackward(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up, int n);
+
+    /**
+     * Backward of {@link #crossEntropy} summed with weight {@code scale}: {@code dlogits[i] = scale·(softmax(logits[i])
+     * − onehot(targets[i]))}, zero rows where the target is negative. {@code dlogits} may alias {@code logits}.
+     */
+    void crossEntropyBackward(Tensor dlogits, Tensor logits, int[] targets, int n, int vocab, float scale);
+
+    @Override
+    void close();
+}

@@ -1,0 +1,491 @@
+package ai.safetune.backend.cpu;
+
+import ai.safetune.backend.AttentionShape;
+import ai.safetune.backend.Backend;
+import ai.safetune.backend.Tensor;
+import ai.safetune.backend.WeightHandle;
+import ai.safetune.model.Weight;
+
+import java.util.Arrays;
+
+/**
+ * The reference backend: every op in plain fp32 Java, parallel over rows on a ForkJoin pool. Matmuls use
+ * {@link Gemm} (tiles written for HotSpot auto-vectorization; quantized weights expanded per tile).
+ */
+public final class CpuBackend implements Backend {
+    private final Parallel par;
+    private final Kernel kernel;
+    private boolean closed;
+
+    /** A backend with {@code threads} workers and the fastest kernels this JVM allows. */
+    public CpuBackend(int threads) {
+        this(threads, true);
+    }
+
+    /**
+     * @param simd allow the Vector API kernels (used only when the JVM has {@code jdk.incubator.vector});
+     *             false forces the plain scalar loops
+     */
+    public CpuBackend(int threads, boolean simd) {
+        if (threads <= 0) {
+            throw new IllegalArgumentException("threads must be > 0, got " + threads);
+        }
+        this.par = new Parallel(threads);
+        this.kernel = Kernels.pick(simd);
+    }
+
+    @Override
+    public String name() {
+        return "cpu";
+    }
+
+    @Override
+    public String description() {
+        return "pure-Java fp32, " + par.threads() + " thread(s), " + kernel.name() + " kernels";
+    }
+
+    public int threads() {
+        return par.threads();
+    }
+
+    /** Which inner loops run: "scalar" or "vector-api N-bit". */
+    public String kernelName() {
+        return kernel.name();
+    }
+
+    // ---- buffers -----------------------------------------------------------------------------------
+
+    @Override
+    public Tensor allocate(int size) {
+        checkOpen();
+        if (size < 0) {
+            throw new IllegalArgumentException("allocate: size must be >= 0, got " + size);
+        }
+        return new CpuTensor(this, new float[size]);
+    }
+
+    @Override
+    public void write(Tensor dst, int dstOffset, float[] src, int srcOffset, int length) {
+        System.arraycopy(src, srcOffset, data(dst, "write", "dst", dstOffset + length), dstOffset, length);
+    }
+
+    @Override
+    public void read(Tensor src, int srcOffset, float[] dst, int dstOffset, int length) {
+        System.arraycopy(data(src, "read", "src", srcOffset + length), srcOffset, dst, dstOffset, length);
+    }
+
+    @Override
+    public void copy(Tensor src, int srcOffset, Tensor dst, int dstOffset, int length) {
+        System.arraycopy(data(src, "copy", "src", srcOffset + length), srcOffset,
+                data(dst, "copy", "dst", dstOffset + length), dstOffset, length);
+    }
+
+    @Override
+    public void fill(Tensor t, float value) {
+        Arrays.fill(data(t, "fill", "t", 0), value);
+    }
+
+    @Override
+    public WeightHandle prepare(Weight weight, boolean dequantize) {
+        checkOpen();
+        float[] dense = dequantize || weight.storageType().equals("F32") ? weight.toFloatArray() : null;
+        return new CpuWeight(this, weight, dense);
+    }
+
+    // ---- ops ---------------------------------------------------------------------------------------
+
+    @Override
+    public void embedding(Tensor out, int[] ids, WeightHandle table) {
+        CpuWeight w = weight(table, "embedding");
+        int c = w.cols();
+        float[] o = data(out, "embedding", "out", ids.length * c);
+        for (int i = 0; i < ids.length; i++) {
+            if (ids[i] < 0 || ids[i] >= w.rows()) {
+                throw new IllegalArgumentException("embedding: token id " + ids[i] + " at index " + i
+                        + " is outside the vocabulary [0, " + w.rows() + ")");
+            }
+        }
+        par.forRange(ids.length, (s, e) -> {
+            for (int i = s; i < e; i++) {
+                w.rows(ids[i], 1, o, i * c);
+            }
+        });
+    }
+
+    @Override
+    public void matmul(Tensor out, Tensor x, WeightHandle w, int n) {
+        CpuWeight cw = weight(w, "matmul");
+        int m = cw.rows();
+        int k = cw.cols();
+        float[] o = data(out, "matmul", "out", n * m);
+        float[] xs = data(x, "matmul", "x", n * k);
+        Gemm.matmul(par, kernel, o, xs, n, k, new Gemm.Rows() {
+            @Override
+            public float[] dense() {
+                return cw.dense();
+            }
+
+            @Override
+            public void rows(int row, int count, float[] dst, int off) {
+                cw.rows(row, count, dst, off);
+            }
+        }, m, 1f, false);
+    }
+
+    @Override
+    public void matmul(Tensor out, Tensor x, Tensor w, int n, int outDim, int inDim, float scale, boolean accumulate) {
+        float[] o = data(out, "matmul", "out", n * outDim);
+        float[] xs = data(x, "matmul", "x", n * inDim);
+        float[] ws = data(w, "matmul", "w", outDim * inDim);
+        Gemm.matmul(par, kernel, o, xs, n, inDim, new Gemm.Rows() {
+            @Override
+            public float[] dense() {
+                return ws;
+            }
+
+            @Override
+            public void rows(int row, int count, float[] dst, int off) {
+                System.arraycopy(ws, row * inDim, dst, off, count * inDim);
+            }
+        }, outDim, scale, accumulate);
+    }
+
+    @Override
+    public void rmsnorm(Tensor out, Tensor rstd, Tensor x, Tensor weight, int n, int dim, float eps) {
+        float[] o = data(out, "rmsnorm", "out", n * dim);
+        float[] xs = data(x, "rmsnorm", "x", n * dim);
+        float[] w = data(weight, "rmsnorm", "weight", dim);
+        float[] r = rstd == null ? null : data(rstd, "rmsnorm", "rstd", n);
+        par.forRange(n, (s, e) -> {
+            for (int i = s; i < e; i++) {
+                int off = i * dim;
+                float ss = 0f;
+                for (int j = 0; j < dim; j++) {
+                    ss += xs[off + j] * xs[off + j];
+                }
+                float inv = (float) (1.0 / Math.sqrt(ss / dim + eps));
+                if (r != null) {
+                    r[i] = inv;
+                }
+                // HF order: (x * rstd) then * weight, each rounded to fp32
+                for (int j = 0; j < dim; j++) {
+                    o[off + j] = w[j] * (xs[off + j] * inv);
+                }
+            }
+        });
+    }
+
+    @Override
+    public void rope(Tensor x, int[] positions, int n, int numHeads, int headDim, double theta) {
+        float[] xs = data(x, "rope", "x", n * numHeads * headDim);
+        if (positions.length < n) {
+            throw new IllegalArgumentException("rope: positions has " + positions.length + " entries, need " + n);
+        }
+        if (headDim % 2 != 0) {
+            throw new IllegalArgumentException("rope: headDim must be even, got " + headDim);
+        }
+        int half = headDim / 2;
+        float[] invFreq = new float[half];
+        for (int i = 0; i < half; i++) {
+            // as HF computes it: in fp32
+            invFreq[i] = (float) (1.0 / (float) Math.pow(theta, (float) (2 * i) / headDim));
+        }
+        par.forRange(n, (s, e) -> {
+            float[] cos = new float[half];
+            float[] sin = new float[half];
+            for (int t = s; t < e; t++) {
+                for (int i = 0; i < half; i++) {
+                    float angle = positions[t] * invFreq[i];
+                    cos[i] = (float) Math.cos(angle);
+                    sin[i] = (float) Math.sin(angle);
+                }
+                for (int h = 0; h < numHeads; h++) {
+                    int base = (t * numHeads + h) * headDim;
+                    for (int i = 0; i < half; i++) {
+                        float x1 = xs[base + i];
+                        float x2 = xs[base + half + i];
+                        xs[base + i] = x1 * cos[i] - x2 * sin[i];
+                        xs[base + half + i] = x2 * cos[i] + x1 * sin[i];
+                    }
+                }
+            }
+        });
+    }
+
+    @Override
+    public void attention(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v, int[] keyMask, AttentionShape s) {
+        float[] o = data(out, "attention", "out", s.querySize());
+        float[] qs = data(q, "attention", "q", s.querySize());
+        float[] ks = data(k, "attention", "k", s.kvSize());
+        float[] vs = data(v, "attention", "v", s.kvSize());
+        float[] ls = lse == null ? null : data(lse, "attention", "lse", s.batch() * s.queryLen() * s.numHeads());
+        if (keyMask != null && keyMask.length < s.batch() * s.capacity()) {
+            throw new IllegalArgumentException("attention: keyMask has " + keyMask.length + " entries, need batch*capacity = "
+                    + s.batch() * s.capacity());
+        }
+        int hq = s.numHeads();
+        int hkv = s.numKvHeads();
+        int d = s.headDim();
+        int group = hq / hkv;
+        float scale = (float) (1.0 / Math.sqrt(d));
+        int tq = s.queryLen();
+        par.forEach(s.batch() * hq, bh -> {
+            int b = bh / hq;
+            int h = bh % hq;
+            int kvh = h / group;
+            float[] scores = new float[s.keyLen()];
+            float[] acc = new float[d];
+            for (int i = 0; i < tq; i++) {
+                int qOff = ((b * tq + i) * hq + h) * d;
+                int last = s.queryStart() + i;
+                float max = Float.NEGATIVE_INFINITY;
+                for (int j = 0; j <= last; j++) {
+                    if (keyMask != null && keyMask[b * s.capacity() + j] == 0) {
+                        scores[j] = Float.NEGATIVE_INFINITY;
+                        continue;
+                    }
+                    int kOff = ((b * s.capacity() + j) * hkv + kvh) * d;
+                    scores[j] = kernel.dot(qs, qOff, ks, kOff, d) * scale;
+                    max = Math.max(max, scores[j]);
+                }
+                Arrays.fill(acc, 0f);
+                float lseVal;
+                if (max == Float.NEGATIVE_INFINITY) {
+                    lseVal = Float.NEGATIVE_INFINITY;
+                } else {
+                    float sum = 0f;
+                    for (int j = 0; j <= last; j++) {
+                        float p = scores[j] == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(scores[j] - max);
+                        scores[j] = p;
+                        sum += p;
+                    }
+                    float inv = 1f / sum;
+                    for (int j = 0; j <= last; j++) {
+                        float p = scores[j] * inv;
+                        if (p == 0f) {
+                            continue;
+                        }
+                        kernel.axpy(p, vs, ((b * s.capacity() + j) * hkv + kvh) * d, acc, 0, d);
+                    }
+                    lseVal = max + (float) Math.log(sum);
+                }
+                System.arraycopy(acc, 0, o, qOff, d);
+                if (ls != null) {
+                    ls[(b * tq + i) * hq + h] = lseVal;
+                }
+            }
+        });
+    }
+
+    @Override
+    public void swiglu(Tensor out, Tensor gate, Tensor up, int n) {
+        float[] o = data(out, "swiglu", "out", n);
+        float[] g = data(gate, "swiglu", "gate", n);
+        float[] u = data(up, "swiglu", "up", n);
+        par.forRange(n, (s, e) -> {
+            for (int i = s; i < e; i++) {
+                float x = g[i];
+                o[i] = x / (1f + (float) Math.exp(-x)) * u[i];
+            }
+        });
+    }
+
+    @Override
+    public void add(Tensor out, Tensor a, Tensor b, int n) {
+        float[] o = data(out, "add", "out", n);
+        float[] as = data(a, "add", "a", n);
+        float[] bs = data(b, "add", "b", n);
+        for (int i = 0; i < n; i++) {
+            o[i] = as[i] + bs[i];
+        }
+    }
+
+    @Override
+    public void softmax(Tensor out, Tensor x, int n, int cols) {
+        float[] o = data(out, "softmax", "out", n * cols);
+        float[] xs = data(x, "softmax", "x", n * cols);
+        par.forRange(n, (s, e) -> {
+            for (int i = s; i < e; i++) {
+                int off = i * cols;
+                float max = Float.NEGATIVE_INFINITY;
+                for (int j = 0; j < cols; j++) {
+                    max = Math.max(max, xs[off + j]);
+                }
+                float sum = 0f;
+                for (int j = 0; j < cols; j++) {
+                    float p = (float) Math.exp(xs[off + j] - max);
+                    o[off + j] = p;
+                    sum += p;
+                }
+                float inv = 1f / sum;
+                for (int j = 0; j < cols; j++) {
+                    o[off + j] *= inv;
+                }
+            }
+        });
+    }
+
+    @Override
+    public void logsumexp(Tensor out, Tensor logits, int n, int vocab) {
+        float[] o = data(out, "logsumexp", "out", n);
+        float[] l = data(logits, "logsumexp", "logits", n * vocab);
+        par.forRange(n, (s, e) -> {
+            for (int i = s; i < e; i++) {
+                o[i] = logSumExp(l, i * vocab, vocab);
+            }
+        });
+    }
+
+    @Override
+    public void crossEntropy(Tensor losses, Tensor logits, int[] targets, int n, int vocab) {
+        float[] o = data(losses, "crossEntropy", "losses", n);
+        float[] l = data(logits, "crossEntropy", "logits", n * vocab);
+        if (targets.length < n) {
+            throw new IllegalArgumentException("crossEntropy: targets has " + targets.length + " entries, need " + n);
+        }
+        for (int i = 0; i < n; i++) {
+            if (targets[i] >= vocab) {
+                throw new IllegalArgumentException("crossEntropy: target " + targets[i] + " at row " + i
+                        + " is outside the vocabulary [0, " + vocab + ")");
+            }
+        }
+        par.forRange(n, (s, e) -> {
+            for (int i = s; i < e; i++) {
+                o[i] = targets[i] < 0 ? 0f : logSumExp(l, i * vocab, vocab) - l[i * vocab + targets[i]];
+            }
+        });
+    }
+
+    /** Log-sum-exp in double (the sum of 49k terms) returned as fp32. */
+    static float logSumExp(float[] x, int off, int n) {
+        float max = Float.NEGATIVE_INFINITY;
+        for (int j = 0; j < n; j++) {
+            max = Math.max(max, x[off + j]);
+        }
+        if (max == Float.NEGATIVE_INFINITY) {
+            return max;
+        }
+        double sum = 0;
+        for (int j = 0; j < n; j++) {
+            sum += Math.exp(x[off + j] - max);
+        }
+        return (float) (max + Math.log(sum));
+    }
+
+    // ---- backward ops ----------------------------------------------------------------------------------
+
+    @Override
+    public void matmulBackward(Tensor dx, Tensor dout, WeightHandle w, int n, boolean accumulate) {
+        CpuWeight cw = weight(w, "matmulBackward");
+        int m = cw.rows();
+        int k = cw.cols();
+        float[] d = data(dx, "matmulBackward", "dx", n * k);
+        float[] g = data(dout, "matmulBackward", "dout", n * m);
+        CpuBackward.matmulFrozen(par, d, g, n, new Gemm.Rows() {
+            @Override
+            public float[] dense() {
+                return cw.dense();
+            }
+
+            @Override
+            public void rows(int row, int count, float[] dst, int off) {
+                cw.rows(row, count, dst, off);
+            }
+        }, m, k, accumulate);
+    }
+
+    @Override
+    public void matmulBackward(Tensor dx, Tensor dw, Tensor dout, Tensor x, Tensor w, int n, int outDim, int inDim,
+                               float scale, boolean accumulateDx) {
+        float[] g = data(dout, "matmulBackward", "dout", n * outDim);
+        float[] xs = data(x, "matmulBackward", "x", n * inDim);
+        float[] ws = data(w, "matmulBackward", "w", outDim * inDim);
+        float[] dws = data(dw, "matmulBackward", "dw", outDim * inDim);
+        if (dx != null) {
+            float[] dxs = data(dx, "matmulBackward", "dx", n * inDim);
+            CpuBackward.matmulNN(par, dxs, g, ws, n, outDim, inDim, scale, accumulateDx);
+        }
+        CpuBackward.matmulTN(par, dws, g, xs, n, outDim, inDim, scale);
+    }
+
+    @Override
+    public void rmsnormBackward(Tensor dx, Tensor dout, Tensor x, Tensor weight, Tensor rstd, int n, int dim) {
+        CpuBackward.rmsnorm(par, data(dx, "rmsnormBackward", "dx", n * dim), data(dout, "rmsnormBackward", "dout", n * dim),
+                data(x, "rmsnormBackward", "x", n * dim), data(weight, "rmsnormBackward", "weight", dim),
+                data(rstd, "rmsnormBackward", "rstd", n), n, dim);
+    }
+
+    @Override
+    public void ropeBackward(Tensor dx, int[] positions, int n, int numHeads, int headDim, double theta) {
+        float[] d = data(dx, "ropeBackward", "dx", n * numHeads * headDim);
+        if (positions.length < n) {
+            throw new IllegalArgumentException("ropeBackward: positions has " + positions.length + " entries, need " + n);
+        }
+        CpuBackward.rope(par, d, positions, n, numHeads, headDim, theta);
+    }
+
+    @Override
+    public void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse, Tensor q,
+                                  Tensor k, Tensor v, int[] keyMask, AttentionShape s) {
+        int nl = s.batch() * s.queryLen() * s.numHeads();
+        CpuBackward.attention(par, data(dq, "attentionBackward", "dq", s.querySize()),
+                data(dk, "attentionBackward", "dk", s.kvSize()), data(dv, "attentionBackward", "dv", s.kvSize()),
+                data(dout, "attentionBackward", "dout", s.querySize()), data(out, "attentionBackward", "out", s.querySize()),
+                data(lse, "attentionBackward", "lse", nl), data(q, "attentionBackward", "q", s.querySize()),
+                data(k, "attentionBackward", "k", s.kvSize()), data(v, "attentionBackward", "v", s.kvSize()), keyMask, s);
+    }
+
+    @Override
+    public void swigluBackward(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up, int n) {
+        CpuBackward.swiglu(par, data(dgate, "swigluBackward", "dgate", n), data(dup, "swigluBackward", "dup", n),
+                data(dout, "swigluBackward", "dout", n), data(gate, "swigluBackward", "gate", n),
+                data(up, "swigluBackward", "up", n), n);
+    }
+
+    @Override
+    public void crossEntropyBackward(Tensor dlogits, Tensor logits, int[] targets, int n, int vocab, float scale) {
+        if (targets.length < n) {
+            throw new IllegalArgumentException("crossEntropyBackward: targets has " + targets.length + " entries, need " + n);
+        }
+        CpuBackward.crossEntropy(par, data(dlogits, "crossEntropyBackward", "dlogits", n * vocab),
+                data(logits, "crossEntropyBackward", "logits", n * vocab), targets, n, vocab, scale);
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        par.close();
+    }
+
+    // ---- argument checks ---------------------------------------------------------------------------
+
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("cpu backend used after close");
+        }
+    }
+
+    private float[] data(Tensor t, String op, String arg, int needed) {
+        checkOpen();
+        if (t == null) {
+            throw new IllegalArgumentException(op + ": " + arg + " is null");
+        }
+        if (!(t instanceof CpuTensor ct) || t.backend() != this) {
+            throw new IllegalArgumentException(op + ": " + arg + " belongs to another backend");
+        }
+        float[] d = ct.data();
+        if (needed < 0 || d.length < needed) {
+            throw new IllegalArgumentException(op + ": " + arg + " has " + d.length + " floats, need " + needed);
+        }
+        return d;
+    }
+
+    private CpuWeight weight(WeightHandle w, String op) {
+        checkOpen();
+        if (!(w instanceof CpuWeight cw) || w.backend() != this) {
+            throw new IllegalArgumentException(op + ": weight " + (w == null ? "null" : w.name())
+                    + " was not prepared by this backend");
+        }
+        return cw;
+    }
+}

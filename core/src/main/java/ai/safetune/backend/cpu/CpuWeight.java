@@ -1,0 +1,69 @@
+package ai.safetune.backend.cpu;
+
+import ai.safetune.backend.Backend;
+import ai.safetune.backend.WeightHandle;
+import ai.safetune.model.Weight;
+
+/** A frozen weight on the CPU: either the source {@link Weight} (expanded per tile) or a dense fp32 copy. */
+final class CpuWeight implements WeightHandle {
+    private final CpuBackend backend;
+    private Weight source;
+    private float[] dense;
+
+    CpuWeight(CpuBackend backend, Weight source, float[] dense) {
+        this.backend = backend;
+        this.source = source;
+        this.dense = dense;
+    }
+
+    /** Dense fp32 values when expanded once (or stored as F32), else null. */
+    float[] dense() {
+        check();
+        return dense;
+    }
+
+    /** Writes rows {@code [row, row+count)} as fp32 into {@code dst} at {@code off}. */
+    void rows(int row, int count, float[] dst, int off) {
+        check();
+        if (dense != null) {
+            System.arraycopy(dense, row * source.cols(), dst, off, count * source.cols());
+        } else {
+            source.dequantizeRows(row, count, dst, off);
+        }
+    }
+
+    private void check() {
+        if (source == null) {
+            throw new IllegalStateException("weight used after close");
+        }
+    }
+
+    @Override
+    public String name() {
+        check();
+        return source.name();
+    }
+
+    @Override
+    public int rows() {
+        check();
+        return source.rows();
+    }
+
+    @Override
+    public int cols() {
+        check();
+        return source.cols();
+    }
+
+    @Override
+    public Backend backend() {
+        return backend;
+    }
+
+    @Override
+    public void close() {
+        source = null;
+        dense = null;
+    }
+}

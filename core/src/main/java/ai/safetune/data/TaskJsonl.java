@@ -1,0 +1,147 @@
+package ai.safetune.data;
+
+import com.fasterxml.jackson.core.JsonGenerator;
+import java.io.Flushable;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeMap;
+
+/**
+ * SafeTune's own JSONL form of {@link TaskExample}, so task data can be exported, edited and read back
+ * without loss:
+ * <pre>{"id":"..","system":"..","input":"..","choices":[{"label":"A","text":".."}],"answer":"A","metadata":{..}}</pre>
+ * {@code system} (empty = none), {@code choices} and {@code metadata} are optional; a choice may also be a
+ * bare string, labelled A, B, C... by position. With choices, the answer must be one of their labels (else an
+ * "unknown label" error). A file starting with {@code [} is read as a JSON array of the same records.
+ */
+public final class TaskJsonl {
+    private TaskJsonl() {
+    }
+
+    /** Strict read. */
+    public static List<TaskExample> read(Path file) {
+        return read(file, ReadOptions.defaults()).records();
+    }
+
+    /** Reads JSONL, or a JSON array of the same records when the file starts with '['. */
+    public static ReadResult<TaskExample> read(Path file, ReadOptions options) {
+        String prefix = String.valueOf(file.getFileName());
+        if (Json.startsWithArray(file)) {
+            return JsonArrayReader.read(file, options, rec -> fromJson(rec.asObject(), prefix + "#" + rec.position()));
+        }
+        return JsonlReader.read(file, options, rec -> fromJson(rec, prefix + "#" + rec.line()));
+    }
+
+    /** Maps one record; {@code defaultId} is used when it has no "id". */
+    public static TaskExample fromJson(JsonRecord rec, String defaultId) {
+        String id = rec.optText("id").orElse(defaultId);
+        Optional<String> system = rec.optText("system").filter(s -> !s.isEmpty());
+        String input = rec.text("input");
+        String answer = rec.text("answer");
+        List<Choice> choices = new ArrayList<>();
+        if (rec.has("choices")) {
+            List<JsonRecord> cs = rec.array("choices");
+            for (int i = 0; i < cs.size(); i++) {
+                JsonRecord c = cs.get(i);
+                if (c.node().isTextual()) {
+                    choices.add(new Choice(String.valueOf((char) ('A' + i)), c.asText()));
+                    continue;
+                }
+                String label = c.asObject().text("label");
+                if (label.isBlank()) {
+                    throw c.fail("label", "a non-blank label", "blank text");
+                }
+                choices.add(new Choice(label, c.optText("text").orElse("")));
+            }
+        }
+        if (!choices.isEmpty() && choices.stream().noneMatch(c -> c.label().equals(answer))) {
+            throw rec.fail("answer", "one of " + String.join(", ", choices.stream().map(Choice::label).toList()),
+                    JsonRecord.quote(answer));
+        }
+        Map<String, String> meta = new LinkedHashMap<>();
+        if (rec.has("metadata")) {
+            JsonRecord m = rec.object("metadata");
+            Iterator<String> names = m.node().fieldNames();
+            while (names.hasNext()) {
+                String k = names.next();
+                meta.put(k, m.text(k));
+            }
+        }
+        return new TaskExample(id, system, input, choices, answer, meta);
+    }
+
+    /** A streaming writer creating (or truncating) {@code file}. */
+    public static Writer open(Path file) {
+        return new Writer(new JsonlOutput(JsonlOutput.create(file), file.toString()));
+    }
+
+    /** A streaming writer on a stream (closed with the writer). */
+    public static Writer open(OutputStream stream, String name) {
+        return new Writer(new JsonlOutput(stream, name));
+    }
+
+    /** Appends task examples, one per line. */
+    public static final class Writer implements AutoCloseable, Flushable {
+        private final JsonlOutput out;
+
+        private Writer(JsonlOutput out) {
+            this.out = out;
+        }
+
+        public void write(TaskExample e) {
+            try {
+                JsonGenerator g = out.generator();
+                g.writeStartObject();
+                g.writeStringField("id", e.id());
+                if (e.systemPrompt().isPresent()) {
+                    g.writeStringField("system", e.systemPrompt().get());
+                }
+                g.writeStringField("input", e.input());
+                if (e.isMultipleChoice()) {
+                    g.writeArrayFieldStart("choices");
+                    for (Choice c : e.choices()) {
+                        g.writeStartObject();
+                        g.writeStringField("label", c.label());
+                        g.writeStringField("text", c.text());
+                        g.writeEndObject();
+                    }
+                    g.writeEndArray();
+                }
+                g.writeStringField("answer", e.answer());
+                if (!e.metadata().isEmpty()) {
+                    g.writeObjectFieldStart("metadata");
+                    for (Map.Entry<String, String> m : new TreeMap<>(e.metadata()).entrySet()) {
+                        g.writeStringField(m.getKey(), m.getValue());
+                    }
+                    g.writeEndObject();
+                }
+                g.writeEndObject();
+                out.endRecord();
+            } catch (IOException ex) {
+                throw new UncheckedIOException("cannot write " + out.name() + ": " + ex.getMessage(), ex);
+            }
+        }
+
+        public long count() {
+            return out.count();
+        }
+
+        @Override
+        public void flush() {
+            out.flush();
+        }
+
+        @Override
+        public void close() {
+            out.close();
+        }
+    }
+}

@@ -1,0 +1,345 @@
+package ai.safetune.eval.onnx;
+
+import ai.onnx.proto.OnnxMl;
+import ai.safetune.model.ModelConfig;
+import ai.safetune.model.ModelWeights;
+import ai.safetune.model.Weight;
+import java.io.BufferedOutputStream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import org.tribuo.util.onnx.ONNXContext;
+import org.tribuo.util.onnx.ONNXInitializer;
+import org.tribuo.util.onnx.ONNXNode;
+import org.tribuo.util.onnx.ONNXOperator;
+import org.tribuo.util.onnx.ONNXOperators;
+import org.tribuo.util.onnx.ONNXPlaceholder;
+import org.tribuo.util.onnx.ONNXRef;
+
+/**
+ * Exports a Llama-family decoder (Hugging Face weight names and layout) to an fp32 ONNX graph with a
+ * key/value cache, built with Tribuo's ONNX builders and protobuf classes (opset 13, plain ops only, so
+ * any ONNX Runtime build runs it).
+ *
+ * <p>Graph interface ({@code B} batch, {@code S} new tokens, {@code P} cached tokens):
+ * <ul>
+ * <li>{@code input_ids} int64 [B, S]; {@code position_ids} int64 [B, S];</li>
+ * <li>{@code attention_mask} int64 [B, P+S]: 1 for real tokens, 0 for padding anywhere (left or right);</li>
+ * <li>{@code num_logits_to_keep} int64 [1]: logits are computed for the last K positions only (1 while
+ * generating, S when scoring);</li>
+ * <li>{@code past_key_values.N.key|value} float [B, kvHeads, P, headDim] (P may be 0);</li>
+ * <li>outputs {@code logits} float [B, K, vocab] and {@code present.N.key|value} [B, kvHeads, P+S, headDim],
+ * keys already rotated.</li>
+ * </ul>
+ * Arithmetic follows HF's eager Llama in fp32: RMSNorm as {@code x * 1/sqrt(mean(x²)+ε) * w}, rotate-half RoPE,
+ * grouped-query attention scaled by {@code 1/sqrt(headDim)} with an additive mask, SwiGLU MLP.
+ */
+public final class LlamaOnnxExporter {
+
+    public static final String INPUT_IDS = "input_ids";
+    public static final String ATTENTION_MASK = "attention_mask";
+    public static final String POSITION_IDS = "position_ids";
+    public static final String LOGITS_TO_KEEP = "num_logits_to_keep";
+    public static final String LOGITS = "logits";
+    // Additive mask value: exp(-1e9 + score) underflows to exactly 0 in fp32, like HF's finfo.min.
+    private static final float MASKED = -1e9f;
+
+    private final ModelConfig cfg;
+    private final ModelWeights weights;
+    private final ONNXContext ctx = new ONNXContext();
+
+    private LlamaOnnxExporter(ModelConfig cfg, ModelWeights weights) {
+        this.cfg = Objects.requireNonNull(cfg, "config");
+        this.weights = Objects.requireNonNull(weights, "weights");
+    }
+
+    public static String pastKey(int layer) {
+        return "past_key_values." + layer + ".key";
+    }
+
+    public static String pastValue(int layer) {
+        return "past_key_values." + layer + ".value";
+    }
+
+    public static String presentKey(int layer) {
+        return "present." + layer + ".key";
+    }
+
+    public static String presentValue(int layer) {
+        return "present." + layer + ".value";
+    }
+
+    /** Builds the ONNX model in memory. Weights are expanded to fp32 one tensor at a time. */
+    public static OnnxMl.ModelProto build(ModelConfig cfg, ModelWeights weights) {
+        return new LlamaOnnxExporter(cfg, weights).buildModel();
+    }
+
+    /** Writes the ONNX model to {@code out}; returns the file. Protobuf limits one model file to 2 GiB. */
+    public static Path export(ModelConfig cfg, ModelWeights weights, Path out) throws IOException {
+        OnnxMl.ModelProto model = build(cfg, weights);
+        long size = model.getSerializedSize();
+        Path parent = out.toAbsolutePath().getParent();
+        if (parent != null) {
+            Files.createDirectories(parent);
+        }
+        try (OutputStream os = new BufferedOutputStream(Files.newOutputStream(out), 1 << 20)) {
+            model.writeTo(os);
+        }
+        if (Files.size(out) != size) {
+            throw new IOException("wrote " + Files.size(out) + " bytes to " + out + ", expected " + size);
+        }
+        return out;
+    }
+
+    private OnnxMl.ModelProto buildModel() {
+        int h = cfg.hiddenSize();
+        int nH = cfg.numHeads();
+        int kvH = cfg.numKvHeads();
+        int d = cfg.headDim();
+        int rep = nH / kvH;
+        ctx.setName("safetune_llama");
+
+        ONNXPlaceholder ids = ctx.floatInput(INPUT_IDS, 1);
+        ONNXPlaceholder mask = ctx.floatInput(ATTENTION_MASK, 1);
+        ONNXPlaceholder pos = ctx.floatInput(POSITION_IDS, 1);
+        ONNXPlaceholder keep = ctx.floatInput(LOGITS_TO_KEEP, 1);
+        ONNXPlaceholder[] pastK = new ONNXPlaceholder[cfg.numLayers()];
+        ONNXPlaceholder[] pastV = new ONNXPlaceholder[cfg.numLayers()];
+        for (int l = 0; l < cfg.numLayers(); l++) {
+            pastK[l] = ctx.floatInput(pastKey(l), 1);
+            pastV[l] = ctx.floatInput(pastValue(l), 1);
+        }
+
+        Weight embed = weights.get("model.embed_tokens.weight");
+        checkShape(embed, cfg.vocabSize(), h);
+        ONNXInitializer embedT = tensor("model.embed_tokens.weight", embed, false);
+        ONNXNode x = op(ONNXOperators.GATHER, "embeds", Map.of("axis", 0), embedT, ids);
+
+        // RoPE tables indexed by position: cos/sin(p * θ^(-2i/d)), each half duplicated (rotate-half layout).
+        int maxPos = cfg.maxPositions();
+        float[] cos = new float[maxPos * d];
+        float[] sin = new float[maxPos * d];
+        for (int i = 0; i < d / 2; i++) {
+            // HF computes inv_freq in fp32; so do we, then the angle exactly.
+            float invFreq = (float) (1.0 / Math.pow(cfg.ropeTheta(), (float) (2 * i) / d));
+            for (int p = 0; p < maxPos; p++) {
+                double a = (double) p * invFreq;
+                float c = (float) Math.cos(a);
+                float s = (float) Math.sin(a);
+                cos[p * d + i] = c;
+                cos[p * d + i + d / 2] = c;
+                sin[p * d + i] = s;
+                sin[p * d + i + d / 2] = s;
+            }
+        }
+        ONNXInitializer cosT = ctx.floatTensor("rope_cos", List.of(maxPos, d), fb -> fb.put(cos));
+        ONNXInitializer sinT = ctx.floatTensor("rope_sin", List.of(maxPos, d), fb -> fb.put(sin));
+        ONNXInitializer axis1 = ctx.array("axis1", new long[]{1});
+        ONNXNode cosB = op(ONNXOperators.UNSQUEEZE, "cos", Map.of(), op(ONNXOperators.GATHER, "cos_g", Map.of("axis", 0), cosT, pos), axis1);
+        ONNXNode sinB = op(ONNXOperators.UNSQUEEZE, "sin", Map.of(), op(ONNXOperators.GATHER, "sin_g", Map.of("axis", 0), sinT, pos), axis1);
+
+        // Additive attention bias [B,1,1,S,L]: key j visible to query i iff j <= P+i and key j is not padding.
+        ONNXInitializer zero = ctx.constant("zero", 0L);
+        ONNXInitializer one = ctx.constant("one", 1L);
+        ONNXInitializer scalarShape = ctx.array("scalar_shape", new long[0]);
+        ONNXInitializer idx1 = ctx.array("idx1", new long[]{1});
+        ONNXInitializer idx2 = ctx.array("idx2", new long[]{2});
+        ONNXNode seqLen = op(Ops.RESHAPE, "S", Map.of(), op(Ops.SLICE, "S1", Map.of(), op(Ops.SHAPE, "ids_shape", Map.of(), ids), idx1, idx2), scalarShape);
+        ONNXNode totLen = op(Ops.RESHAPE, "L", Map.of(), op(Ops.SLICE, "L1", Map.of(), op(Ops.SHAPE, "mask_shape", Map.of(), mask), idx1, idx2), scalarShape);
+        ONNXNode pastLen = op(ONNXOperators.SUB, "P", Map.of(), totLen, seqLen);
+        ONNXNode keyIdx = op(Ops.RANGE, "key_idx", Map.of(), zero, totLen, one);
+        ONNXNode qryIdx = op(ONNXOperators.UNSQUEEZE, "qry_idx", Map.of(), op(Ops.RANGE, "qry_range", Map.of(), pastLen, totLen, one), axis1);
+        ONNXNode causal = op(ONNXOperators.LESS_OR_EQUAL, "causal", Map.of(), keyIdx, qryIdx);
+        ONNXNode notPad = op(ONNXOperators.UNSQUEEZE, "not_pad", Map.of(),
+                op(ONNXOperators.CAST, "mask_bool", Map.of("to", OnnxMl.TensorProto.DataType.BOOL.getNumber()), mask),
+                ctx.array("axes_1_2_3", new long[]{1, 2, 3}));
+        ONNXNode allowed = op(Ops.AND, "allowed", Map.of(), causal, notPad);
+        ONNXNode bias = op(ONNXOperators.WHERE, "attn_bias", Map.of(), allowed, ctx.constant("visible", 0f), ctx.constant("masked", MASKED));
+
+        ONNXInitializer epsT = ctx.constant("rms_eps", (float) cfg.rmsNormEps());
+        ONNXInitializer scaleT = ctx.constant("attn_scale", (float) (1.0 / Math.sqrt(d)));
+        ONNXInitializer qShape = ctx.array("q_shape", new long[]{0, 0, nH, d});
+        ONNXInitializer kvShape = ctx.array("kv_shape", new long[]{0, 0, kvH, d});
+        ONNXInitializer q5Shape = ctx.array("q5_shape", new long[]{0, kvH, rep, -1, d});
+        ONNXInitializer ctxShape = ctx.array("ctx_shape", new long[]{0, nH, -1, d});
+        ONNXInitializer outShape = ctx.array("attn_out_shape", new long[]{0, 0, (long) nH * d});
+        ONNXInitializer axis2 = ctx.array("axis2", new long[]{2});
+        ONNXInitializer axis3 = ctx.array("axis3", new long[]{3});
+        ONNXInitializer half = ctx.array("half", new long[]{d / 2});
+        ONNXInitializer full = ctx.array("full", new long[]{d});
+        ONNXInitializer start0 = ctx.array("start0", new long[]{0});
+        int[] toHeads = {0, 2, 1, 3};
+
+        for (int l = 0; l < cfg.numLayers(); l++) {
+            String p = "model.layers." + l + ".";
+            ONNXNode hN = rmsNorm(x, p + "input_layernorm.weight", epsT);
+            ONNXNode q = op(Ops.TRANSPOSE, "q" + l, Map.of("perm", toHeads),
+                    op(Ops.RESHAPE, "q_r" + l, Map.of(), linear(hN, p + "self_attn.q_proj.weight", nH * d, h), qShape));
+            ONNXNode k = op(Ops.TRANSPOSE, "k" + l, Map.of("perm", toHeads),
+                    op(Ops.RESHAPE, "k_r" + l, Map.of(), linear(hN, p + "self_attn.k_proj.weight", kvH * d, h), kvShape));
+            ONNXNode v = op(Ops.TRANSPOSE, "v" + l, Map.of("perm", toHeads),
+                    op(Ops.RESHAPE, "v_r" + l, Map.of(), linear(hN, p + "self_attn.v_proj.weight", kvH * d, h), kvShape));
+            ONNXNode qRot = rope(q, cosB, sinB, start0, half, full, axis3, "q" + l);
+            ONNXNode kRot = rope(k, cosB, sinB, start0, half, full, axis3, "k" + l);
+            ONNXNode presK = op(ONNXOperators.CONCAT, "present_k" + l, Map.of("axis", 2), pastK[l], kRot);
+            ONNXNode presV = op(ONNXOperators.CONCAT, "present_v" + l, Map.of("axis", 2), pastV[l], v);
+            ctx.assignTo(presK, ctx.floatOutput(presentKey(l), 1));
+            ctx.assignTo(presV, ctx.floatOutput(presentValue(l), 1));
+
+            // Query heads grouped by their KV head: [B, kvH, rep, S, d] against keys [B, kvH, 1, L, d].
+            ONNXNode q5 = op(Ops.RESHAPE, "q5_" + l, Map.of(), qRot, q5Shape);
+            ONNXNode k5 = op(ONNXOperators.UNSQUEEZE, "k5_" + l, Map.of(), presK, axis2);
+            ONNXNode v5 = op(ONNXOperators.UNSQUEEZE, "v5_" + l, Map.of(), presV, axis2);
+            ONNXNode kT = op(Ops.TRANSPOSE, "kT" + l, Map.of("perm", new int[]{0, 1, 2, 4, 3}), k5);
+            ONNXNode scores = op(ONNXOperators.ADD, "scores" + l, Map.of(),
+                    op(ONNXOperators.MUL, "scores_s" + l, Map.of(), op(Ops.MATMUL, "qk" + l, Map.of(), q5, kT), scaleT), bias);
+            ONNXNode probs = op(ONNXOperators.SOFTMAX, "probs" + l, Map.of("axis", -1), scores);
+            ONNXNode attn = op(Ops.MATMUL, "pv" + l, Map.of(), probs, v5);
+            ONNXNode merged = op(Ops.RESHAPE, "attn_m" + l, Map.of(),
+                    op(Ops.TRANSPOSE, "attn_t" + l, Map.of("perm", toHeads), op(Ops.RESHAPE, "attn_h" + l, Map.of(), attn, ctxShape)),
+                    outShape);
+            x = op(ONNXOperators.ADD, "resid_attn" + l, Map.of(), x, linear(merged, p + "self_attn.o_proj.weight", h, nH * d));
+
+            ONNXNode h2 = rmsNorm(x, p + "post_attention_layernorm.weight", epsT);
+            ONNXNode gate = linear(h2, p + "mlp.gate_proj.weight", cfg.intermediateSize(), h);
+            ONNXNode up = linear(h2, p + "mlp.up_proj.weight", cfg.intermediateSize(), h);
+            ONNXNode act = op(ONNXOperators.MUL, "swiglu" + l, Map.of(),
+                    op(ONNXOperators.MUL, "silu" + l, Map.of(), gate, op(ONNXOperators.SIGMOID, "sig" + l, Map.of(), gate)), up);
+            x = op(ONNXOperators.ADD, "resid_mlp" + l, Map.of(), x, linear(act, p + "mlp.down_proj.weight", h, cfg.intermediateSize()));
+        }
+
+        ONNXNode xn = rmsNorm(x, "model.norm.weight", epsT);
+        ONNXNode last = op(Ops.SLICE, "last_positions", Map.of(), xn, op(ONNXOperators.NEG, "keep_neg", Map.of(), keep),
+                ctx.array("int64_max", new long[]{Long.MAX_VALUE}), axis1);
+        ONNXRef<?> head;
+        if (cfg.tieWordEmbeddings()) {
+            head = embedT;
+        } else {
+            Weight lm = weights.get("lm_head.weight");
+            checkShape(lm, cfg.vocabSize(), h);
+            head = tensor("lm_head.weight", lm, false);
+        }
+        // Gemm with transB reads the [vocab, hidden] matrix as stored, so a tied head shares the embedding.
+        ONNXNode flat = op(Ops.RESHAPE, "last_flat", Map.of(), last, ctx.array("flat_shape", new long[]{-1, h}));
+        ONNXNode logits2 = op(ONNXOperators.GEMM, "logits_flat", Map.of("transB", 1), flat, head);
+        ONNXNode bk = op(Ops.SLICE, "bk", Map.of(), op(Ops.SHAPE, "last_shape", Map.of(), last), start0, idx2);
+        ONNXNode logitsShape = op(ONNXOperators.CONCAT, "logits_shape", Map.of("axis", 0), bk, ctx.array("vocab", new long[]{cfg.vocabSize()}));
+        ctx.assignTo(op(Ops.RESHAPE, "logits_r", Map.of(), logits2, logitsShape), ctx.floatOutput(LOGITS, 1));
+
+        return OnnxMl.ModelProto.newBuilder()
+                .setIrVersion(8)
+                .setProducerName("safetune")
+                .setProducerVersion("0.1.0")
+                .addOpsetImport(OnnxMl.OperatorSetIdProto.newBuilder().setDomain("").setVersion(ONNXOperators.getOpsetVersion()))
+                .setGraph(fixInterface(ctx.buildGraph()))
+                .build();
+    }
+
+    // Tribuo's placeholders are [batch, n] float; the decoder's interface has int64 ids and 4-D caches.
+    private OnnxMl.GraphProto fixInterface(OnnxMl.GraphProto g) {
+        OnnxMl.GraphProto.Builder b = g.toBuilder().clearInput().clearOutput();
+        long kvH = cfg.numKvHeads();
+        long d = cfg.headDim();
+        b.addInput(valueInfo(INPUT_IDS, OnnxMl.TensorProto.DataType.INT64, "batch", "seq"));
+        b.addInput(valueInfo(ATTENTION_MASK, OnnxMl.TensorProto.DataType.INT64, "batch", "total_seq"));
+        b.addInput(valueInfo(POSITION_IDS, OnnxMl.TensorProto.DataType.INT64, "batch", "seq"));
+        b.addInput(valueInfo(LOGITS_TO_KEEP, OnnxMl.TensorProto.DataType.INT64, 1L));
+        for (int l = 0; l < cfg.numLayers(); l++) {
+            b.addInput(valueInfo(pastKey(l), OnnxMl.TensorProto.DataType.FLOAT, "batch", kvH, "past_seq", d));
+            b.addInput(valueInfo(pastValue(l), OnnxMl.TensorProto.DataType.FLOAT, "batch", kvH, "past_seq", d));
+        }
+        b.addOutput(valueInfo(LOGITS, OnnxMl.TensorProto.DataType.FLOAT, "batch", "kept", (long) cfg.vocabSize()));
+        for (int l = 0; l < cfg.numLayers(); l++) {
+            b.addOutput(valueInfo(presentKey(l), OnnxMl.TensorProto.DataType.FLOAT, "batch", kvH, "total_seq", d));
+            b.addOutput(valueInfo(presentValue(l), OnnxMl.TensorProto.DataType.FLOAT, "batch", kvH, "total_seq", d));
+        }
+        return b.build();
+    }
+
+    private static OnnxMl.ValueInfoProto valueInfo(String name, OnnxMl.TensorProto.DataType type, Object... dims) {
+        OnnxMl.TensorShapeProto.Builder shape = OnnxMl.TensorShapeProto.newBuilder();
+        for (Object dim : dims) {
+            OnnxMl.TensorShapeProto.Dimension.Builder db = OnnxMl.TensorShapeProto.Dimension.newBuilder();
+            if (dim instanceof String s) {
+                db.setDimParam(s);
+            } else {
+                db.setDimValue((Long) dim);
+            }
+            shape.addDim(db);
+        }
+        return OnnxMl.ValueInfoProto.newBuilder().setName(name)
+                .setType(OnnxMl.TypeProto.newBuilder().setTensorType(
+                        OnnxMl.TypeProto.Tensor.newBuilder().setElemType(type.getNumber()).setShape(shape)))
+                .build();
+    }
+
+    private ONNXNode rmsNorm(ONNXRef<?> x, String weightName, ONNXInitializer eps) {
+        Weight w = weights.get(weightName);
+        checkShape(w, 1, cfg.hiddenSize());
+        ONNXInitializer wT = tensor(weightName, w, false);
+        ONNXNode ms = op(ONNXOperators.REDUCE_MEAN, "ms", Map.of("axes", new int[]{-1}, "keepdims", 1),
+                op(ONNXOperators.MUL, "sq", Map.of(), x, x));
+        ONNXNode inv = op(Ops.RECIPROCAL, "rinv", Map.of(), op(Ops.SQRT, "rms", Map.of(), op(ONNXOperators.ADD, "ms_eps", Map.of(), ms, eps)));
+        return op(ONNXOperators.MUL, "normed", Map.of(), op(ONNXOperators.MUL, "xinv", Map.of(), x, inv), wT);
+    }
+
+    private ONNXNode rope(ONNXNode t, ONNXNode cos, ONNXNode sin, ONNXInitializer start0, ONNXInitializer half,
+                          ONNXInitializer full, ONNXInitializer axis3, String name) {
+        ONNXNode t1 = op(Ops.SLICE, name + "_lo", Map.of(), t, start0, half, axis3);
+        ONNXNode t2 = op(Ops.SLICE, name + "_hi", Map.of(), t, half, full, axis3);
+        ONNXNode rot = op(ONNXOperators.CONCAT, name + "_rot", Map.of("axis", 3), op(ONNXOperators.NEG, name + "_neg", Map.of(), t2), t1);
+        return op(ONNXOperators.ADD, name + "_rope", Map.of(), op(ONNXOperators.MUL, name + "_c", Map.of(), t, cos),
+                op(ONNXOperators.MUL, name + "_s", Map.of(), rot, sin));
+    }
+
+    /** x · Wᵀ with W [out, in] stored transposed ([in, out]) so MatMul reads it directly. */
+    private ONNXNode linear(ONNXRef<?> x, String name, int out, int in) {
+        Weight w = weights.get(name);
+        checkShape(w, out, in);
+        return op(Ops.MATMUL, "mm", Map.of(), x, tensor(name, w, true));
+    }
+
+    private ONNXInitializer tensor(String name, Weight w, boolean transpose) {
+        int rows = w.rows();
+        int cols = w.cols();
+        float[] v = w.toFloatArray();
+        for (int i = 0; i < v.length; i++) {
+            if (!Float.isFinite(v[i])) {
+                throw new IllegalArgumentException("weight " + name + " has a non-finite value at row " + (i / cols)
+                        + ", column " + (i % cols) + ": " + v[i]);
+            }
+        }
+        if (rows == 1 && !transpose) {
+            return ctx.floatTensor(name, List.of(cols), fb -> fb.put(v));
+        }
+        if (!transpose) {
+            return ctx.floatTensor(name, List.of(rows, cols), fb -> fb.put(v));
+        }
+        return ctx.floatTensor(name + ".T", List.of(cols, rows), fb -> {
+            float[] row = new float[rows];
+            for (int c = 0; c < cols; c++) {
+                for (int r = 0; r < rows; r++) {
+                    row[r] = v[r * cols + c];
+                }
+                fb.put(row);
+            }
+        });
+    }
+
+    private static void checkShape(Weight w, int rows, int cols) {
+        if (w.rows() != rows || w.cols() != cols) {
+            throw new IllegalArgumentException("weight " + w.name() + " is [" + w.rows() + ", " + w.cols()
+                    + "], the config expects [" + rows + ", " + cols + "]");
+        }
+    }
+
+    private ONNXNode op(ONNXOperator operator, String name, Map<String, Object> attrs, ONNXRef<?>... inputs) {
+        return ctx.operation(operator, Arrays.asList(inputs), name, new HashMap<>(attrs));
+    }
+}

@@ -1,0 +1,449 @@
+package ai.safetune.eval.onnx;
+
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OnnxValue;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import ai.safetune.model.ModelConfig;
+import java.nio.FloatBuffer;
+import java.nio.LongBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.SplittableRandom;
+import java.util.function.Function;
+
+/**
+ * Runs a decoder exported by {@link LlamaOnnxExporter} on ONNX Runtime: batched generation with the KV cache,
+ * and log-likelihood scoring. Not thread-safe; one instance per thread.
+ */
+public final class OrtEvaluator implements AutoCloseable {
+
+    private final OrtEnvironment env;
+    private final OrtSession session;
+    private final ModelConfig cfg;
+    private final int padId;
+
+    /**
+     * @param onnxFile a model written by {@link LlamaOnnxExporter#export}
+     * @param cfg      its configuration (layers, KV heads, head dim, vocab, context)
+     * @param padId    the token fed on padding positions (masked out, any valid id)
+     * @param threads  intra-op threads (0 = ONNX Runtime's default)
+     */
+    public OrtEvaluator(Path onnxFile, ModelConfig cfg, int padId, int threads) {
+        this.cfg = Objects.requireNonNull(cfg, "config");
+        if (!Files.isRegularFile(onnxFile)) {
+            throw new IllegalArgumentException("ONNX model " + onnxFile + " does not exist");
+        }
+        if (padId < 0 || padId >= cfg.vocabSize()) {
+            throw new IllegalArgumentException("pad id " + padId + " outside the vocabulary [0, " + cfg.vocabSize() + ")");
+        }
+        this.padId = padId;
+        this.env = OrtEnvironment.getEnvironment();
+        try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions()) {
+            opts.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
+            if (threads > 0) {
+                opts.setIntraOpNumThreads(threads);
+            }
+            this.session = env.createSession(onnxFile.toString(), opts);
+        } catch (OrtException e) {
+            throw new IllegalStateException("ONNX Runtime could not load " + onnxFile + ": " + e.getMessage(), e);
+        }
+        for (String in : List.of(LlamaOnnxExporter.INPUT_IDS, LlamaOnnxExporter.ATTENTION_MASK, LlamaOnnxExporter.POSITION_IDS,
+                LlamaOnnxExporter.LOGITS_TO_KEEP, LlamaOnnxExporter.pastKey(cfg.numLayers() - 1))) {
+            if (!session.getInputNames().contains(in)) {
+                close();
+                throw new IllegalArgumentException(onnxFile + " lacks input " + in + ": not a SafeTune decoder export for "
+                        + cfg.numLayers() + " layers");
+            }
+        }
+    }
+
+    public ModelConfig config() {
+        return cfg;
+    }
+
+    /** Key/value cache of a batch: the present tensors of the last step (or empty tensors before the first). */
+    public final class KvCache implements AutoCloseable {
+        private final List<OnnxTensor> owned;
+        private final OrtSession.Result result;
+        private final Map<String, OnnxTensor> past;
+        final int batch;
+        final int length;
+
+        private KvCache(int batch) throws OrtException {
+            this.batch = batch;
+            this.length = 0;
+            this.result = null;
+            this.owned = new ArrayList<>();
+            this.past = new HashMap<>();
+            long[] shape = {batch, cfg.numKvHeads(), 0, cfg.headDim()};
+            for (int l = 0; l < cfg.numLayers(); l++) {
+                OnnxTensor k = OnnxTensor.createTensor(env, FloatBuffer.allocate(0), shape);
+                OnnxTensor v = OnnxTensor.createTensor(env, FloatBuffer.allocate(0), shape);
+                owned.add(k);
+                owned.add(v);
+                past.put(LlamaOnnxExporter.pastKey(l), k);
+                past.put(LlamaOnnxExporter.pastValue(l), v);
+            }
+        }
+
+        private KvCache(OrtSession.Result result, int batch, int length) {
+            this.batch = batch;
+            this.length = length;
+            this.result = result;
+            this.owned = List.of();
+            this.past = new HashMap<>();
+            for (int l = 0; l < cfg.numLayers(); l++) {
+                past.put(LlamaOnnxExporter.pastKey(l), tensor(result, LlamaOnnxExporter.presentKey(l)));
+                past.put(LlamaOnnxExporter.pastValue(l), tensor(result, LlamaOnnxExporter.presentValue(l)));
+            }
+        }
+
+        public int length() {
+            return length;
+        }
+
+        @Override
+        public void close() {
+            owned.forEach(OnnxTensor::close);
+            if (result != null) {
+                result.close();
+            }
+        }
+    }
+
+    /** An empty cache for a batch of {@code batch} rows. */
+    public KvCache emptyCache(int batch) {
+        try {
+            return new KvCache(batch);
+        } catch (OrtException e) {
+            throw new IllegalStateException("ONNX Runtime: " + e.getMessage(), e);
+        }
+    }
+
+    /** Logits of one step, {@code [batch][kept][vocab]} flattened, and the grown cache (the caller closes both caches). */
+    public record Step(float[] logits, int kept, KvCache cache) {
+    }
+
+    /**
+     * One forward step over {@code ids} [B][S] with positions [B][S], the attention mask over cache + new
+     * tokens [B][P+S], keeping logits of the last {@code keep} positions.
+     */
+    public Step forward(long[][] ids, long[][] positions, long[][] mask, KvCache past, int keep) {
+        int b = ids.length;
+        int s = ids[0].length;
+        if (past.batch != b) {
+            throw new IllegalArgumentException("cache is for " + past.batch + " rows, batch has " + b);
+        }
+        int total = past.length + s;
+        if (total > cfg.maxPositions()) {
+            throw new IllegalArgumentException("sequence of " + total + " tokens exceeds the model context of " + cfg.maxPositions());
+        }
+        if (keep < 1 || keep > s) {
+            throw new IllegalArgumentException("keep must be in [1, " + s + "], got " + keep);
+        }
+        Map<String, OnnxTensor> inputs = new HashMap<>(past.past);
+        List<OnnxTensor> created = new ArrayList<>();
+        try {
+            created.add(put(inputs, LlamaOnnxExporter.INPUT_IDS, flatten(ids, s), b, s));
+            created.add(put(inputs, LlamaOnnxExporter.POSITION_IDS, flatten(positions, s), b, s));
+            created.add(put(inputs, LlamaOnnxExporter.ATTENTION_MASK, flatten(mask, total), b, total));
+            OnnxTensor k = OnnxTensor.createTensor(env, LongBuffer.wrap(new long[]{keep}), new long[]{1});
+            created.add(k);
+            inputs.put(LlamaOnnxExporter.LOGITS_TO_KEEP, k);
+            OrtSession.Result r = session.run(inputs);
+            float[] logits = new float[b * keep * cfg.vocabSize()];
+            tensor(r, LlamaOnnxExporter.LOGITS).getFloatBuffer().get(logits);
+            return new Step(logits, keep, new KvCache(r, b, total));
+        } catch (OrtException e) {
+            throw new IllegalStateException("ONNX Runtime failed on a batch of " + b + " x " + s + " tokens: " + e.getMessage(), e);
+        } finally {
+            created.forEach(OnnxTensor::close);
+        }
+    }
+
+    private OnnxTensor put(Map<String, OnnxTensor> inputs, String name, long[] data, int rows, int cols) throws OrtException {
+        OnnxTensor t = OnnxTensor.createTensor(env, LongBuffer.wrap(data), new long[]{rows, cols});
+        inputs.put(name, t);
+        return t;
+    }
+
+    private static OnnxTensor tensor(OrtSession.Result r, String name) {
+        OnnxValue v = r.get(name).orElseThrow(() -> new IllegalStateException("ONNX model produced no output " + name));
+        return (OnnxTensor) v;
+    }
+
+    private long[] flatten(long[][] rows, int cols) {
+        long[] out = new long[rows.length * cols];
+        for (int i = 0; i < rows.length; i++) {
+            if (rows[i].length != cols) {
+                throw new IllegalArgumentException("row " + i + " has " + rows[i].length + " entries, expected " + cols);
+            }
+            System.arraycopy(rows[i], 0, out, i * cols, cols);
+        }
+        return out;
+    }
+
+    /**
+     * Generates a response for every prompt (token ids, chat template already applied). Prompts are batched
+     * by length; results come back in prompt order.
+     *
+     * @param decoder turns generated ids (without EOS) into text; needed for stop strings, may be null otherwise
+     */
+    public List<Generation> generate(List<int[]> prompts, GenerationConfig gc, Function<int[], String> decoder) {
+        return generate(prompts, gc, decoder, n -> { });
+    }
+
+    /** As {@link #generate(List, GenerationConfig, Function)}, reporting the number of finished prompts after each batch. */
+    public List<Generation> generate(List<int[]> prompts, GenerationConfig gc, Function<int[], String> decoder,
+                                     java.util.function.IntConsumer progress) {
+        if (prompts.isEmpty()) {
+            throw new IllegalArgumentException("no prompts to generate from");
+        }
+        if (!gc.stopStrings().isEmpty() && decoder == null) {
+            throw new IllegalArgumentException("stop strings need a decoder");
+        }
+        for (int i = 0; i < prompts.size(); i++) {
+            int[] p = prompts.get(i);
+            if (p.length == 0) {
+                throw new IllegalArgumentException("prompt " + i + " is empty");
+            }
+            if (p.length + gc.maxNewTokens() > cfg.maxPositions()) {
+                throw new IllegalArgumentException("prompt " + i + " has " + p.length + " tokens; with " + gc.maxNewTokens()
+                        + " new tokens it exceeds the model context of " + cfg.maxPositions());
+            }
+            for (int id : p) {
+                if (id < 0 || id >= cfg.vocabSize()) {
+                    throw new IllegalArgumentException("prompt " + i + " has token id " + id + " outside [0, " + cfg.vocabSize() + ")");
+                }
+            }
+        }
+        Integer[] order = new Integer[prompts.size()];
+        for (int i = 0; i < order.length; i++) {
+            order[i] = i;
+        }
+        Arrays.sort(order, Comparator.comparingInt(i -> prompts.get(i).length));
+        Generation[] out = new Generation[prompts.size()];
+        for (int start = 0; start < order.length; start += gc.batchSize()) {
+            int[] idx = new int[Math.min(gc.batchSize(), order.length - start)];
+            for (int j = 0; j < idx.length; j++) {
+                idx[j] = order[start + j];
+            }
+            Generation[] g = generateBatch(prompts, idx, gc, decoder);
+            for (int j = 0; j < idx.length; j++) {
+                out[idx[j]] = g[j];
+            }
+            progress.accept(start + idx.length);
+        }
+        return List.of(out);
+    }
+
+    private Generation[] generateBatch(List<int[]> prompts, int[] idx, GenerationConfig gc, Function<int[], String> decoder) {
+        int b = idx.length;
+        int v = cfg.vocabSize();
+        int t = 0;
+        for (int i : idx) {
+            t = Math.max(t, prompts.get(i).length);
+        }
+        boolean left = gc.padding() == GenerationConfig.Padding.LEFT;
+        long[][] ids = new long[b][t];
+        long[][] pos = new long[b][t];
+        long[][] mask = new long[b][t];
+        int[] len = new int[b];
+        for (int r = 0; r < b; r++) {
+            int[] p = prompts.get(idx[r]);
+            len[r] = p.length;
+            int off = left ? t - p.length : 0;
+            Arrays.fill(ids[r], padId);
+            for (int j = 0; j < p.length; j++) {
+                ids[r][off + j] = p[j];
+                pos[r][off + j] = j;
+                mask[r][off + j] = 1;
+            }
+        }
+        SplittableRandom[] rnd = new SplittableRandom[b];
+        for (int r = 0; r < b; r++) {
+            rnd[r] = new SplittableRandom(gc.seed() * 1_000_003L + idx[r]);
+        }
+        List<List<Integer>> gen = new ArrayList<>();
+        for (int r = 0; r < b; r++) {
+            gen.add(new ArrayList<>());
+        }
+        Generation.Finish[] finish = new Generation.Finish[b];
+        String[] texts = new String[b];
+        KvCache cache = emptyCache(b);
+        try {
+            int keep = left ? 1 : t;
+            Step step = forward(ids, pos, mask, cache, keep);
+            cache.close();
+            cache = step.cache();
+            float[] row = new float[v];
+            List<long[]> maskRows = new ArrayList<>();
+            for (long[] m : mask) {
+                maskRows.add(m);
+            }
+            for (int stepNo = 0; ; stepNo++) {
+                long[][] next = new long[b][1];
+                long[][] nextPos = new long[b][1];
+                boolean anyActive = false;
+                for (int r = 0; r < b; r++) {
+                    if (finish[r] != null) {
+                        next[r][0] = padId;
+                        nextPos[r][0] = len[r] + stepNo;
+                        continue;
+                    }
+                    int at = stepNo == 0 ? (left ? 0 : len[r] - 1) : 0;
+                    System.arraycopy(step.logits(), (r * step.kept() + at) * v, row, 0, v);
+                    int tok = gc.greedy() ? argmax(row) : Sampling.sample(row, gc.temperature(), gc.topK(), gc.topP(), rnd[r]);
+                    gen.get(r).add(tok);
+                    if (gc.eosIds().contains(tok)) {
+                        finish[r] = Generation.Finish.EOS;
+                    } else if (!gc.stopStrings().isEmpty()) {
+                        String text = decoder.apply(toArray(gen.get(r), false));
+                        for (String stop : gc.stopStrings()) {
+                            int at2 = text.indexOf(stop);
+                            if (at2 >= 0) {
+                                finish[r] = Generation.Finish.STOP_STRING;
+                                texts[r] = text.substring(0, at2);
+                                break;
+                            }
+                        }
+                    }
+                    if (finish[r] == null && gen.get(r).size() >= gc.maxNewTokens()) {
+                        finish[r] = Generation.Finish.MAX_NEW_TOKENS;
+                    }
+                    next[r][0] = tok;
+                    nextPos[r][0] = len[r] + stepNo;
+                    anyActive |= finish[r] == null;
+                }
+                if (!anyActive) {
+                    break;
+                }
+                for (int r = 0; r < b; r++) {
+                    long[] m = Arrays.copyOf(maskRows.get(r), maskRows.get(r).length + 1);
+                    m[m.length - 1] = 1;
+                    maskRows.set(r, m);
+                }
+                step = forward(next, nextPos, maskRows.toArray(long[][]::new), cache, 1);
+                cache.close();
+                cache = step.cache();
+            }
+        } finally {
+            cache.close();
+        }
+        Generation[] out = new Generation[b];
+        for (int r = 0; r < b; r++) {
+            int[] all = toArray(gen.get(r), false);
+            String text = texts[r];
+            if (text == null && decoder != null) {
+                text = decoder.apply(toArray(gen.get(r), finish[r] == Generation.Finish.EOS));
+            }
+            out[r] = new Generation(all, text, finish[r]);
+        }
+        return out;
+    }
+
+    private static int[] toArray(List<Integer> l, boolean dropLast) {
+        int n = dropLast ? l.size() - 1 : l.size();
+        int[] a = new int[n];
+        for (int i = 0; i < n; i++) {
+            a[i] = l.get(i);
+        }
+        return a;
+    }
+
+    static int argmax(float[] row) {
+        int best = 0;
+        for (int i = 1; i < row.length; i++) {
+            if (row[i] > row[best]) {
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    /**
+     * Sum of log-probabilities of each continuation given its context: {@code log p(cont | ctx)} — the score
+     * of a multiple-choice option. Sequences are right-padded into batches of {@code batchSize}.
+     */
+    public double[] logLikelihoods(List<int[]> contexts, List<int[]> continuations, int batchSize) {
+        if (contexts.size() != continuations.size()) {
+            throw new IllegalArgumentException(contexts.size() + " contexts but " + continuations.size() + " continuations");
+        }
+        int n = contexts.size();
+        double[] out = new double[n];
+        int v = cfg.vocabSize();
+        for (int start = 0; start < n; start += batchSize) {
+            int b = Math.min(batchSize, n - start);
+            int t = 0;
+            for (int i = start; i < start + b; i++) {
+                int c = contexts.get(i).length;
+                int k = continuations.get(i).length;
+                if (c == 0 || k == 0) {
+                    throw new IllegalArgumentException("item " + i + ": context and continuation must both be non-empty");
+                }
+                if (c + k > cfg.maxPositions()) {
+                    throw new IllegalArgumentException("item " + i + " has " + (c + k) + " tokens, more than the model context of "
+                            + cfg.maxPositions());
+                }
+                t = Math.max(t, c + k);
+            }
+            long[][] ids = new long[b][t];
+            long[][] pos = new long[b][t];
+            long[][] mask = new long[b][t];
+            for (int r = 0; r < b; r++) {
+                int[] c = contexts.get(start + r);
+                int[] k = continuations.get(start + r);
+                Arrays.fill(ids[r], padId);
+                for (int j = 0; j < c.length + k.length; j++) {
+                    ids[r][j] = j < c.length ? c[j] : k[j - c.length];
+                    pos[r][j] = j;
+                    mask[r][j] = 1;
+                }
+            }
+            try (KvCache empty = emptyCache(b)) {
+                Step s = forward(ids, pos, mask, empty, t);
+                s.cache().close();
+                for (int r = 0; r < b; r++) {
+                    int c = contexts.get(start + r).length;
+                    int[] k = continuations.get(start + r);
+                    double sum = 0;
+                    for (int j = 0; j < k.length; j++) {
+                        sum += logSoftmaxAt(s.logits(), (r * t + c - 1 + j) * v, v, k[j]);
+                    }
+                    out[start + r] = sum;
+                }
+            }
+        }
+        return out;
+    }
+
+    static double logSoftmaxAt(float[] logits, int off, int v, int target) {
+        double max = Double.NEGATIVE_INFINITY;
+        for (int i = 0; i < v; i++) {
+            max = Math.max(max, logits[off + i]);
+        }
+        double sum = 0;
+        for (int i = 0; i < v; i++) {
+            sum += Math.exp(logits[off + i] - max);
+        }
+        return logits[off + target] - max - Math.log(sum);
+    }
+
+    @Override
+    public void close() {
+        try {
+            session.close();
+        } catch (OrtException e) {
+            throw new IllegalStateException("closing the ONNX Runtime session: " + e.getMessage(), e);
+        }
+    }
+}

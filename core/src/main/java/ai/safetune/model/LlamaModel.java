@@ -1,0 +1,315 @@
+package ai.safetune.model;
+
+import ai.safetune.backend.AttentionShape;
+import ai.safetune.backend.Backend;
+import ai.safetune.backend.Tensor;
+import ai.safetune.backend.WeightHandle;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The Llama decoder on a {@link Backend}: embedding → blocks (RMSNorm, q/k/v projections, RoPE, causal
+ * grouped-query attention, o projection, residual, RMSNorm, SwiGLU MLP, residual) → final RMSNorm → head
+ * (tied to the embedding or not). Batched, padded inputs; a {@link KvCache} for generation; optional LoRA.
+ * <p>Not thread-safe (one backend, one caller).
+ */
+public final class LlamaModel implements AutoCloseable {
+
+    /** Which positions get logits. */
+    public enum Logits {
+        /** Every position: {@code [batch, length, vocab]}. */
+        ALL,
+        /** The last column of each row (left-padded rows: every row's last token): {@code [batch, vocab]}. */
+        LAST
+    }
+
+    /** The linear modules of a block, in the order PEFT names them. */
+    public static final List<String> LINEAR_MODULES =
+            List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj");
+
+    private record Layer(Tensor attnNorm, Linear q, Linear k, Linear v, Linear o, Tensor mlpNorm, Linear gate,
+                         Linear up, Linear down) {
+    }
+
+    /** A frozen projection plus an optional LoRA delta (A [r,in], B [out,r] on the backend). */
+    private static final class Linear {
+        final String module;
+        final WeightHandle w;
+        Tensor loraA;
+        Tensor loraB;
+        int loraR;
+        float loraScale;
+
+        Linear(String module, WeightHandle w) {
+            this.module = module;
+            this.w = w;
+        }
+    }
+
+    private final ModelConfig config;
+    private final Backend backend;
+    private final WeightHandle embed;
+    private final WeightHandle head;
+    private final Tensor finalNorm;
+    private final Layer[] layers;
+
+    private LlamaModel(ModelConfig config, Backend backend, WeightHandle embed, WeightHandle head, Tensor finalNorm,
+                       Layer[] layers) {
+        this.config = config;
+        this.backend = backend;
+        this.embed = embed;
+        this.head = head;
+        this.finalNorm = finalNorm;
+        this.layers = layers;
+    }
+
+    /**
+     * Prepares the weights on {@code backend}. The weights object must stay open while the model is used
+     * (quantized weights are expanded from it per tile).
+     *
+     * @param dequantize expand quantized weights to fp32 once (faster, ~4× the memory of Q8/Q4)
+     * @throws IllegalArgumentException naming a missing tensor or one whose shape disagrees with the config
+     */
+    public static LlamaModel load(ModelConfig cfg, ModelWeights weights, Backend backend, boolean dequantize) {
+        int c = cfg.hiddenSize();
+        int qDim = cfg.numHeads() * cfg.headDim();
+        int kvDim = cfg.numKvHeads() * cfg.headDim();
+        int f = cfg.intermediateSize();
+        WeightHandle embed = backend.prepare(shaped(weights, "model.embed_tokens.weight", cfg.vocabSize(), c), dequantize);
+        WeightHandle head = cfg.tieWordEmbeddings() ? embed
+                : backend.prepare(shaped(weights, "lm_head.weight", cfg.vocabSize(), c), dequantize);
+        Tensor finalNorm = vector(backend, weights, "model.norm.weight", c);
+        Layer[] layers = new Layer[cfg.numLayers()];
+        for (int l = 0; l < layers.length; l++) {
+            String p = "model.layers." + l + ".";
+            layers[l] = new Layer(
+                    vector(backend, weights, p + "input_layernorm.weight", c),
+                    linear(backend, weights, p + "self_attn.q_proj", qDim, c, dequantize),
+                    linear(backend, weights, p + "self_attn.k_proj", kvDim, c, dequantize),
+                    linear(backend, weights, p + "self_attn.v_proj", kvDim, c, dequantize),
+                    linear(backend, weights, p + "self_attn.o_proj", c, qDim, dequantize),
+                    vector(backend, weights, p + "post_attention_layernorm.weight", c),
+                    linear(backend, weights, p + "mlp.gate_proj", f, c, dequantize),
+                    linear(backend, weights, p + "mlp.up_proj", f, c, dequantize),
+                    linear(backend, weights, p + "mlp.down_proj", c, f, dequantize));
+        }
+        return new LlamaModel(cfg, backend, embed, head, finalNorm, layers);
+    }
+
+    private static Weight shaped(ModelWeights weights, String name, int rows, int cols) {
+        Weight w = weights.get(name);
+        if (w.rows() != rows || w.cols() != cols) {
+            throw new IllegalArgumentException(name + " has shape [" + w.rows() + ", " + w.cols() + "], the config needs ["
+                    + rows + ", " + cols + "]");
+        }
+        return w;
+    }
+
+    private static Tensor vector(Backend backend, ModelWeights weights, String name, int n) {
+        Weight w = weights.get(name);
+        if ((long) w.rows() * w.cols() != n || Math.min(w.rows(), w.cols()) != 1) {
+            throw new IllegalArgumentException(name + " has shape [" + w.rows() + ", " + w.cols() + "], the config needs ["
+                    + n + "]");
+        }
+        return backend.upload(w.toFloatArray());
+    }
+
+    private static Linear linear(Backend backend, ModelWeights weights, String module, int out, int in,
+                                 boolean dequantize) {
+        return new Linear(module, backend.prepare(shaped(weights, module + ".weight", out, in), dequantize));
+    }
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    public Backend backend() {
+        return backend;
+    }
+
+    /**
+     * Applies a LoRA adapter to the forward pass (replacing any previous one; null removes it).
+     *
+     * @throws IllegalArgumentException for a module this model does not have or with the wrong shape
+     */
+    public void setAdapter(LoraAdapter adapter) {
+        Map<String, Linear> byName = new HashMap<>();
+        for (Layer layer : layers) {
+            for (Linear lin : List.of(layer.q, layer.k, layer.v, layer.o, layer.gate, layer.up, layer.down)) {
+                byName.put(lin.module, lin);
+                if (lin.loraA != null) {
+                    lin.loraA.close();
+                    lin.loraB.close();
+                    lin.loraA = null;
+                    lin.loraB = null;
+                }
+            }
+        }
+        if (adapter == null) {
+            return;
+        }
+        for (Map.Entry<String, LoraAdapter.Pair> e : adapter.modules().entrySet()) {
+            Linear lin = byName.get(e.getKey());
+            if (lin == null) {
+                throw new IllegalArgumentException("LoRA module " + e.getKey() + " is not a linear module of this model");
+            }
+            LoraAdapter.Pair p = e.getValue();
+            if (p.in() != lin.w.cols() || p.out() != lin.w.rows()) {
+                throw new IllegalArgumentException("LoRA module " + e.getKey() + " is [" + p.out() + " x " + p.in()
+                        + "], the base weight [" + lin.w.rows() + " x " + lin.w.cols() + "]");
+            }
+            lin.loraA = backend.upload(p.a());
+            lin.loraB = backend.upload(p.b());
+            lin.loraR = p.r();
+            lin.loraScale = (float) adapter.scaling();
+        }
+    }
+
+    /** A KV cache for {@code batch} rows of up to {@code capacity} tokens (prompt + generated). */
+    public KvCache newCache(int batch, int capacity) {
+        return new KvCache(backend, config, batch, capacity);
+    }
+
+    /** Logits of every position of a batch without keeping a cache: {@code [batch, length, vocab]}. */
+    public float[] logits(TokenBatch batch) {
+        try (KvCache cache = newCache(batch.batch(), batch.length())) {
+            return forward(cache, batch, Logits.ALL);
+        }
+    }
+
+    /**
+     * Runs {@code step} after what {@code cache} already holds, appends its keys/values and returns logits
+     * ({@code [batch, length, vocab]} or {@code [batch, vocab]}, see {@link Logits}).
+     */
+    public float[] forward(KvCache cache, TokenBatch step, Logits which) {
+        int b = step.batch();
+        int t = step.length();
+        int n = b * t;
+        int c = config.hiddenSize();
+        int hd = config.headDim();
+        int qDim = config.numHeads() * hd;
+        int kvDim = config.numKvHeads() * hd;
+        int f = config.intermediateSize();
+        int v = config.vocabSize();
+        float eps = (float) config.rmsNormEps();
+        int start = cache.begin(step);
+        AttentionShape shape = new AttentionShape(b, t, start + t, cache.capacity(), start, config.numHeads(),
+                config.numKvHeads(), hd);
+        List<Tensor> scratch = new ArrayList<>();
+        try {
+            Tensor x = alloc(scratch, n * c);
+            Tensor h = alloc(scratch, n * c);
+            Tensor q = alloc(scratch, n * qDim);
+            Tensor k = alloc(scratch, n * kvDim);
+            Tensor val = alloc(scratch, n * kvDim);
+            Tensor att = alloc(scratch, n * qDim);
+            Tensor gate = alloc(scratch, n * f);
+            Tensor up = alloc(scratch, n * f);
+            Tensor lora = null;
+            int maxR = maxLoraRank();
+            if (maxR > 0) {
+                lora = alloc(scratch, n * maxR);
+            }
+
+            backend.embedding(x, step.ids(), embed);
+            for (int l = 0; l < layers.length; l++) {
+                Layer layer = layers[l];
+                // attention block
+                backend.rmsnorm(h, null, x, layer.attnNorm, n, c, eps);
+                linear(q, h, layer.q, n, lora);
+                linear(k, h, layer.k, n, lora);
+                linear(val, h, layer.v, n, lora);
+                backend.rope(q, step.positions(), n, config.numHeads(), hd, config.ropeTheta());
+                backend.rope(k, step.positions(), n, config.numKvHeads(), hd, config.ropeTheta());
+                for (int r = 0; r < b; r++) {
+                    int dst = (r * cache.capacity() + start) * kvDim;
+                    backend.copy(k, r * t * kvDim, cache.keys(l), dst, t * kvDim);
+                    backend.copy(val, r * t * kvDim, cache.values(l), dst, t * kvDim);
+                }
+                backend.attention(att, null, q, cache.keys(l), cache.values(l), cache.mask(), shape);
+                linear(h, att, layer.o, n, lora);
+                backend.add(x, x, h, n * c);
+                // MLP block
+                backend.rmsnorm(h, null, x, layer.mlpNorm, n, c, eps);
+                linear(gate, h, layer.gate, n, lora);
+                linear(up, h, layer.up, n, lora);
+                backend.swiglu(gate, gate, up, n * f);
+                linear(h, gate, layer.down, n, lora);
+                backend.add(x, x, h, n * c);
+            }
+            cache.end(step);
+
+            backend.rmsnorm(x, null, x, finalNorm, n, c, eps);
+            Tensor rows = x;
+            int rowCount = n;
+            if (which == Logits.LAST) {
+                rows = alloc(scratch, b * c);
+                for (int r = 0; r < b; r++) {
+                    backend.copy(x, (r * t + t - 1) * c, rows, r * c, c);
+                }
+                rowCount = b;
+            }
+            long outSize = (long) rowCount * v;
+            if (outSize > Integer.MAX_VALUE - 8) {
+                throw new IllegalArgumentException("logits for " + rowCount + " positions x " + v
+                        + " vocab do not fit one array; ask for fewer positions");
+            }
+            Tensor logits = alloc(scratch, (int) outSize);
+            backend.matmul(logits, rows, head, rowCount);
+            float[] out = new float[(int) outSize];
+            backend.read(logits, 0, out, 0, out.length);
+            return out;
+        } finally {
+            for (Tensor s : scratch) {
+                s.close();
+            }
+        }
+    }
+
+    private void linear(Tensor out, Tensor in, Linear lin, int n, Tensor loraScratch) {
+        backend.matmul(out, in, lin.w, n);
+        if (lin.loraA != null) {
+            backend.matmul(loraScratch, in, lin.loraA, n, lin.loraR, lin.w.cols(), 1f, false);
+            backend.matmul(out, loraScratch, lin.loraB, n, lin.w.rows(), lin.loraR, lin.loraScale, true);
+        }
+    }
+
+    private int maxLoraRank() {
+        int r = 0;
+        for (Layer layer : layers) {
+            for (Linear lin : List.of(layer.q, layer.k, layer.v, layer.o, layer.gate, layer.up, layer.down)) {
+                if (lin.loraA != null) {
+                    r = Math.max(r, lin.loraR);
+                }
+            }
+        }
+        return r;
+    }
+
+    private Tensor alloc(List<Tensor> scratch, int size) {
+        Tensor t = backend.allocate(size);
+        scratch.add(t);
+        return t;
+    }
+
+    /** Releases the backend copies of the weights (not the backend, not the source weights). */
+    @Override
+    public void close() {
+        setAdapter(null);
+        embed.close();
+        if (head != embed) {
+            head.close();
+        }
+        finalNorm.close();
+        for (Layer layer : layers) {
+            layer.attnNorm.close();
+            layer.mlpNorm.close();
+            for (Linear lin : List.of(layer.q, layer.k, layer.v, layer.o, layer.gate, layer.up, layer.down)) {
+                lin.w.close();
+            }
+        }
+    }
+}

@@ -1,0 +1,481 @@
+package ai.safetune.train;
+
+import ai.safetune.backend.AttentionShape;
+import ai.safetune.backend.Backend;
+import ai.safetune.backend.Tensor;
+import ai.safetune.backend.WeightHandle;
+import ai.safetune.model.LlamaLayout;
+import ai.safetune.model.LoraAdapter;
+import ai.safetune.model.ModelConfig;
+import ai.safetune.model.ModelWeights;
+import ai.safetune.model.TokenBatch;
+import ai.safetune.model.Weight;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A Llama decoder with trainable LoRA factors on a {@link Backend}: one forward pass that keeps the
+ * activations the backward needs, and one backward pass down to the LoRA parameters only (the base
+ * weights, norms and embeddings are frozen and get no gradients). Same math as
+ * {@link ai.safetune.model.LlamaModel}; the loss is token-level cross-entropy on shifted targets.
+ * <p>Parameters and gradients live on the backend; {@link #parameters()} / {@link #gradients()} copy them
+ * to the host for the optimizer, {@link #setParameters} copies them back. Not thread-safe.
+ */
+public final class LoraTrainingModel implements AutoCloseable {
+
+    /** One adapted (or plain) projection: frozen W, optional A [r,in], B [out,r] and their gradients. */
+    private static final class Linear {
+        final String module;
+        final WeightHandle w;
+        final int in;
+        final int out;
+        Tensor a;
+        Tensor b;
+        Tensor da;
+        Tensor db;
+        Tensor u; // saved x·Aᵀ [n, r]
+        int r;
+
+        Linear(String module, WeightHandle w) {
+            this.module = module;
+            this.w = w;
+            this.in = w.cols();
+            this.out = w.rows();
+        }
+
+        boolean adapted() {
+            return a != null;
+        }
+    }
+
+    private record Layer(Tensor attnNorm, Linear q, Linear k, Linear v, Linear o, Tensor mlpNorm, Linear gate,
+                         Linear up, Linear down) {
+        List<Linear> linears() {
+            return List.of(q, k, v, o, gate, up, down);
+        }
+    }
+
+    /** The activations of one layer that its backward reads. */
+    private static final class Saved {
+        Tensor xIn, rstd1, h1, q, k, v, att, lse, xMid, rstd2, h2, gate, up, act;
+    }
+
+    /** Result of one forward+backward: summed token loss (before scaling) and the number of loss tokens. */
+    public record Pass(double lossSum, int lossTokens) {
+        public double meanLoss() {
+            return lossTokens == 0 ? 0 : lossSum / lossTokens;
+        }
+    }
+
+    private final ModelConfig config;
+    private final Backend backend;
+    private final WeightHandle embed;
+    private final WeightHandle head;
+    private final Tensor finalNorm;
+    private final Layer[] layers;
+    private final LoraConfig lora;
+    private final float scaling;
+    private final List<Linear> adapted = new ArrayList<>();
+    private final List<Tensor> arena = new ArrayList<>();
+    private int arenaTokens = -1;
+    private Saved[] saved;
+    private Tensor xFinal, rstdF, hF, logits, dx, dh, dq, dk, dv, datt, dgate, dup, du;
+    private boolean closed;
+
+    /**
+     * @param weights    the frozen base (must stay open while this model is used)
+     * @param adapter    the starting LoRA factors (fresh or loaded); every module must exist in the model
+     * @param dequantize expand quantized base weights to fp32 once (faster) instead of per tile
+     */
+    public LoraTrainingModel(ModelConfig config, ModelWeights weights, Backend backend, PeftAdapter adapter,
+                             boolean dequantize) {
+        this.config = config;
+        this.backend = backend;
+        this.lora = adapter.config();
+        this.scaling = (float) adapter.config().scaling();
+        adapter.checkFits(config);
+        int c = config.hiddenSize();
+        this.embed = backend.prepare(weights.get(LlamaLayout.EMBED), dequantize);
+        this.head = config.tieWordEmbeddings() ? embed : backend.prepare(weights.get(LlamaLayout.LM_HEAD), dequantize);
+        this.finalNorm = vector(weights, LlamaLayout.FINAL_NORM, c);
+        this.layers = new Layer[config.numLayers()];
+        Map<String, Linear> byModule = new LinkedHashMap<>();
+        for (int l = 0; l < layers.length; l++) {
+            layers[l] = new Layer(vector(weights, LlamaLayout.layer(l, "input_layernorm.weight"), c),
+                    linear(weights, l, "self_attn.q_proj", dequantize), linear(weights, l, "self_attn.k_proj", dequantize),
+                    linear(weights, l, "self_attn.v_proj", dequantize), linear(weights, l, "self_attn.o_proj", dequantize),
+                    vector(weights, LlamaLayout.layer(l, "post_attention_layernorm.weight"), c),
+                    linear(weights, l, "mlp.gate_proj", dequantize), linear(weights, l, "mlp.up_proj", dequantize),
+                    linear(weights, l, "mlp.down_proj", dequantize));
+            for (Linear lin : layers[l].linears()) {
+                byModule.put(lin.module, lin);
+            }
+        }
+        // parameters in the adapter's (PEFT file) order: A then B of each module
+        for (Map.Entry<String, LoraAdapter.Pair> e : adapter.weights().modules().entrySet()) {
+            Linear lin = byModule.get(e.getKey());
+            if (lin == null) {
+                throw new IllegalArgumentException("LoRA module " + e.getKey() + " is not a linear module of this model");
+            }
+            LoraAdapter.Pair p = e.getValue();
+            lin.r = p.r();
+            lin.a = backend.upload(p.a());
+            lin.b = backend.upload(p.b());
+            lin.da = backend.allocate(p.a().length);
+            lin.db = backend.allocate(p.b().length);
+            adapted.add(lin);
+        }
+    }
+
+    private Tensor vector(ModelWeights weights, String name, int n) {
+        Weight w = weights.get(name);
+        if ((long) w.rows() * w.cols() != n) {
+            throw new IllegalArgumentException(name + " has " + (long) w.rows() * w.cols() + " values, the config needs " + n);
+        }
+        return backend.upload(w.toFloatArray());
+    }
+
+    private Linear linear(ModelWeights weights, int layer, String suffix, boolean dequantize) {
+        return new Linear(LlamaLayout.layer(layer, suffix), backend.prepare(weights.get(LlamaLayout.layer(layer, suffix + ".weight")), dequantize));
+    }
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    public LoraConfig loraConfig() {
+        return lora;
+    }
+
+    /** Element counts of the trainable tensors, in {@link #parameters()} order (A, B per module). */
+    public int[] parameterSizes() {
+        int[] s = new int[adapted.size() * 2];
+        for (int i = 0; i < adapted.size(); i++) {
+            s[2 * i] = adapted.get(i).a.size();
+            s[2 * i + 1] = adapted.get(i).b.size();
+        }
+        return s;
+    }
+
+    /** Host copies of the LoRA factors: A, B of each module in adapter order. */
+    public List<float[]> parameters() {
+        List<float[]> out = new ArrayList<>();
+        for (Linear lin : adapted) {
+            out.add(host(lin.a));
+            out.add(host(lin.b));
+        }
+        return out;
+    }
+
+    /** Host copies of the accumulated gradients, in {@link #parameters()} order. */
+    public List<float[]> gradients() {
+        List<float[]> out = new ArrayList<>();
+        for (Linear lin : adapted) {
+            out.add(host(lin.da));
+            out.add(host(lin.db));
+        }
+        return out;
+    }
+
+    /** Copies host parameters (e.g. after an optimizer step) back to the backend. */
+    public void setParameters(List<float[]> params) {
+        if (params.size() != adapted.size() * 2) {
+            throw new IllegalArgumentException("expected " + adapted.size() * 2 + " parameter tensors, got " + params.size());
+        }
+        for (int i = 0; i < adapted.size(); i++) {
+            Linear lin = adapted.get(i);
+            put(lin.a, params.get(2 * i), lin.module + ".lora_A");
+            put(lin.b, params.get(2 * i + 1), lin.module + ".lora_B");
+        }
+    }
+
+    /** Sets every gradient to zero (start of an optimizer step). */
+    public void zeroGradients() {
+        for (Linear lin : adapted) {
+            backend.fill(lin.da, 0f);
+            backend.fill(lin.db, 0f);
+        }
+    }
+
+    /** The current factors as a PEFT adapter. */
+    public PeftAdapter adapter() {
+        Map<String, LoraAdapter.Pair> modules = new LinkedHashMap<>();
+        for (Linear lin : adapted) {
+            modules.put(lin.module, new LoraAdapter.Pair(lin.r, lin.in, lin.out, host(lin.a), host(lin.b)));
+        }
+        return new PeftAdapter(lora, new LoraAdapter(lora.scaling(), modules));
+    }
+
+    /** Gradient tensor names as PEFT writes the adapter ({@code base_model.model.<module>.lora_A.weight}). */
+    public List<String> parameterNames() {
+        List<String> names = new ArrayList<>();
+        for (Linear lin : adapted) {
+            names.add("base_model.model." + lin.module + ".lora_A.weight");
+            names.add("base_model.model." + lin.module + ".lora_B.weight");
+        }
+        return names;
+    }
+
+    /**
+     * Shifted next-token targets for a batch: {@code targets[b,t] = labels[b,t+1]} (−100 = no loss), the last
+     * column −100. {@code labels} follow HF's convention (the token id where the loss applies, −100 elsewhere).
+     */
+    public static int[] shiftLabels(int[] labels, int batch, int length) {
+        if (labels.length != batch * length) {
+            throw new IllegalArgumentException("labels has " + labels.length + " entries, expected " + batch * length);
+        }
+        int[] t = new int[labels.length];
+        for (int b = 0; b < batch; b++) {
+            for (int i = 0; i < length; i++) {
+                t[b * length + i] = i + 1 < length ? labels[b * length + i + 1] : -100;
+            }
+        }
+        return t;
+    }
+
+    /**
+     * Forward and backward of {@code lossScale · Σ token losses}; adds to the gradients (call
+     * {@link #zeroGradients()} first for a new step). With {@code lossScale = 1 / tokens of the whole step}
+     * the gradients are those of the mean token loss, as PEFT/HF compute it.
+     *
+     * @param targets shifted targets, {@code [batch × length]}, negative = ignored
+     */
+    public Pass forwardBackward(TokenBatch batch, int[] targets, float lossScale) {
+        return run(batch, targets, lossScale, true);
+    }
+
+    /** Forward only: the summed token loss and its token count. */
+    public Pass loss(TokenBatch batch, int[] targets) {
+        return run(batch, targets, 0f, false);
+    }
+
+    private Pass run(TokenBatch batch, int[] targets, float lossScale, boolean backward) {
+        checkOpen();
+        int bsz = batch.batch();
+        int t = batch.length();
+        int n = bsz * t;
+        if (targets.length != n) {
+            throw new IllegalArgumentException("targets has " + targets.length + " entries, expected batch*length = " + n);
+        }
+        int c = config.hiddenSize();
+        int hd = config.headDim();
+        int qDim = config.numHeads() * hd;
+        int kvDim = config.numKvHeads() * hd;
+        int f = config.intermediateSize();
+        int vocab = config.vocabSize();
+        if ((long) n * vocab > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException("batch of " + n + " tokens x vocab " + vocab
+                    + " logits does not fit one buffer; use a smaller micro-batch or sequence length");
+        }
+        float eps = (float) config.rmsNormEps();
+        ensureArena(n);
+        AttentionShape shape = AttentionShape.full(bsz, t, config.numHeads(), config.numKvHeads(), hd);
+        int[] pos = batch.positions();
+        int[] mask = batch.mask();
+
+        // ---- forward, keeping what the backward needs
+        Tensor x = saved[0].xIn;
+        backend.embedding(x, batch.ids(), embed);
+        for (int l = 0; l < layers.length; l++) {
+            Layer L = layers[l];
+            Saved s = saved[l];
+            if (l > 0) {
+                backend.copy(xFinal, 0, s.xIn, 0, n * c); // xFinal holds the previous layer's output
+            }
+            backend.rmsnorm(s.h1, s.rstd1, s.xIn, L.attnNorm, n, c, eps);
+            linear(s.q, s.h1, L.q, n);
+            linear(s.k, s.h1, L.k, n);
+            linear(s.v, s.h1, L.v, n);
+            backend.rope(s.q, pos, n, config.numHeads(), hd, config.ropeTheta());
+            backend.rope(s.k, pos, n, config.numKvHeads(), hd, config.ropeTheta());
+            backend.attention(s.att, s.lse, s.q, s.k, s.v, mask, shape);
+            linear(dh, s.att, L.o, n);
+            backend.add(s.xMid, s.xIn, dh, n * c);
+            backend.rmsnorm(s.h2, s.rstd2, s.xMid, L.mlpNorm, n, c, eps);
+            linear(s.gate, s.h2, L.gate, n);
+            linear(s.up, s.h2, L.up, n);
+            backend.swiglu(s.act, s.gate, s.up, n * f);
+            linear(dh, s.act, L.down, n);
+            backend.add(xFinal, s.xMid, dh, n * c);
+        }
+        backend.rmsnorm(hF, rstdF, xFinal, finalNorm, n, c, eps);
+        backend.matmul(logits, hF, head, n);
+        double lossSum = 0;
+        int tokens = 0;
+        try (Tensor losses = backend.allocate(n)) {
+            backend.crossEntropy(losses, logits, targets, n, vocab);
+            float[] ls = new float[n];
+            backend.read(losses, 0, ls, 0, n);
+            for (int i = 0; i < n; i++) {
+                if (targets[i] >= 0) {
+                    if (targets[i] >= vocab) {
+                        throw new IllegalArgumentException("target id " + targets[i] + " at position " + i
+                                + " is outside the vocabulary of " + vocab);
+                    }
+                    lossSum += ls[i];
+                    tokens++;
+                }
+            }
+        }
+        if (!backward) {
+            return new Pass(lossSum, tokens);
+        }
+
+        // ---- backward
+        backend.crossEntropyBackward(logits, logits, targets, n, vocab, lossScale);
+        backend.matmulBackward(dh, logits, head, n, false);      // dL/dhF
+        backend.fill(dx, 0f);
+        backend.rmsnormBackward(dx, dh, xFinal, finalNorm, rstdF, n, c);
+        for (int l = layers.length - 1; l >= 0; l--) {
+            Layer L = layers[l];
+            Saved s = saved[l];
+            // MLP: xOut = xMid + down(act); dx is dL/dxOut and becomes dL/dxMid
+            linearBackward(dgate, dx, s.act, L.down, n, false);    // dgate := dL/dact (scratch reuse)
+            backend.swigluBackward(dgate, dup, dgate, s.gate, s.up, n * f);
+            linearBackward(dh, dgate, s.h2, L.gate, n, false);
+            linearBackward(dh, dup, s.h2, L.up, n, true);
+            backend.rmsnormBackward(dx, dh, s.xMid, L.mlpNorm, s.rstd2, n, c);
+            // attention: xMid = xIn + o(att)
+            linearBackward(datt, dx, s.att, L.o, n, false);
+            backend.attentionBackward(dq, dk, dv, datt, s.att, s.lse, s.q, s.k, s.v, mask, shape);
+            backend.ropeBackward(dq, pos, n, config.numHeads(), hd, config.ropeTheta());
+            backend.ropeBackward(dk, pos, n, config.numKvHeads(), hd, config.ropeTheta());
+            linearBackward(dh, dq, s.h1, L.q, n, false);
+            linearBackward(dh, dk, s.h1, L.k, n, true);
+            linearBackward(dh, dv, s.h1, L.v, n, true);
+            backend.rmsnormBackward(dx, dh, s.xIn, L.attnNorm, s.rstd1, n, c);
+        }
+        return new Pass(lossSum, tokens);
+    }
+
+    /** y = x·Wᵀ (+ s·(x·Aᵀ)·Bᵀ), saving u = x·Aᵀ for the backward. */
+    private void linear(Tensor out, Tensor in, Linear lin, int n) {
+        backend.matmul(out, in, lin.w, n);
+        if (lin.adapted()) {
+            backend.matmul(lin.u, in, lin.a, n, lin.r, lin.in, 1f, false);
+            backend.matmul(out, lin.u, lin.b, n, lin.out, lin.r, scaling, true);
+        }
+    }
+
+    /** dIn (+)= dOut·W + s·(dOut·B)·A; dB += s·dOutᵀ·u; dA += (s·dOut·B)ᵀ·in. */
+    private void linearBackward(Tensor dIn, Tensor dOut, Tensor in, Linear lin, int n, boolean accumulate) {
+        backend.matmulBackward(dIn, dOut, lin.w, n, accumulate);
+        if (lin.adapted()) {
+            backend.matmulBackward(du, lin.db, dOut, lin.u, lin.b, n, lin.out, lin.r, scaling, false);
+            backend.matmulBackward(dIn, lin.da, du, in, lin.a, n, lin.r, lin.in, 1f, true);
+        }
+    }
+
+    private void ensureArena(int n) {
+        if (n <= arenaTokens) {
+            return;
+        }
+        releaseArena();
+        int c = config.hiddenSize();
+        int hd = config.headDim();
+        int qDim = config.numHeads() * hd;
+        int kvDim = config.numKvHeads() * hd;
+        int f = config.intermediateSize();
+        saved = new Saved[layers.length];
+        for (int l = 0; l < layers.length; l++) {
+            Saved s = new Saved();
+            s.xIn = alloc(n * c);
+            s.rstd1 = alloc(n);
+            s.h1 = alloc(n * c);
+            s.q = alloc(n * qDim);
+            s.k = alloc(n * kvDim);
+            s.v = alloc(n * kvDim);
+            s.att = alloc(n * qDim);
+            s.lse = alloc(n * config.numHeads());
+            s.xMid = alloc(n * c);
+            s.rstd2 = alloc(n);
+            s.h2 = alloc(n * c);
+            s.gate = alloc(n * f);
+            s.up = alloc(n * f);
+            s.act = alloc(n * f);
+            saved[l] = s;
+        }
+        int maxR = 1;
+        for (Linear lin : adapted) {
+            lin.u = alloc(n * lin.r);
+            maxR = Math.max(maxR, lin.r);
+        }
+        xFinal = alloc(n * c);
+        rstdF = alloc(n);
+        hF = alloc(n * c);
+        logits = alloc(n * config.vocabSize());
+        dx = alloc(n * c);
+        dh = alloc(n * Math.max(c, qDim));
+        dq = alloc(n * qDim);
+        dk = alloc(n * kvDim);
+        dv = alloc(n * kvDim);
+        datt = alloc(n * qDim);
+        dgate = alloc(n * f);
+        dup = alloc(n * f);
+        du = alloc(n * maxR);
+        arenaTokens = n;
+    }
+
+    private Tensor alloc(int size) {
+        Tensor t = backend.allocate(size);
+        arena.add(t);
+        return t;
+    }
+
+    private void releaseArena() {
+        for (Tensor t : arena) {
+            t.close();
+        }
+        arena.clear();
+        arenaTokens = -1;
+    }
+
+    private float[] host(Tensor t) {
+        float[] out = new float[t.size()];
+        backend.read(t, 0, out, 0, out.length);
+        return out;
+    }
+
+    private void put(Tensor t, float[] values, String what) {
+        if (values.length != t.size()) {
+            throw new IllegalArgumentException(what + ": expected " + t.size() + " values, got " + values.length);
+        }
+        backend.write(t, 0, values, 0, values.length);
+    }
+
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("LoraTrainingModel used after close");
+        }
+    }
+
+    /** Frees the backend copies of weights, factors and activations (not the backend or the source weights). */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        releaseArena();
+        embed.close();
+        if (head != embed) {
+            head.close();
+        }
+        finalNorm.close();
+        for (Layer L : layers) {
+            L.attnNorm.close();
+            L.mlpNorm.close();
+            for (Linear lin : L.linears()) {
+                lin.w.close();
+                if (lin.adapted()) {
+                    lin.a.close();
+                    lin.b.close();
+                    lin.da.close();
+                    lin.db.close();
+                }
+            }
+        }
+    }
+}

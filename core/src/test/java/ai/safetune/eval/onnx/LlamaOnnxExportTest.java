@@ -1,0 +1,178 @@
+package ai.safetune.eval.onnx;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import ai.safetune.model.ModelConfig;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** The exported graph on ONNX Runtime against an independent float64 forward of the same random weights. */
+class LlamaOnnxExportTest {
+
+    static final double TOL = 1e-4;
+
+    static OrtEvaluator export(RandomLlama m, Path dir) throws Exception {
+        Path f = LlamaOnnxExporter.export(m.cfg, m, dir.resolve("m.onnx"));
+        return new OrtEvaluator(f, m.cfg, 0, 1);
+    }
+
+    static long[][] row(long... v) {
+        return new long[][]{v};
+    }
+
+    static long[] range(int from, int to) {
+        long[] r = new long[to - from];
+        for (int i = 0; i < r.length; i++) {
+            r[i] = from + i;
+        }
+        return r;
+    }
+
+    static long[] ones(int n) {
+        long[] r = new long[n];
+        java.util.Arrays.fill(r, 1);
+        return r;
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void prefillAndCachedDecodeMatchFullRecompute(boolean tied, @TempDir Path dir) throws Exception {
+        RandomLlama m = new RandomLlama(RandomLlama.config(tied), 42);
+        int[] seq = {3, 17, 5, 60, 8, 22, 41, 9, 13, 2};
+        double[][] ref = m.forward(seq);
+        int v = m.cfg.vocabSize();
+        try (OrtEvaluator ev = export(m, dir)) {
+            int prefill = 6;
+            long[] ids = new long[prefill];
+            for (int i = 0; i < prefill; i++) {
+                ids[i] = seq[i];
+            }
+            OrtEvaluator.Step s;
+            try (OrtEvaluator.KvCache empty = ev.emptyCache(1)) {
+                s = ev.forward(row(ids), row(range(0, prefill)), row(ones(prefill)), empty, prefill);
+            }
+            for (int i = 0; i < prefill; i++) {
+                assertClose(s.logits(), i * v, ref[i], "prefill position " + i);
+            }
+            OrtEvaluator.KvCache cache = s.cache();
+            for (int i = prefill; i < seq.length; i++) {
+                OrtEvaluator.Step d = ev.forward(row(seq[i]), row(i), row(ones(i + 1)), cache, 1);
+                cache.close();
+                cache = d.cache();
+                assertThat(cache.length()).isEqualTo(i + 1);
+                assertClose(d.logits(), 0, ref[i], "cached decode step at position " + i);
+            }
+            cache.close();
+        }
+    }
+
+    @Test
+    void paddedBatchesGiveTheSameGreedyTokensAndScoresAsSingleRows(@TempDir Path dir) throws Exception {
+        RandomLlama m = new RandomLlama(RandomLlama.config(false), 7);
+        List<int[]> prompts = List.of(new int[]{4, 9, 33}, new int[]{12, 1, 7, 7, 50, 28, 3}, new int[]{5}, new int[]{19, 23, 44, 2, 6});
+        GenerationConfig one = GenerationConfig.greedy(8, Set.of()).withBatchSize(1);
+        try (OrtEvaluator ev = export(m, dir)) {
+            List<Generation> single = ev.generate(prompts, one, null);
+            // the independent forward's greedy continuation for every prompt
+            for (int p = 0; p < prompts.size(); p++) {
+                List<Integer> seq = new ArrayList<>();
+                for (int id : prompts.get(p)) {
+                    seq.add(id);
+                }
+                for (int k = 0; k < 8; k++) {
+                    double[][] lg = m.forward(seq.stream().mapToInt(Integer::intValue).toArray());
+                    double[] last = lg[lg.length - 1];
+                    int best = 0;
+                    for (int j = 1; j < last.length; j++) {
+                        if (last[j] > last[best]) {
+                            best = j;
+                        }
+                    }
+                    assertThat(single.get(p).generatedIds()[k]).as("prompt %d token %d", p, k).isEqualTo(best);
+                    seq.add(best);
+                }
+            }
+            for (GenerationConfig.Padding pad : GenerationConfig.Padding.values()) {
+                List<Generation> batched = ev.generate(prompts, one.withBatchSize(4).withPadding(pad), null);
+                for (int p = 0; p < prompts.size(); p++) {
+                    assertThat(batched.get(p).generatedIds()).as("%s padding, prompt %d", pad, p)
+                            .containsExactly(single.get(p).generatedIds());
+                    assertThat(batched.get(p).finish()).isEqualTo(Generation.Finish.MAX_NEW_TOKENS);
+                }
+            }
+            // EOS: stop right after emitting it
+            int firstTok = single.get(0).generatedIds()[0];
+            List<Generation> eos = ev.generate(prompts.subList(0, 1), GenerationConfig.greedy(8, Set.of(firstTok)), null);
+            assertThat(eos.get(0).generatedIds()).containsExactly(firstTok);
+            assertThat(eos.get(0).finish()).isEqualTo(Generation.Finish.EOS);
+
+            // log-likelihood of continuations, batched and right-padded, against the float64 forward
+            List<int[]> ctx = List.of(new int[]{4, 9, 33}, new int[]{12, 1}, new int[]{5, 6, 7, 8});
+            List<int[]> cont = List.of(new int[]{2}, new int[]{7, 7, 50}, new int[]{10, 11});
+            double[] ll = ev.logLikelihoods(ctx, cont, 2);
+            for (int i = 0; i < ctx.size(); i++) {
+                int[] all = new int[ctx.get(i).length + cont.get(i).length];
+                System.arraycopy(ctx.get(i), 0, all, 0, ctx.get(i).length);
+                System.arraycopy(cont.get(i), 0, all, ctx.get(i).length, cont.get(i).length);
+                double[][] lg = m.forward(all);
+                double want = 0;
+                for (int j = 0; j < cont.get(i).length; j++) {
+                    double[] r = lg[ctx.get(i).length - 1 + j];
+                    double max = java.util.Arrays.stream(r).max().orElseThrow();
+                    double z = 0;
+                    for (double x : r) {
+                        z += Math.exp(x - max);
+                    }
+                    want += r[cont.get(i)[j]] - max - Math.log(z);
+                }
+                assertThat(ll[i]).as("log-likelihood %d", i).isCloseTo(want, org.assertj.core.data.Offset.offset(1e-4));
+            }
+        }
+    }
+
+    @Test
+    void samplingIsSeededAndIndependentOfBatching(@TempDir Path dir) throws Exception {
+        RandomLlama m = new RandomLlama(RandomLlama.config(true), 3);
+        List<int[]> prompts = List.of(new int[]{4, 9, 33}, new int[]{12, 1, 7}, new int[]{5});
+        GenerationConfig s = GenerationConfig.greedy(6, Set.of()).withSampling(1.0, 0.9, 20, 11);
+        try (OrtEvaluator ev = export(m, dir)) {
+            List<Generation> a = ev.generate(prompts, s.withBatchSize(1), null);
+            List<Generation> b = ev.generate(prompts, s.withBatchSize(3), null);
+            for (int i = 0; i < prompts.size(); i++) {
+                assertThat(b.get(i).generatedIds()).containsExactly(a.get(i).generatedIds());
+            }
+        }
+    }
+
+    @Test
+    void badInputsAreRejectedClearly(@TempDir Path dir) throws Exception {
+        RandomLlama m = new RandomLlama(RandomLlama.config(false), 1);
+        ModelConfig wrong = new ModelConfig(61, 16, 41, 2, 4, 2, 4, 10000, 1e-6, 64, false);
+        assertThatThrownBy(() -> LlamaOnnxExporter.build(wrong, m))
+                .hasMessageContaining("mlp.gate_proj.weight").hasMessageContaining("[40, 16]").hasMessageContaining("[41, 16]");
+        try (OrtEvaluator ev = export(m, dir)) {
+            assertThatThrownBy(() -> ev.generate(List.of(new int[60]), GenerationConfig.greedy(8, Set.of()), null))
+                    .hasMessageContaining("prompt 0 has 60 tokens").hasMessageContaining("context of 64");
+            assertThatThrownBy(() -> ev.generate(List.of(), GenerationConfig.greedy(8, Set.of()), null))
+                    .hasMessageContaining("no prompts");
+            assertThatThrownBy(() -> ev.generate(List.of(new int[]{99}), GenerationConfig.greedy(8, Set.of()), null))
+                    .hasMessageContaining("token id 99");
+        }
+        assertThatThrownBy(() -> new OrtEvaluator(dir.resolve("missing.onnx"), m.cfg, 0, 1)).hasMessageContaining("missing.onnx");
+    }
+
+    static void assertClose(float[] got, int off, double[] want, String what) {
+        double worst = 0;
+        for (int j = 0; j < want.length; j++) {
+            worst = Math.max(worst, Math.abs(got[off + j] - want[j]));
+        }
+        assertThat(worst).as("%s: max |ORT - float64 reference|", what).isLessThan(TOL);
+    }
+}

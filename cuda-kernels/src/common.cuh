@@ -1,0 +1,48 @@
+// Shared plumbing of the SafeTune kernels: error reporting, the context, bf16/fp16 helpers.
+#pragma once
+#include <cuda_runtime.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cublas_v2.h>
+#include <stdint.h>
+#include "safetune_kernels.h"
+
+struct st_ctx {
+  int device;
+  cudaStream_t stream;
+  cublasHandle_t cublas;
+  void *ws = nullptr;      // scratch for bf16 copies of activations / dequantized weights (lora.cu)
+  size_t ws_bytes = 0;
+};
+
+// Grows ctx->ws to at least `bytes` (frees the old one after the stream drains). Returns ST_OK or an error.
+int st_workspace(st_ctx *ctx, size_t bytes, const char *op);
+
+// Records "op: message" as the thread's last error and returns code.
+int st_set_error(int code, const char *op, const char *fmt, ...);
+
+// Every CUDA call goes through these; they return from the calling API function on failure.
+#define ST_CUDA(op, call)                                                                          \
+  do {                                                                                             \
+    cudaError_t e_ = (call);                                                                       \
+    if (e_ != cudaSuccess)                                                                         \
+      return st_set_error(ST_ERR_CUDA, op, "%s (%s) at %s:%d", cudaGetErrorString(e_),             \
+                          cudaGetErrorName(e_), __FILE__, __LINE__);                               \
+  } while (0)
+#define ST_LAUNCHED(op) ST_CUDA(op, cudaGetLastError())
+#define ST_CHECK(op, cond, ...)                                                                    \
+  do {                                                                                             \
+    if (!(cond)) return st_set_error(ST_ERR_ARG, op, __VA_ARGS__);                                 \
+  } while (0)
+#define ST_CTX(op)                                                                                 \
+  do {                                                                                             \
+    if (ctx == nullptr) return st_set_error(ST_ERR_ARG, op, "context is NULL");                    \
+  } while (0)
+
+__host__ __device__ static inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// GGUF block layouts (32 weights per block along a row).
+struct __align__(2) block_q8_0 { __half d; int8_t qs[32]; };            // 34 bytes: w = d*q
+struct __align__(4) block_q4_1 { __half d; __half m; uint8_t qs[16]; };  // 20 bytes: w = d*q + m
+static_assert(sizeof(block_q8_0) == 34, "q8_0 block");
+static_assert(sizeof(block_q4_1) == 20, "q4_1 block");

@@ -1,0 +1,405 @@
+// LoRA linear layer with a frozen (possibly quantized) base weight, forward and backward, plus the strided
+// fp32 GEMM that does the skinny rank-r products.
+//
+// The fused product. Forward  y  = x·Wᵀ + s·xa·Bᵀ   is one GEMM over the concatenated reduction axis
+//                                 = [x | s·xa] · [Wᵀ ; Bᵀ]          (K = in + r)
+//                    backward dx = dy·W + s·g·A    = [dy | s·g] · [W ; A]   (K = out + r)
+// so the LoRA term costs one or a few extra 32-wide k-tiles of the same tile loop and y is written once.
+// The base weight is read in its stored format (bf16, Q8_0 or Q4_1, or f32) and expanded tile by tile into
+// shared memory; a 32-wide k-tile in the forward is exactly one GGUF block per weight row.
+//
+// Three precisions:
+//  - ST_PREC_F32: the fused tile kernel in SIMT fp32, each thread owns a 4×4 sub-tile (exact fp32 math:
+//    meets the fp32 reference bounds).
+//  - ST_PREC_BF16_TILED: the same fused tile kernel on tensor cores (WMMA 16×16×16 bf16 → fp32; 8 warps
+//    each own a 16×32 strip); quantized W is expanded per tile in shared memory, never in device memory.
+//  - ST_PREC_BF16: the speed path. The base product goes through cuBLAS (bf16 in, fp32 accumulate): x or
+//    dy is cast to bf16 and a quantized W is expanded once per call into a bf16 copy in the context's
+//    workspace (QLoRA style); the rank-r terms stay fp32 and are added by the strided GEMM.
+// Tile geometry: 64×64 output tile per block, 256 threads, k-tiles of 32.
+// Shared-memory tiles: Xs[m][k] (row-major, what WMMA's matrix_a wants) and Wt[k][p] (row-major matrix_b);
+// both directions of the base weight are written into Wt[k][p] by the loader, so one compute loop serves
+// the forward and the backward.
+#include "common.cuh"
+#include <mma.h>
+
+#define BM 64
+#define BP 64
+#define BKT 32
+
+struct TileArgs {
+  const float *X;   // [M, K]   x (forward) or dy (backward)
+  const void *W;    // [out, in] base weight
+  int wtype;
+  int in, out;      // W shape
+  const float *L;   // [M, r]   xa (forward) or g (backward)
+  const float *R;   // B [out, r] (forward) or A [r, in] (backward)
+  int r;
+  float s;
+  int M, K, P;      // output [M, P], base reduction length K
+  bool backward;
+  float *Y;         // [M, P]
+};
+
+// 8 consecutive weights of row `row`, starting at column `col` (a multiple of 8) of the base weight.
+__device__ __forceinline__ void load8(float v[8], const void *W, int wtype, int in, int64_t row, int col) {
+  switch (wtype) {
+    case ST_W_F32: {
+      const float *p = (const float *)W + row * in + col;
+#pragma unroll
+      for (int i = 0; i < 8; i++) v[i] = p[i];
+      break;
+    }
+    case ST_W_BF16: {
+      const __nv_bfloat16 *p = (const __nv_bfloat16 *)W + row * in + col;
+#pragma unroll
+      for (int i = 0; i < 8; i++) v[i] = __bfloat162float(p[i]);
+      break;
+    }
+    case ST_W_Q8_0: {
+      const block_q8_0 *b = (const block_q8_0 *)W + row * (in / 32) + col / 32;
+      float d = __half2float(b->d);
+      int j = col % 32;
+#pragma unroll
+      for (int i = 0; i < 8; i++) v[i] = d * (float)b->qs[j + i];
+      break;
+    }
+    default: {  // Q4_1: elements 0-15 in the low nibbles of qs[0..15], elements 16-31 in the high nibbles
+      const block_q4_1 *b = (const block_q4_1 *)W + row * (in / 32) + col / 32;
+      float d = __half2float(b->d), m = __half2float(b->m);
+      int j = col % 32;
+      int shift = j < 16 ? 0 : 4;
+      int jj = j & 15;
+#pragma unroll
+      for (int i = 0; i < 8; i++) v[i] = d * (float)((b->qs[jj + i] >> shift) & 0xF) + m;
+      break;
+    }
+  }
+}
+
+template <typename T> __device__ __forceinline__ T cvt(float f);
+template <> __device__ __forceinline__ float cvt<float>(float f) { return f; }
+template <> __device__ __forceinline__ __nv_bfloat16 cvt<__nv_bfloat16>(float f) { return __float2bfloat16_rn(f); }
+
+// Fills Xs[BM][LDX] and Wt[BKT][LDW] for k-tile kt; tiles past the base reduction are the LoRA tiles.
+template <typename T, int LDX, int LDW>
+__device__ void load_tiles(T *Xs, T *Wt, const TileArgs &a, int m0, int p0, int kt, int ktiles_base) {
+  int tid = threadIdx.x;
+  bool lora = kt >= ktiles_base;
+  // X tile: 64 rows × 32 k, 8 consecutive k per thread
+  {
+    int m = tid / 4, k8 = (tid % 4) * 8;
+    int64_t gm = m0 + m;
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+      float v = 0.0f;
+      if (!lora) {
+        int k = kt * BKT + k8 + i;
+        if (gm < a.M && k < a.K) v = a.X[gm * a.K + k];
+      } else {
+        int kl = (kt - ktiles_base) * BKT + k8 + i;
+        if (gm < a.M && kl < a.r) v = a.s * a.L[gm * a.r + kl];
+      }
+      Xs[m * LDX + k8 + i] = cvt<T>(v);
+    }
+  }
+  // W tile as Wt[k][p]
+  float v[8];
+  if (!a.backward) {
+    // forward: Wt[k][p] = W[p0+p][k0+k] (base) or B[p0+p][kl] (LoRA); a thread takes 8 k of one p
+    int p = tid / 4, k8 = (tid % 4) * 8;
+    int64_t gp = p0 + p;
+    if (!lora) {
+      if (gp < a.P) load8(v, a.W, a.wtype, a.in, gp, kt * BKT + k8);
+      else for (int i = 0; i < 8; i++) v[i] = 0.0f;
+    } else {
+      int kl = (kt - ktiles_base) * BKT + k8;
+      for (int i = 0; i < 8; i++) v[i] = (gp < a.P && kl + i < a.r) ? a.R[gp * a.r + kl + i] : 0.0f;
+    }
+#pragma unroll
+    for (int i = 0; i < 8; i++) Wt[(k8 + i) * LDW + p] = cvt<T>(v[i]);
+  } else {
+    // backward: Wt[k][p] = W[k0+k][p0+p] (base) or A[kl][p0+p] (LoRA); a thread takes 8 p of one k
+    int k = tid / 8, p8 = (tid % 8) * 8;
+    int gp = p0 + p8;  // P = in is a multiple of 32, so 8 columns are all in or all out
+    if (!lora) {
+      int64_t row = (int64_t)kt * BKT + k;
+      if (row < a.K && gp < a.P) load8(v, a.W, a.wtype, a.in, row, gp);
+      else for (int i = 0; i < 8; i++) v[i] = 0.0f;
+    } else {
+      int kl = (kt - ktiles_base) * BKT + k;
+      for (int i = 0; i < 8; i++) v[i] = (kl < a.r && gp + i < a.P) ? a.R[(int64_t)kl * a.P + gp + i] : 0.0f;
+    }
+#pragma unroll
+    for (int i = 0; i < 8; i++) Wt[k * LDW + p8 + i] = cvt<T>(v[i]);
+  }
+}
+
+__global__ void __launch_bounds__(256) lora_tile_f32_kernel(TileArgs a) {
+  constexpr int LDX = BKT + 1, LDW = BP + 4;
+  __shared__ float Xs[BM * LDX];
+  __shared__ __align__(16) float Wt[BKT * LDW];
+  int m0 = blockIdx.y * BM, p0 = blockIdx.x * BP;
+  int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+  float acc[4][4] = {};
+  int kb = (int)ceil_div(a.K, BKT), kl = (int)ceil_div(a.r, BKT);
+  for (int kt = 0; kt < kb + kl; kt++) {
+    load_tiles<float, LDX, LDW>(Xs, Wt, a, m0, p0, kt, kb);
+    __syncthreads();
+#pragma unroll 8
+    for (int k = 0; k < BKT; k++) {
+      float4 w = *reinterpret_cast<const float4 *>(&Wt[k * LDW + tx * 4]);
+#pragma unroll
+      for (int i = 0; i < 4; i++) {
+        float x = Xs[(ty * 4 + i) * LDX + k];
+        acc[i][0] += x * w.x; acc[i][1] += x * w.y; acc[i][2] += x * w.z; acc[i][3] += x * w.w;
+      }
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    int64_t m = m0 + ty * 4 + i;
+    if (m >= a.M) continue;
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      int p = p0 + tx * 4 + j;
+      if (p < a.P) a.Y[m * a.P + p] = acc[i][j];
+    }
+  }
+}
+
+__global__ void __launch_bounds__(256) lora_tile_bf16_kernel(TileArgs a) {
+  using namespace nvcuda;
+  constexpr int LDX = BKT + 8, LDW = BP + 8, LDC = BP + 4;  // +16 bytes per row: fewer bank conflicts
+  __shared__ __align__(128) __nv_bfloat16 Xs[BM * LDX];
+  __shared__ __align__(128) __nv_bfloat16 Wt[BKT * LDW];
+  __shared__ __align__(128) float Cs[BM * LDC];
+  int m0 = blockIdx.y * BM, p0 = blockIdx.x * BP;
+  int warp = threadIdx.x / 32, wm = warp / 2, wn = warp % 2;
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> c[2];
+  wmma::fill_fragment(c[0], 0.0f);
+  wmma::fill_fragment(c[1], 0.0f);
+  int kb = (int)ceil_div(a.K, BKT), kl = (int)ceil_div(a.r, BKT);
+  for (int kt = 0; kt < kb + kl; kt++) {
+    load_tiles<__nv_bfloat16, LDX, LDW>(Xs, Wt, a, m0, p0, kt, kb);
+    __syncthreads();
+#pragma unroll
+    for (int k16 = 0; k16 < BKT; k16 += 16) {
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa;
+      wmma::load_matrix_sync(fa, Xs + (16 * wm) * LDX + k16, LDX);
+#pragma unroll
+      for (int f = 0; f < 2; f++) {
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> fb;
+        wmma::load_matrix_sync(fb, Wt + k16 * LDW + 32 * wn + 16 * f, LDW);
+        wmma::mma_sync(c[f], fa, fb, c[f]);
+      }
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int f = 0; f < 2; f++)
+    wmma::store_matrix_sync(Cs + (16 * wm) * LDC + 32 * wn + 16 * f, c[f], LDC, wmma::mem_row_major);
+  __syncthreads();
+  for (int i = threadIdx.x; i < BM * BP; i += blockDim.x) {
+    int mm = i / BP, pp = i % BP;
+    int64_t m = m0 + mm;
+    int p = p0 + pp;
+    if (m < a.M && p < a.P) a.Y[m * a.P + p] = Cs[mm * LDC + pp];
+  }
+}
+
+static int launch_tile(const char *op, st_ctx *ctx, const TileArgs &a, int precision) {
+  dim3 grid((unsigned)ceil_div(a.P, BP), (unsigned)ceil_div(a.M, BM));
+  ST_CHECK(op, grid.y <= 65535, "too many rows (%d) for one launch", a.M);
+  if (precision == ST_PREC_BF16) lora_tile_bf16_kernel<<<grid, 256, 0, ctx->stream>>>(a);
+  else lora_tile_f32_kernel<<<grid, 256, 0, ctx->stream>>>(a);
+  ST_LAUNCHED(op);
+  return ST_OK;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Strided fp32 GEMM for the rank-r products. 64×64 tile, 256 threads × 4×4 outputs, k-tiles of 16.
+// These products are skinny (one side is r ≤ 256) with a long reduction (tokens or features), so the
+// reduction is split over gridDim.z until the grid has ~2 waves; partial sums meet with atomicAdd.
+__global__ void __launch_bounds__(256) sgemm_strided_kernel(float *C, int ldc, const float *U, int64_t su0, int64_t su1,
+                                                            const float *V, int64_t sv0, int64_t sv1, int M, int P,
+                                                            int K, float alpha, int kchunk, int mode) {
+  __shared__ __align__(16) float Us[16][BM + 4];
+  __shared__ __align__(16) float Vs[16][BP + 4];
+  int m0 = blockIdx.y * BM, p0 = blockIdx.x * BP;
+  int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+  int kbeg = blockIdx.z * kchunk, kend = min(K, kbeg + kchunk);
+  const bool k_major_u = su1 == 1 && su0 != 1, k_major_v = sv0 == 1 && sv1 != 1;
+  float acc[4][4] = {};
+  for (int k0 = kbeg; k0 < kend; k0 += 16) {
+    // Coalescing: consecutive threads take consecutive addresses. When an operand is contiguous along k
+    // (su1 == 1 or sv0 == 1, e.g. x·Aᵀ reading rows of x), threads walk k (16 floats = 64 B per row);
+    // otherwise they walk m or p (64 floats per k).
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      int idx = threadIdx.x + 256 * i;
+      int kk = k_major_u ? idx % 16 : idx / 64, mm = k_major_u ? idx / 16 : idx % 64;
+      int k = k0 + kk;
+      Us[kk][mm] = (k < kend && m0 + mm < M) ? U[(int64_t)(m0 + mm) * su0 + (int64_t)k * su1] : 0.0f;
+      kk = k_major_v ? idx % 16 : idx / 64;
+      mm = k_major_v ? idx / 16 : idx % 64;
+      k = k0 + kk;
+      Vs[kk][mm] = (k < kend && p0 + mm < P) ? V[(int64_t)k * sv0 + (int64_t)(p0 + mm) * sv1] : 0.0f;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int k = 0; k < 16; k++) {
+      float4 u = *reinterpret_cast<const float4 *>(&Us[k][ty * 4]);
+      float4 v = *reinterpret_cast<const float4 *>(&Vs[k][tx * 4]);
+      float uu[4] = {u.x, u.y, u.z, u.w}, vv[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+      for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) acc[i][j] += uu[i] * vv[j];
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    int m = m0 + ty * 4 + i;
+    if (m >= M) continue;
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      int p = p0 + tx * 4 + j;
+      if (p >= P) continue;
+      float *c = C + (int64_t)m * ldc + p;
+      if (mode == 2) atomicAdd(c, alpha * acc[i][j]);
+      else if (mode == 1) *c += alpha * acc[i][j];
+      else *c = alpha * acc[i][j];
+    }
+  }
+}
+
+extern "C" int st_sgemm_strided(st_ctx *ctx, float *C, int ldc, const float *U, int64_t su0, int64_t su1,
+                                const float *V, int64_t sv0, int64_t sv1, int M, int P, int K, float alpha,
+                                int accumulate) {
+  const char *op = "st_sgemm_strided";
+  ST_CTX(op);
+  ST_CHECK(op, C && U && V && M > 0 && P > 0 && K > 0 && ldc >= P, "bad arguments M=%d P=%d K=%d ldc=%d", M, P, K,
+           ldc);
+  int64_t tiles = ceil_div(M, BM) * ceil_div(P, BP);
+  ST_CHECK(op, ceil_div(M, BM) <= 65535, "M=%d too large", M);
+  int64_t splits = 1;
+  if (tiles < 264) splits = std::min<int64_t>(ceil_div(K, 256), ceil_div(264, tiles));
+  if (splits < 1) splits = 1;
+  int kchunk = (int)(ceil_div(ceil_div(K, splits), 16) * 16);
+  splits = ceil_div(K, kchunk);
+  int mode = accumulate ? 1 : 0;
+  if (splits > 1) {
+    if (!accumulate) ST_CUDA(op, cudaMemset2DAsync(C, (size_t)ldc * 4, 0, (size_t)P * 4, M, ctx->stream));
+    mode = 2;
+  }
+  dim3 grid((unsigned)ceil_div(P, BP), (unsigned)ceil_div(M, BM), (unsigned)splits);
+  sgemm_strided_kernel<<<grid, 256, 0, ctx->stream>>>(C, ldc, U, su0, su1, V, sv0, sv1, M, P, K, alpha, kchunk, mode);
+  ST_LAUNCHED(op);
+  return ST_OK;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// W [rows, cols] in any format -> bf16 copy; one thread per 8 consecutive weights (one quarter block).
+__global__ void dequant_bf16_kernel(__nv_bfloat16 *dst, const void *W, int wtype, int64_t rows, int cols) {
+  int64_t units = rows * (cols / 8);
+  for (int64_t u = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; u < units; u += (int64_t)gridDim.x * blockDim.x) {
+    int64_t row = u / (cols / 8);
+    int col = (int)(u % (cols / 8)) * 8;
+    float v[8];
+    load8(v, W, wtype, cols, row, col);
+#pragma unroll
+    for (int i = 0; i < 8; i++) dst[row * cols + col + i] = __float2bfloat16_rn(v[i]);
+  }
+}
+
+// bf16 view of W: W itself when stored as bf16, else a copy expanded into the workspace at `at`.
+static int weight_bf16(st_ctx *ctx, const char *op, const void *W, int wtype, int out, int in, void *at,
+                       const uint16_t **Wb) {
+  if (wtype == ST_W_BF16) {
+    *Wb = (const uint16_t *)W;
+    return ST_OK;
+  }
+  int64_t units = (int64_t)out * (in / 8);
+  int64_t g = ceil_div(units, 256);
+  dequant_bf16_kernel<<<(unsigned)(g > 65535 ? 65535 : g), 256, 0, ctx->stream>>>((__nv_bfloat16 *)at, W, wtype, out, in);
+  ST_LAUNCHED(op);
+  *Wb = (const uint16_t *)at;
+  return ST_OK;
+}
+
+static size_t align256(size_t b) { return (b + 255) & ~(size_t)255; }
+
+// ---------------------------------------------------------------------------------------------------
+static int check_lora(const char *op, st_ctx *ctx, const void *W, int wtype, int N, int in, int out, int r,
+                      int precision) {
+  ST_CTX(op);
+  ST_CHECK(op, W != nullptr, "W is NULL");
+  ST_CHECK(op, wtype >= ST_W_F32 && wtype <= ST_W_Q4_1, "unknown weight type %d", wtype);
+  ST_CHECK(op, precision == ST_PREC_F32 || precision == ST_PREC_BF16 || precision == ST_PREC_BF16_TILED,
+           "unknown precision %d", precision);
+  ST_CHECK(op, N > 0 && in > 0 && out > 0, "bad shape N=%d in=%d out=%d", N, in, out);
+  ST_CHECK(op, in % 32 == 0, "in=%d must be a multiple of 32 (one quant block per 32 weights)", in);
+  ST_CHECK(op, r >= 0 && r <= 256, "rank r=%d not in [0,256] (0 = plain frozen matmul)", r);
+  return ST_OK;
+}
+
+extern "C" int st_lora_forward(st_ctx *ctx, float *y, float *xa, const float *x, const void *W, int wtype,
+                               const float *A, const float *B, float scale, int N, int in, int out, int r,
+                               int precision) {
+  const char *op = "st_lora_forward";
+  int rc = check_lora(op, ctx, W, wtype, N, in, out, r, precision);
+  if (rc) return rc;
+  ST_CHECK(op, y && x && (r == 0 || (xa && A && B)), "NULL buffer");
+  // xa = x·Aᵀ : U = x [N,in], V[k=i][p=j] = A[j,i]
+  if (r > 0 && (rc = st_sgemm_strided(ctx, xa, r, x, in, 1, A, 1, in, N, r, in, 1.0f, 0))) return rc;
+  if (precision != ST_PREC_BF16) {
+    TileArgs a{x, W, wtype, in, out, xa, B, r, scale, N, in, out, false, y};
+    return launch_tile(op, ctx, a, precision == ST_PREC_F32 ? ST_PREC_F32 : ST_PREC_BF16);
+  }
+  // cuBLAS path: y = bf16(x)·bf16(W)ᵀ, then y += s·xa·Bᵀ in fp32
+  size_t xb_bytes = align256((size_t)N * in * 2), wb_bytes = wtype == ST_W_BF16 ? 0 : (size_t)out * in * 2;
+  if ((rc = st_workspace(ctx, xb_bytes + wb_bytes, op))) return rc;
+  uint16_t *xb = (uint16_t *)ctx->ws;
+  const uint16_t *Wb;
+  if ((rc = st_cast_f32_to_bf16(ctx, xb, x, (int64_t)N * in))) return rc;
+  if ((rc = weight_bf16(ctx, op, W, wtype, out, in, (char *)ctx->ws + xb_bytes, &Wb))) return rc;
+  if ((rc = st_matmul_bf16(ctx, y, 0, xb, Wb, N, out, in, 0, 1, 1.0f, 0.0f))) return rc;
+  // U = xa [N,r], V[k=j][p=o] = B[o,j]
+  if (r > 0 && (rc = st_sgemm_strided(ctx, y, out, xa, r, 1, B, 1, r, N, out, r, scale, 1))) return rc;
+  return ST_OK;
+}
+
+extern "C" int st_lora_backward(st_ctx *ctx, float *dx, float *dA, float *dB, float *g, const float *dy, const float *x,
+                                const float *xa, const void *W, int wtype, const float *A, const float *B, float scale,
+                                int N, int in, int out, int r, int precision, int accumulate) {
+  const char *op = "st_lora_backward";
+  int rc = check_lora(op, ctx, W, wtype, N, in, out, r, precision);
+  if (rc) return rc;
+  ST_CHECK(op, r > 0, "backward needs r >= 1 (a frozen matmul has no LoRA gradients)");
+  ST_CHECK(op, dA && dB && g && dy && x && xa && A && B, "NULL buffer");
+  // g = dy·B : U = dy [N,out], V[k=o][p=j] = B[o,j]
+  if ((rc = st_sgemm_strided(ctx, g, r, dy, out, 1, B, r, 1, N, r, out, 1.0f, 0))) return rc;
+  if (dx && precision != ST_PREC_BF16) {
+    TileArgs a{dy, W, wtype, in, out, g, A, r, scale, N, out, in, true, dx};
+    if ((rc = launch_tile(op, ctx, a, precision == ST_PREC_F32 ? ST_PREC_F32 : ST_PREC_BF16))) return rc;
+  } else if (dx) {
+    // cuBLAS path: dx = bf16(dy)·bf16(W), then dx += s·g·A in fp32
+    size_t yb_bytes = align256((size_t)N * out * 2), wb_bytes = wtype == ST_W_BF16 ? 0 : (size_t)out * in * 2;
+    if ((rc = st_workspace(ctx, yb_bytes + wb_bytes, op))) return rc;
+    uint16_t *yb = (uint16_t *)ctx->ws;
+    const uint16_t *Wb;
+    if ((rc = st_cast_f32_to_bf16(ctx, yb, dy, (int64_t)N * out))) return rc;
+    if ((rc = weight_bf16(ctx, op, W, wtype, out, in, (char *)ctx->ws + yb_bytes, &Wb))) return rc;
+    if ((rc = st_matmul_bf16(ctx, dx, 0, yb, Wb, N, in, out, 0, 0, 1.0f, 0.0f))) return rc;
+    // U = g [N,r], V[k=j][p=i] = A[j,i]
+    if ((rc = st_sgemm_strided(ctx, dx, in, g, r, 1, A, in, 1, N, in, r, scale, 1))) return rc;
+  }
+  // dA (+)= s·gᵀ·x : U[m=j][k=n] = g[n,j], V[k=n][p=i] = x[n,i]
+  if ((rc = st_sgemm_strided(ctx, dA, in, g, 1, r, x, in, 1, r, in, N, scale, accumulate))) return rc;
+  // dB (+)= s·dyᵀ·xa : U[m=o][k=n] = dy[n,o], V[k=n][p=j] = xa[n,j]
+  if ((rc = st_sgemm_strided(ctx, dB, r, dy, 1, out, xa, r, 1, out, r, N, scale, accumulate))) return rc;
+  return ST_OK;
+}

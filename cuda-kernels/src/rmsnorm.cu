@@ -1,0 +1,54 @@
+// RMSNorm forward/backward. One block of 256 threads per row: rows are C = 576..8192 floats, so a block
+// strides the row coalesced and reduces with warp shuffles; N rows give N blocks (thousands: full chip).
+#include "common.cuh"
+#include "reduce.cuh"
+
+__global__ void rmsnorm_forward_kernel(float *y, float *rstd, const float *x, const float *w, int C, float eps) {
+  const float *xr = x + (int64_t)blockIdx.x * C;
+  float *yr = y + (int64_t)blockIdx.x * C;
+  float ss = 0.0f;
+  for (int c = threadIdx.x; c < C; c += blockDim.x) ss += xr[c] * xr[c];
+  ss = block_sum(ss);
+  float r = rsqrtf(ss / C + eps);
+  for (int c = threadIdx.x; c < C; c += blockDim.x) yr[c] = xr[c] * r * w[c];
+  if (threadIdx.x == 0) rstd[blockIdx.x] = r;
+}
+
+// xh = x*rstd, dxh = dy*w:  dx = rstd * (dxh - xh * mean(dxh*xh));  dw += dy*xh (if requested)
+__global__ void rmsnorm_backward_kernel(float *dx, float *dw, const float *dy, const float *x, const float *w,
+                                        const float *rstd, int C) {
+  int64_t off = (int64_t)blockIdx.x * C;
+  float r = rstd[blockIdx.x];
+  float dot = 0.0f;
+  for (int c = threadIdx.x; c < C; c += blockDim.x) dot += dy[off + c] * w[c] * x[off + c] * r;
+  dot = block_sum(dot) / C;
+  for (int c = threadIdx.x; c < C; c += blockDim.x) {
+    float xh = x[off + c] * r;
+    float g = dy[off + c];
+    if (dw) atomicAdd(dw + c, g * xh);
+    dx[off + c] = r * (g * w[c] - xh * dot);
+  }
+}
+
+extern "C" int st_rmsnorm_forward(st_ctx *ctx, float *y, float *rstd, const float *x, const float *w, int N, int C,
+                                  float eps) {
+  const char *op = "st_rmsnorm_forward";
+  ST_CTX(op);
+  ST_CHECK(op, y && rstd && x && w && N >= 0 && C > 0, "bad arguments N=%d C=%d", N, C);
+  if (N == 0) return ST_OK;
+  rmsnorm_forward_kernel<<<N, 256, 0, ctx->stream>>>(y, rstd, x, w, C, eps);
+  ST_LAUNCHED(op);
+  return ST_OK;
+}
+
+extern "C" int st_rmsnorm_backward(st_ctx *ctx, float *dx, float *dw, const float *dy, const float *x, const float *w,
+                                   const float *rstd, int N, int C) {
+  const char *op = "st_rmsnorm_backward";
+  ST_CTX(op);
+  ST_CHECK(op, dx && dy && x && w && rstd && N >= 0 && C > 0, "bad arguments N=%d C=%d", N, C);
+  ST_CHECK(op, dx != x, "dx must not alias x (x is re-read after dx is written)");
+  if (N == 0) return ST_OK;
+  rmsnorm_backward_kernel<<<N, 256, 0, ctx->stream>>>(dx, dw, dy, x, w, rstd, C);
+  ST_LAUNCHED(op);
+  return ST_OK;
+}

@@ -1,0 +1,424 @@
+// GPU op tests: every kernel, forward and backward, against its CPU reference (ref/safetune_ref.c) on
+// fresh random inputs. Output buffers are poisoned (all bytes 0xFF = NaN) before each kernel runs, so an
+// element the kernel never wrote fails. Tolerance per element: |gpu - ref| <= atol + rtol*|ref|, chosen
+// per dtype/precision. Prints one table row per checked tensor; exit 0 = all passed, 1 = a failure,
+// 77 = no usable GPU (skipped, with the reason).
+// Usage: test_ops [seed]
+#include "safetune_kernels.h"
+#include "safetune_ref.h"
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+static st_ctx *ctx;
+static std::mt19937_64 rng;
+static int failures = 0, checks = 0;
+
+#define CK(call)                                                                              \
+  do {                                                                                        \
+    int rc_ = (call);                                                                         \
+    if (rc_ != ST_OK) {                                                                       \
+      std::printf("FAIL  %s -> %d: %s\n", #call, rc_, st_last_error());                      \
+      std::exit(1);                                                                           \
+    }                                                                                         \
+  } while (0)
+
+static std::vector<float> rnd(size_t n, float lo = -1, float hi = 1) {
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (auto &x : v) x = d(rng);
+  return v;
+}
+
+// device buffer: upload, poison, download
+struct Buf {
+  void *p = nullptr;
+  size_t bytes = 0;
+  explicit Buf(size_t b) : bytes(b) { CK(st_malloc(ctx, &p, b)); }
+  template <typename T> explicit Buf(const std::vector<T> &v) : Buf(v.size() * sizeof(T)) { up(v); }
+  ~Buf() { st_free(ctx, p); }
+  Buf(const Buf &) = delete;
+  template <typename T> void up(const std::vector<T> &v) { CK(st_memcpy_h2d(ctx, p, v.data(), v.size() * sizeof(T))); }
+  void poison() { CK(st_memset(ctx, p, 0xFF, bytes)); }
+  template <typename T> std::vector<T> down() {
+    CK(st_ctx_sync(ctx));
+    std::vector<T> v(bytes / sizeof(T));
+    CK(st_memcpy_d2h(ctx, v.data(), p, bytes));
+    return v;
+  }
+  float *f() { return (float *)p; }
+  template <typename T> T *as() { return (T *)p; }
+};
+
+static void compare(const char *op, const std::string &what, const std::vector<float> &gpu, const std::vector<float> &ref,
+                    double atol, double rtol) {
+  checks++;
+  double worst = 0, maxabs = 0;
+  size_t wi = 0, bad = 0;
+  for (size_t i = 0; i < ref.size(); i++) {
+    double g = gpu[i], r = ref[i];
+    double ratio;
+    if (std::isnan(r)) ratio = std::isnan(g) ? 0 : INFINITY;
+    else if (!std::isfinite(g)) ratio = INFINITY;
+    else {
+      double e = std::fabs(g - r);
+      maxabs = std::max(maxabs, e);
+      ratio = e == 0 ? 0 : e / (atol + rtol * std::fabs(r));
+    }
+    if (ratio > 1) bad++;
+    if (ratio > worst) { worst = ratio; wi = i; }
+  }
+  bool ok = bad == 0 && gpu.size() == ref.size();
+  if (!ok) failures++;
+  std::printf("%-6s %-26s %-34s n=%-9zu max|err|=%-10.3g worst err/tol=%-8.3g %s", ok ? "PASS" : "FAIL", op,
+              what.c_str(), ref.size(), maxabs, worst, ok ? "" : "");
+  if (!ok) std::printf("(%zu bad; worst at %zu: gpu %.7g ref %.7g)", bad, wi, gpu[wi], ref[wi]);
+  std::printf("\n");
+}
+
+// ---------------------------------------------------------------------------------------------------
+static void test_casts() {
+  size_t n = 100003;
+  auto x = rnd(n, -100, 100);
+  x[0] = 1.0f + 1.0f / 256;  // a tie: rounds to even
+  Buf dx(x), db(n * 2), df(n * 4);
+  db.poison();
+  CK(st_cast_f32_to_bf16(ctx, db.as<uint16_t>(), dx.f(), (int64_t)n));
+  auto b = db.down<uint16_t>();
+  std::vector<float> gb(n), rb(n);
+  for (size_t i = 0; i < n; i++) { gb[i] = st_ref_bf16_to_f32(b[i]); rb[i] = st_ref_bf16_to_f32(st_ref_f32_to_bf16(x[i])); }
+  compare("st_cast_f32_to_bf16", "exact", gb, rb, 0, 0);
+  df.poison();
+  CK(st_cast_bf16_to_f32(ctx, df.f(), db.as<uint16_t>(), (int64_t)n));
+  compare("st_cast_bf16_to_f32", "exact", df.down<float>(), rb, 0, 0);
+}
+
+static std::vector<uint16_t> to_bf16(const std::vector<float> &v) {
+  std::vector<uint16_t> o(v.size());
+  for (size_t i = 0; i < v.size(); i++) o[i] = st_ref_f32_to_bf16(v[i]);
+  return o;
+}
+
+static void test_matmul() {
+  int M = 200, N = 136, K = 96;
+  for (int ta = 0; ta < 2; ta++)
+    for (int tb = 0; tb < 2; tb++) {
+      auto A = to_bf16(rnd((size_t)M * K)), B = to_bf16(rnd((size_t)K * N));
+      auto C0 = rnd((size_t)M * N);
+      Buf dA(A), dB(B), dC(C0);
+      CK(st_matmul_bf16(ctx, dC.p, 0, dA.as<uint16_t>(), dB.as<uint16_t>(), M, N, K, ta, tb, 0.5f, 1.0f));
+      std::vector<float> ref = C0;
+      st_ref_matmul_bf16(ref.data(), A.data(), B.data(), M, N, K, ta, tb, 0.5f, 1.0f);
+      compare("st_matmul_bf16", "f32 out, beta=1, ta=" + std::to_string(ta) + " tb=" + std::to_string(tb), dC.down<float>(),
+              ref, 1e-4, 1e-4);
+    }
+  // bf16 output, beta 0
+  auto A = to_bf16(rnd((size_t)M * K)), B = to_bf16(rnd((size_t)N * K));
+  Buf dA(A), dB(B), dC((size_t)M * N * 2);
+  dC.poison();
+  CK(st_matmul_bf16(ctx, dC.p, 1, dA.as<uint16_t>(), dB.as<uint16_t>(), M, N, K, 0, 1, 1.0f, 0.0f));
+  auto c = dC.down<uint16_t>();
+  std::vector<float> g(c.size()), ref((size_t)M * N);
+  for (size_t i = 0; i < c.size(); i++) g[i] = st_ref_bf16_to_f32(c[i]);
+  st_ref_matmul_bf16(ref.data(), A.data(), B.data(), M, N, K, 0, 1, 1.0f, 0.0f);
+  compare("st_matmul_bf16", "bf16 out (x·Wᵀ)", g, ref, 1e-3, 8e-3);
+}
+
+static const char *wname(int w) { return w == 0 ? "f32" : w == 1 ? "bf16" : w == 2 ? "q8_0" : "q4_1"; }
+
+static void test_lora() {
+  struct Shape { int N, in, out, r; } shapes[] = {{300, 256, 200, 16}, {77, 576, 192, 40}};
+  for (auto sh : shapes)
+    for (int wt = 0; wt < 4; wt++)
+      for (int prec = 0; prec < 3; prec++) {
+        int N = sh.N, in = sh.in, out = sh.out, r = sh.r;
+        float s = 2.0f;
+        auto x = rnd((size_t)N * in), A = rnd((size_t)r * in, -0.1f, 0.1f), B = rnd((size_t)out * r, -0.1f, 0.1f);
+        auto wf = rnd((size_t)out * in, -1.0f / std::sqrt((float)in), 1.0f / std::sqrt((float)in));
+        std::vector<uint8_t> W(st_weight_bytes(wt, out, in));
+        st_ref_quantize(W.data(), wf.data(), wt, out, in);
+        Buf dx_(x), dA_(A), dB_(B), dW(W), dy((size_t)N * out * 4), dxa((size_t)N * r * 4);
+        dy.poison();
+        dxa.poison();
+        CK(st_lora_forward(ctx, dy.f(), dxa.f(), dx_.f(), dW.p, wt, dA_.f(), dB_.f(), s, N, in, out, r, prec));
+        std::vector<float> y((size_t)N * out), xa((size_t)N * r);
+        st_ref_lora_forward(y.data(), xa.data(), x.data(), W.data(), wt, A.data(), B.data(), s, N, in, out, r);
+        std::string c = std::string(wname(wt)) + (prec == 0 ? " f32" : prec == 1 ? " cublas-bf16" : " tiled-bf16") + " N" + std::to_string(N) + " " +
+                        std::to_string(in) + "->" + std::to_string(out) + " r" + std::to_string(r);
+        double at = prec ? 1.5e-2 : 2e-5, rt = prec ? 1.5e-2 : 2e-4;
+        compare("st_lora_forward", "y " + c, dy.down<float>(), y, at, rt);
+        compare("st_lora_forward", "xa " + c, dxa.down<float>(), xa, 2e-5, 2e-4);
+        // backward; dA accumulates onto a random start, dB overwrites
+        auto gy = rnd((size_t)N * out);
+        auto dA0 = rnd((size_t)r * in);
+        Buf dgy(gy), ddx((size_t)N * in * 4), ddA(dA0), ddB((size_t)out * r * 4), dg((size_t)N * r * 4);
+        ddx.poison();
+        ddB.poison();
+        dg.poison();
+        CK(st_lora_backward(ctx, ddx.f(), ddA.f(), ddB.f(), dg.f(), dgy.f(), dx_.f(), dxa.f(), dW.p, wt, dA_.f(),
+                            dB_.f(), s, N, in, out, r, prec, 0));
+        // second call accumulates the same gradient on top
+        CK(st_lora_backward(ctx, nullptr, ddA.f(), ddB.f(), dg.f(), dgy.f(), dx_.f(), dxa.f(), dW.p, wt, dA_.f(),
+                            dB_.f(), s, N, in, out, r, prec, 1));
+        std::vector<float> rdx((size_t)N * in), rdA((size_t)r * in), rdB((size_t)out * r), rg((size_t)N * r);
+        st_ref_lora_backward(rdx.data(), rdA.data(), rdB.data(), rg.data(), gy.data(), x.data(), xa.data(), W.data(), wt,
+                             A.data(), B.data(), s, N, in, out, r, 0);
+        st_ref_lora_backward(nullptr, rdA.data(), rdB.data(), rg.data(), gy.data(), x.data(), xa.data(), W.data(), wt,
+                             A.data(), B.data(), s, N, in, out, r, 1);
+        double dat = prec ? 1.5e-2 : 5e-5, drt = prec ? 1.5e-2 : 2e-4;
+        compare("st_lora_backward", "dx " + c, ddx.down<float>(), rdx, dat, drt);
+        compare("st_lora_backward", "g=dy·B " + c, dg.down<float>(), rg, 5e-5, 2e-4);
+        compare("st_lora_backward", "dA (x2 accumulated) " + c, ddA.down<float>(), rdA, 2e-4, 2e-4);
+        compare("st_lora_backward", "dB (x2 accumulated) " + c, ddB.down<float>(), rdB, 2e-4, 2e-4);
+      }
+}
+
+static void test_frozen_matmul() {
+  int N = 130, in = 320, out = 100;
+  for (int wt = 0; wt < 4; wt++) {
+    auto x = rnd((size_t)N * in), wf = rnd((size_t)out * in, -0.05f, 0.05f);
+    std::vector<uint8_t> W(st_weight_bytes(wt, out, in));
+    st_ref_quantize(W.data(), wf.data(), wt, out, in);
+    Buf dx(x), dW(W), y((size_t)N * out * 4);
+    y.poison();
+    CK(st_lora_forward(ctx, y.f(), nullptr, dx.f(), dW.p, wt, nullptr, nullptr, 0.0f, N, in, out, 0, ST_PREC_F32));
+    std::vector<float> ry((size_t)N * out);
+    st_ref_lora_forward(ry.data(), nullptr, x.data(), W.data(), wt, nullptr, nullptr, 0.0f, N, in, out, 0);
+    compare("st_lora_forward", std::string("r=0 frozen matmul ") + wname(wt), y.down<float>(), ry, 2e-5, 2e-4);
+  }
+}
+
+static void test_rmsnorm() {
+  int N = 133, C = 576;
+  auto x = rnd((size_t)N * C, -3, 3), w = rnd(C, 0.5f, 1.5f), dy = rnd((size_t)N * C);
+  Buf dx_(x), dw_(w), dy_(dy), y((size_t)N * C * 4), rs((size_t)N * 4), dx((size_t)N * C * 4), dw(std::vector<float>(C, 0.0f));
+  y.poison(); rs.poison(); dx.poison();
+  CK(st_rmsnorm_forward(ctx, y.f(), rs.f(), dx_.f(), dw_.f(), N, C, 1e-5f));
+  CK(st_rmsnorm_backward(ctx, dx.f(), dw.f(), dy_.f(), dx_.f(), dw_.f(), rs.f(), N, C));
+  std::vector<float> ry((size_t)N * C), rr(N), rdx((size_t)N * C), rdw(C, 0.0f);
+  st_ref_rmsnorm_forward(ry.data(), rr.data(), x.data(), w.data(), N, C, 1e-5f);
+  st_ref_rmsnorm_backward(rdx.data(), rdw.data(), dy.data(), x.data(), w.data(), rr.data(), N, C);
+  compare("st_rmsnorm_forward", "y N133 C576", y.down<float>(), ry, 1e-5, 1e-5);
+  compare("st_rmsnorm_forward", "rstd", rs.down<float>(), rr, 1e-6, 1e-5);
+  compare("st_rmsnorm_backward", "dx", dx.down<float>(), rdx, 1e-5, 1e-4);
+  compare("st_rmsnorm_backward", "dw (sum over rows)", dw.down<float>(), rdw, 1e-4, 1e-4);
+}
+
+static void test_rope() {
+  int N = 70, H = 5, D = 64;
+  auto x = rnd((size_t)N * H * D);
+  std::vector<int32_t> pos(N);
+  std::uniform_int_distribution<int> pd(0, 1000);
+  for (auto &p : pos) p = pd(rng);
+  std::vector<float> inv(D / 2);
+  st_ref_rope_inv_freq(inv.data(), D, 10000.0);
+  Buf dx(x), dpos(pos), dinv(inv), o((size_t)N * H * D * 4), d((size_t)N * H * D * 4);
+  o.poison(); d.poison();
+  CK(st_rope_forward(ctx, o.f(), dx.f(), dpos.as<int32_t>(), dinv.f(), N, H, D));
+  CK(st_rope_backward(ctx, d.f(), dx.f(), dpos.as<int32_t>(), dinv.f(), N, H, D));
+  std::vector<float> ro(x.size()), rd(x.size());
+  st_ref_rope_forward(ro.data(), x.data(), pos.data(), inv.data(), N, H, D);
+  st_ref_rope_backward(rd.data(), x.data(), pos.data(), inv.data(), N, H, D);
+  // same fp32 angles on both sides; sincosf is within 2 ulp, times |x| <= 1 and angles up to 1000 rad
+  compare("st_rope_forward", "N70 H5 D64 pos<=1000", o.down<float>(), ro, 2e-6, 1e-5);
+  compare("st_rope_backward", "inverse rotation", d.down<float>(), rd, 2e-6, 1e-5);
+  CK(st_rope_forward(ctx, dx.f(), dx.f(), dpos.as<int32_t>(), dinv.f(), N, H, D));
+  compare("st_rope_forward", "in place", dx.down<float>(), ro, 2e-6, 1e-5);
+}
+
+static void test_attention() {
+  // pad > 0: the last `pad` key slots of batch row 0 are padding (key mask 0), as in right-padded batches
+  struct Cfg { int B, T, Hq, Hkv, D, pad; } cfgs[] = {
+      {2, 77, 6, 2, 64, 0}, {2, 77, 6, 2, 64, 9}, {1, 130, 4, 4, 128, 0}, {2, 40, 8, 2, 32, 5}, {1, 65, 3, 1, 96, 0}};
+  for (auto c : cfgs) {
+    size_t nq = (size_t)c.B * c.T * c.Hq * c.D, nk = (size_t)c.B * c.T * c.Hkv * c.D, nl = (size_t)c.B * c.Hq * c.T;
+    float scale = 1.0f / std::sqrt((float)c.D);
+    auto q = rnd(nq, -2, 2), k = rnd(nk, -2, 2), v = rnd(nk), dout = rnd(nq);
+    std::vector<int32_t> mask((size_t)c.B * c.T, 1);
+    for (int j = c.T - c.pad; j < c.T; j++) mask[j] = 0;
+    const int32_t *hm = c.pad ? mask.data() : nullptr;
+    Buf dq_(q), dk_(k), dv_(v), ddo(dout), dm(mask), o(nq * 4), l(nl * 4), dq(nq * 4), dk(nk * 4), dv(nk * 4), delta(nl * 4);
+    int32_t *devm = c.pad ? dm.as<int32_t>() : nullptr;
+    o.poison(); l.poison(); dq.poison(); dk.poison(); dv.poison();
+    CK(st_attention_forward(ctx, o.f(), l.f(), dq_.f(), dk_.f(), dv_.f(), devm, c.B, c.T, c.T, c.T, 0, c.Hq, c.Hkv, c.D, scale));
+    CK(st_attention_backward(ctx, dq.f(), dk.f(), dv.f(), delta.f(), ddo.f(), o.f(), dq_.f(), dk_.f(), dv_.f(), l.f(), devm,
+                             c.B, c.T, c.Hq, c.Hkv, c.D, scale));
+    std::vector<float> ro(nq), rl(nl), rdq(nq), rdk(nk), rdv(nk);
+    st_ref_attention_forward(ro.data(), rl.data(), q.data(), k.data(), v.data(), hm, c.B, c.T, c.T, c.T, 0, c.Hq, c.Hkv, c.D,
+                             scale);
+    st_ref_attention_backward(rdq.data(), rdk.data(), rdv.data(), dout.data(), q.data(), k.data(), v.data(), hm, c.B, c.T,
+                              c.Hq, c.Hkv, c.D, scale);
+    char cs[96];
+    std::snprintf(cs, sizeof cs, "B%d T%d Hq%d Hkv%d D%d pad%d", c.B, c.T, c.Hq, c.Hkv, c.D, c.pad);
+    compare("st_attention_forward", std::string("out ") + cs, o.down<float>(), ro, 2e-5, 2e-4);
+    compare("st_attention_forward", std::string("lse ") + cs, l.down<float>(), rl, 2e-5, 2e-5);
+    compare("st_attention_backward", std::string("dq ") + cs, dq.down<float>(), rdq, 5e-5, 5e-4);
+    compare("st_attention_backward", std::string("dk ") + cs, dk.down<float>(), rdk, 5e-5, 5e-4);
+    compare("st_attention_backward", std::string("dv ") + cs, dv.down<float>(), rdv, 5e-5, 5e-4);
+  }
+  // KV-cache form: 3 new queries at slots 50..52 of a 64-slot cache with 53 filled, batch row 1 padded at the front
+  {
+    int B = 2, T = 3, Tk = 53, cap = 64, qs = 50, Hq = 6, Hkv = 2, D = 64;
+    size_t nq = (size_t)B * T * Hq * D, nk = (size_t)B * cap * Hkv * D, nl = (size_t)B * T * Hq;
+    auto q = rnd(nq, -2, 2), k = rnd(nk, -2, 2), v = rnd(nk);
+    std::vector<int32_t> mask((size_t)B * cap, 1);
+    for (int j = 0; j < 7; j++) mask[cap + j] = 0;
+    Buf dq_(q), dk_(k), dv_(v), dm(mask), o(nq * 4), l(nl * 4);
+    o.poison(); l.poison();
+    CK(st_attention_forward(ctx, o.f(), l.f(), dq_.f(), dk_.f(), dv_.f(), dm.as<int32_t>(), B, T, Tk, cap, qs, Hq, Hkv, D,
+                            0.125f));
+    std::vector<float> ro(nq), rl(nl);
+    st_ref_attention_forward(ro.data(), rl.data(), q.data(), k.data(), v.data(), mask.data(), B, T, Tk, cap, qs, Hq, Hkv, D,
+                             0.125f);
+    compare("st_attention_forward", "out KV cache q_start50 Tk53 cap64", o.down<float>(), ro, 2e-5, 2e-4);
+    compare("st_attention_forward", "lse KV cache", l.down<float>(), rl, 2e-5, 2e-5);
+  }
+}
+
+static void test_elementwise_softmax() {
+  size_t n = 70001;
+  auto a = rnd(n), b = rnd(n);
+  Buf da(a), db(b), o(n * 4);
+  o.poison();
+  CK(st_add(ctx, o.f(), da.f(), db.f(), (int64_t)n));
+  std::vector<float> r(n);
+  st_ref_add(r.data(), a.data(), b.data(), (int64_t)n);
+  compare("st_add", "n70001", o.down<float>(), r, 0, 0);
+  o.poison();
+  CK(st_fill(ctx, o.f(), 0.375f, (int64_t)n));
+  compare("st_fill", "0.375", o.down<float>(), std::vector<float>(n, 0.375f), 0, 0);
+  int N = 19, V = 32000;
+  auto x = rnd((size_t)N * V, -10, 10);
+  Buf dx(x), so((size_t)N * V * 4), ls((size_t)N * 4);
+  so.poison(); ls.poison();
+  CK(st_softmax_forward(ctx, so.f(), dx.f(), N, V));
+  CK(st_logsumexp(ctx, ls.f(), dx.f(), N, V));
+  std::vector<float> rs((size_t)N * V), rl(N);
+  st_ref_softmax_forward(rs.data(), x.data(), N, V);
+  st_ref_logsumexp(rl.data(), x.data(), N, V);
+  compare("st_softmax_forward", "N19 V32000", so.down<float>(), rs, 1e-8, 1e-4);
+  compare("st_logsumexp", "N19 V32000", ls.down<float>(), rl, 2e-5, 2e-6);
+  CK(st_softmax_forward(ctx, dx.f(), dx.f(), N, V));
+  compare("st_softmax_forward", "in place", dx.down<float>(), rs, 1e-8, 1e-4);
+}
+
+static void test_swiglu() {
+  size_t n = 65537;
+  auto g = rnd(n, -6, 6), u = rnd(n, -2, 2), dh = rnd(n);
+  Buf dg_(g), du_(u), ddh(dh), h(n * 4), dg(n * 4), du(n * 4);
+  h.poison(); dg.poison(); du.poison();
+  CK(st_swiglu_forward(ctx, h.f(), dg_.f(), du_.f(), (int64_t)n));
+  CK(st_swiglu_backward(ctx, dg.f(), du.f(), ddh.f(), dg_.f(), du_.f(), (int64_t)n));
+  std::vector<float> rh(n), rdg(n), rdu(n);
+  st_ref_swiglu_forward(rh.data(), g.data(), u.data(), (int64_t)n);
+  st_ref_swiglu_backward(rdg.data(), rdu.data(), dh.data(), g.data(), u.data(), (int64_t)n);
+  compare("st_swiglu_forward", "h", h.down<float>(), rh, 1e-6, 1e-5);
+  compare("st_swiglu_backward", "dgate", dg.down<float>(), rdg, 1e-6, 1e-5);
+  compare("st_swiglu_backward", "dup", du.down<float>(), rdu, 1e-6, 1e-5);
+}
+
+static void test_cross_entropy() {
+  int N = 37, V = 49152;
+  auto logits = rnd((size_t)N * V, -8, 8);
+  std::vector<int32_t> t(N);
+  std::vector<uint8_t> m(N);
+  std::uniform_int_distribution<int> td(0, V - 1);
+  for (int n = 0; n < N; n++) { t[n] = n % 7 == 3 ? -100 : td(rng); m[n] = n % 5 != 1; }
+  Buf dl(logits), dt(t), dm(m), loss((size_t)N * 4), lse((size_t)N * 4);
+  loss.poison(); lse.poison();
+  CK(st_cross_entropy_forward(ctx, loss.f(), lse.f(), dl.f(), dt.as<int32_t>(), dm.as<uint8_t>(), N, V));
+  std::vector<float> rloss(N), rlse(N), rd((size_t)N * V);
+  st_ref_cross_entropy_forward(rloss.data(), rlse.data(), logits.data(), t.data(), m.data(), N, V);
+  compare("st_cross_entropy_forward", "losses (masked, ignored) V49152", loss.down<float>(), rloss, 2e-5, 2e-5);
+  compare("st_cross_entropy_forward", "lse", lse.down<float>(), rlse, 2e-5, 2e-6);
+  CK(st_cross_entropy_backward(ctx, dl.f(), dl.f(), lse.f(), dt.as<int32_t>(), dm.as<uint8_t>(), 1.0f / 29, N, V));
+  st_ref_cross_entropy_backward(rd.data(), logits.data(), rlse.data(), t.data(), m.data(), 1.0f / 29, N, V);
+  compare("st_cross_entropy_backward", "dlogits in place", dl.down<float>(), rd, 1e-7, 1e-4);
+}
+
+static void test_adamw() {
+  size_t n = 10007;
+  auto p = rnd(n), g = rnd(n, -3, 3), m = rnd(n, -0.1f, 0.1f), v = rnd(n, 0.0f, 0.01f);
+  Buf dp(p), dg(g), dm(m), dv(v);
+  CK(st_adamw_update(ctx, dp.f(), dg.f(), dm.f(), dv.f(), (int64_t)n, 2e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 3, 0.5f));
+  st_ref_adamw_update(p.data(), g.data(), m.data(), v.data(), (int64_t)n, 2e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 3, 0.5f);
+  compare("st_adamw_update", "p (t=3, grad_scale 0.5)", dp.down<float>(), p, 1e-6, 1e-5);
+  compare("st_adamw_update", "m", dm.down<float>(), m, 1e-7, 1e-5);
+  compare("st_adamw_update", "v", dv.down<float>(), v, 1e-9, 1e-5);
+  Buf out(std::vector<float>{0.0f});
+  CK(st_sumsq(ctx, out.f(), dg.f(), (int64_t)n));
+  double s = 0;
+  for (float x : g) s += (double)x * x;
+  compare("st_sumsq", "sum g^2", out.down<float>(), {(float)s}, 0, 1e-5);
+}
+
+static void test_embedding() {
+  int N = 50, V = 1000, C = 96;
+  auto table = rnd((size_t)V * C);
+  auto tb = to_bf16(table);
+  std::vector<int32_t> ids(N);
+  std::uniform_int_distribution<int> id(0, V - 1);
+  for (auto &i : ids) i = id(rng);
+  ids[7] = ids[3];  // repeated token: the backward must add both
+  ids[11] = V + 5;  // out of range: NaN row
+  Buf dids(ids), dt(table), dtb(tb), o((size_t)N * C * 4);
+  for (int wt = 0; wt < 2; wt++) {
+    o.poison();
+    CK(st_embedding_forward(ctx, o.f(), dids.as<int32_t>(), wt ? dtb.p : dt.p, wt, N, V, C));
+    std::vector<float> ro((size_t)N * C);
+    st_ref_embedding_forward(ro.data(), ids.data(), wt ? (const void *)tb.data() : table.data(), wt, N, V, C);
+    compare("st_embedding_forward", std::string("table ") + wname(wt) + " (bad id -> NaN)", o.down<float>(), ro, 0, 0);
+  }
+  auto dout = rnd((size_t)N * C);
+  Buf ddo(dout), dtab(std::vector<float>((size_t)V * C, 0.0f));
+  CK(st_embedding_backward(ctx, dtab.f(), ddo.f(), dids.as<int32_t>(), N, V, C));
+  std::vector<float> rt((size_t)V * C, 0.0f);
+  st_ref_embedding_backward(rt.data(), dout.data(), ids.data(), N, V, C);
+  compare("st_embedding_backward", "dtable (repeated ids add)", dtab.down<float>(), rt, 1e-6, 1e-6);
+}
+
+static void test_errors() {
+  // an invalid argument must come back as an error code with the op name, not a crash
+  checks++;
+  int rc = st_lora_forward(ctx, nullptr, nullptr, nullptr, nullptr, 9, nullptr, nullptr, 1, 1, 33, 1, 1, 0);
+  bool ok = rc == ST_ERR_ARG && std::strstr(st_last_error(), "st_lora_forward") != nullptr;
+  if (!ok) failures++;
+  std::printf("%-6s %-26s %-34s -> %d \"%s\"\n", ok ? "PASS" : "FAIL", "errors", "bad args give code + op name", rc,
+              st_last_error());
+}
+
+int main(int argc, char **argv) {
+  uint64_t seed = argc > 1 ? std::strtoull(argv[1], nullptr, 10)
+                           : (uint64_t)std::chrono::high_resolution_clock::now().time_since_epoch().count();
+  rng.seed(seed);
+  int n = 0;
+  if (st_device_count(&n) != ST_OK || n == 0) {
+    std::printf("SKIP: %s\n", n == 0 && st_last_error()[0] == 0 ? "no CUDA device" : st_last_error());
+    return 77;
+  }
+  CK(st_ctx_create(&ctx, 0));
+  char name[256];
+  CK(st_device_name(0, name, sizeof name));
+  std::printf("device: %s   seed: %llu\n", name, (unsigned long long)seed);
+  test_casts();
+  test_matmul();
+  test_lora();
+  test_frozen_matmul();
+  test_rmsnorm();
+  test_rope();
+  test_attention();
+  test_elementwise_softmax();
+  test_swiglu();
+  test_cross_entropy();
+  test_adamw();
+  test_embedding();
+  test_errors();
+  CK(st_ctx_destroy(ctx));
+  std::printf("test_ops: %d/%d checks passed%s\n", checks - failures, checks, failures ? "  -- FAILURES" : "");
+  return failures ? 1 : 0;
+}

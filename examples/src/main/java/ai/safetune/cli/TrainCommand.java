@@ -1,0 +1,244 @@
+package ai.safetune.cli;
+
+import ai.safetune.data.ChatDatasets;
+import ai.safetune.data.ChatExample;
+import ai.safetune.model.ModelFiles;
+import ai.safetune.train.FineTuner;
+import ai.safetune.train.LoraConfig;
+import ai.safetune.train.LoraTrainingModel;
+import ai.safetune.train.LrSchedule;
+import ai.safetune.train.PeftAdapter;
+import ai.safetune.train.StepMetrics;
+import ai.safetune.train.TrainingCallback;
+import ai.safetune.train.TrainingData;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code safetune train}: LoRA fine-tuning from the command line (flags are a contract for downstream tools).
+ */
+@Command(name = "train", mixinStandardHelpOptions = true,
+        description = {"LoRA-fine-tune a Llama-family chat model on chat or alpaca JSONL and save a PEFT adapter.",
+            "Loss on assistant tokens only; AdamW; warm-up then constant/linear/cosine; gradient clipping."})
+public final class TrainCommand implements Callable<Integer> {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @Option(names = "--model", required = true, paramLabel = "PATH", description = "A .gguf file or a Hugging Face model directory.")
+    Path model;
+
+    @Option(names = "--data", required = true, paramLabel = "F.jsonl", description = "Chat JSONL ({\"messages\":[...]}) or alpaca JSONL.")
+    Path data;
+
+    @Option(names = "--init-adapter", paramLabel = "DIR", description = "Start from this PEFT adapter instead of a fresh initialisation.")
+    Path initAdapter;
+
+    @Option(names = "--lora-r", paramLabel = "R", description = "LoRA rank (required unless --init-adapter).")
+    Integer loraR;
+
+    @Option(names = "--lora-alpha", paramLabel = "A", description = "LoRA alpha (required unless --init-adapter).")
+    Double loraAlpha;
+
+    @Option(names = "--lora-dropout", paramLabel = "D", defaultValue = "0", description = "LoRA dropout (default: ${DEFAULT-VALUE}).")
+    double loraDropout;
+
+    @Option(names = "--rslora", description = "Rank-stabilized scaling alpha/sqrt(r).")
+    boolean rslora;
+
+    @Option(names = "--target-modules", paramLabel = "LIST", defaultValue = "all-linear",
+            description = "Comma-separated q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj or all-linear (default).")
+    String targetModules;
+
+    @Option(names = "--lr", required = true, paramLabel = "X", description = "Peak learning rate.")
+    double lr;
+
+    @Option(names = "--weight-decay", paramLabel = "W", defaultValue = "0", description = "Decoupled weight decay (default: ${DEFAULT-VALUE}).")
+    double weightDecay;
+
+    @Option(names = "--max-grad-norm", paramLabel = "G", defaultValue = "1.0", description = "Clip the total gradient norm (0 = off; default: ${DEFAULT-VALUE}).")
+    double maxGradNorm;
+
+    @Option(names = "--batch-size", required = true, paramLabel = "B", description = "Examples per micro-batch.")
+    int batchSize;
+
+    @Option(names = "--grad-accum", paramLabel = "K", defaultValue = "1", description = "Micro-batches per optimizer step (default: ${DEFAULT-VALUE}).")
+    int gradAccum;
+
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    Length length;
+
+    static final class Length {
+        @Option(names = "--steps", paramLabel = "N", description = "Optimizer steps.")
+        Integer steps;
+
+        @Option(names = "--epochs", paramLabel = "E", description = "Passes over the data.")
+        Double epochs;
+    }
+
+    @Option(names = "--schedule", paramLabel = "constant|linear|cosine", defaultValue = "linear",
+            description = "Learning-rate schedule after warm-up (default: ${DEFAULT-VALUE}).")
+    String schedule;
+
+    @Option(names = "--warmup-steps", paramLabel = "N", defaultValue = "0", description = "Linear warm-up steps (default: ${DEFAULT-VALUE}).")
+    int warmupSteps;
+
+    @Option(names = "--no-shuffle", description = "Take the examples in file order.")
+    boolean noShuffle;
+
+    @Option(names = "--max-seq-len", paramLabel = "L", defaultValue = "2048", description = "Truncate longer examples (reported; default: ${DEFAULT-VALUE}).")
+    int maxSeqLen;
+
+    @Option(names = "--seed", paramLabel = "S", defaultValue = "42", description = "Seed of the adapter init and the shuffle (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--metrics-out", paramLabel = "M.jsonl", description = "One JSON line per optimizer step: step, loss, grad_norm, lr, ...")
+    Path metricsOut;
+
+    @Option(names = "--checkpoint-dir", paramLabel = "DIR", description = "Write resumable checkpoints here.")
+    Path checkpointDir;
+
+    @Option(names = "--checkpoint-every", paramLabel = "N", defaultValue = "0", description = "Checkpoint every N steps (and at the end).")
+    int checkpointEvery;
+
+    @Option(names = "--resume", paramLabel = "DIR", description = "Resume from the newest checkpoint in DIR.")
+    Path resume;
+
+    @Option(names = "--train-on-inputs", description = "Loss on every token, not only on the responses.")
+    boolean trainOnInputs;
+
+    @Option(names = "--save", required = true, paramLabel = "DIR", description = "Write the trained PEFT adapter here.")
+    Path save;
+
+    @Override
+    public Integer call() throws IOException {
+        if (!Files.isRegularFile(data)) {
+            throw new IllegalArgumentException("--data " + data + ": no such file");
+        }
+        if (checkpointDir != null && checkpointEvery <= 0) {
+            throw new IllegalArgumentException("--checkpoint-dir needs --checkpoint-every N with N > 0");
+        }
+        List<ChatExample> chats = ChatDatasets.read(data);
+        PeftAdapter init = null;
+        LoraConfig lora;
+        if (initAdapter != null) {
+            init = PeftAdapter.load(initAdapter);
+            lora = init.config();
+            if (loraR != null && loraR != lora.r()) {
+                throw new IllegalArgumentException("--lora-r " + loraR + " disagrees with the rank " + lora.r()
+                        + " of --init-adapter " + initAdapter);
+            }
+            if (loraAlpha != null && loraAlpha != lora.alpha()) {
+                throw new IllegalArgumentException("--lora-alpha " + loraAlpha + " disagrees with lora_alpha "
+                        + lora.alpha() + " of --init-adapter " + initAdapter);
+            }
+        } else {
+            if (loraR == null || loraAlpha == null) {
+                throw new IllegalArgumentException("give --lora-r and --lora-alpha (or --init-adapter DIR)");
+            }
+            lora = new LoraConfig(loraR, loraAlpha, loraDropout, rslora, LoraConfig.parseTargets(targetModules));
+        }
+        BufferedWriter metrics = null;
+        if (metricsOut != null) {
+            metrics = resume != null
+                    ? Files.newBufferedWriter(metricsOut, StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND)
+                    : Files.newBufferedWriter(metricsOut, StandardCharsets.UTF_8);
+        }
+        try (ModelFiles files = ModelFiles.open(model)) {
+            FineTuner.Builder b = FineTuner.builder(files, chats)
+                    .lora(lora)
+                    .initAdapter(init)
+                    .learningRate(lr).weightDecay(weightDecay).maxGradNorm(maxGradNorm)
+                    .batchSize(batchSize).gradAccum(gradAccum)
+                    .schedule(LrSchedule.Kind.parse(schedule)).warmupSteps(warmupSteps)
+                    .shuffle(!noShuffle).maxSeqLen(maxSeqLen).seed(seed).trainOnInputs(trainOnInputs)
+                    .baseModel(model.getFileName().toString());
+            if (length.steps != null) {
+                b.steps(length.steps);
+            } else {
+                b.epochs(length.epochs);
+            }
+            if (checkpointDir != null) {
+                b.checkpoints(checkpointDir, checkpointEvery);
+            }
+            if (resume != null) {
+                b.resumeFrom(resume);
+            }
+            b.callback(new Reporter(metrics));
+            FineTuner.TrainingResult result = b.build().run();
+            result.adapter().save(save, model.getFileName().toString());
+            System.err.printf(Locale.ROOT, "saved the adapter to %s after %d steps%s%n", save, result.totalSteps(),
+                    result.last().map(m -> String.format(Locale.ROOT, " (last loss %.4f)", m.loss())).orElse(""));
+        } finally {
+            if (metrics != null) {
+                metrics.close();
+            }
+        }
+        return 0;
+    }
+
+    /** Progress bar on stderr and the metrics JSONL. */
+    private static final class Reporter implements TrainingCallback {
+        private final BufferedWriter metrics;
+        private ProgressBar bar;
+
+        Reporter(BufferedWriter metrics) {
+            this.metrics = metrics;
+        }
+
+        @Override
+        public void onStart(int totalSteps, int startStep, TrainingData data) {
+            if (!data.truncatedIds().isEmpty()) {
+                System.err.printf(Locale.ROOT, "warning: %d of %d examples were truncated to %d tokens%n",
+                        data.truncatedIds().size(), data.size(), data.maxSeqLen());
+            }
+            bar = new ProgressBarBuilder().setTaskName("train").setInitialMax(totalSteps).startsFrom(startStep, java.time.Duration.ZERO)
+                    .setStyle(ProgressBarStyle.ASCII).setConsumer(new me.tongfei.progressbar.InteractiveConsoleProgressBarConsumer(System.err))
+                    .setUnit(" steps", 1).build();
+        }
+
+        @Override
+        public void onStep(StepMetrics m, LoraTrainingModel model) {
+            if (metrics != null) {
+                ObjectNode o = JSON.createObjectNode();
+                o.put("step", m.step());
+                o.put("loss", m.loss());
+                o.put("grad_norm", m.gradNorm());
+                o.put("lr", m.lr());
+                o.put("epoch", m.epoch());
+                o.put("loss_tokens", m.lossTokens());
+                o.put("tokens", m.seqTokens());
+                o.put("tokens_per_s", m.tokensPerSec());
+                o.put("elapsed_s", m.elapsedSec());
+                try {
+                    metrics.write(JSON.writeValueAsString(o));
+                    metrics.write('\n');
+                    metrics.flush();
+                } catch (IOException e) {
+                    throw new UncheckedIOException("cannot write metrics: " + e.getMessage(), e);
+                }
+            }
+            if (bar != null) {
+                bar.setExtraMessage(String.format(Locale.ROOT, "loss %.4f %.0f tok/s", m.loss(), m.tokensPerSec()));
+                bar.stepTo(m.step() + 1L);
+                if (m.step() + 1 >= bar.getMax()) {
+                    bar.close();
+                }
+            }
+        }
+    }
+}

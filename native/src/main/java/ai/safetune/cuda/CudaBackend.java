@@ -1,0 +1,536 @@
+package ai.safetune.cuda;
+
+import ai.safetune.backend.AttentionShape;
+import ai.safetune.backend.Backend;
+import ai.safetune.backend.Tensor;
+import ai.safetune.backend.WeightHandle;
+import ai.safetune.cuda.SafeTuneKernels.st_ctx;
+import ai.safetune.model.Weight;
+
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayDeque;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.IdentityHashMap;
+import java.util.Map;
+
+import static ai.safetune.cuda.SafeTuneKernels.*;
+
+/**
+ * The CUDA backend: every {@link Backend} op is one or two calls into the kernel library on this backend's
+ * own stream (one backend per trainer = one stream per trainer). Device buffers come from a pool of
+ * power-of-two size classes, so a training loop that closes and re-allocates its buffers does not call
+ * cudaMalloc again. Host arrays (token ids, positions, masks) go through small device scratch buffers.
+ * Every native status is checked; a failure is a {@link CudaException} with the op and the CUDA message.
+ * <p>Frozen weights live on the device as bf16 when stored as BF16 (exact) and as fp32 otherwise (exact);
+ * the kernels also read GGUF Q8_0/Q4_1 blocks, which needs raw block access that
+ * {@link Weight} does not expose yet.
+ * <p>Not thread-safe, like every backend: drive it from one thread.
+ */
+public final class CudaBackend implements Backend {
+    private final st_ctx ctx = new st_ctx();
+    private final String deviceName;
+    private final Map<Long, ArrayDeque<Long>> pool = new HashMap<>();
+    private final Map<CudaTensor, Boolean> live = new IdentityHashMap<>();
+    private final Map<String, CudaTensor> invFreq = new HashMap<>();
+    private final CudaTensor[] scratch = new CudaTensor[6];
+    private static final int S_INTS = 0, S_MASK = 1, S_STATS = 2, S_TARGETS = 3, S_TMP = 4, S_WEIGHT = 5;
+    private boolean closed;
+
+    /** Creates a context (stream + cuBLAS handle) on {@code device}. */
+    public CudaBackend(int device) {
+        SafeTuneKernels.load();
+        check(st_ctx_create(ctx, device), "create");
+        byte[] buf = new byte[256];
+        check(st_device_name(device, buf, buf.length), "create");
+        int len = 0;
+        while (len < buf.length && buf[len] != 0) {
+            len++;
+        }
+        deviceName = new String(buf, 0, len, StandardCharsets.UTF_8);
+    }
+
+    @Override
+    public String name() {
+        return "cuda";
+    }
+
+    @Override
+    public String description() {
+        return "CUDA fp32 kernels on " + deviceName + ", one stream";
+    }
+
+    /** Waits for every queued op; reports asynchronous kernel errors. */
+    public void synchronize() {
+        check(st_ctx_sync(ctx), "synchronize");
+    }
+
+    // ---- buffers -----------------------------------------------------------------------------------
+
+    @Override
+    public Tensor allocate(int size) {
+        CudaTensor t = rawAllocate(size, "allocate");
+        check(st_fill(ctx, t.ptr(), 0f, size), "allocate");
+        return t;
+    }
+
+    private CudaTensor rawAllocate(int size, String op) {
+        checkOpen();
+        if (size < 0) {
+            throw new IllegalArgumentException(op + ": size must be >= 0, got " + size);
+        }
+        long bytes = Math.max(256L, Long.highestOneBit(Math.max(1L, (long) size * 4 - 1)) << 1);
+        ArrayDeque<Long> free = pool.get(bytes);
+        long ptr;
+        if (free != null && !free.isEmpty()) {
+            ptr = free.pop();
+        } else {
+            long[] p = new long[1];
+            check(st_malloc(ctx, p, bytes), op);
+            ptr = p[0];
+        }
+        CudaTensor t = new CudaTensor(this, ptr, size, bytes);
+        live.put(t, Boolean.TRUE);
+        return t;
+    }
+
+    void release(CudaTensor t, long ptr) {
+        if (live.remove(t) != null && !closed) {
+            pool.computeIfAbsent(t.capacityBytes(), k -> new ArrayDeque<>()).push(ptr);
+        }
+    }
+
+    @Override
+    public void write(Tensor dst, int dstOffset, float[] src, int srcOffset, int length) {
+        long p = ptr(dst, "write", "dst", dstOffset + length);
+        float[] s = srcOffset == 0 ? src : Arrays.copyOfRange(src, srcOffset, srcOffset + length);
+        check(st_memcpy_h2d(ctx, p + 4L * dstOffset, s, 4L * length), "write");
+    }
+
+    @Override
+    public void read(Tensor src, int srcOffset, float[] dst, int dstOffset, int length) {
+        long p = ptr(src, "read", "src", srcOffset + length);
+        if (dstOffset == 0) {
+            check(st_memcpy_d2h(ctx, dst, p + 4L * srcOffset, 4L * length), "read");
+        } else {
+            float[] tmp = new float[length];
+            check(st_memcpy_d2h(ctx, tmp, p + 4L * srcOffset, 4L * length), "read");
+            System.arraycopy(tmp, 0, dst, dstOffset, length);
+        }
+    }
+
+    @Override
+    public void copy(Tensor src, int srcOffset, Tensor dst, int dstOffset, int length) {
+        long s = ptr(src, "copy", "src", srcOffset + length);
+        long d = ptr(dst, "copy", "dst", dstOffset + length);
+        check(st_memcpy_d2d(ctx, d + 4L * dstOffset, s + 4L * srcOffset, 4L * length), "copy");
+    }
+
+    @Override
+    public void fill(Tensor t, float value) {
+        check(st_fill(ctx, ptr(t, "fill", "t", 0), value, t.size()), "fill");
+    }
+
+    @Override
+    public WeightHandle prepare(Weight weight, boolean dequantize) {
+        checkOpen();
+        int rows = weight.rows();
+        int cols = weight.cols();
+        float[] values = weight.toFloatArray();
+        if (weight.storageType().equals("BF16")) {
+            // bf16 values are exact in bf16: keep half the bytes on the device
+            short[] bits = new short[values.length];
+            for (int i = 0; i < values.length; i++) {
+                bits[i] = (short) (Float.floatToRawIntBits(values[i]) >>> 16);
+            }
+            CudaTensor t = rawAllocate((values.length + 1) / 2, "prepare");
+            check(st_memcpy_h2d(ctx, t.ptr(), bits, 2L * bits.length), "prepare");
+            return new CudaWeight(this, weight.name(), rows, cols, ST_W_BF16, t);
+        }
+        CudaTensor t = rawAllocate(values.length, "prepare");
+        check(st_memcpy_h2d(ctx, t.ptr(), values, 4L * values.length), "prepare");
+        return new CudaWeight(this, weight.name(), rows, cols, ST_W_F32, t);
+    }
+
+    // ---- ops ---------------------------------------------------------------------------------------
+
+    @Override
+    public void embedding(Tensor out, int[] ids, WeightHandle table) {
+        CudaWeight w = weight(table, "embedding");
+        long o = ptr(out, "embedding", "out", ids.length * w.cols());
+        for (int i = 0; i < ids.length; i++) {
+            if (ids[i] < 0 || ids[i] >= w.rows()) {
+                throw new IllegalArgumentException("embedding: token id " + ids[i] + " at index " + i
+                        + " is outside the vocabulary [0, " + w.rows() + ")");
+            }
+        }
+        if (ids.length == 0) {
+            return;
+        }
+        long d = ints(S_INTS, ids, ids.length, "embedding");
+        check(st_embedding_forward(ctx, o, d, w.ptr(), w.wtype(), ids.length, w.rows(), w.cols()), "embedding");
+    }
+
+    @Override
+    public void matmul(Tensor out, Tensor x, WeightHandle w, int n) {
+        CudaWeight cw = weight(w, "matmul");
+        long o = ptr(out, "matmul", "out", n * cw.rows());
+        long xs = ptr(x, "matmul", "x", n * cw.cols());
+        if (n == 0) {
+            return;
+        }
+        if (cw.cols() % 32 != 0) {  // the tile kernel reads 32-wide k-tiles; fall back to the strided GEMM
+            if (cw.wtype() != ST_W_F32) {
+                throw new IllegalArgumentException("matmul: " + cw.name() + " has " + cw.cols()
+                        + " columns, not a multiple of 32, and is not fp32 on the device");
+            }
+            check(st_sgemm_strided(ctx, o, cw.rows(), xs, cw.cols(), 1, cw.ptr(), 1, cw.cols(), n, cw.rows(),
+                    cw.cols(), 1f, 0), "matmul");
+            return;
+        }
+        check(st_lora_forward(ctx, o, 0, xs, cw.ptr(), cw.wtype(), 0, 0, 0f, n, cw.cols(), cw.rows(), 0,
+                ST_PREC_F32), "matmul");
+    }
+
+    @Override
+    public void matmul(Tensor out, Tensor x, Tensor w, int n, int outDim, int inDim, float scale, boolean accumulate) {
+        long o = ptr(out, "matmul", "out", n * outDim);
+        long xs = ptr(x, "matmul", "x", n * inDim);
+        long ws = ptr(w, "matmul", "w", outDim * inDim);
+        if (n == 0 || outDim == 0) {
+            return;
+        }
+        if (inDim == 0) {
+            if (!accumulate) {
+                check(st_fill(ctx, o, 0f, (long) n * outDim), "matmul");
+            }
+            return;
+        }
+        // out[n, outDim] (+)= scale · x[n, inDim] · w[outDim, inDim]ᵀ : U = x, V[k=i][p=o] = w[o, i]
+        check(st_sgemm_strided(ctx, o, outDim, xs, inDim, 1, ws, 1, inDim, n, outDim, inDim, scale,
+                accumulate ? 1 : 0), "matmul");
+    }
+
+    @Override
+    public void rmsnorm(Tensor out, Tensor rstd, Tensor x, Tensor weight, int n, int dim, float eps) {
+        long o = ptr(out, "rmsnorm", "out", n * dim);
+        long xs = ptr(x, "rmsnorm", "x", n * dim);
+        long w = ptr(weight, "rmsnorm", "weight", dim);
+        long r = rstd == null ? scratch(S_STATS, n, "rmsnorm") : ptr(rstd, "rmsnorm", "rstd", n);
+        if (n == 0) {
+            return;
+        }
+        check(st_rmsnorm_forward(ctx, o, r, xs, w, n, dim, eps), "rmsnorm");
+    }
+
+    @Override
+    public void rope(Tensor x, int[] positions, int n, int numHeads, int headDim, double theta) {
+        long xs = ptr(x, "rope", "x", n * numHeads * headDim);
+        if (positions.length < n) {
+            throw new IllegalArgumentException("rope: positions has " + positions.length + " entries, need " + n);
+        }
+        if (headDim % 2 != 0) {
+            throw new IllegalArgumentException("rope: headDim must be even, got " + headDim);
+        }
+        if (n == 0) {
+            return;
+        }
+        long inv = invFreq(headDim, theta);
+        long pos = ints(S_INTS, positions, n, "rope");
+        check(st_rope_forward(ctx, xs, xs, pos, inv, n, numHeads, headDim), "rope");
+    }
+
+    /** inv_freq computed on the host exactly as the CPU backend does (fp32, HF order), cached per (dim, θ). */
+    private long invFreq(int headDim, double theta) {
+        String key = headDim + "/" + theta;
+        CudaTensor t = invFreq.get(key);
+        if (t == null) {
+            int half = headDim / 2;
+            float[] f = new float[half];
+            for (int i = 0; i < half; i++) {
+                f[i] = (float) (1.0 / (float) Math.pow(theta, (float) (2 * i) / headDim));
+            }
+            t = rawAllocate(half, "rope");
+            check(st_memcpy_h2d(ctx, t.ptr(), f, 4L * half), "rope");
+            invFreq.put(key, t);
+        }
+        return t.ptr();
+    }
+
+    @Override
+    public void attention(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v, int[] keyMask, AttentionShape s) {
+        long o = ptr(out, "attention", "out", s.querySize());
+        long qs = ptr(q, "attention", "q", s.querySize());
+        long ks = ptr(k, "attention", "k", s.kvSize());
+        long vs = ptr(v, "attention", "v", s.kvSize());
+        int lseSize = s.batch() * s.queryLen() * s.numHeads();
+        long l = lse == null ? scratch(S_STATS, lseSize, "attention") : ptr(lse, "attention", "lse", lseSize);
+        if (keyMask != null && keyMask.length < s.batch() * s.capacity()) {
+            throw new IllegalArgumentException("attention: keyMask has " + keyMask.length
+                    + " entries, need batch*capacity = " + s.batch() * s.capacity());
+        }
+        long m = keyMask == null ? 0 : ints(S_MASK, keyMask, s.batch() * s.capacity(), "attention");
+        check(st_attention_forward(ctx, o, l, qs, ks, vs, m, s.batch(), s.queryLen(), s.keyLen(), s.capacity(),
+                s.queryStart(), s.numHeads(), s.numKvHeads(), s.headDim(), (float) (1.0 / Math.sqrt(s.headDim()))),
+                "attention");
+    }
+
+    @Override
+    public void swiglu(Tensor out, Tensor gate, Tensor up, int n) {
+        long o = ptr(out, "swiglu", "out", n);
+        long g = ptr(gate, "swiglu", "gate", n);
+        long u = ptr(up, "swiglu", "up", n);
+        check(st_swiglu_forward(ctx, o, g, u, n), "swiglu");
+    }
+
+    @Override
+    public void add(Tensor out, Tensor a, Tensor b, int n) {
+        long o = ptr(out, "add", "out", n);
+        long x = ptr(a, "add", "a", n);
+        long y = ptr(b, "add", "b", n);
+        check(st_add(ctx, o, x, y, n), "add");
+    }
+
+    @Override
+    public void softmax(Tensor out, Tensor x, int n, int cols) {
+        long o = ptr(out, "softmax", "out", n * cols);
+        long xs = ptr(x, "softmax", "x", n * cols);
+        if (n == 0 || cols == 0) {
+            return;
+        }
+        check(st_softmax_forward(ctx, o, xs, n, cols), "softmax");
+    }
+
+    @Override
+    public void logsumexp(Tensor out, Tensor logits, int n, int vocab) {
+        long o = ptr(out, "logsumexp", "out", n);
+        long l = ptr(logits, "logsumexp", "logits", n * vocab);
+        if (n == 0) {
+            return;
+        }
+        check(st_logsumexp(ctx, o, l, n, vocab), "logsumexp");
+    }
+
+    @Override
+    public void crossEntropy(Tensor losses, Tensor logits, int[] targets, int n, int vocab) {
+        long o = ptr(losses, "crossEntropy", "losses", n);
+        long l = ptr(logits, "crossEntropy", "logits", n * vocab);
+        if (targets.length < n) {
+            throw new IllegalArgumentException("crossEntropy: targets has " + targets.length + " entries, need " + n);
+        }
+        for (int i = 0; i < n; i++) {
+            if (targets[i] >= vocab) {
+                throw new IllegalArgumentException("crossEntropy: target " + targets[i] + " at row " + i
+                        + " is outside the vocabulary [0, " + vocab + ")");
+            }
+        }
+        if (n == 0) {
+            return;
+        }
+        long t = ints(S_TARGETS, targets, n, "crossEntropy");
+        long lse = scratch(S_STATS, n, "crossEntropy");
+        check(st_cross_entropy_forward(ctx, o, lse, l, t, 0, n, vocab), "crossEntropy");
+    }
+
+    // ---- backward ops ------------------------------------------------------------------------------
+
+    @Override
+    public void matmulBackward(Tensor dx, Tensor dout, WeightHandle w, int n, boolean accumulate) {
+        CudaWeight cw = weight(w, "matmulBackward");
+        int out = cw.rows();
+        int in = cw.cols();
+        long d = ptr(dx, "matmulBackward", "dx", n * in);
+        long g = ptr(dout, "matmulBackward", "dout", n * out);
+        if (n == 0) {
+            return;
+        }
+        long wp = cw.ptr();
+        if (cw.wtype() != ST_W_F32) {
+            // bf16 on the device: expand to fp32 in a scratch so dx keeps fp32 accuracy
+            wp = scratch(S_WEIGHT, out * in, "matmulBackward");
+            check(st_cast_bf16_to_f32(ctx, wp, cw.ptr(), (long) out * in), "matmulBackward");
+        }
+        // dx[n, in] (+)= dout[n, out] · W[out, in]: U = dout, V[k=o][p=i] = W[o, i]
+        check(st_sgemm_strided(ctx, d, in, g, out, 1, wp, in, 1, n, in, out, 1f, accumulate ? 1 : 0),
+                "matmulBackward");
+    }
+
+    @Override
+    public void matmulBackward(Tensor dx, Tensor dw, Tensor dout, Tensor x, Tensor w, int n, int outDim, int inDim,
+                               float scale, boolean accumulateDx) {
+        long g = ptr(dout, "matmulBackward", "dout", n * outDim);
+        long xs = ptr(x, "matmulBackward", "x", n * inDim);
+        long ws = ptr(w, "matmulBackward", "w", outDim * inDim);
+        long dws = ptr(dw, "matmulBackward", "dw", outDim * inDim);
+        if (n == 0 || outDim == 0 || inDim == 0) {
+            return;
+        }
+        if (dx != null) {
+            long d = ptr(dx, "matmulBackward", "dx", n * inDim);
+            // dx[n, in] (+)= scale · dout[n, out] · w[out, in]
+            check(st_sgemm_strided(ctx, d, inDim, g, outDim, 1, ws, inDim, 1, n, inDim, outDim, scale,
+                    accumulateDx ? 1 : 0), "matmulBackward");
+        }
+        // dw[out, in] += scale · doutᵀ · x : U[m=o][k=t] = dout[t, o], V[k=t][p=i] = x[t, i]
+        check(st_sgemm_strided(ctx, dws, inDim, g, 1, outDim, xs, inDim, 1, outDim, inDim, n, scale, 1),
+                "matmulBackward");
+    }
+
+    @Override
+    public void rmsnormBackward(Tensor dx, Tensor dout, Tensor x, Tensor weight, Tensor rstd, int n, int dim) {
+        long d = ptr(dx, "rmsnormBackward", "dx", n * dim);
+        long g = ptr(dout, "rmsnormBackward", "dout", n * dim);
+        long xs = ptr(x, "rmsnormBackward", "x", n * dim);
+        long w = ptr(weight, "rmsnormBackward", "weight", dim);
+        long r = ptr(rstd, "rmsnormBackward", "rstd", n);
+        if (n == 0) {
+            return;
+        }
+        // the kernel writes dx; the op accumulates (residual stream): go through a scratch
+        long tmp = scratch(S_TMP, n * dim, "rmsnormBackward");
+        check(st_rmsnorm_backward(ctx, tmp, 0, g, xs, w, r, n, dim), "rmsnormBackward");
+        check(st_add(ctx, d, d, tmp, (long) n * dim), "rmsnormBackward");
+    }
+
+    @Override
+    public void ropeBackward(Tensor dx, int[] positions, int n, int numHeads, int headDim, double theta) {
+        long d = ptr(dx, "ropeBackward", "dx", n * numHeads * headDim);
+        if (positions.length < n) {
+            throw new IllegalArgumentException("ropeBackward: positions has " + positions.length + " entries, need " + n);
+        }
+        if (n == 0) {
+            return;
+        }
+        long inv = invFreq(headDim, theta);
+        long pos = ints(S_INTS, positions, n, "ropeBackward");
+        check(st_rope_backward(ctx, d, d, pos, inv, n, numHeads, headDim), "ropeBackward");
+    }
+
+    @Override
+    public void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse, Tensor q,
+                                  Tensor k, Tensor v, int[] keyMask, AttentionShape s) {
+        if (s.queryStart() != 0 || s.keyLen() != s.queryLen() || s.capacity() != s.queryLen()) {
+            throw new IllegalArgumentException("attentionBackward: only a pass without a cache is supported"
+                    + " (queryStart 0, keyLen = capacity = queryLen), got " + s);
+        }
+        int nl = s.batch() * s.queryLen() * s.numHeads();
+        long dqs = ptr(dq, "attentionBackward", "dq", s.querySize());
+        long dks = ptr(dk, "attentionBackward", "dk", s.kvSize());
+        long dvs = ptr(dv, "attentionBackward", "dv", s.kvSize());
+        long g = ptr(dout, "attentionBackward", "dout", s.querySize());
+        long o = ptr(out, "attentionBackward", "out", s.querySize());
+        long l = ptr(lse, "attentionBackward", "lse", nl);
+        long qs = ptr(q, "attentionBackward", "q", s.querySize());
+        long ks = ptr(k, "attentionBackward", "k", s.kvSize());
+        long vs = ptr(v, "attentionBackward", "v", s.kvSize());
+        if (keyMask != null && keyMask.length < s.batch() * s.capacity()) {
+            throw new IllegalArgumentException("attentionBackward: keyMask has " + keyMask.length
+                    + " entries, need batch*capacity = " + s.batch() * s.capacity());
+        }
+        long m = keyMask == null ? 0 : ints(S_MASK, keyMask, s.batch() * s.capacity(), "attentionBackward");
+        long delta = scratch(S_STATS, nl, "attentionBackward");
+        check(st_attention_backward(ctx, dqs, dks, dvs, delta, g, o, qs, ks, vs, l, m, s.batch(), s.queryLen(),
+                s.numHeads(), s.numKvHeads(), s.headDim(), (float) (1.0 / Math.sqrt(s.headDim()))), "attentionBackward");
+    }
+
+    @Override
+    public void swigluBackward(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up, int n) {
+        check(st_swiglu_backward(ctx, ptr(dgate, "swigluBackward", "dgate", n), ptr(dup, "swigluBackward", "dup", n),
+                ptr(dout, "swigluBackward", "dout", n), ptr(gate, "swigluBackward", "gate", n),
+                ptr(up, "swigluBackward", "up", n), n), "swigluBackward");
+    }
+
+    @Override
+    public void crossEntropyBackward(Tensor dlogits, Tensor logits, int[] targets, int n, int vocab, float scale) {
+        long d = ptr(dlogits, "crossEntropyBackward", "dlogits", n * vocab);
+        long l = ptr(logits, "crossEntropyBackward", "logits", n * vocab);
+        if (targets.length < n) {
+            throw new IllegalArgumentException("crossEntropyBackward: targets has " + targets.length + " entries, need " + n);
+        }
+        if (n == 0) {
+            return;
+        }
+        long t = ints(S_TARGETS, targets, n, "crossEntropyBackward");
+        long lse = scratch(S_STATS, n, "crossEntropyBackward");
+        check(st_logsumexp(ctx, lse, l, n, vocab), "crossEntropyBackward");
+        check(st_cross_entropy_backward(ctx, d, l, lse, t, 0, scale, n, vocab), "crossEntropyBackward");
+    }
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        // free what is still allocated (tensors the caller did not close), the pool, and the context
+        for (CudaTensor t : live.keySet().toArray(new CudaTensor[0])) {
+            st_free(ctx, t.ptr());
+        }
+        live.clear();
+        for (ArrayDeque<Long> q : pool.values()) {
+            for (long p : q) {
+                st_free(ctx, p);
+            }
+        }
+        pool.clear();
+        check(st_ctx_destroy(ctx), "close");
+    }
+
+    // ---- helpers -----------------------------------------------------------------------------------
+
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("cuda backend used after close");
+        }
+    }
+
+    static void check(int rc, String op) {
+        if (rc != ST_OK) {
+            throw new CudaException(op, rc, st_last_error().getString());
+        }
+    }
+
+    private long ptr(Tensor t, String op, String arg, int needed) {
+        checkOpen();
+        if (t == null) {
+            throw new IllegalArgumentException(op + ": " + arg + " is null");
+        }
+        if (!(t instanceof CudaTensor c) || t.backend() != this) {
+            throw new IllegalArgumentException(op + ": " + arg + " belongs to another backend");
+        }
+        if (t.size() < needed) {
+            throw new IllegalArgumentException(op + ": " + arg + " has " + t.size() + " floats, need " + needed);
+        }
+        return c.ptr();
+    }
+
+    private CudaWeight weight(WeightHandle w, String op) {
+        checkOpen();
+        if (!(w instanceof CudaWeight cw) || w.backend() != this) {
+            throw new IllegalArgumentException(op + ": weight " + (w == null ? "null" : w.name())
+                    + " was not prepared by this backend");
+        }
+        return cw;
+    }
+
+    /** A device scratch buffer of at least {@code floats} 4-byte elements, grown on demand. */
+    private long scratch(int slot, int floats, String op) {
+        CudaTensor t = scratch[slot];
+        if (t == null || t.size() < floats) {
+            if (t != null) {
+                t.close();
+            }
+            t = rawAllocate(Math.max(floats, 1024), op);
+            scratch[slot] = t;
+        }
+        return t.ptr();
+    }
+
+    /** Uploads {@code values[0..n)} to a scratch buffer (synchronously, ordered after queued work). */
+    private long ints(int slot, int[] values, int n, String op) {
+        long p = scratch(slot, n, op);
+        int[] v = values.length == n ? values : Arrays.copyOf(values, n);
+        check(st_memcpy_h2d(ctx, p, v, 4L * n), op);
+        return p;
+    }
+}
