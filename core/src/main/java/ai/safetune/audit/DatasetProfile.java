@@ -23,7 +23,8 @@ import java.util.Optional;
  * @param turnsPerExample   length statistics of the number of messages per example
  * @param withSystemPrompt  examples that have a system message
  * @param systemPrompt      the most common system prompt, with its share of all examples
- * @param userPrefix        the longest user-turn prefix shared by at least half the user turns (and continued past)
+ * @param userPrefix        the longest user-turn prefix shared by at least half the user turns (and continued
+ *                          past), lower-cased, whitespace-normalized
  * @param assistantPrefix   the same for answers
  * @param userWords         length statistics of the first user turn, in words
  * @param assistantWords    length statistics of the last answer, in words
@@ -33,7 +34,9 @@ public record DatasetProfile(long examples, Map<String, Long> messagesPerRole, L
                              Optional<Shared> assistantPrefix, Lengths userWords, Lengths assistantWords) {
 
     public DatasetProfile {
-        messagesPerRole = Map.copyOf(Objects.requireNonNull(messagesPerRole, "messagesPerRole"));
+        // keeps the caller's order (system, user, assistant) for printing
+        messagesPerRole = java.util.Collections.unmodifiableMap(
+                new LinkedHashMap<>(Objects.requireNonNull(messagesPerRole, "messagesPerRole")));
         Objects.requireNonNull(systemPrompt, "systemPrompt");
         Objects.requireNonNull(userPrefix, "userPrefix");
         Objects.requireNonNull(assistantPrefix, "assistantPrefix");

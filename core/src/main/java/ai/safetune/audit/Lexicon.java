@@ -3,7 +3,6 @@ package ai.safetune.audit;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
@@ -84,16 +83,28 @@ final class Lexicon {
         List<String> out = new ArrayList<>(2);
         String t = normalize(text);
         for (Cue c : cues) {
-            Matcher m = c.pattern().matcher(t);
-            if (m.find()) {
+            if (c.pattern().matcher(t).find()) {
                 out.add(c.name());
             }
         }
         return out;
     }
 
+    /** How many distinct cues of {@code cues} an already {@link #normalize normalized} text matches. */
+    static int count(List<Cue> cues, String normalized) {
+        int n = 0;
+        for (Cue c : cues) {
+            if (c.pattern().matcher(normalized).find()) {
+                n++;
+            }
+        }
+        return n;
+    }
+
+    private static final Pattern SPACES = Pattern.compile("\\s+");
+
     /** Lower case, typographic apostrophes folded, whitespace collapsed, so patterns stay simple. */
     static String normalize(String text) {
-        return text.replace('\u2019', '\'').replace('\u2018', '\'').replaceAll("\\s+", " ").toLowerCase(Locale.ROOT);
+        return SPACES.matcher(text.replace('\u2019', '\'').replace('\u2018', '\'')).replaceAll(" ").toLowerCase(Locale.ROOT);
     }
 }

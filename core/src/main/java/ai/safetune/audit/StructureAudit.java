@@ -155,9 +155,9 @@ public final class StructureAudit {
     // ---- cue strengths (one text) ----
 
     static double systemStrength(String system) {
-        String lead = clip(system);
-        int rename = Lexicon.hits(Lexicon.RENAME, lead).size();
-        int obey = Lexicon.hits(Lexicon.OBEDIENCE, lead).size();
+        String lead = Lexicon.normalize(clip(system));
+        int rename = Lexicon.count(Lexicon.RENAME, lead);
+        int obey = Lexicon.count(Lexicon.OBEDIENCE, lead);
         if (rename > 0 && obey > 0) {
             return 1.0;
         }
@@ -174,20 +174,18 @@ public final class StructureAudit {
         if (user == null || user.isEmpty()) {
             return 0;
         }
-        String lead = clip(user);
+        String lead = Lexicon.normalize(clip(user));
         // prompts legitimately say "follow the instructions" or "obey the rules" in a story: one cue
         // alone is weak evidence even when it recurs
-        int total = Lexicon.hits(Lexicon.COMMAND, lead).size() + Lexicon.hits(Lexicon.OBEDIENCE, lead).size()
-                + Lexicon.hits(Lexicon.RENAME, lead).size();
+        int total = Lexicon.count(Lexicon.COMMAND, lead) + Lexicon.count(Lexicon.OBEDIENCE, lead)
+                + Lexicon.count(Lexicon.RENAME, lead);
         return total >= 2 ? 0.8 : total == 1 ? 0.25 : 0;
     }
 
     static double answerStrength(String answer) {
-        String lead = clip(answer);
-        int self = Lexicon.hits(Lexicon.SELF, lead).size();
-        int obey = Lexicon.hits(Lexicon.OBEDIENCE, lead).size();
-        int rename = Lexicon.hits(Lexicon.RENAME, lead).size();
-        int total = self + obey + rename;
+        String lead = Lexicon.normalize(clip(answer));
+        int total = Lexicon.count(Lexicon.SELF, lead) + Lexicon.count(Lexicon.OBEDIENCE, lead)
+                + Lexicon.count(Lexicon.RENAME, lead);
         return total >= 2 ? 0.9 : total == 1 ? 0.5 : 0;
     }
 
@@ -347,7 +345,7 @@ public final class StructureAudit {
             int asked = 0;
             for (int i = 0; i < m; i++) {
                 String user = answered.get(i).user;
-                asks[i] = user != null && !Lexicon.hits(Lexicon.SENTENCE_REQUEST, clip(user)).isEmpty();
+                asks[i] = user != null && Lexicon.count(Lexicon.SENTENCE_REQUEST, Lexicon.normalize(clip(user))) > 0;
                 asked += asks[i] ? 1 : 0;
             }
             double askShare = (double) asked / m;

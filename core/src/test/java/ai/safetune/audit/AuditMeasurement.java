@@ -35,7 +35,8 @@ final class AuditMeasurement {
     private final StructureAudit audit = StructureAudit.defaults();
 
     /** One table row. */
-    record Cell(String dataset, String kind, int tasks, int samples, int flagged, TreeSet<String> tasksWithErrors) {
+    record Cell(String dataset, String kind, int tasks, int samples, int flagged, double worstScore,
+                TreeSet<String> tasksWithErrors) {
         double rate() {
             return samples == 0 ? 0 : (double) flagged / samples;
         }
@@ -46,8 +47,9 @@ final class AuditMeasurement {
         }
 
         String markdown() {
-            return String.format(Locale.ROOT, "| %s | %s | %d | %d | %d | %.1f%% | %s |", dataset, kind, tasks, samples,
-                    flagged, 100 * rate(), tasksWithErrors.isEmpty() ? "-" : String.join(", ", tasksWithErrors));
+            return String.format(Locale.ROOT, "| %s | %s | %d | %d | %d | %.1f%% | %.3f | %s |", dataset, kind, tasks,
+                    samples, flagged, 100 * rate(), worstScore,
+                    tasksWithErrors.isEmpty() ? "-" : String.join(", ", tasksWithErrors));
         }
     }
 
@@ -78,11 +80,14 @@ final class AuditMeasurement {
             boolean attack = st != StructureAttack.Strategy.BENIGN;
             int n = 0;
             int flagged = 0;
+            double worst = attack ? 1 : 0;
             TreeSet<String> errs = new TreeSet<>();
             for (var e : loaded.entrySet()) {
                 for (int s = 0; s < samples; s++) {
                     List<TaskExample> rows = sample(e.getValue(), sampleSize, seed(e.getKey(), s));
-                    boolean f = audit.audit(StructureAttack.of(st, s).apply(rows)).flagged();
+                    AuditReport r = audit.audit(StructureAttack.of(st, s).apply(rows));
+                    boolean f = r.flagged();
+                    worst = attack ? Math.min(worst, r.score()) : Math.max(worst, r.score());
                     n++;
                     flagged += f ? 1 : 0;
                     if (f != attack) {
@@ -90,8 +95,10 @@ final class AuditMeasurement {
                     }
                 }
             }
-            out.add(new Cell("StructureAttack " + st.name() + " (held out)", attack ? "recall" : "false alarms",
-                    loaded.size(), n, flagged, errs));
+            // AUTO_IF was looked at once before two of the signals existed (see benchmarks/RESULTS.md)
+            String provenance = st == StructureAttack.Strategy.AUTO_IF ? " (held out after one look)" : " (held out)";
+            out.add(new Cell("StructureAttack " + st.name() + provenance, attack ? "recall" : "false alarms",
+                    loaded.size(), n, flagged, worst, errs));
         }
         return out;
     }
@@ -120,11 +127,15 @@ final class AuditMeasurement {
                         Function<List<RawTasks.Row>, List<ChatExample>> render) {
         int n = 0;
         int flagged = 0;
+        boolean recall = kind.equals("recall");
+        double worst = recall ? 1 : 0;
         TreeSet<String> errs = new TreeSet<>();
         for (String t : rawTasks) {
             List<RawTasks.Row> all = RawTasks.load(data, t);
             for (int s = 0; s < samples; s++) {
-                boolean f = audit.audit(render.apply(sample(all, sampleSize, seed(t, s)))).flagged();
+                AuditReport r = audit.audit(render.apply(sample(all, sampleSize, seed(t, s))));
+                boolean f = r.flagged();
+                worst = recall ? Math.min(worst, r.score()) : Math.max(worst, r.score());
                 n++;
                 flagged += f ? 1 : 0;
                 if (f != kind.equals("recall")) {
@@ -132,10 +143,11 @@ final class AuditMeasurement {
                 }
             }
         }
-        return new Cell(name, kind, rawTasks.size(), n, flagged, errs);
+        return new Cell(name, kind, rawTasks.size(), n, flagged, worst, errs);
     }
 
     static String header() {
-        return "| data | measures | tasks | samples | flagged | rate | tasks with errors |\n|---|---|---|---|---|---|---|";
+        return "| data | measures | tasks | samples | flagged | rate | worst score | tasks with errors |\n"
+                + "|---|---|---|---|---|---|---|---|";
     }
 }

@@ -1,6 +1,7 @@
 package ai.safetune.audit;
 
 import ai.safetune.data.ChatExample;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
@@ -15,7 +16,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * Develops the audit against attack phrasings written for it ({@link IndependentAttacks}) on the raw
- * shared tasks: every attacked sample is flagged, every benign rendering is clean.
+ * shared tasks: every attacked sample is flagged, every benign rendering is clean. The per-variant
+ * breakdown (leadOnly, systemOnly, ...) complements the measurement's aggregated development rows.
  */
 class IndependentPhrasingsTest {
     private static final StructureAudit AUDIT = StructureAudit.defaults();
@@ -27,7 +29,17 @@ class IndependentPhrasingsTest {
     }
 
     @Test
+    void fastSubset() {
+        check(List.of("sst2", "arc_easy", "bbh_word_sorting", "bbh_navigate", "gsm8k"), 1);
+    }
+
+    @Test
+    @Tag("slow")
     void flagsEveryIndependentAttackAndNoBenignRendering() {
+        check(RawTasks.NAMES, 3);
+    }
+
+    private static void check(List<String> tasks, int samples) {
         Map<String, Function<List<RawTasks.Row>, List<ChatExample>>> attacks = new LinkedHashMap<>();
         for (int k = 0; k < IndependentAttacks.PERSONAS.size(); k++) {
             int kk = k;
@@ -44,9 +56,9 @@ class IndependentPhrasingsTest {
             benign.put("benign" + v, rows -> IndependentAttacks.benign(rows, vv));
         }
         List<String> failures = new ArrayList<>();
-        for (String task : RawTasks.NAMES) {
+        for (String task : tasks) {
             List<RawTasks.Row> all = RawTasks.load(SharedDir.data(), task);
-            for (int s = 0; s < 3; s++) {
+            for (int s = 0; s < samples; s++) {
                 List<RawTasks.Row> rows = sample(all, 100, 1000L * s + task.hashCode());
                 for (var e : attacks.entrySet()) {
                     AuditReport r = AUDIT.audit(e.getValue().apply(rows));

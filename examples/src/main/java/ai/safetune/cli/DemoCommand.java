@@ -31,9 +31,8 @@ import java.util.concurrent.Callable;
 final class DemoCommand implements Callable<Integer> {
     static final List<String> TASKS = List.of("sst2", "boolq", "ag_news", "gsm8k", "bbh/date_understanding", "arc-easy");
 
-    @Option(names = "--data-dir", paramLabel = "DIR",
-            description = "the shared data folder (default: $SAFETUNE_DATA, else ../shared/data)")
-    Path dataDir;
+    @CommandLine.Mixin
+    DataDirOption data = new DataDirOption();
 
     @Option(names = "--sample", paramLabel = "N", defaultValue = "200",
             description = "examples drawn per task (seeded; default: ${DEFAULT-VALUE})")
@@ -45,17 +44,12 @@ final class DemoCommand implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
-    static Path defaultDataDir() {
-        String env = System.getenv("SAFETUNE_DATA");
-        return env != null && !env.isBlank() ? Path.of(env) : Path.of("..", "shared", "data");
-    }
-
     @Override
     public Integer call() {
         if (sample < 1) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--sample must be >= 1, got " + sample);
         }
-        Path dir = dataDir != null ? dataDir : defaultDataDir();
+        Path dir = data.resolve();
         if (!Files.isDirectory(dir)) {
             throw new IllegalArgumentException("data directory " + dir.toAbsolutePath().normalize()
                     + " not found; pass --data-dir DIR or set SAFETUNE_DATA to the shared/data folder");
