@@ -1,0 +1,181 @@
+package ai.safetune.cuda;
+
+import ai.safetune.backend.Backend;
+import ai.safetune.backend.cpu.CpuBackend;
+import ai.safetune.model.FloatWeight;
+import ai.safetune.model.LlamaLayout;
+import ai.safetune.model.MapWeights;
+import ai.safetune.model.ModelConfig;
+import ai.safetune.model.ModelWeights;
+import ai.safetune.model.TokenBatch;
+import ai.safetune.model.Weight;
+import ai.safetune.train.AdamW;
+import ai.safetune.train.LoraConfig;
+import ai.safetune.train.LoraTrainingModel;
+import ai.safetune.train.PeftAdapter;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.stream.IntStream;
+
+/**
+ * Whole-model LoRA training throughput (issue 7): {@link LoraTrainingModel} with random weights in the real
+ * shapes, r = 16 on all seven linear modules, timed over full training steps as FineTuner runs them:
+ * zeroGradients, forwardBackward, gradient download, norm clipping, AdamW on the host, parameter upload.
+ * A benchmark main, not a test (the device machine runs it on the carried runtime):
+ * <pre>java -cp ... ai.safetune.cuda.LoraTrainBench cuda|cpu smollm2-135m|llama-1b|tiny batch seq warmup steps [bf16|f32]</pre>
+ * FLOP model (printed): P = frozen matmul parameters (7 projections × layers + the output head, the
+ * embedding lookup counts nothing) plus LoRA parameters; "6P" = 6·P·tokens as for full training, "4P" =
+ * 4·P_frozen·tokens + 6·P_lora·tokens (a frozen base needs no weight gradients). Attention score FLOPs are
+ * left out of both.
+ */
+public final class LoraTrainBench {
+    private LoraTrainBench() {
+    }
+
+    static ModelConfig shape(String name) {
+        return switch (name) {
+            case "smollm2-135m" -> new ModelConfig(49152, 576, 1536, 30, 9, 3, 64, 100000, 1e-5, 8192, true);
+            // Llama-3.2-1B widths with SmolLM2's 49152 vocabulary (ties the head like Llama-3.2-1B does)
+            case "llama-1b" -> new ModelConfig(49152, 2048, 8192, 16, 32, 8, 64, 500000, 1e-5, 8192, true);
+            case "llama-1b-128k" -> new ModelConfig(128256, 2048, 8192, 16, 32, 8, 64, 500000, 1e-5, 8192, true);
+            case "tiny" -> new ModelConfig(512, 64, 128, 2, 4, 2, 16, 10000, 1e-5, 512, true);
+            default -> throw new IllegalArgumentException("unknown shape " + name
+                    + " (expected smollm2-135m, llama-1b, llama-1b-128k or tiny)");
+        };
+    }
+
+    /** A weight whose values are exact in bf16 and that says so, so the CUDA backend keeps it as bf16. */
+    record Bf16Weight(FloatWeight f) implements Weight {
+        public String name() {
+            return f.name();
+        }
+
+        public int rows() {
+            return f.rows();
+        }
+
+        public int cols() {
+            return f.cols();
+        }
+
+        public String storageType() {
+            return "BF16";
+        }
+
+        public void dequantizeRows(int rowStart, int rowCount, float[] dst, int dstOffset) {
+            f.dequantizeRows(rowStart, rowCount, dst, dstOffset);
+        }
+    }
+
+    static ModelWeights randomWeights(ModelConfig c, boolean bf16, long seed) {
+        Map<String, int[]> shapes = LlamaLayout.expectedShapes(c);
+        List<String> names = new ArrayList<>(shapes.keySet());
+        Weight[] ws = new Weight[names.size()];
+        IntStream.range(0, names.size()).parallel().forEach(i -> {
+            String n = names.get(i);
+            int[] s = shapes.get(n);
+            float[] v = new float[s[0] * s[1]];
+            if (s[0] == 1) {
+                Arrays.fill(v, 1f);  // norms
+            } else {
+                // uniform with std 0.02 (HF's initializer_range); bf16-rounded when stored as bf16
+                SplittableRandom r = new SplittableRandom(seed * 1000003L + i);
+                double bound = 0.02 * Math.sqrt(3);
+                for (int j = 0; j < v.length; j++) {
+                    float x = (float) ((r.nextDouble() * 2 - 1) * bound);
+                    v[j] = bf16 ? Float.intBitsToFloat(Float.floatToRawIntBits(x) & 0xffff0000) : x;
+                }
+            }
+            FloatWeight f = new FloatWeight(n, s[0], s[1], v);
+            ws[i] = bf16 && s[0] > 1 ? new Bf16Weight(f) : f;
+        });
+        Map<String, Weight> m = new LinkedHashMap<>();
+        for (int i = 0; i < ws.length; i++) {
+            m.put(names.get(i), ws[i]);
+        }
+        return new MapWeights("random " + c, m, () -> { });
+    }
+
+    public static void main(String[] args) {
+        if (args.length < 6) {
+            System.err.println("usage: LoraTrainBench cuda|cpu SHAPE BATCH SEQ WARMUP STEPS [bf16|f32]");
+            System.exit(2);
+        }
+        String be = args[0];
+        String shapeName = args[1];
+        int batch = Integer.parseInt(args[2]);
+        int seq = Integer.parseInt(args[3]);
+        int warmup = Integer.parseInt(args[4]);
+        int steps = Integer.parseInt(args[5]);
+        boolean bf16 = args.length < 7 || args[6].equals("bf16");
+        ModelConfig c = shape(shapeName);
+        LoraConfig lora = LoraConfig.builder().r(16).alpha(32).targetModules(LoraConfig.ALL_LINEAR).build();
+        long t0 = System.nanoTime();
+        try (ModelWeights w = randomWeights(c, bf16, 42);
+             Backend backend = be.equals("cuda") ? new CudaBackend(0) : new CpuBackend(Runtime.getRuntime().availableProcessors());
+             LoraTrainingModel lm = new LoraTrainingModel(c, w, backend, PeftAdapter.init(c, lora, 7), false)) {
+            System.out.printf("backend %s; shape %s %s; base weights %s; batch %d seq %d; setup %.1f s%n",
+                    backend.description(), shapeName, c, bf16 ? "bf16" : "f32", batch, seq, (System.nanoTime() - t0) / 1e9);
+            long pFrozen = 0;
+            for (Map.Entry<String, int[]> e : LlamaLayout.expectedShapes(c).entrySet()) {
+                if (e.getValue()[0] > 1 && !e.getKey().equals(LlamaLayout.EMBED)) {
+                    pFrozen += (long) e.getValue()[0] * e.getValue()[1];
+                }
+            }
+            pFrozen += (long) c.vocabSize() * c.hiddenSize();  // the output head (tied or not) is one matmul
+            long pLora = 0;
+            for (int s : lm.parameterSizes()) {
+                pLora += s;
+            }
+            SplittableRandom r = new SplittableRandom(1);
+            int n = batch * seq;
+            int[] ids = new int[n];
+            int[] pos = new int[n];
+            int[] mask = new int[n];
+            for (int i = 0; i < n; i++) {
+                ids[i] = r.nextInt(c.vocabSize());
+                pos[i] = i % seq;
+                mask[i] = 1;
+            }
+            TokenBatch tb = new TokenBatch(batch, seq, ids, pos, mask);
+            int[] targets = LoraTrainingModel.shiftLabels(ids, batch, seq);
+            int lossTokens = (int) Arrays.stream(targets).filter(x -> x >= 0).count();
+            AdamW adam = AdamW.withDefaults(lm.parameterSizes(), 0.0);
+            double[] ms = new double[steps];
+            double loss = Double.NaN;
+            for (int s = 0; s < warmup + steps; s++) {
+                long a = System.nanoTime();
+                lm.zeroGradients();
+                loss = lm.forwardBackward(tb, targets, 1f / lossTokens).lossSum() / lossTokens;
+                List<float[]> grads = lm.gradients();
+                AdamW.clipGradNorm(grads, 1.0);
+                List<float[]> params = lm.parameters();
+                adam.step(params, grads, 1e-4);
+                lm.setParameters(params);
+                double dt = (System.nanoTime() - a) / 1e6;
+                if (s >= warmup) {
+                    ms[s - warmup] = dt;
+                }
+                System.out.printf("step %d%s: %.1f ms, loss %.4f%n", s, s < warmup ? " (warm-up)" : "", dt, loss);
+            }
+            double[] sorted = ms.clone();
+            Arrays.sort(sorted);
+            double med = sorted[steps / 2];
+            double mean = Arrays.stream(ms).average().orElse(Double.NaN);
+            double tokS = n / (med / 1e3);
+            double f6 = 6.0 * (pFrozen + pLora) * n;
+            double f4 = 4.0 * pFrozen * n + 6.0 * pLora * n;
+            double peak = 790e12;
+            System.out.printf("RESULT ours %s %s b%d s%d: median %.1f ms/step (mean %.1f), %.0f tokens/s, "
+                            + "P_frozen %.1fM P_lora %.2fM, 6P: %.1f TFLOP/s = %.2f%% MFU, 4P: %.1f TFLOP/s = %.2f%% of 790, "
+                            + "final loss %.4f%n",
+                    be, shapeName, batch, seq, med, mean, tokS, pFrozen / 1e6, pLora / 1e6,
+                    f6 / (med / 1e3) / 1e12, 100 * f6 / (med / 1e3) / peak,
+                    f4 / (med / 1e3) / 1e12, 100 * f4 / (med / 1e3) / peak, loss);
+        }
+    }
+}
