@@ -177,7 +177,9 @@ public final class HtmlReport {
         xAxis.setGridBandsVisible(false);
         xAxis.setRange(-0.6, reports.size() - 0.4);
         NumberAxis yAxis = new NumberAxis("% (95% bootstrap CI)");
-        yAxis.setRange(0, 100);
+        // a little room beyond 0 and 100 so markers on the bounds are not clipped
+        yAxis.setRange(-3, 103);
+        yAxis.setTickUnit(new org.jfree.chart.axis.NumberTickUnit(10));
         XYErrorRenderer renderer = new XYErrorRenderer();
         renderer.setDefaultLinesVisible(false);
         renderer.setDefaultShapesVisible(true);
