@@ -24,6 +24,8 @@ public final class SafeTuneCli implements Runnable {
         CommandLine cl = new CommandLine(new SafeTuneCli());
         // one line per subcommand
         cl.addSubcommand(new TrainCommand());
+        cl.addSubcommand(new LogitsCommand());
+        cl.addSubcommand(new GenerateCommand());
         cl.addSubcommand(new TokenizeCommand());
         cl.setExecutionExceptionHandler(SafeTuneCli::oneLineError);
         return cl;
