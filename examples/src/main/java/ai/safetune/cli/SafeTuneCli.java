@@ -24,6 +24,7 @@ public final class SafeTuneCli implements Runnable {
         CommandLine cl = new CommandLine(new SafeTuneCli());
         // one line per subcommand
         cl.addSubcommand(new TrainCommand());
+        cl.addSubcommand(new MergeCommand());
         cl.addSubcommand(new LogitsCommand());
         cl.addSubcommand(new GenerateCommand());
         cl.addSubcommand(new TokenizeCommand());

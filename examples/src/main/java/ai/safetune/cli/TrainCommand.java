@@ -28,7 +28,9 @@ import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /**
  * {@code safetune train}: LoRA fine-tuning from the command line (flags are a contract for downstream tools).
@@ -124,6 +126,9 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--save", required = true, paramLabel = "DIR", description = "Write the trained PEFT adapter here.")
     Path save;
 
+    @Spec
+    CommandSpec spec;
+
     @Override
     public Integer call() throws IOException {
         if (!Files.isRegularFile(data)) {
@@ -178,10 +183,10 @@ public final class TrainCommand implements Callable<Integer> {
             if (resume != null) {
                 b.resumeFrom(resume);
             }
-            b.callback(new Reporter(metrics));
+            b.callback(new Reporter(metrics, spec.commandLine().getErr()));
             FineTuner.TrainingResult result = b.build().run();
             result.adapter().save(save, model.getFileName().toString());
-            System.err.printf(Locale.ROOT, "saved the adapter to %s after %d steps%s%n", save, result.totalSteps(),
+            spec.commandLine().getErr().printf(Locale.ROOT, "saved the adapter to %s after %d steps%s%n", save, result.totalSteps(),
                     result.last().map(m -> String.format(Locale.ROOT, " (last loss %.4f)", m.loss())).orElse(""));
         } finally {
             if (metrics != null) {
@@ -194,16 +199,18 @@ public final class TrainCommand implements Callable<Integer> {
     /** Progress bar on stderr and the metrics JSONL. */
     private static final class Reporter implements TrainingCallback {
         private final BufferedWriter metrics;
+        private final java.io.PrintWriter err;
         private ProgressBar bar;
 
-        Reporter(BufferedWriter metrics) {
+        Reporter(BufferedWriter metrics, java.io.PrintWriter err) {
             this.metrics = metrics;
+            this.err = err;
         }
 
         @Override
         public void onStart(int totalSteps, int startStep, TrainingData data) {
             if (!data.truncatedIds().isEmpty()) {
-                System.err.printf(Locale.ROOT, "warning: %d of %d examples were truncated to %d tokens%n",
+                err.printf(Locale.ROOT, "warning: %d of %d examples were truncated to %d tokens%n",
                         data.truncatedIds().size(), data.size(), data.maxSeqLen());
             }
             bar = new ProgressBarBuilder().setTaskName("train").setInitialMax(totalSteps).startsFrom(startStep, java.time.Duration.ZERO)
