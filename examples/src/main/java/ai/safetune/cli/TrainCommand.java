@@ -26,6 +26,7 @@ import java.util.concurrent.Callable;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
+import picocli.CommandLine;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -150,6 +151,21 @@ public final class TrainCommand implements Callable<Integer> {
             if (loraAlpha != null && loraAlpha != lora.alpha()) {
                 throw new IllegalArgumentException("--lora-alpha " + loraAlpha + " disagrees with lora_alpha "
                         + lora.alpha() + " of --init-adapter " + initAdapter);
+            }
+            CommandLine.ParseResult pr = spec.commandLine().getParseResult();
+            if (pr.hasMatchedOption("--rslora") && rslora != lora.useRsLora()) {
+                throw new IllegalArgumentException("--rslora disagrees with use_rslora " + lora.useRsLora()
+                        + " of --init-adapter " + initAdapter);
+            }
+            if (pr.hasMatchedOption("--target-modules")
+                    && !java.util.Set.copyOf(LoraConfig.parseTargets(targetModules)).equals(java.util.Set.copyOf(lora.targetModules()))) {
+                throw new IllegalArgumentException("--target-modules " + targetModules + " disagrees with target_modules "
+                        + lora.targetModules() + " of --init-adapter " + initAdapter);
+            }
+            if (pr.hasMatchedOption("--lora-dropout") && loraDropout != lora.dropout()) {
+                // dropout is a training setting, not part of the weights: the flag wins over the file
+                lora = new LoraConfig(lora.r(), lora.alpha(), loraDropout, lora.useRsLora(), lora.targetModules());
+                init = new PeftAdapter(lora, init.weights());
             }
         } else {
             if (loraR == null || loraAlpha == null) {

@@ -236,4 +236,16 @@ class TrainCommandTest {
     void missingRankWithoutInitAdapter() throws Exception {
         assertOneLineError(badRun(), "--lora-r");
     }
+
+    @Test
+    void initAdapterFlagsThatDisagreeAreErrorsAndDropoutOverrides() throws Exception {
+        String init = shared().resolve("reference/tiny_lora/adapter_init").toString();
+        assertOneLineError(badRun("--init-adapter", init, "--target-modules", "q_proj,v_proj"), "--target-modules", "disagrees");
+        Path data = caseJsonl(shared().resolve("reference/tiny_lora"), tmp);
+        Path out = tmp.resolve("dropped");
+        Run r = run(trainArgs(tiny(), data, "--init-adapter", init, "--lora-dropout", "0.25", "--lr", "1e-3",
+                "--batch-size", "2", "--steps", "1", "--save", out.toString()).toArray(String[]::new));
+        assertThat(r.exit()).as(r.err()).isZero();
+        assertThat(PeftAdapter.load(out).config().dropout()).isEqualTo(0.25);
+    }
 }
