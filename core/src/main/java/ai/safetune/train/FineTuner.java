@@ -121,7 +121,8 @@ public final class FineTuner {
                 double lossSum = 0;
                 if (lossTokens > 0) {
                     float scale = 1f / lossTokens;
-                    for (List<TrainingExample> mb : micro) {
+                    for (int k = 0; k < micro.size(); k++) {
+                        List<TrainingExample> mb = micro.get(k);
                         List<int[]> rows = new ArrayList<>();
                         List<int[]> labelRows = new ArrayList<>();
                         for (TrainingExample ex : mb) {
@@ -131,7 +132,7 @@ public final class FineTuner {
                         TokenBatch batch = TokenBatch.rightPadded(rows, padId);
                         int[] labels = padLabels(labelRows, batch.length());
                         int[] targets = LoraTrainingModel.shiftLabels(labels, batch.batch(), batch.length());
-                        lossSum += lm.forwardBackward(batch, targets, scale).lossSum();
+                        lossSum += lm.forwardBackward(batch, targets, scale, dropoutKey(b.seed, step, k)).lossSum();
                     }
                 }
                 double loss = lossTokens > 0 ? lossSum / lossTokens : Double.NaN;
@@ -190,6 +191,14 @@ public final class FineTuner {
     }
 
     private int[] permutation;
+
+    /** The LoRA dropout key of one micro-batch: a pure function of seed, step and position, so resuming repeats it. */
+    static long dropoutKey(long seed, int step, int micro) {
+        long z = seed * 0xBF58476D1CE4E5B9L + step * 0x94D049BB133111EBL + micro;
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        return z ^ (z >>> 31);
+    }
     private int permutationEpoch = -1;
 
     static int[] permutation(int size, long seed, int epoch) {
@@ -344,9 +353,6 @@ public final class FineTuner {
             }
             if (checkpointDir != null && checkpointEvery <= 0) {
                 throw new IllegalArgumentException("checkpoint-every must be > 0 when a checkpoint folder is given");
-            }
-            if (lora.dropout() > 0) {
-                throw new IllegalArgumentException("LoRA dropout " + lora.dropout() + " is not supported yet by the trainer; use 0");
             }
             if (data.isEmpty()) {
                 throw new IllegalArgumentException("the training data holds no examples");

@@ -14,6 +14,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.SplittableRandom;
 
 /**
  * A Llama decoder with trainable LoRA factors on a {@link Backend}: one forward pass that keeps the
@@ -37,6 +38,7 @@ public final class LoraTrainingModel implements AutoCloseable {
         Tensor db;
         Tensor u; // saved x·Aᵀ [n, r]
         int r;
+        int index; // position among the adapted modules: selects this module's dropout mask
 
         Linear(String module, WeightHandle w) {
             this.module = module;
@@ -77,6 +79,12 @@ public final class LoraTrainingModel implements AutoCloseable {
     private final Layer[] layers;
     private final LoraConfig lora;
     private final float scaling;
+    private final float dropout;
+    // dropout scratch: the masked LoRA input, its gradient, and host buffers for the mask
+    private Tensor dropX, dropG;
+    private float[] hostIn, hostMask;
+    private long dropoutKey;
+    private boolean dropping;
     private final List<Linear> adapted = new ArrayList<>();
     private final List<Tensor> arena = new ArrayList<>();
     private int arenaTokens = -1;
@@ -95,6 +103,7 @@ public final class LoraTrainingModel implements AutoCloseable {
         this.backend = backend;
         this.lora = adapter.config();
         this.scaling = (float) adapter.config().scaling();
+        this.dropout = (float) adapter.config().dropout();
         adapter.checkFits(config);
         int c = config.hiddenSize();
         this.embed = backend.prepare(weights.get(LlamaLayout.EMBED), dequantize);
@@ -113,14 +122,22 @@ public final class LoraTrainingModel implements AutoCloseable {
                 byModule.put(lin.module, lin);
             }
         }
-        // parameters in the adapter's (PEFT file) order: A then B of each module
-        for (Map.Entry<String, LoraAdapter.Pair> e : adapter.weights().modules().entrySet()) {
-            Linear lin = byModule.get(e.getKey());
-            if (lin == null) {
-                throw new IllegalArgumentException("LoRA module " + e.getKey() + " is not a linear module of this model");
+        for (String module : adapter.weights().modules().keySet()) {
+            if (!byModule.containsKey(module)) {
+                throw new IllegalArgumentException("LoRA module " + module + " is not a linear module of this model");
             }
-            LoraAdapter.Pair p = e.getValue();
+        }
+        // parameters in model order (layer, then q k v o gate up down: PEFT's named_parameters order), A then B,
+        // whatever order the adapter map has (a loaded file is name-sorted, a fresh init follows the target
+        // list): the gradient-norm sum and the checkpointed optimizer moments depend on one fixed order
+        for (Map.Entry<String, Linear> e : byModule.entrySet()) {
+            LoraAdapter.Pair p = adapter.weights().modules().get(e.getKey());
+            if (p == null) {
+                continue;
+            }
+            Linear lin = e.getValue();
             lin.r = p.r();
+            lin.index = adapted.size();
             lin.a = backend.upload(p.a());
             lin.b = backend.upload(p.b());
             lin.da = backend.allocate(p.a().length);
@@ -159,7 +176,7 @@ public final class LoraTrainingModel implements AutoCloseable {
         return s;
     }
 
-    /** Host copies of the LoRA factors: A, B of each module in adapter order. */
+    /** Host copies of the LoRA factors: A, B of each module in model order (layer, then q k v o gate up down). */
     public List<float[]> parameters() {
         List<float[]> out = new ArrayList<>();
         for (Linear lin : adapted) {
@@ -243,10 +260,25 @@ public final class LoraTrainingModel implements AutoCloseable {
      * @param targets shifted targets, {@code [batch × length]}, negative = ignored
      */
     public Pass forwardBackward(TokenBatch batch, int[] targets, float lossScale) {
-        return run(batch, targets, lossScale, true);
+        return forwardBackward(batch, targets, lossScale, 0L);
     }
 
-    /** Forward only: the summed token loss and its token count. */
+    /**
+     * As {@link #forwardBackward(TokenBatch, int[], float)} with LoRA dropout (when the config's dropout is
+     * &gt; 0) drawn from {@code dropoutKey}: each module's mask is a pure function of the key and the module, so a
+     * caller that derives the key from (seed, step, micro-batch) gets the same masks on a resumed run.
+     */
+    public Pass forwardBackward(TokenBatch batch, int[] targets, float lossScale, long dropoutKey) {
+        this.dropoutKey = dropoutKey;
+        this.dropping = dropout > 0;
+        try {
+            return run(batch, targets, lossScale, true);
+        } finally {
+            this.dropping = false;
+        }
+    }
+
+    /** Forward only (evaluation: no dropout): the summed token loss and its token count. */
     public Pass loss(TokenBatch batch, int[] targets) {
         return run(batch, targets, 0f, false);
     }
@@ -350,22 +382,55 @@ public final class LoraTrainingModel implements AutoCloseable {
         return new Pass(lossSum, tokens);
     }
 
-    /** y = x·Wᵀ (+ s·(x·Aᵀ)·Bᵀ), saving u = x·Aᵀ for the backward. */
+    /**
+     * y = x·Wᵀ (+ s·(d(x)·Aᵀ)·Bᵀ), saving u = d(x)·Aᵀ for the backward; d is the LoRA dropout (PEFT applies it
+     * to the LoRA branch's input only, the frozen path sees x), identity when not training or p = 0.
+     */
     private void linear(Tensor out, Tensor in, Linear lin, int n) {
         backend.matmul(out, in, lin.w, n);
         if (lin.adapted()) {
-            backend.matmul(lin.u, in, lin.a, n, lin.r, lin.in, 1f, false);
+            Tensor x = dropping ? dropoutInput(in, lin, n) : in;
+            backend.matmul(lin.u, x, lin.a, n, lin.r, lin.in, 1f, false);
             backend.matmul(out, lin.u, lin.b, n, lin.out, lin.r, scaling, true);
         }
     }
 
-    /** dIn (+)= dOut·W + s·(dOut·B)·A; dB += s·dOutᵀ·u; dA += (s·dOut·B)ᵀ·in. */
+    /** dIn (+)= dOut·W + d'(s·(dOut·B)·A); dB += s·dOutᵀ·u; dA += (s·dOut·B)ᵀ·d(in). */
     private void linearBackward(Tensor dIn, Tensor dOut, Tensor in, Linear lin, int n, boolean accumulate) {
         backend.matmulBackward(dIn, dOut, lin.w, n, accumulate);
         if (lin.adapted()) {
             backend.matmulBackward(du, lin.db, dOut, lin.u, lin.b, n, lin.out, lin.r, scaling, false);
-            backend.matmulBackward(dIn, lin.da, du, in, lin.a, n, lin.r, lin.in, 1f, true);
+            if (dropping) {
+                // recompute the masked input from the same key instead of keeping one copy per module
+                Tensor x = dropoutInput(in, lin, n);
+                backend.matmulBackward(dropG, lin.da, du, x, lin.a, n, lin.r, lin.in, 1f, false);
+                applyMask(dropG, dropG, n * lin.in);
+                backend.add(dIn, dIn, dropG, n * lin.in);
+            } else {
+                backend.matmulBackward(dIn, lin.da, du, in, lin.a, n, lin.r, lin.in, 1f, true);
+            }
         }
+    }
+
+    /** Fills {@link #hostMask} with this module's inverted-dropout mask and returns {@code dropX = in ⊙ mask}. */
+    private Tensor dropoutInput(Tensor in, Linear lin, int n) {
+        int count = n * lin.in;
+        SplittableRandom rng = new SplittableRandom(dropoutKey ^ (0x9E3779B97F4A7C15L * (lin.index + 1)));
+        float keep = 1f / (1f - dropout);
+        for (int i = 0; i < count; i++) {
+            hostMask[i] = rng.nextDouble() < dropout ? 0f : keep;
+        }
+        applyMask(dropX, in, count);
+        return dropX;
+    }
+
+    /** {@code dst = src ⊙ hostMask} over {@code count} values (through the host: backend-independent). */
+    private void applyMask(Tensor dst, Tensor src, int count) {
+        backend.read(src, 0, hostIn, 0, count);
+        for (int i = 0; i < count; i++) {
+            hostIn[i] *= hostMask[i];
+        }
+        backend.write(dst, 0, hostIn, 0, count);
     }
 
     private void ensureArena(int n) {
@@ -415,6 +480,13 @@ public final class LoraTrainingModel implements AutoCloseable {
         dgate = alloc(n * f);
         dup = alloc(n * f);
         du = alloc(n * maxR);
+        if (dropout > 0) {
+            int maxIn = Math.max(c, f);
+            dropX = alloc(n * maxIn);
+            dropG = alloc(n * maxIn);
+            hostIn = new float[n * maxIn];
+            hostMask = new float[n * maxIn];
+        }
         arenaTokens = n;
     }
 

@@ -26,6 +26,7 @@ public final class SafeTuneCli implements Runnable {
         cl.addSubcommand(new LogitsCommand());
         cl.addSubcommand(new GenerateCommand());
         cl.addSubcommand(new TrainCommand());
+        cl.addSubcommand(new MergeCommand());
         cl.addSubcommand(new TokenizeCommand());
         cl.addSubcommand(new AttackCommand());
         cl.addSubcommand(new MimicCommand());

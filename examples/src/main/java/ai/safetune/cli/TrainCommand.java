@@ -26,9 +26,12 @@ import java.util.concurrent.Callable;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
+import picocli.CommandLine;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /**
  * {@code safetune train}: LoRA fine-tuning from the command line (flags are a contract for downstream tools).
@@ -124,6 +127,9 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--save", required = true, paramLabel = "DIR", description = "Write the trained PEFT adapter here.")
     Path save;
 
+    @Spec
+    CommandSpec spec;
+
     @Override
     public Integer call() throws IOException {
         if (!Files.isRegularFile(data)) {
@@ -145,6 +151,21 @@ public final class TrainCommand implements Callable<Integer> {
             if (loraAlpha != null && loraAlpha != lora.alpha()) {
                 throw new IllegalArgumentException("--lora-alpha " + loraAlpha + " disagrees with lora_alpha "
                         + lora.alpha() + " of --init-adapter " + initAdapter);
+            }
+            CommandLine.ParseResult pr = spec.commandLine().getParseResult();
+            if (pr.hasMatchedOption("--rslora") && rslora != lora.useRsLora()) {
+                throw new IllegalArgumentException("--rslora disagrees with use_rslora " + lora.useRsLora()
+                        + " of --init-adapter " + initAdapter);
+            }
+            if (pr.hasMatchedOption("--target-modules")
+                    && !java.util.Set.copyOf(LoraConfig.parseTargets(targetModules)).equals(java.util.Set.copyOf(lora.targetModules()))) {
+                throw new IllegalArgumentException("--target-modules " + targetModules + " disagrees with target_modules "
+                        + lora.targetModules() + " of --init-adapter " + initAdapter);
+            }
+            if (pr.hasMatchedOption("--lora-dropout") && loraDropout != lora.dropout()) {
+                // dropout is a training setting, not part of the weights: the flag wins over the file
+                lora = new LoraConfig(lora.r(), lora.alpha(), loraDropout, lora.useRsLora(), lora.targetModules());
+                init = new PeftAdapter(lora, init.weights());
             }
         } else {
             if (loraR == null || loraAlpha == null) {
@@ -178,10 +199,10 @@ public final class TrainCommand implements Callable<Integer> {
             if (resume != null) {
                 b.resumeFrom(resume);
             }
-            b.callback(new Reporter(metrics));
+            b.callback(new Reporter(metrics, spec.commandLine().getErr()));
             FineTuner.TrainingResult result = b.build().run();
             result.adapter().save(save, model.getFileName().toString());
-            System.err.printf(Locale.ROOT, "saved the adapter to %s after %d steps%s%n", save, result.totalSteps(),
+            spec.commandLine().getErr().printf(Locale.ROOT, "saved the adapter to %s after %d steps%s%n", save, result.totalSteps(),
                     result.last().map(m -> String.format(Locale.ROOT, " (last loss %.4f)", m.loss())).orElse(""));
         } finally {
             if (metrics != null) {
@@ -194,16 +215,18 @@ public final class TrainCommand implements Callable<Integer> {
     /** Progress bar on stderr and the metrics JSONL. */
     private static final class Reporter implements TrainingCallback {
         private final BufferedWriter metrics;
+        private final java.io.PrintWriter err;
         private ProgressBar bar;
 
-        Reporter(BufferedWriter metrics) {
+        Reporter(BufferedWriter metrics, java.io.PrintWriter err) {
             this.metrics = metrics;
+            this.err = err;
         }
 
         @Override
         public void onStart(int totalSteps, int startStep, TrainingData data) {
             if (!data.truncatedIds().isEmpty()) {
-                System.err.printf(Locale.ROOT, "warning: %d of %d examples were truncated to %d tokens%n",
+                err.printf(Locale.ROOT, "warning: %d of %d examples were truncated to %d tokens%n",
                         data.truncatedIds().size(), data.size(), data.maxSeqLen());
             }
             bar = new ProgressBarBuilder().setTaskName("train").setInitialMax(totalSteps).startsFrom(startStep, java.time.Duration.ZERO)
