@@ -14,7 +14,6 @@ import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -42,7 +41,6 @@ class ReferenceStepTest {
 
     /** Several minutes on a loaded 2-core box (30 layers, 49k vocab, fp32 backward): run with -Pslow. */
     @Test
-    @Tag("slow")
     void smolLm2StepMatchesPeft() throws Exception {
         stepMatchesPeft("smollm2_lora", "SmolLM2-135M-Instruct.Q4_1.gguf", 1e-4);
     }
