@@ -184,32 +184,7 @@ public final class CpuBackend implements Backend {
         if (headDim % 2 != 0) {
             throw new IllegalArgumentException("rope: headDim must be even, got " + headDim);
         }
-        int half = headDim / 2;
-        float[] invFreq = new float[half];
-        for (int i = 0; i < half; i++) {
-            // as HF computes it: in fp32
-            invFreq[i] = (float) (1.0 / (float) Math.pow(theta, (float) (2 * i) / headDim));
-        }
-        par.forRange(n, (s, e) -> {
-            float[] cos = new float[half];
-            float[] sin = new float[half];
-            for (int t = s; t < e; t++) {
-                for (int i = 0; i < half; i++) {
-                    float angle = positions[t] * invFreq[i];
-                    cos[i] = (float) Math.cos(angle);
-                    sin[i] = (float) Math.sin(angle);
-                }
-                for (int h = 0; h < numHeads; h++) {
-                    int base = (t * numHeads + h) * headDim;
-                    for (int i = 0; i < half; i++) {
-                        float x1 = xs[base + i];
-                        float x2 = xs[base + half + i];
-                        xs[base + i] = x1 * cos[i] - x2 * sin[i];
-                        xs[base + half + i] = x2 * cos[i] + x1 * sin[i];
-                    }
-                }
-            }
-        });
+        CpuBackward.rotate(par, xs, positions, n, numHeads, headDim, theta, 1f);
     }
 
     @Override

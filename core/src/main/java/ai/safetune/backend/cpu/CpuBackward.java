@@ -121,6 +121,16 @@ final class CpuBackward {
 
     /** The transpose of the rotation is the rotation by the opposite angle. */
     static void rope(Parallel par, float[] dx, int[] positions, int n, int numHeads, int headDim, double theta) {
+        rotate(par, dx, positions, n, numHeads, headDim, theta, -1f);
+    }
+
+    /**
+     * Rotates pairs {@code (i, i + headDim/2)} of every head in place by {@code sign · positions[t]·θ^(−2i/d)}
+     * (HF rotate-half; the inverse frequencies in fp32 as HF computes them): the forward RoPE with sign 1,
+     * its transpose (the backward) with sign −1.
+     */
+    static void rotate(Parallel par, float[] xs, int[] positions, int n, int numHeads, int headDim, double theta,
+                       float sign) {
         int half = headDim / 2;
         float[] invFreq = new float[half];
         for (int i = 0; i < half; i++) {
@@ -133,15 +143,15 @@ final class CpuBackward {
                 for (int i = 0; i < half; i++) {
                     float angle = positions[t] * invFreq[i];
                     cos[i] = (float) Math.cos(angle);
-                    sin[i] = (float) Math.sin(angle);
+                    sin[i] = sign * (float) Math.sin(angle);
                 }
                 for (int h = 0; h < numHeads; h++) {
                     int base = (t * numHeads + h) * headDim;
                     for (int i = 0; i < half; i++) {
-                        float g1 = dx[base + i];
-                        float g2 = dx[base + half + i];
-                        dx[base + i] = g1 * cos[i] + g2 * sin[i];
-                        dx[base + half + i] = g2 * cos[i] - g1 * sin[i];
+                        float x1 = xs[base + i];
+                        float x2 = xs[base + half + i];
+                        xs[base + i] = x1 * cos[i] - x2 * sin[i];
+                        xs[base + half + i] = x2 * cos[i] + x1 * sin[i];
                     }
                 }
             }
