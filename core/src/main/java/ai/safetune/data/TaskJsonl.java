@@ -1,10 +1,6 @@
 package ai.safetune.data;
 
-import com.fasterxml.jackson.core.JsonGenerator;
-import java.io.Flushable;
-import java.io.IOException;
 import java.io.OutputStream;
-import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -12,7 +8,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.TreeMap;
 
 /**
  * SafeTune's own JSONL form of {@link TaskExample}, so task data can be exported, edited and read back
@@ -80,7 +75,7 @@ public final class TaskJsonl {
 
     /** A streaming writer creating (or truncating) {@code file}. */
     public static Writer open(Path file) {
-        return new Writer(new JsonlOutput(JsonlOutput.create(file), file.toString()));
+        return new Writer(JsonlOutput.to(file));
     }
 
     /** A streaming writer on a stream (closed with the writer). */
@@ -89,17 +84,13 @@ public final class TaskJsonl {
     }
 
     /** Appends task examples, one per line. */
-    public static final class Writer implements AutoCloseable, Flushable {
-        private final JsonlOutput out;
-
+    public static final class Writer extends JsonlWriterBase {
         private Writer(JsonlOutput out) {
-            this.out = out;
+            super(out);
         }
 
         public void write(TaskExample e) {
-            try {
-                JsonGenerator g = out.generator();
-                g.writeStartObject();
+            out.writeObject(g -> {
                 g.writeStringField("id", e.id());
                 if (e.systemPrompt().isPresent()) {
                     g.writeStringField("system", e.systemPrompt().get());
@@ -117,31 +108,9 @@ public final class TaskJsonl {
                 }
                 g.writeStringField("answer", e.answer());
                 if (!e.metadata().isEmpty()) {
-                    g.writeObjectFieldStart("metadata");
-                    for (Map.Entry<String, String> m : new TreeMap<>(e.metadata()).entrySet()) {
-                        g.writeStringField(m.getKey(), m.getValue());
-                    }
-                    g.writeEndObject();
+                    JsonlOutput.writeSortedMap(g, "metadata", e.metadata());
                 }
-                g.writeEndObject();
-                out.endRecord();
-            } catch (IOException ex) {
-                throw new UncheckedIOException("cannot write " + out.name() + ": " + ex.getMessage(), ex);
-            }
-        }
-
-        public long count() {
-            return out.count();
-        }
-
-        @Override
-        public void flush() {
-            out.flush();
-        }
-
-        @Override
-        public void close() {
-            out.close();
+            });
         }
     }
 }
