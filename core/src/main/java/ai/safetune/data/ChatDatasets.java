@@ -37,11 +37,7 @@ public final class ChatDatasets {
     }
 
     public static ReadResult<ChatExample> read(Path file, ReadOptions options) {
-        String prefix = String.valueOf(file.getFileName());
-        if (Json.startsWithArray(file)) {
-            return JsonArrayReader.read(file, options, rec -> fromJson(rec, prefix + "#" + rec.position()));
-        }
-        return JsonlReader.read(file, options, rec -> fromJson(rec, prefix + "#" + rec.line()));
+        return Json.readRecords(file, options, ChatDatasets::fromJson);
     }
 
     /**

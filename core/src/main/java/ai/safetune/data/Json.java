@@ -179,6 +179,24 @@ final class Json {
         }
     }
 
+    /** Maps a record to a value, given the id to use when the record has none. */
+    @FunctionalInterface
+    interface IdentifiedMapper<T> {
+        T map(JsonRecord rec, String defaultId);
+    }
+
+    /**
+     * Reads a JSONL file, or a JSON array of the same records when it starts with '['; a record without an id
+     * gets {@code <file name>#<n>} (n = line for JSONL, 1-based position for arrays).
+     */
+    static <T> ReadResult<T> readRecords(Path file, ReadOptions options, IdentifiedMapper<T> mapper) {
+        String prefix = String.valueOf(file.getFileName());
+        if (startsWithArray(file)) {
+            return JsonArrayReader.read(file, options, rec -> mapper.map(rec, prefix + "#" + rec.position()));
+        }
+        return JsonlReader.read(file, options, rec -> mapper.map(rec, prefix + "#" + rec.line()));
+    }
+
     /** Whether the first non-blank character (after a UTF-8 BOM) is '[': a JSON-array file rather than JSONL. */
     static boolean startsWithArray(Path file) {
         try (InputStream in = open(file)) {

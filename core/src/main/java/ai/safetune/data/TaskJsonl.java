@@ -28,11 +28,8 @@ public final class TaskJsonl {
 
     /** Reads JSONL, or a JSON array of the same records when the file starts with '['. */
     public static ReadResult<TaskExample> read(Path file, ReadOptions options) {
-        String prefix = String.valueOf(file.getFileName());
-        if (Json.startsWithArray(file)) {
-            return JsonArrayReader.read(file, options, rec -> fromJson(rec.asObject(), prefix + "#" + rec.position()));
-        }
-        return JsonlReader.read(file, options, rec -> fromJson(rec, prefix + "#" + rec.line()));
+        // JSONL records are objects already; array elements may not be
+        return Json.readRecords(file, options, (rec, id) -> fromJson(rec.asObject(), id));
     }
 
     /** Maps one record; {@code defaultId} is used when it has no "id". */
