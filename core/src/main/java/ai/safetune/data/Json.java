@@ -20,6 +20,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -195,6 +197,20 @@ final class Json {
             return JsonArrayReader.read(file, options, rec -> mapper.map(rec, prefix + "#" + rec.position()));
         }
         return JsonlReader.read(file, options, rec -> mapper.map(rec, prefix + "#" + rec.line()));
+    }
+
+    /** The optional {@code "metadata"} object of strings of a record, in file order (empty and mutable when absent). */
+    static Map<String, String> metadata(JsonRecord rec) {
+        Map<String, String> meta = new LinkedHashMap<>();
+        if (rec.has("metadata")) {
+            JsonRecord m = rec.object("metadata");
+            Iterator<String> names = m.node().fieldNames();
+            while (names.hasNext()) {
+                String k = names.next();
+                meta.put(k, m.text(k));
+            }
+        }
+        return meta;
     }
 
     /** Whether the first non-blank character (after a UTF-8 BOM) is '[': a JSON-array file rather than JSONL. */

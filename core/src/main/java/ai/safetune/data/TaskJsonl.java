@@ -3,10 +3,7 @@ package ai.safetune.data;
 import java.io.OutputStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Iterator;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 
 /**
@@ -58,16 +55,7 @@ public final class TaskJsonl {
             throw rec.fail("answer", "one of " + String.join(", ", choices.stream().map(Choice::label).toList()),
                     JsonRecord.quote(answer));
         }
-        Map<String, String> meta = new LinkedHashMap<>();
-        if (rec.has("metadata")) {
-            JsonRecord m = rec.object("metadata");
-            Iterator<String> names = m.node().fieldNames();
-            while (names.hasNext()) {
-                String k = names.next();
-                meta.put(k, m.text(k));
-            }
-        }
-        return new TaskExample(id, system, input, choices, answer, meta);
+        return new TaskExample(id, system, input, choices, answer, Json.metadata(rec));
     }
 
     /** A streaming writer creating (or truncating) {@code file}. */
