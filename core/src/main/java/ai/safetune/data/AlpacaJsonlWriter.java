@@ -1,10 +1,6 @@
 package ai.safetune.data;
 
-import com.fasterxml.jackson.core.JsonGenerator;
-import java.io.Flushable;
-import java.io.IOException;
 import java.io.OutputStream;
-import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
@@ -19,12 +15,11 @@ import java.util.Optional;
  * with more turns is refused with an {@link IllegalArgumentException} rather than truncated.
  * Optionally writes the example's {@code "id"}.
  */
-public final class AlpacaJsonlWriter implements AutoCloseable, Flushable {
-    private final JsonlOutput out;
+public final class AlpacaJsonlWriter extends JsonlWriterBase {
     private final boolean includeId;
 
     private AlpacaJsonlWriter(JsonlOutput out, boolean includeId) {
-        this.out = out;
+        super(out);
         this.includeId = includeId;
     }
 
@@ -33,7 +28,7 @@ public final class AlpacaJsonlWriter implements AutoCloseable, Flushable {
     }
 
     public static AlpacaJsonlWriter open(Path file, boolean includeId) {
-        return new AlpacaJsonlWriter(new JsonlOutput(JsonlOutput.create(file), file.toString()), includeId);
+        return new AlpacaJsonlWriter(JsonlOutput.to(file), includeId);
     }
 
     /** A writer on a stream (closed with the writer). */
@@ -60,9 +55,7 @@ public final class AlpacaJsonlWriter implements AutoCloseable, Flushable {
 
     /** Writes one record as given. */
     public void write(Optional<String> id, Optional<String> system, String instruction, String input, String output) {
-        try {
-            JsonGenerator g = out.generator();
-            g.writeStartObject();
+        out.writeObject(g -> {
             if (id.isPresent()) {
                 g.writeStringField("id", id.get());
             }
@@ -72,24 +65,6 @@ public final class AlpacaJsonlWriter implements AutoCloseable, Flushable {
             g.writeStringField("instruction", instruction);
             g.writeStringField("input", input);
             g.writeStringField("output", output);
-            g.writeEndObject();
-            out.endRecord();
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot write " + out.name() + ": " + e.getMessage(), e);
-        }
-    }
-
-    public long count() {
-        return out.count();
-    }
-
-    @Override
-    public void flush() {
-        out.flush();
-    }
-
-    @Override
-    public void close() {
-        out.close();
+        });
     }
 }

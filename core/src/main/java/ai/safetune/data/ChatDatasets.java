@@ -2,8 +2,6 @@ package ai.safetune.data;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Iterator;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -37,11 +35,7 @@ public final class ChatDatasets {
     }
 
     public static ReadResult<ChatExample> read(Path file, ReadOptions options) {
-        String prefix = String.valueOf(file.getFileName());
-        if (Json.startsWithArray(file)) {
-            return JsonArrayReader.read(file, options, rec -> fromJson(rec, prefix + "#" + rec.position()));
-        }
-        return JsonlReader.read(file, options, rec -> fromJson(rec, prefix + "#" + rec.line()));
+        return Json.readRecords(file, options, ChatDatasets::fromJson);
     }
 
     /**
@@ -73,15 +67,7 @@ public final class ChatDatasets {
             throw rec.fail(null, "either \"messages\" (chat) or \"instruction\" (alpaca)", "both");
         }
         if (rec.node().has("messages")) {
-            Map<String, String> meta = new LinkedHashMap<>();
-            if (rec.has("metadata")) {
-                JsonRecord m = rec.object("metadata");
-                Iterator<String> names = m.node().fieldNames();
-                while (names.hasNext()) {
-                    String k = names.next();
-                    meta.put(k, m.text(k));
-                }
-            }
+            Map<String, String> meta = Json.metadata(rec);
             meta.put(FORMAT_KEY, "chat");
             return new ChatExample(id, messages(rec.value("messages", "an array of messages")), meta);
         }

@@ -1,12 +1,7 @@
 package ai.safetune.data;
 
-import com.fasterxml.jackson.core.JsonGenerator;
-import java.io.Flushable;
-import java.io.IOException;
 import java.io.OutputStream;
-import java.io.UncheckedIOException;
 import java.nio.file.Path;
-import java.util.Map;
 
 /**
  * Writes chat JSONL, one {@code {"messages":[{"role":"user","content":"..."}, ...]}} per line, streaming
@@ -14,13 +9,12 @@ import java.util.Map;
  * {@code "metadata"} (off by default: some fine-tuning services reject unknown keys);
  * {@link ChatDatasets} reads both back.
  */
-public final class ChatJsonlWriter implements AutoCloseable, Flushable {
-    private final JsonlOutput out;
+public final class ChatJsonlWriter extends JsonlWriterBase {
     private final boolean includeId;
     private final boolean includeMetadata;
 
     private ChatJsonlWriter(JsonlOutput out, boolean includeId, boolean includeMetadata) {
-        this.out = out;
+        super(out);
         this.includeId = includeId;
         this.includeMetadata = includeMetadata;
     }
@@ -35,9 +29,7 @@ public final class ChatJsonlWriter implements AutoCloseable, Flushable {
     }
 
     public void write(ChatExample example) {
-        try {
-            JsonGenerator g = out.generator();
-            g.writeStartObject();
+        out.writeObject(g -> {
             if (includeId) {
                 g.writeStringField("id", example.id());
             }
@@ -50,32 +42,9 @@ public final class ChatJsonlWriter implements AutoCloseable, Flushable {
             }
             g.writeEndArray();
             if (includeMetadata && !example.metadata().isEmpty()) {
-                g.writeObjectFieldStart("metadata");
-                for (Map.Entry<String, String> e : new java.util.TreeMap<>(example.metadata()).entrySet()) {
-                    g.writeStringField(e.getKey(), e.getValue());
-                }
-                g.writeEndObject();
+                JsonlOutput.writeSortedMap(g, "metadata", example.metadata());
             }
-            g.writeEndObject();
-            out.endRecord();
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot write " + out.name() + ": " + e.getMessage(), e);
-        }
-    }
-
-    /** Examples written so far. */
-    public long count() {
-        return out.count();
-    }
-
-    @Override
-    public void flush() {
-        out.flush();
-    }
-
-    @Override
-    public void close() {
-        out.close();
+        });
     }
 
     public static final class Builder {
@@ -96,7 +65,7 @@ public final class ChatJsonlWriter implements AutoCloseable, Flushable {
         }
 
         public ChatJsonlWriter open(Path file) {
-            return new ChatJsonlWriter(new JsonlOutput(JsonlOutput.create(file), file.toString()), includeId, includeMetadata);
+            return new ChatJsonlWriter(JsonlOutput.to(file), includeId, includeMetadata);
         }
 
         /** A writer on a stream (closed with the writer). */

@@ -20,6 +20,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -177,6 +179,38 @@ final class Json {
             case VALUE_NULL: return nf.nullNode();
             default: throw new JsonParseException(p, "unexpected token " + t);
         }
+    }
+
+    /** Maps a record to a value, given the id to use when the record has none. */
+    @FunctionalInterface
+    interface IdentifiedMapper<T> {
+        T map(JsonRecord rec, String defaultId);
+    }
+
+    /**
+     * Reads a JSONL file, or a JSON array of the same records when it starts with '['; a record without an id
+     * gets {@code <file name>#<n>} (n = line for JSONL, 1-based position for arrays).
+     */
+    static <T> ReadResult<T> readRecords(Path file, ReadOptions options, IdentifiedMapper<T> mapper) {
+        String prefix = String.valueOf(file.getFileName());
+        if (startsWithArray(file)) {
+            return JsonArrayReader.read(file, options, rec -> mapper.map(rec, prefix + "#" + rec.position()));
+        }
+        return JsonlReader.read(file, options, rec -> mapper.map(rec, prefix + "#" + rec.line()));
+    }
+
+    /** The optional {@code "metadata"} object of strings of a record, in file order (empty and mutable when absent). */
+    static Map<String, String> metadata(JsonRecord rec) {
+        Map<String, String> meta = new LinkedHashMap<>();
+        if (rec.has("metadata")) {
+            JsonRecord m = rec.object("metadata");
+            Iterator<String> names = m.node().fieldNames();
+            while (names.hasNext()) {
+                String k = names.next();
+                meta.put(k, m.text(k));
+            }
+        }
+        return meta;
     }
 
     /** Whether the first non-blank character (after a UTF-8 BOM) is '[': a JSON-array file rather than JSONL. */

@@ -8,6 +8,8 @@ import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Map;
+import java.util.TreeMap;
 
 /** A UTF-8 JSONL sink: one compact JSON object per line, "\n" after each. Not thread-safe. */
 final class JsonlOutput implements AutoCloseable {
@@ -27,6 +29,17 @@ final class JsonlOutput implements AutoCloseable {
         gen.setPrettyPrinter(new MinimalPrettyPrinter(""));
     }
 
+    /** The fields of one record, written between its braces. */
+    @FunctionalInterface
+    interface Fields {
+        void write(JsonGenerator g) throws IOException;
+    }
+
+    /** A sink creating (or truncating) {@code file}. */
+    static JsonlOutput to(Path file) {
+        return new JsonlOutput(create(file), file.toString());
+    }
+
     static OutputStream create(Path file) {
         try {
             return Files.newOutputStream(file);
@@ -42,7 +55,29 @@ final class JsonlOutput implements AutoCloseable {
         return gen;
     }
 
-    void endRecord() throws IOException {
+    /** Writes one JSON object line; an I/O failure becomes an {@link UncheckedIOException} naming the sink. */
+    void writeObject(Fields fields) {
+        JsonGenerator g = generator();
+        try {
+            g.writeStartObject();
+            fields.write(g);
+            g.writeEndObject();
+            endRecord();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write " + name + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Writes {@code map} as an object field, keys sorted so the output does not depend on map order. */
+    static void writeSortedMap(JsonGenerator g, String field, Map<String, String> map) throws IOException {
+        g.writeObjectFieldStart(field);
+        for (Map.Entry<String, String> e : new TreeMap<>(map).entrySet()) {
+            g.writeStringField(e.getKey(), e.getValue());
+        }
+        g.writeEndObject();
+    }
+
+    private void endRecord() throws IOException {
         gen.writeRaw('\n');
         count++;
     }

@@ -1,18 +1,10 @@
 package ai.safetune.data;
 
-import com.fasterxml.jackson.core.JsonGenerator;
-import java.io.Flushable;
-import java.io.IOException;
 import java.io.OutputStream;
-import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Iterator;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
-import java.util.TreeMap;
 
 /**
  * SafeTune's own JSONL form of {@link TaskExample}, so task data can be exported, edited and read back
@@ -33,11 +25,8 @@ public final class TaskJsonl {
 
     /** Reads JSONL, or a JSON array of the same records when the file starts with '['. */
     public static ReadResult<TaskExample> read(Path file, ReadOptions options) {
-        String prefix = String.valueOf(file.getFileName());
-        if (Json.startsWithArray(file)) {
-            return JsonArrayReader.read(file, options, rec -> fromJson(rec.asObject(), prefix + "#" + rec.position()));
-        }
-        return JsonlReader.read(file, options, rec -> fromJson(rec, prefix + "#" + rec.line()));
+        // JSONL records are objects already; array elements may not be
+        return Json.readRecords(file, options, (rec, id) -> fromJson(rec.asObject(), id));
     }
 
     /** Maps one record; {@code defaultId} is used when it has no "id". */
@@ -66,21 +55,12 @@ public final class TaskJsonl {
             throw rec.fail("answer", "one of " + String.join(", ", choices.stream().map(Choice::label).toList()),
                     JsonRecord.quote(answer));
         }
-        Map<String, String> meta = new LinkedHashMap<>();
-        if (rec.has("metadata")) {
-            JsonRecord m = rec.object("metadata");
-            Iterator<String> names = m.node().fieldNames();
-            while (names.hasNext()) {
-                String k = names.next();
-                meta.put(k, m.text(k));
-            }
-        }
-        return new TaskExample(id, system, input, choices, answer, meta);
+        return new TaskExample(id, system, input, choices, answer, Json.metadata(rec));
     }
 
     /** A streaming writer creating (or truncating) {@code file}. */
     public static Writer open(Path file) {
-        return new Writer(new JsonlOutput(JsonlOutput.create(file), file.toString()));
+        return new Writer(JsonlOutput.to(file));
     }
 
     /** A streaming writer on a stream (closed with the writer). */
@@ -89,17 +69,13 @@ public final class TaskJsonl {
     }
 
     /** Appends task examples, one per line. */
-    public static final class Writer implements AutoCloseable, Flushable {
-        private final JsonlOutput out;
-
+    public static final class Writer extends JsonlWriterBase {
         private Writer(JsonlOutput out) {
-            this.out = out;
+            super(out);
         }
 
         public void write(TaskExample e) {
-            try {
-                JsonGenerator g = out.generator();
-                g.writeStartObject();
+            out.writeObject(g -> {
                 g.writeStringField("id", e.id());
                 if (e.systemPrompt().isPresent()) {
                     g.writeStringField("system", e.systemPrompt().get());
@@ -117,31 +93,9 @@ public final class TaskJsonl {
                 }
                 g.writeStringField("answer", e.answer());
                 if (!e.metadata().isEmpty()) {
-                    g.writeObjectFieldStart("metadata");
-                    for (Map.Entry<String, String> m : new TreeMap<>(e.metadata()).entrySet()) {
-                        g.writeStringField(m.getKey(), m.getValue());
-                    }
-                    g.writeEndObject();
+                    JsonlOutput.writeSortedMap(g, "metadata", e.metadata());
                 }
-                g.writeEndObject();
-                out.endRecord();
-            } catch (IOException ex) {
-                throw new UncheckedIOException("cannot write " + out.name() + ": " + ex.getMessage(), ex);
-            }
-        }
-
-        public long count() {
-            return out.count();
-        }
-
-        @Override
-        public void flush() {
-            out.flush();
-        }
-
-        @Override
-        public void close() {
-            out.close();
+            });
         }
     }
 }

@@ -11,6 +11,7 @@ import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.BufferedReader;
@@ -19,7 +20,6 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -36,11 +36,8 @@ import java.util.concurrent.Callable;
         description = {"Generate continuations, greedy or sampled, with a KV cache and batched prompts.",
             "Input lines: {\"messages\": [...]} (rendered with the generation prompt) or {\"text\": ...}."})
 public final class GenerateCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true, paramLabel = "PATH", description = "A .gguf file or a Hugging Face model directory.")
-    Path model;
-
-    @Option(names = "--adapter", paramLabel = "DIR", description = "A PEFT LoRA adapter directory applied to the model.")
-    Path adapter;
+    @Mixin
+    ModelOptions modelOptions = new ModelOptions();
 
     @Option(names = "--in", required = true, paramLabel = "F.jsonl", description = "Input JSONL.")
     Path in;
@@ -69,13 +66,6 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--batch-size", paramLabel = "B", defaultValue = "8", description = "Prompts per batch (default 8).")
     int batchSize;
 
-    @Option(names = "--threads", paramLabel = "N", description = "CPU threads (default: all cores).")
-    int threads;
-
-    @Option(names = "--dequantize", description = "Expand quantized weights to fp32 once (faster, about 4-8x the memory of "
-            + "the quantized file); by default they stay quantized and are expanded per tile.")
-    boolean dequantize;
-
     @Option(names = "--out", required = true, paramLabel = "G.jsonl", description = "Output JSONL (written whole or not at all).")
     Path out;
 
@@ -85,12 +75,14 @@ public final class GenerateCommand implements Callable<Integer> {
         if (batchSize <= 0) {
             throw new IllegalArgumentException("--batch-size must be > 0, got " + batchSize);
         }
-        if (threads < 0) {
-            throw new IllegalArgumentException("--threads must be >= 0, got " + threads);
-        }
+        modelOptions.validate();
         ModelRuntime.requireInput(in);
-        Path tmp = out.toAbsolutePath().resolveSibling(out.getFileName() + ".tmp");
-        try (ModelRuntime rt = new ModelRuntime(model, adapter, threads, dequantize)) {
+        AtomicOutput.write(out, tmp -> generate(base, tmp));
+        return 0;
+    }
+
+    private void generate(GenerationOptions base, Path tmp) throws IOException {
+        try (ModelRuntime rt = modelOptions.open()) {
             // every line is read and tokenized first, so a malformed line fails before any generation
             List<ObjectNode> lines = new ArrayList<>();
             List<int[]> prompts = new ArrayList<>();
@@ -142,12 +134,7 @@ public final class GenerateCommand implements Callable<Integer> {
                     }
                 }
             }
-        } catch (RuntimeException | IOException e) {
-            Files.deleteIfExists(tmp);
-            throw e;
         }
-        Files.move(tmp, out, StandardCopyOption.REPLACE_EXISTING);
-        return 0;
     }
 
     private GenerationOptions options() {

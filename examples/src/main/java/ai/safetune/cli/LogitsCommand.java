@@ -4,6 +4,7 @@ import ai.safetune.model.TokenBatch;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.BufferedReader;
@@ -12,7 +13,6 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.concurrent.Callable;
 
 /**
@@ -25,11 +25,8 @@ import java.util.concurrent.Callable;
         description = {"Next-token logits of every position (top-k, log-sum-exp, optionally all logits of the last).",
             "Input lines: {\"ids\": [...]}, {\"text\": ...} or {\"messages\": [...]} (rendered with the generation prompt)."})
 public final class LogitsCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true, paramLabel = "PATH", description = "A .gguf file or a Hugging Face model directory.")
-    Path model;
-
-    @Option(names = "--adapter", paramLabel = "DIR", description = "A PEFT LoRA adapter directory applied to the model.")
-    Path adapter;
+    @Mixin
+    ModelOptions modelOptions = new ModelOptions();
 
     @Option(names = "--in", required = true, paramLabel = "F.jsonl", description = "Input JSONL.")
     Path in;
@@ -40,13 +37,6 @@ public final class LogitsCommand implements Callable<Integer> {
     @Option(names = "--full-last", description = "Also write all logits of the last position as \"last_logits\".")
     boolean fullLast;
 
-    @Option(names = "--threads", paramLabel = "N", description = "CPU threads (default: all cores).")
-    int threads;
-
-    @Option(names = "--dequantize", description = "Expand quantized weights to fp32 once (faster, about 4-8x the memory of "
-            + "the quantized file); by default they stay quantized and are expanded per tile.")
-    boolean dequantize;
-
     @Option(names = "--out", required = true, paramLabel = "G.jsonl", description = "Output JSONL (written whole or not at all).")
     Path out;
 
@@ -55,12 +45,14 @@ public final class LogitsCommand implements Callable<Integer> {
         if (topK <= 0) {
             throw new IllegalArgumentException("--top-k must be > 0, got " + topK);
         }
-        if (threads < 0) {
-            throw new IllegalArgumentException("--threads must be >= 0, got " + threads);
-        }
+        modelOptions.validate();
         ModelRuntime.requireInput(in);
-        Path tmp = out.toAbsolutePath().resolveSibling(out.getFileName() + ".tmp");
-        try (ModelRuntime rt = new ModelRuntime(model, adapter, threads, dequantize);
+        AtomicOutput.write(out, this::writeLogits);
+        return 0;
+    }
+
+    private void writeLogits(Path tmp) throws IOException {
+        try (ModelRuntime rt = modelOptions.open();
              BufferedReader r = Files.newBufferedReader(in, StandardCharsets.UTF_8);
              BufferedWriter w = Files.newBufferedWriter(tmp, StandardCharsets.UTF_8)) {
             int vocab = rt.model().config().vocabSize();
@@ -103,11 +95,6 @@ public final class LogitsCommand implements Callable<Integer> {
                 w.write(ModelRuntime.JSON.writeValueAsString(obj));
                 w.write('\n');
             }
-        } catch (RuntimeException | IOException e) {
-            Files.deleteIfExists(tmp);
-            throw e;
         }
-        Files.move(tmp, out, StandardCopyOption.REPLACE_EXISTING);
-        return 0;
     }
 }

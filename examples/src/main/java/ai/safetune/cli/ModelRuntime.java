@@ -23,7 +23,7 @@ import java.util.List;
 /**
  * What the {@code logits} and {@code generate} commands share: the model files, a backend, the forward pass
  * (with an optional PEFT adapter), the tokenizer and chat template (built on first use), and turning an input
- * line into token ids.
+ * line into token ids ({@code tokenize} reuses the message parsing).
  */
 final class ModelRuntime implements AutoCloseable {
     static final ObjectMapper JSON = new ObjectMapper();
@@ -141,7 +141,8 @@ final class ModelRuntime implements AutoCloseable {
         return ids;
     }
 
-    private static List<Message> messages(JsonNode msgs, String where) {
+    /** The {@code "messages"} array of an input line as messages; {@code where} names the line in errors. */
+    static List<Message> messages(JsonNode msgs, String where) {
         if (!msgs.isArray() || msgs.isEmpty()) {
             throw new IllegalArgumentException(where + ": field \"messages\" must be a non-empty array");
         }

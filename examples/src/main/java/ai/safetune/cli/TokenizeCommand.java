@@ -1,7 +1,6 @@
 package ai.safetune.cli;
 
 import ai.safetune.data.Message;
-import ai.safetune.data.Role;
 import ai.safetune.model.ModelFiles;
 import ai.safetune.model.TokenizerSource;
 import ai.safetune.tokenizer.ChatEncoding;
@@ -21,8 +20,6 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 
@@ -57,9 +54,13 @@ public final class TokenizeCommand implements Callable<Integer> {
             source = files.tokenizerSource();
         }
         Tokenizer tokenizer = Tokenizer.from(source);
-        ChatTemplate template = null;
+        AtomicOutput.write(out, tmp -> tokenize(source, tokenizer, tmp));
+        return 0;
+    }
+
+    private void tokenize(TokenizerSource source, Tokenizer tokenizer, Path tmp) throws IOException {
         // the template is only needed (and only required to exist) when a chat line comes
-        Path tmp = out.toAbsolutePath().resolveSibling(out.getFileName() + ".tmp");
+        ChatTemplate template = null;
         int lineNo = 0;
         try (BufferedReader r = Files.newBufferedReader(in, StandardCharsets.UTF_8);
              BufferedWriter w = Files.newBufferedWriter(tmp, StandardCharsets.UTF_8)) {
@@ -87,12 +88,7 @@ public final class TokenizeCommand implements Callable<Integer> {
                 w.write(JSON.writeValueAsString(obj));
                 w.write('\n');
             }
-        } catch (RuntimeException | IOException e) {
-            Files.deleteIfExists(tmp);
-            throw e;
         }
-        Files.move(tmp, out, StandardCopyOption.REPLACE_EXISTING);
-        return 0;
     }
 
     private static ObjectNode parse(String line, String where) {
@@ -112,25 +108,7 @@ public final class TokenizeCommand implements Callable<Integer> {
     }
 
     private static void tokenizeChat(ObjectNode obj, ChatTemplate template, String where) {
-        JsonNode msgs = obj.get("messages");
-        if (!msgs.isArray() || msgs.isEmpty()) {
-            throw new IllegalArgumentException(where + ": field \"messages\" must be a non-empty array");
-        }
-        List<Message> messages = new ArrayList<>();
-        for (int i = 0; i < msgs.size(); i++) {
-            JsonNode m = msgs.get(i);
-            String field = where + ": messages[" + i + "]";
-            if (!m.path("role").isTextual() || !m.path("content").isTextual()) {
-                throw new IllegalArgumentException(field + " needs string fields \"role\" and \"content\"");
-            }
-            Role role;
-            try {
-                role = Role.parse(m.get("role").asText());
-            } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException(field + ".role: " + e.getMessage());
-            }
-            messages.add(new Message(role, m.get("content").asText()));
-        }
+        List<Message> messages = ModelRuntime.messages(obj.get("messages"), where);
         JsonNode gen = obj.path("add_generation_prompt");
         if (!gen.isMissingNode() && !gen.isBoolean()) {
             throw new IllegalArgumentException(where + ": field \"add_generation_prompt\" must be true or false");
