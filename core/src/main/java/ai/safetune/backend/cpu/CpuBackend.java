@@ -356,6 +356,28 @@ public final class CpuBackend implements Backend {
         int k = cw.cols();
         float[] d = data(dx, "matmulBackward", "dx", n * k);
         float[] g = data(dout, "matmulBackward", "dout", n * m);
+        float[] dense = cw.dense();
+        if (dense != null && n >= Gemm.NB) {
+            // dx = dout·W = dout·(Wᵀ)ᵀ: the forward GEMM (SIMD kernels) over Wᵀ, whose rows are W's columns,
+            // gathered per 64-row tile (K·M floats per pass against n·K·M multiply-adds)
+            Gemm.matmul(par, kernel, d, g, n, m, new Gemm.Rows() {
+                @Override
+                public float[] dense() {
+                    return null;
+                }
+
+                @Override
+                public void rows(int row, int count, float[] dst, int off) {
+                    for (int j = 0; j < m; j++) {
+                        int src = j * k + row;
+                        for (int r = 0; r < count; r++) {
+                            dst[off + r * m + j] = dense[src + r];
+                        }
+                    }
+                }
+            }, k, 1f, accumulate);
+            return;
+        }
         CpuBackward.matmulFrozen(par, d, g, n, new Gemm.Rows() {
             @Override
             public float[] dense() {

@@ -218,6 +218,29 @@ class BackwardOpsTest {
         }
     }
 
+
+    @Test
+    void frozenMatmulBackwardOnDenseWeightsUsesTheGemmPathAndMatchesTheDefinition() {
+        int n = 70, in = 40, out = 130; // n >= Gemm.NB: the transposed-GEMM path
+        float[] w = randn(out * in, 0.3);
+        float[] g = randn(n * out, 1);
+        float[] prior = randn(n * in, 1);
+        try (WeightHandle wh = be.prepare(new FloatWeight("w", out, in, w), true);
+             Tensor dout = be.upload(g); Tensor dx = be.upload(prior)) {
+            be.matmulBackward(dx, dout, wh, n, true);
+            float[] got = read(dx);
+            for (int i = 0; i < n; i++) {
+                for (int k = 0; k < in; k++) {
+                    double e = prior[i * in + k];
+                    for (int j = 0; j < out; j++) {
+                        e += (double) g[i * out + j] * w[j * in + k];
+                    }
+                    assertThat((double) got[i * in + k]).as("dx[%d,%d]", i, k).isCloseTo(e, org.assertj.core.data.Offset.offset(1e-4 * Math.max(1, Math.abs(e))));
+                }
+            }
+        }
+    }
+
     private float[] attend(AttentionShape s, int[] mask, float[] q, float[] k, float[] v) {
         try (Tensor qt = be.upload(q); Tensor kt = be.upload(k); Tensor vt = be.upload(v);
              Tensor out = be.allocate(s.querySize())) {
