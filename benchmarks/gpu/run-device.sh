@@ -27,16 +27,7 @@ echo "== $(date -u +%FT%TZ) $(hostname)"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv 2>&1 | tail -2
 which nvcc && nvcc --version | tail -2
 
-# --- cuBLAS at run time: the toolkit's, or the one in torch's wheels
-for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib $(python3 - <<'PY' 2>/dev/null
-import glob, os, site
-for s in site.getsitepackages():
-    for d in glob.glob(os.path.join(s, "nvidia", "*", "lib")) + glob.glob(os.path.join(s, "nvidia", "cublas", "lib")):
-        print(d)
-PY
-); do
-  if ls "$d"/libcublas.so.* >/dev/null 2>&1; then export LD_LIBRARY_PATH="$d:${LD_LIBRARY_PATH:-}"; echo "cuBLAS from $d"; break; fi
-done
+source "$ROOT/benchmarks/gpu/cublas-path.sh"
 
 # --- 1. build there (16 cores) or use what travelled
 NATIVE="$ROOT/cuda-kernels/target/native"

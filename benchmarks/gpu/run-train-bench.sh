@@ -14,16 +14,7 @@ T0=$(date +%s)
 el() { echo "$(( $(date +%s) - T0 ))s"; }
 echo "== $(date -u +%FT%TZ) $(hostname)"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | tail -1
-# cuBLAS at run time: the toolkit's, or the one in torch's wheels
-for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib $(python3 - <<'PY' 2>/dev/null
-import glob, os, site
-for s in site.getsitepackages():
-    for d in glob.glob(os.path.join(s, "nvidia", "*", "lib")) + glob.glob(os.path.join(s, "nvidia", "cublas", "lib")):
-        print(d)
-PY
-); do
-  if ls "$d"/libcublas.so.* >/dev/null 2>&1; then export LD_LIBRARY_PATH="$d:${LD_LIBRARY_PATH:-}"; echo "cuBLAS from $d"; break; fi
-done
+source "$ROOT/benchmarks/gpu/cublas-path.sh"
 CP="$(ls .carry/lib/*.jar | tr '\n' ':').carry/test-classes"
 ours() { timeout "$1" .carry/jre/bin/java -Xmx48g --add-modules jdk.incubator.vector -cp "$CP" ai.safetune.cuda.LoraTrainBench cuda "${@:2}" 2>&1 | grep -v "^WARNING"; echo "ours rc=${PIPESTATUS[0]} [$(el)]"; }
 peft() { PYTHONUNBUFFERED=1 timeout "$1" python3 benchmarks/gpu/peft_train_bench.py "${@:2}" 2>&1 | grep -v Warning; echo "peft rc=${PIPESTATUS[0]} [$(el)]"; }
