@@ -78,7 +78,8 @@ ST_API int st_sgemm_strided(st_ctx *ctx, float *C, int ldc, const float *U, int6
  * backward: g = dy·B [N,r] (scratch, caller-owned);  dx = dy·W + s·g·A  [N,in]  (dx may be NULL)
  *           dA (+)= s·gᵀ·x [r,in];  dB (+)= s·dyᵀ·xa [out,r]  (accumulate = 1 adds to existing gradients)
  * in must be a multiple of 32; 0 <= r <= 256 (forward with r = 0 is the plain frozen matmul y = x·Wᵀ;
- * xa, A, B may then be NULL). */
+ * xa, A, B may then be NULL; backward with r = 0 writes only dx = dy·W, which must then be non-NULL, and
+ * dA, dB, g, x, xa, A, B may be NULL). */
 ST_API int st_lora_forward(st_ctx *ctx, float *y, float *xa, const float *x, const void *W, int wtype,
                     const float *A, const float *B, float scale, int N, int in, int out, int r, int precision);
 ST_API int st_lora_backward(st_ctx *ctx, float *dx, float *dA, float *dB, float *g, const float *dy, const float *x,

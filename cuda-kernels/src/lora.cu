@@ -371,10 +371,10 @@ extern "C" int st_lora_backward(st_ctx *ctx, float *dx, float *dA, float *dB, fl
   const char *op = "st_lora_backward";
   int rc = check_lora(op, ctx, W, wtype, N, in, out, r, precision);
   if (rc) return rc;
-  ST_CHECK(op, r > 0, "backward needs r >= 1 (a frozen matmul has no LoRA gradients)");
-  ST_CHECK(op, dA && dB && g && dy && x && xa && A && B, "NULL buffer");
+  // r = 0: the backward of the plain frozen matmul, dx = dy·W only (the other buffers may be NULL)
+  ST_CHECK(op, dy && (r == 0 ? dx != nullptr : (dA && dB && g && x && xa && A && B)), "NULL buffer");
   // g = dy·B : U = dy [N,out], V[k=o][p=j] = B[o,j]
-  if ((rc = st_sgemm_strided(ctx, g, r, dy, out, 1, B, r, 1, N, r, out, 1.0f, 0))) return rc;
+  if (r > 0 && (rc = st_sgemm_strided(ctx, g, r, dy, out, 1, B, r, 1, N, r, out, 1.0f, 0))) return rc;
   if (dx && precision != ST_PREC_BF16) {
     TileArgs a{dy, W, wtype, in, out, g, A, r, scale, N, out, in, true, dx};
     if ((rc = launch_tile(op, ctx, a, precision == ST_PREC_F32 ? ST_PREC_F32 : ST_PREC_BF16))) return rc;
@@ -388,8 +388,9 @@ extern "C" int st_lora_backward(st_ctx *ctx, float *dx, float *dA, float *dB, fl
     if ((rc = weight_bf16(ctx, op, W, wtype, out, in, (char *)ctx->ws + yb_bytes, &Wb))) return rc;
     if ((rc = st_matmul_bf16(ctx, dx, 0, yb, Wb, N, in, out, 0, 0, 1.0f, 0.0f))) return rc;
     // U = g [N,r], V[k=j][p=i] = A[j,i]
-    if ((rc = st_sgemm_strided(ctx, dx, in, g, r, 1, A, in, 1, N, in, r, scale, 1))) return rc;
+    if (r > 0 && (rc = st_sgemm_strided(ctx, dx, in, g, r, 1, A, in, 1, N, in, r, scale, 1))) return rc;
   }
+  if (r == 0) return ST_OK;
   // dA (+)= s·gᵀ·x : U[m=j][k=n] = g[n,j], V[k=n][p=i] = x[n,i]
   if ((rc = st_sgemm_strided(ctx, dA, in, g, 1, r, x, in, 1, r, in, N, scale, accumulate))) return rc;
   // dB (+)= s·dyᵀ·xa : U[m=o][k=n] = dy[n,o], V[k=n][p=j] = xa[n,j]

@@ -178,19 +178,31 @@ static void test_lora() {
       }
 }
 
+// r = 0: the plain frozen matmul the backend's matmul/matmulBackward run, forward and backward (dx only), in
+// every weight format and precision; dx of the backward is written, not accumulated (poisoned first).
 static void test_frozen_matmul() {
   int N = 130, in = 320, out = 100;
-  for (int wt = 0; wt < 4; wt++) {
-    auto x = rnd((size_t)N * in), wf = rnd((size_t)out * in, -0.05f, 0.05f);
-    std::vector<uint8_t> W(st_weight_bytes(wt, out, in));
-    st_ref_quantize(W.data(), wf.data(), wt, out, in);
-    Buf dx(x), dW(W), y((size_t)N * out * 4);
-    y.poison();
-    CK(st_lora_forward(ctx, y.f(), nullptr, dx.f(), dW.p, wt, nullptr, nullptr, 0.0f, N, in, out, 0, ST_PREC_F32));
-    std::vector<float> ry((size_t)N * out);
-    st_ref_lora_forward(ry.data(), nullptr, x.data(), W.data(), wt, nullptr, nullptr, 0.0f, N, in, out, 0);
-    compare("st_lora_forward", std::string("r=0 frozen matmul ") + wname(wt), y.down<float>(), ry, 2e-5, 2e-4);
-  }
+  for (int wt = 0; wt < 4; wt++)
+    for (int prec = 0; prec < 3; prec++) {
+      auto x = rnd((size_t)N * in), wf = rnd((size_t)out * in, -0.05f, 0.05f), dy = rnd((size_t)N * out);
+      std::vector<uint8_t> W(st_weight_bytes(wt, out, in));
+      st_ref_quantize(W.data(), wf.data(), wt, out, in);
+      Buf dx(x), dW(W), y((size_t)N * out * 4), ddy(dy), ddx((size_t)N * in * 4);
+      y.poison();
+      ddx.poison();
+      CK(st_lora_forward(ctx, y.f(), nullptr, dx.f(), dW.p, wt, nullptr, nullptr, 0.0f, N, in, out, 0, prec));
+      CK(st_lora_backward(ctx, ddx.f(), nullptr, nullptr, nullptr, ddy.f(), nullptr, nullptr, dW.p, wt, nullptr,
+                          nullptr, 0.0f, N, in, out, 0, prec, 0));
+      std::vector<float> ry((size_t)N * out), rdx((size_t)N * in);
+      st_ref_lora_forward(ry.data(), nullptr, x.data(), W.data(), wt, nullptr, nullptr, 0.0f, N, in, out, 0);
+      st_ref_lora_backward(rdx.data(), nullptr, nullptr, nullptr, dy.data(), nullptr, nullptr, W.data(), wt, nullptr,
+                           nullptr, 0.0f, N, in, out, 0, 0);
+      std::string c = std::string(wname(wt)) + (prec == 0 ? " f32" : prec == 1 ? " cublas-bf16" : " tiled-bf16");
+      // bf16: x (dy) and W rounded to 8 significant bits, |err| <~ 2^-8·sqrt(K)·|x||w| (K = 320: in; 100: out)
+      double at = prec ? 1e-2 : 2e-5, rt = prec ? 1.5e-2 : 2e-4;
+      compare("st_lora_forward", "r=0 frozen matmul " + c, y.down<float>(), ry, at, rt);
+      compare("st_lora_backward", "r=0 frozen dx=dy·W " + c, ddx.down<float>(), rdx, prec ? 1.5e-2 : 5e-5, rt);
+    }
 }
 
 static void test_rmsnorm() {
