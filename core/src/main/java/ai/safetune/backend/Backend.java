@@ -2,6 +2,8 @@ package ai.safetune.backend;
 
 import ai.safetune.model.Weight;
 
+import java.util.List;
+
 /**
  * The op set every compute backend implements (CPU reference here, CUDA in {@code native/}). Ops are
  * buffer-oriented: flat fp32 {@link Tensor}s plus explicit dimensions, row-major, so a GPU backend maps
@@ -150,6 +152,79 @@ public interface Backend extends AutoCloseable {
      * − onehot(targets[i]))}, zero rows where the target is negative. {@code dlogits} may alias {@code logits}.
      */
     void crossEntropyBackward(Tensor dlogits, Tensor logits, int[] targets, int n, int vocab, float scale);
+
+    // ---- optimizer (training): the defaults run on the host through read/write; a device backend
+    //      overrides them so parameters, gradients and moments never leave the device -------------------
+
+    /**
+     * {@code Σ x²} over every element of every tensor, for the global gradient norm. The default reads each
+     * tensor to the host and accumulates {@code (double) x * x} in list order, as
+     * {@code ai.safetune.train.AdamW.clipGradNorm} does; a device backend may sum in another order and in fp32
+     * partial sums.
+     */
+    default double sumOfSquares(List<Tensor> tensors) {
+        double sum = 0;
+        float[] buf = new float[0];
+        for (Tensor t : tensors) {
+            int n = t.size();
+            if (buf.length < n) {
+                buf = new float[n];
+            }
+            read(t, 0, buf, 0, n);
+            for (int i = 0; i < n; i++) {
+                sum += (double) buf[i] * buf[i];
+            }
+        }
+        return sum;
+    }
+
+    /**
+     * One AdamW update of {@code p} in place, as {@code torch.optim.AdamW} (non-amsgrad): with
+     * {@code g' = gradScale·g} (clipping; {@code g} itself is not changed),
+     * <pre>
+     * p ← p·(1 − lr·wd);  m ← β1·m + (1−β1)·g';  v ← β2·v + (1−β2)·g'²
+     * p ← p − lr/(1−β1ᵗ) · m / (√v/√(1−β2ᵗ) + eps)
+     * </pre>
+     * over all {@code p.size()} elements ({@code g}, {@code m}, {@code v} at least as large). The default does
+     * it on the host with the arithmetic of {@code ai.safetune.train.AdamW.step} (double intermediates), so a
+     * CPU run is bit-identical to the host optimizer; a device backend runs it there in fp32.
+     *
+     * @param step the 1-based step count {@code t} (bias corrections)
+     */
+    default void adamw(Tensor p, Tensor g, Tensor m, Tensor v, double lr, double beta1, double beta2, double eps,
+                       double weightDecay, long step, float gradScale) {
+        int n = p.size();
+        if (g.size() < n || m.size() < n || v.size() < n) {
+            throw new IllegalArgumentException("adamw: parameter has " + n + " values, gradient " + g.size()
+                    + ", moments " + m.size() + " and " + v.size());
+        }
+        if (step < 1) {
+            throw new IllegalArgumentException("adamw: step must be >= 1, got " + step);
+        }
+        float[] ph = new float[n];
+        float[] gh = new float[n];
+        float[] mh = new float[n];
+        float[] vh = new float[n];
+        read(p, 0, ph, 0, n);
+        read(g, 0, gh, 0, n);
+        read(m, 0, mh, 0, n);
+        read(v, 0, vh, 0, n);
+        double bc1 = 1 - Math.pow(beta1, step);
+        double bc2Sqrt = Math.sqrt(1 - Math.pow(beta2, step));
+        double stepSize = lr / bc1;
+        float decay = (float) (1 - lr * weightDecay);
+        for (int i = 0; i < n; i++) {
+            float gi = gh[i] * gradScale;
+            ph[i] *= decay;
+            mh[i] = (float) (beta1 * mh[i] + (1 - beta1) * gi);
+            vh[i] = (float) (beta2 * vh[i] + (1 - beta2) * gi * gi);
+            double denom = Math.sqrt(vh[i]) / bc2Sqrt + eps;
+            ph[i] -= (float) (stepSize * mh[i] / denom);
+        }
+        write(p, 0, ph, 0, n);
+        write(m, 0, mh, 0, n);
+        write(v, 0, vh, 0, n);
+    }
 
     @Override
     void close();

@@ -26,15 +26,7 @@ public final class AdamW {
      * @param sizes the element count of every parameter tensor, in the order {@link #step} receives them
      */
     public AdamW(int[] sizes, double beta1, double beta2, double eps, double weightDecay) {
-        if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1)) {
-            throw new IllegalArgumentException("AdamW betas must be in [0, 1), got " + beta1 + ", " + beta2);
-        }
-        if (!(eps > 0)) {
-            throw new IllegalArgumentException("AdamW eps must be > 0, got " + eps);
-        }
-        if (!(weightDecay >= 0) || !Double.isFinite(weightDecay)) {
-            throw new IllegalArgumentException("weight decay must be >= 0, got " + weightDecay);
-        }
+        checkArguments(beta1, beta2, eps, weightDecay);
         this.beta1 = beta1;
         this.beta2 = beta2;
         this.eps = eps;
@@ -44,6 +36,19 @@ public final class AdamW {
         for (int i = 0; i < sizes.length; i++) {
             m[i] = new float[sizes[i]];
             v[i] = new float[sizes[i]];
+        }
+    }
+
+    /** The hyper-parameter checks shared with {@link BackendAdamW}. */
+    static void checkArguments(double beta1, double beta2, double eps, double weightDecay) {
+        if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1)) {
+            throw new IllegalArgumentException("AdamW betas must be in [0, 1), got " + beta1 + ", " + beta2);
+        }
+        if (!(eps > 0)) {
+            throw new IllegalArgumentException("AdamW eps must be > 0, got " + eps);
+        }
+        if (!(weightDecay >= 0) || !Double.isFinite(weightDecay)) {
+            throw new IllegalArgumentException("weight decay must be >= 0, got " + weightDecay);
         }
     }
 

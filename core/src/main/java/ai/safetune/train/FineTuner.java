@@ -2,6 +2,7 @@ package ai.safetune.train;
 
 import ai.safetune.backend.Backend;
 import ai.safetune.backend.Backends;
+import ai.safetune.backend.Tensor;
 import ai.safetune.data.ChatExample;
 import ai.safetune.model.ModelFiles;
 import ai.safetune.model.TokenBatch;
@@ -91,8 +92,8 @@ public final class FineTuner {
         Backend backend = b.backend != null ? b.backend : Backends.select();
         boolean ownBackend = b.backend == null;
         List<StepMetrics> metrics = new ArrayList<>();
-        try (LoraTrainingModel lm = new LoraTrainingModel(model.config(), model.weights(), backend, start, b.dequantize)) {
-            AdamW adam = new AdamW(lm.parameterSizes(), b.beta1, b.beta2, b.eps, b.weightDecay);
+        try (LoraTrainingModel lm = new LoraTrainingModel(model.config(), model.weights(), backend, start, b.dequantize);
+             BackendAdamW adam = new BackendAdamW(backend, lm.parameterSizes(), b.beta1, b.beta2, b.eps, b.weightDecay)) {
             if (resumed != null) {
                 adam.restore(resumed.firstMoments(), resumed.secondMoments(), resumed.adamSteps());
             }
@@ -136,8 +137,9 @@ public final class FineTuner {
                     }
                 }
                 double loss = lossTokens > 0 ? lossSum / lossTokens : Double.NaN;
-                List<float[]> grads = lm.gradients();
-                double norm = AdamW.clipGradNorm(grads, b.maxGradNorm);
+                // optimizer on the backend: on a GPU only the norm comes to the host (bit-identical to AdamW on CPU)
+                List<Tensor> grads = lm.gradientTensors();
+                double norm = adam.gradNorm(grads);
                 if (lossTokens > 0 && (!Double.isFinite(loss) || !Double.isFinite(norm))) {
                     throw new TrainingException("step " + step + ": " + (!Double.isFinite(loss) ? "loss is " + loss
                             : "gradient norm is " + norm) + " on the batch of examples " + batchIds(micro)
@@ -145,9 +147,7 @@ public final class FineTuner {
                 }
                 double lr = schedule.at(step);
                 if (lossTokens > 0) {
-                    List<float[]> params = lm.parameters();
-                    adam.step(params, grads, lr);
-                    lm.setParameters(params);
+                    adam.step(lm.parameterTensors(), grads, lr, BackendAdamW.clipScale(norm, b.maxGradNorm));
                 } else {
                     LOG.warn("step {}: the batch {} has no response tokens; no update", step, batchIds(micro));
                 }

@@ -196,6 +196,29 @@ public final class LoraTrainingModel implements AutoCloseable {
         return out;
     }
 
+    /**
+     * The backend buffers of the LoRA factors themselves, in {@link #parameters()} order, for an optimizer that
+     * runs on the backend ({@link BackendAdamW}): owned by this model (do not close), valid until it is closed.
+     */
+    public List<Tensor> parameterTensors() {
+        List<Tensor> out = new ArrayList<>();
+        for (Linear lin : adapted) {
+            out.add(lin.a);
+            out.add(lin.b);
+        }
+        return out;
+    }
+
+    /** The backend buffers of the accumulated gradients, in {@link #parameters()} order (owned by this model). */
+    public List<Tensor> gradientTensors() {
+        List<Tensor> out = new ArrayList<>();
+        for (Linear lin : adapted) {
+            out.add(lin.da);
+            out.add(lin.db);
+        }
+        return out;
+    }
+
     /** Copies host parameters (e.g. after an optimizer step) back to the backend. */
     public void setParameters(List<float[]> params) {
         if (params.size() != adapted.size() * 2) {
