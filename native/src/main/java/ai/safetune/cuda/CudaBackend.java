@@ -12,7 +12,9 @@ import java.util.ArrayDeque;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.IdentityHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 
 import static ai.safetune.cuda.SafeTuneKernels.*;
 
@@ -22,9 +24,15 @@ import static ai.safetune.cuda.SafeTuneKernels.*;
  * power-of-two size classes, so a training loop that closes and re-allocates its buffers does not call
  * cudaMalloc again. Host arrays (token ids, positions, masks) go through small device scratch buffers.
  * Every native status is checked; a failure is a {@link CudaException} with the op and the CUDA message.
- * <p>Frozen weights live on the device as bf16 when stored as BF16 (exact) and as fp32 otherwise (exact);
- * the kernels also read GGUF Q8_0/Q4_1 blocks, which needs raw block access that
- * {@link Weight} does not expose yet.
+ * <p>The frozen matmuls (forward and backward) run in the {@link CudaPrecision} chosen at construction: exact
+ * fp32 by default, or bf16 tensor cores with fp32 accumulation. Everything else (the LoRA rank-r products,
+ * norms, RoPE, attention, loss, AdamW) is fp32 in every precision.
+ * <p>Frozen weights live on the device as bf16 when stored as BF16 (exact), and as fp32 otherwise (exact) in
+ * the f32 precision; the bf16 precisions round them to bf16 (nearest even) once at {@link #prepare}, as a
+ * bf16 PEFT run holds its base. The kernels also read GGUF Q8_0/Q4_1 blocks, which needs raw block access
+ * that {@link Weight} does not expose yet.
+ * <p>The optimizer hooks ({@link #sumOfSquares}, {@link #adamw}) run on the device, so a training loop that
+ * uses them ({@code BackendAdamW}) moves only the gradient norm to the host per step.
  * <p>Not thread-safe, like every backend: drive it from one thread.
  */
 public final class CudaBackend implements Backend {
@@ -33,12 +41,19 @@ public final class CudaBackend implements Backend {
     private final Map<Long, ArrayDeque<Long>> pool = new HashMap<>();
     private final Map<CudaTensor, Boolean> live = new IdentityHashMap<>();
     private final Map<String, CudaTensor> invFreq = new HashMap<>();
-    private final CudaTensor[] scratch = new CudaTensor[6];
-    private static final int S_INTS = 0, S_MASK = 1, S_STATS = 2, S_TARGETS = 3, S_TMP = 4, S_WEIGHT = 5;
+    private final CudaTensor[] scratch = new CudaTensor[7];
+    private static final int S_INTS = 0, S_MASK = 1, S_STATS = 2, S_TARGETS = 3, S_TMP = 4, S_WEIGHT = 5, S_NORM = 6;
+    private final CudaPrecision precision;
     private boolean closed;
 
-    /** Creates a context (stream + cuBLAS handle) on {@code device}. */
+    /** Creates a context (stream + cuBLAS handle) on {@code device} in the {@link CudaPrecision#configured()} precision. */
     public CudaBackend(int device) {
+        this(device, CudaPrecision.configured());
+    }
+
+    /** Creates a context (stream + cuBLAS handle) on {@code device} whose frozen matmuls run in {@code precision}. */
+    public CudaBackend(int device, CudaPrecision precision) {
+        this.precision = Objects.requireNonNull(precision, "precision");
         SafeTuneKernels.load();
         check(st_ctx_create(ctx, device), "create");
         byte[] buf = new byte[256];
@@ -57,7 +72,13 @@ public final class CudaBackend implements Backend {
 
     @Override
     public String description() {
-        return "CUDA fp32 kernels on " + deviceName + ", one stream";
+        return "CUDA on " + deviceName + ", one stream; precision " + precision.id() + ": " + precision.description()
+                + "; LoRA products, attention, norms, loss and AdamW in fp32";
+    }
+
+    /** The arithmetic of the frozen matmuls. */
+    public CudaPrecision precision() {
+        return precision;
     }
 
     /** Waits for every queued op; reports asynchronous kernel errors. */
@@ -137,11 +158,14 @@ public final class CudaBackend implements Backend {
         int rows = weight.rows();
         int cols = weight.cols();
         float[] values = weight.toFloatArray();
-        if (weight.storageType().equals("BF16")) {
+        boolean exact = weight.storageType().equals("BF16");
+        // the bf16 precisions read the base as bf16 anyway: round once here (the tile/cuBLAS kernels need
+        // 32-wide k-blocks; other widths keep fp32 for the strided fallback)
+        if (exact || (precision.bf16() && cols % 32 == 0)) {
             // bf16 values are exact in bf16: keep half the bytes on the device
             short[] bits = new short[values.length];
             for (int i = 0; i < values.length; i++) {
-                bits[i] = (short) (Float.floatToRawIntBits(values[i]) >>> 16);
+                bits[i] = exact ? (short) (Float.floatToRawIntBits(values[i]) >>> 16) : toBf16(values[i]);
             }
             CudaTensor t = rawAllocate((values.length + 1) / 2, "prepare");
             check(st_memcpy_h2d(ctx, t.ptr(), bits, 2L * bits.length), "prepare");
@@ -150,6 +174,15 @@ public final class CudaBackend implements Backend {
         CudaTensor t = rawAllocate(values.length, "prepare");
         check(st_memcpy_h2d(ctx, t.ptr(), values, 4L * values.length), "prepare");
         return new CudaWeight(this, weight.name(), rows, cols, ST_W_F32, t);
+    }
+
+    /** fp32 → bf16 bits, round to nearest even (NaN stays NaN), as {@code st_cast_f32_to_bf16} does. */
+    static short toBf16(float f) {
+        int bits = Float.floatToRawIntBits(f);
+        if (Float.isNaN(f)) {
+            return (short) ((bits >>> 16) | 0x40);
+        }
+        return (short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16);
     }
 
     // ---- ops ---------------------------------------------------------------------------------------
@@ -189,7 +222,7 @@ public final class CudaBackend implements Backend {
             return;
         }
         check(st_lora_forward(ctx, o, 0, xs, cw.ptr(), cw.wtype(), 0, 0, 0f, n, cw.cols(), cw.rows(), 0,
-                ST_PREC_F32), "matmul");
+                precision.code()), "matmul");
     }
 
     @Override
@@ -344,6 +377,16 @@ public final class CudaBackend implements Backend {
         if (n == 0) {
             return;
         }
+        if (precision.bf16() && in % 32 == 0) {
+            // r = 0 backward of the lora kernels: dx = dy·W written; accumulate through a scratch
+            long target = accumulate ? scratch(S_TMP, n * in, "matmulBackward") : d;
+            check(st_lora_backward(ctx, target, 0, 0, 0, g, 0, 0, cw.ptr(), cw.wtype(), 0, 0, 0f, n, in, out, 0,
+                    precision.code(), 0), "matmulBackward");
+            if (accumulate) {
+                check(st_add(ctx, d, d, target, (long) n * in), "matmulBackward");
+            }
+            return;
+        }
         long wp = cw.ptr();
         if (cw.wtype() != ST_W_F32) {
             // bf16 on the device: expand to fp32 in a scratch so dx keeps fp32 accuracy
@@ -454,6 +497,47 @@ public final class CudaBackend implements Backend {
         long lse = scratch(S_STATS, n, "crossEntropyBackward");
         check(st_logsumexp(ctx, lse, l, n, vocab), "crossEntropyBackward");
         check(st_cross_entropy_backward(ctx, d, l, lse, t, 0, scale, n, vocab), "crossEntropyBackward");
+    }
+
+    // ---- optimizer on the device -------------------------------------------------------------------
+
+    /** One fp32 partial sum per tensor on the device (st_sumsq), added in double on the host: one small download. */
+    @Override
+    public double sumOfSquares(List<Tensor> tensors) {
+        int k = tensors.size();
+        if (k == 0) {
+            return 0;
+        }
+        long sums = scratch(S_NORM, k, "sumOfSquares");
+        check(st_fill(ctx, sums, 0f, k), "sumOfSquares");
+        for (int i = 0; i < k; i++) {
+            Tensor t = tensors.get(i);
+            long p = ptr(t, "sumOfSquares", "tensor " + i, 0);
+            check(st_sumsq(ctx, sums + 4L * i, p, t.size()), "sumOfSquares");
+        }
+        float[] host = new float[k];
+        check(st_memcpy_d2h(ctx, host, sums, 4L * k), "sumOfSquares");
+        double sum = 0;
+        for (float x : host) {
+            sum += x;
+        }
+        return sum;
+    }
+
+    /** st_adamw_update on the device (fp32 arithmetic; bias corrections from the step as the host does). */
+    @Override
+    public void adamw(Tensor p, Tensor g, Tensor m, Tensor v, double lr, double beta1, double beta2, double eps,
+                      double weightDecay, long step, float gradScale) {
+        int n = Objects.requireNonNull(p, "adamw: p is null").size();
+        long pp = ptr(p, "adamw", "p", n);
+        long gp = ptr(g, "adamw", "g", n);
+        long mp = ptr(m, "adamw", "m", n);
+        long vp = ptr(v, "adamw", "v", n);
+        if (step < 1 || step > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("adamw: step must be in [1, " + Integer.MAX_VALUE + "], got " + step);
+        }
+        check(st_adamw_update(ctx, pp, gp, mp, vp, n, (float) lr, (float) beta1, (float) beta2, (float) eps,
+                (float) weightDecay, (int) step, gradScale), "adamw");
     }
 
     @Override

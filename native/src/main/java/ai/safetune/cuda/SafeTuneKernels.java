@@ -49,6 +49,7 @@ public final class SafeTuneKernels {
     public static final int ST_W_Q4_1 = 3;
     public static final int ST_PREC_F32 = 0;
     public static final int ST_PREC_BF16 = 1;
+    public static final int ST_PREC_BF16_TILED = 2;
 
     public static native @Cast("const char*") BytePointer st_last_error();
 
@@ -164,6 +165,8 @@ public final class SafeTuneKernels {
                                              @Cast("float*") long m, @Cast("float*") long v, long n, float lr,
                                              float beta1, float beta2, float eps, float weightDecay, int t,
                                              float gradScale);
+
+    public static native int st_sumsq(st_ctx ctx, @Cast("float*") long out, @Cast("const float*") long g, long n);
 
     public static native int st_embedding_forward(st_ctx ctx, @Cast("float*") long out, @Cast("const int32_t*") long ids,
                                                   @Cast("const void*") long table, int wtype, int n, int v, int c);

@@ -194,6 +194,216 @@ class CudaBackendTest {
         }
     }
 
+    // ---- bf16 precisions ---------------------------------------------------------------------------------
+
+    /** bf16's unit roundoff: 8 significant bits (7 stored + the implicit one), round to nearest. */
+    private static final double U_BF16 = 0x1p-8;
+    /** fp32's unit roundoff. */
+    private static final double U_F32 = 0x1p-24;
+
+    /**
+     * The frozen matmul and its backward in the two bf16 precisions against the exact CPU backend, with error
+     * bounds derived from bf16 rounding. The GPU rounds both factors of every product x_k·w_k to bf16
+     * (relative error |δ| ≤ u = 2⁻⁸ each) and accumulates in fp32. So, per output element:
+     * <ul>
+     * <li>worst case (every rounding aligned): |err| ≤ (2u + u²)·Σ_k|x_k w_k| + 3·K·2⁻²⁴·Σ_k|x_k w_k|
+     *     (the last term: fp32 accumulation on both sides, truncating tensor cores included) — checked on every
+ *     element;</li>
+     * <li>typical (independent roundings, zero mean, E[δ²] ≤ u²/3 per factor): err has variance
+     *     ≤ (2/3)·u²·Σ_k (x_k w_k)², i.e. grows like √K·2⁻⁸·|x||w| — the RMS over all elements must stay
+     *     below 1.5× that prediction, and above 0.1× (so the bf16 path really ran: fp32 would be ~10⁵× smaller).</li>
+     * </ul>
+     * Widths that are not a multiple of 32 fall back to the fp32 path: checked at fp32 bounds.
+     */
+    @Test
+    void frozenMatmulInBf16PrecisionsIsWithinTheDerivedBounds() {
+        needGpu();
+        for (CudaPrecision prec : new CudaPrecision[]{CudaPrecision.BF16, CudaPrecision.BF16_TILED}) {
+            try (CudaBackend g16 = new CudaBackend(0, prec)) {
+                assertThat(g16.description()).contains("precision " + prec.id());
+                checkBf16Matmul(g16, prec.id(), 67, 256, 96);
+                checkBf16Matmul(g16, prec.id(), 128, 576, 1536);
+                // 40 columns: not a multiple of 32, the weight stays fp32 and the strided fp32 GEMM runs
+                int n = 9;
+                int in = 40;
+                int out = 24;
+                float[] x = random(n * in, -1, 1);
+                FloatWeight fw = new FloatWeight("w40", out, in, random(out * in, -0.2f, 0.2f));
+                try (WeightHandle cw = cpu.prepare(fw, false); Tensor cx = cpu.upload(x); Tensor co = cpu.allocate(n * out);
+                     WeightHandle gw = g16.prepare(fw, false); Tensor gx = g16.upload(x); Tensor go = g16.allocate(n * out)) {
+                    g16.fill(go, Float.NaN);
+                    cpu.matmul(co, cx, cw, n);
+                    g16.matmul(go, gx, gw, n);
+                    assertClose(prec.id() + " matmul, 40 columns (fp32 fallback)", get(g16, go, n * out),
+                            get(cpu, co, n * out), 1e-5, 1e-4);
+                }
+            }
+        }
+    }
+
+    private void checkBf16Matmul(CudaBackend g16, String prec, int n, int in, int out) {
+        float[] x = random(n * in, -1, 1);
+        float bound = (float) (1 / Math.sqrt(in));
+        float[] w = random(out * in, -bound, bound);
+        float[] dout = random(n * out, -1, 1);
+        float[] dxStart = random(n * in, -1, 1);
+        FloatWeight fw = new FloatWeight("w", out, in, w);  // stored fp32: the bf16 backend rounds it at prepare
+        float[] y;
+        float[] dx;
+        float[] dxAcc;
+        try (WeightHandle cw = cpu.prepare(fw, false); Tensor cx = cpu.upload(x); Tensor co = cpu.allocate(n * out);
+             Tensor cd = cpu.upload(dout); Tensor cdx = cpu.allocate(n * in); Tensor cdxa = cpu.upload(dxStart)) {
+            cpu.matmul(co, cx, cw, n);
+            cpu.matmulBackward(cdx, cd, cw, n, false);
+            cpu.matmulBackward(cdxa, cd, cw, n, true);
+            y = get(cpu, co, n * out);
+            dx = get(cpu, cdx, n * in);
+            dxAcc = get(cpu, cdxa, n * in);
+        }
+        try (WeightHandle gw = g16.prepare(fw, false); Tensor gx = g16.upload(x); Tensor go = g16.allocate(n * out);
+             Tensor gd = g16.upload(dout); Tensor gdx = g16.allocate(n * in); Tensor gdxa = g16.upload(dxStart)) {
+            g16.fill(go, Float.NaN);
+            g16.fill(gdx, Float.NaN);
+            g16.matmul(go, gx, gw, n);
+            g16.matmulBackward(gdx, gd, gw, n, false);
+            g16.matmulBackward(gdxa, gd, gw, n, true);
+            String shape = " n" + n + " " + in + "->" + out;
+            // forward: y[t, o] = Σ_i x[t, i]·w[o, i], K = in
+            assertBf16(prec + " matmul" + shape, get(g16, go, n * out), y, n, out, in,
+                    (t, o, i) -> (double) x[t * in + i] * w[o * in + i]);
+            // backward: dx[t, i] = Σ_o dout[t, o]·w[o, i], K = out
+            Product back = (t, i, o) -> (double) dout[t * out + o] * w[o * in + i];
+            assertBf16(prec + " matmulBackward" + shape, get(g16, gdx, n * in), dx, n, in, out, back);
+            float[] accumulated = get(g16, gdxa, n * in);
+            float[] added = new float[n * in];
+            for (int i = 0; i < added.length; i++) {
+                added[i] = accumulated[i] - dxStart[i];  // the same products; the start value adds one fp32 rounding
+            }
+            float[] cpuAdded = new float[n * in];
+            for (int i = 0; i < cpuAdded.length; i++) {
+                cpuAdded[i] = dxAcc[i] - dxStart[i];
+            }
+            assertBf16(prec + " matmulBackward accumulate" + shape, added, cpuAdded, n, in, out, back);
+        }
+    }
+
+    /** One product term of output element (row, col) at reduction index k. */
+    private interface Product {
+        double at(int row, int col, int k);
+    }
+
+    private static void assertBf16(String what, float[] gpuOut, float[] cpuOut, int rows, int cols, int k, Product prod) {
+        double sumSq = 0;
+        double predicted = 0;
+        int bad = 0;
+        int worst = 0;
+        double worstRatio = 0;
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++) {
+                double abs = 0;
+                double sq = 0;
+                for (int j = 0; j < k; j++) {
+                    double p = prod.at(r, c, j);
+                    abs += Math.abs(p);
+                    sq += p * p;
+                }
+                int i = r * cols + c;
+                double err = Math.abs((double) gpuOut[i] - cpuOut[i]);
+                // fp32 accumulation: ≤ K·2⁻²³ on the GPU even if the tensor cores truncate, ≤ K·2⁻²⁴ on the CPU; and
+                // 4 fp32 roundings of values ≤ |out| + 1 for the accumulate variant (start values in [-1, 1])
+                double tol = (2 * U_BF16 + U_BF16 * U_BF16 + 3 * k * U_F32) * abs + 4 * U_F32 * (Math.abs(cpuOut[i]) + 1);
+                double ratio = Double.isFinite(gpuOut[i]) ? err / tol : Double.POSITIVE_INFINITY;
+                if (!(ratio <= 1)) {
+                    bad++;
+                }
+                if (!(ratio <= worstRatio)) {
+                    worstRatio = ratio;
+                    worst = i;
+                }
+                sumSq += err * err;
+                predicted += (2.0 / 3.0) * U_BF16 * U_BF16 * sq;
+            }
+        }
+        int total = rows * cols;
+        double rms = Math.sqrt(sumSq / total);
+        double rmsPredicted = Math.sqrt(predicted / total);
+        LOG.info("{}: worst err/bound {} at {}; RMS error {} = {} × the √K·2⁻⁸ prediction {}", what, worstRatio, worst,
+                rms, rms / rmsPredicted, rmsPredicted);
+        assertThat(bad).as("%s: %d of %d elements over the worst-case bf16 bound; worst at %d: gpu %s cpu %s", what,
+                bad, total, worst, gpuOut[worst], cpuOut[worst]).isZero();
+        assertThat(rms).as("%s: RMS error vs the predicted %s", what, rmsPredicted)
+                .isLessThanOrEqualTo(1.5 * rmsPredicted).isGreaterThanOrEqualTo(0.1 * rmsPredicted);
+    }
+
+    // ---- optimizer on the device -----------------------------------------------------------------------
+
+    /**
+     * The device {@code sumOfSquares} and {@code adamw} against the {@link Backend} host defaults (= the host
+     * AdamW's arithmetic) run by the CPU backend. Bounds: the device sums fp32 partials (≤ 1024 blocks added by
+     * atomics, two 5-level shuffle trees, a few elements per thread): relative error ≤ (1024 + 10 + 4)·2⁻²⁴ < 1e-4.
+     * AdamW in fp32 against double intermediates: the hyper-parameters become floats (β2 = 0.999f is off by
+     * 4.7e-5 relative in 1 − β2, mostly cancelled by the bias correction computed from the same float), so
+     * m, v within 1e-4 relative (+ 1e-6 of the largest, for elements near 0) and p within 1e-6 relative plus
+     * 1e-3·lr (the update itself, ≤ ~3·lr, to 3e-4 relative) per step.
+     */
+    @Test
+    void optimizerOnTheDeviceMatchesTheHostDefaults() {
+        needGpu();
+        int[] sizes = {1, 777, 300_001, 4096};
+        java.util.List<Tensor> gp = new java.util.ArrayList<>();
+        java.util.List<Tensor> cp = new java.util.ArrayList<>();
+        java.util.List<Tensor> all = new java.util.ArrayList<>();
+        try {
+            float[][] g = new float[sizes.length][];
+            for (int i = 0; i < sizes.length; i++) {
+                g[i] = random(sizes[i], -0.01f * (i + 1), 0.02f * (i + 1));
+                gp.add(gpu.upload(g[i]));
+                cp.add(cpu.upload(g[i]));
+            }
+            all.addAll(gp);
+            all.addAll(cp);
+            double dev = gpu.sumOfSquares(gp);
+            double host = cpu.sumOfSquares(cp);
+            LOG.info("sumOfSquares gpu {} cpu {} relative {}", dev, host, Math.abs(dev - host) / host);
+            assertThat(Math.abs(dev - host)).as("sumOfSquares").isLessThanOrEqualTo(1e-4 * host);
+            assertThat(gpu.sumOfSquares(java.util.List.of())).isZero();
+
+            int n = 50_003;
+            float[] p0 = random(n, -1, 1);
+            Tensor[] gpuT = {gpu.upload(p0), gpu.allocate(n), gpu.allocate(n), gpu.allocate(n)};
+            Tensor[] cpuT = {cpu.upload(p0), cpu.allocate(n), cpu.allocate(n), cpu.allocate(n)};
+            all.addAll(java.util.List.of(gpuT));
+            all.addAll(java.util.List.of(cpuT));
+            double lr = 1e-2;
+            float[] scales = {1f, 0.37f, 1f};
+            for (int step = 1; step <= 3; step++) {
+                float[] grad = random(n, -2, 2);
+                gpu.write(gpuT[1], 0, grad, 0, n);
+                cpu.write(cpuT[1], 0, grad, 0, n);
+                gpu.adamw(gpuT[0], gpuT[1], gpuT[2], gpuT[3], lr, 0.9, 0.999, 1e-8, 0.01, step, scales[step - 1]);
+                cpu.adamw(cpuT[0], cpuT[1], cpuT[2], cpuT[3], lr, 0.9, 0.999, 1e-8, 0.01, step, scales[step - 1]);
+                float[] m = get(cpu, cpuT[2], n);
+                float[] v = get(cpu, cpuT[3], n);
+                assertClose("adamw step " + step + " p", get(gpu, gpuT[0], n), get(cpu, cpuT[0], n), 1e-3 * lr * step, 1e-6);
+                assertClose("adamw step " + step + " m", get(gpu, gpuT[2], n), m, 1e-6 * maxAbs(m), 1e-4 * step);
+                assertClose("adamw step " + step + " v", get(gpu, gpuT[3], n), v, 1e-6 * maxAbs(v), 1e-4 * step);
+            }
+            assertThat(get(gpu, gpuT[1], n)).as("the gradient is not changed").isEqualTo(get(cpu, cpuT[1], n));
+            assertThatThrownBy(() -> gpu.adamw(gpuT[0], gpuT[1], gpuT[2], gpuT[3], lr, 0.9, 0.999, 1e-8, 0, 0, 1f))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("step");
+        } finally {
+            all.forEach(Tensor::close);
+        }
+    }
+
+    private static double maxAbs(float[] a) {
+        double m = 0;
+        for (float x : a) {
+            m = Math.max(m, Math.abs(x));
+        }
+        return m;
+    }
+
     @Test
     void embeddingRmsnormRopeMatchCpu() {
         needGpu();
