@@ -9,7 +9,9 @@ import ai.safetune.model.ModelConfig;
 import ai.safetune.model.ModelWeights;
 import ai.safetune.model.TokenBatch;
 import ai.safetune.model.Weight;
+import ai.safetune.backend.Tensor;
 import ai.safetune.train.AdamW;
+import ai.safetune.train.BackendAdamW;
 import ai.safetune.train.LoraConfig;
 import ai.safetune.train.LoraTrainingModel;
 import ai.safetune.train.PeftAdapter;
@@ -24,9 +26,14 @@ import java.util.stream.IntStream;
 /**
  * Whole-model LoRA training throughput (issue 7): {@link LoraTrainingModel} with random weights in the real
  * shapes, r = 16 on all seven linear modules, timed over full training steps as FineTuner runs them:
- * zeroGradients, forwardBackward, gradient download, norm clipping, AdamW on the host, parameter upload.
- * A benchmark main, not a test (the device machine runs it on the carried runtime):
- * <pre>java -cp ... ai.safetune.cuda.LoraTrainBench cuda|cpu smollm2-135m|llama-1b|tiny batch seq warmup steps [bf16|f32]</pre>
+ * zeroGradients, forwardBackward, then the optimizer: {@code --optimizer device} (default; FineTuner's path)
+ * keeps it on the backend ({@link BackendAdamW}: only the gradient norm reaches the host), {@code host} is the
+ * earlier path (gradient download, host clipping and AdamW, parameter upload). {@code --precision} picks the
+ * CUDA backend's frozen-matmul arithmetic ({@link CudaPrecision}). The trailing {@code bf16|f32} is the dtype the
+ * random base weights are stored in. A benchmark main, not a test (the device machine runs it on the carried
+ * runtime; {@code cpu tiny 1 16 0 1} is a dry run anywhere):
+ * <pre>java -cp ... ai.safetune.cuda.LoraTrainBench cuda|cpu smollm2-135m|llama-1b|llama-1b-128k|tiny batch seq warmup steps
+ *     [bf16|f32] [--precision f32|bf16|bf16-tiled] [--optimizer device|host]</pre>
  * FLOP model (printed): P = frozen matmul parameters (7 projections × layers + the output head, the
  * embedding lookup counts nothing) plus LoRA parameters; "6P" = 6·P·tokens as for full training, "4P" =
  * 4·P_frozen·tokens + 6·P_lora·tokens (a frozen base needs no weight gradients). Attention score FLOPs are
@@ -100,26 +107,120 @@ public final class LoraTrainBench {
         return new MapWeights("random " + c, m, () -> { });
     }
 
-    public static void main(String[] args) {
-        if (args.length < 6) {
-            System.err.println("usage: LoraTrainBench cuda|cpu SHAPE BATCH SEQ WARMUP STEPS [bf16|f32]");
-            System.exit(2);
+    /** Which optimizer path a timed step takes. */
+    enum Optimizer {
+        /** {@link BackendAdamW}: moments on the backend, norm and update there (on CUDA: st_sumsq, st_adamw_update). */
+        DEVICE,
+        /** The path before: gradient download, host clipping and {@link AdamW}, parameter upload. */
+        HOST
+    }
+
+    /** The parsed command line. */
+    record Args(String backend, String shape, int batch, int seq, int warmup, int steps, boolean bf16Weights,
+                CudaPrecision precision, Optimizer optimizer) {
+        static final String USAGE = "usage: LoraTrainBench cuda|cpu SHAPE BATCH SEQ WARMUP STEPS [bf16|f32]"
+                + " [--precision f32|bf16|bf16-tiled] [--optimizer device|host]";
+
+        static Args parse(String[] a) {
+            List<String> pos = new ArrayList<>();
+            CudaPrecision precision = null;
+            Optimizer optimizer = Optimizer.DEVICE;
+            for (int i = 0; i < a.length; i++) {
+                String s = a[i];
+                if (s.equals("--precision") || s.equals("--optimizer")) {
+                    if (i + 1 >= a.length) {
+                        throw new IllegalArgumentException(s + " needs a value; " + USAGE);
+                    }
+                    String v = a[++i];
+                    if (s.equals("--precision")) {
+                        precision = CudaPrecision.parse(v, "--precision");
+                    } else {
+                        optimizer = switch (v) {
+                            case "device" -> Optimizer.DEVICE;
+                            case "host" -> Optimizer.HOST;
+                            default -> throw new IllegalArgumentException("--optimizer: unknown value '" + v
+                                    + "'; allowed: device, host");
+                        };
+                    }
+                } else if (s.startsWith("--")) {
+                    throw new IllegalArgumentException("unknown option " + s + "; " + USAGE);
+                } else {
+                    pos.add(s);
+                }
+            }
+            if (pos.size() < 6 || pos.size() > 7) {
+                throw new IllegalArgumentException("expected 6 or 7 positional arguments, got " + pos.size() + "; " + USAGE);
+            }
+            String be = pos.get(0);
+            if (!be.equals("cuda") && !be.equals("cpu")) {
+                throw new IllegalArgumentException("backend must be cuda or cpu, got '" + be + "'");
+            }
+            LoraTrainBench.shape(pos.get(1));  // fails early on an unknown shape
+            String wt = pos.size() == 7 ? pos.get(6) : "bf16";
+            if (!wt.equals("bf16") && !wt.equals("f32")) {
+                throw new IllegalArgumentException("base weight dtype must be bf16 or f32, got '" + wt + "'");
+            }
+            if (be.equals("cpu") && precision != null && precision != CudaPrecision.F32) {
+                throw new IllegalArgumentException("--precision " + precision.id() + " applies to the cuda backend only");
+            }
+            return new Args(be, pos.get(1), positive(pos.get(2), "BATCH"), positive(pos.get(3), "SEQ"),
+                    nonNegative(pos.get(4), "WARMUP"), positive(pos.get(5), "STEPS"), wt.equals("bf16"),
+                    precision == null ? CudaPrecision.F32 : precision, optimizer);
         }
-        String be = args[0];
-        String shapeName = args[1];
-        int batch = Integer.parseInt(args[2]);
-        int seq = Integer.parseInt(args[3]);
-        int warmup = Integer.parseInt(args[4]);
-        int steps = Integer.parseInt(args[5]);
-        boolean bf16 = args.length < 7 || args[6].equals("bf16");
-        ModelConfig c = shape(shapeName);
+
+        private static int positive(String v, String what) {
+            int n = nonNegative(v, what);
+            if (n == 0) {
+                throw new IllegalArgumentException(what + " must be > 0, got " + v);
+            }
+            return n;
+        }
+
+        private static int nonNegative(String v, String what) {
+            try {
+                int n = Integer.parseInt(v);
+                if (n >= 0) {
+                    return n;
+                }
+            } catch (NumberFormatException e) {
+                // fall through to the message below
+            }
+            throw new IllegalArgumentException(what + " must be a non-negative integer, got '" + v + "'");
+        }
+    }
+
+    /** What one run measured (also printed as the RESULT line). */
+    record Result(double medianMs, double tokensPerSecond, double mfu6p, double finalLoss) {
+    }
+
+    public static void main(String[] args) {
+        Args a;
+        try {
+            a = Args.parse(args);
+        } catch (IllegalArgumentException e) {
+            System.err.println(e.getMessage());
+            System.exit(2);
+            return;
+        }
+        run(a);
+    }
+
+    static Result run(Args a) {
+        ModelConfig c = shape(a.shape());
+        int batch = a.batch();
+        int seq = a.seq();
+        int warmup = a.warmup();
+        int steps = a.steps();
         LoraConfig lora = LoraConfig.builder().r(16).alpha(32).targetModules(LoraConfig.ALL_LINEAR).build();
         long t0 = System.nanoTime();
-        try (ModelWeights w = randomWeights(c, bf16, 42);
-             Backend backend = be.equals("cuda") ? new CudaBackend(0) : new CpuBackend(Runtime.getRuntime().availableProcessors());
-             LoraTrainingModel lm = new LoraTrainingModel(c, w, backend, PeftAdapter.init(c, lora, 7), false)) {
-            System.out.printf("backend %s; shape %s %s; base weights %s; batch %d seq %d; setup %.1f s%n",
-                    backend.description(), shapeName, c, bf16 ? "bf16" : "f32", batch, seq, (System.nanoTime() - t0) / 1e9);
+        try (ModelWeights w = randomWeights(c, a.bf16Weights(), 42);
+             Backend backend = a.backend().equals("cuda") ? new CudaBackend(0, a.precision())
+                     : new CpuBackend(Runtime.getRuntime().availableProcessors());
+             LoraTrainingModel lm = new LoraTrainingModel(c, w, backend, PeftAdapter.init(c, lora, 7), false);
+             BackendAdamW dev = new BackendAdamW(backend, lm.parameterSizes(), 0.9, 0.999, 1e-8, 0.0)) {
+            System.out.printf("backend %s; shape %s %s; base weights %s; batch %d seq %d; optimizer %s; setup %.1f s%n",
+                    backend.description(), a.shape(), c, a.bf16Weights() ? "bf16" : "f32", batch, seq,
+                    a.optimizer().name().toLowerCase(java.util.Locale.ROOT), (System.nanoTime() - t0) / 1e9);
             long pFrozen = 0;
             for (Map.Entry<String, int[]> e : LlamaLayout.expectedShapes(c).entrySet()) {
                 if (e.getValue()[0] > 1 && !e.getKey().equals(LlamaLayout.EMBED)) {
@@ -148,15 +249,25 @@ public final class LoraTrainBench {
             double[] ms = new double[steps];
             double loss = Double.NaN;
             for (int s = 0; s < warmup + steps; s++) {
-                long a = System.nanoTime();
+                long t = System.nanoTime();
                 lm.zeroGradients();
                 loss = lm.forwardBackward(tb, targets, 1f / lossTokens).lossSum() / lossTokens;
-                List<float[]> grads = lm.gradients();
-                AdamW.clipGradNorm(grads, 1.0);
-                List<float[]> params = lm.parameters();
-                adam.step(params, grads, 1e-4);
-                lm.setParameters(params);
-                double dt = (System.nanoTime() - a) / 1e6;
+                if (a.optimizer() == Optimizer.DEVICE) {
+                    // what FineTuner does: only the gradient norm reaches the host
+                    List<Tensor> grads = lm.gradientTensors();
+                    double norm = dev.gradNorm(grads);
+                    dev.step(lm.parameterTensors(), grads, 1e-4, BackendAdamW.clipScale(norm, 1.0));
+                    if (backend instanceof CudaBackend cb) {
+                        cb.synchronize();  // the update is queued after the norm's download: wait for it too
+                    }
+                } else {
+                    List<float[]> grads = lm.gradients();
+                    AdamW.clipGradNorm(grads, 1.0);
+                    List<float[]> params = lm.parameters();
+                    adam.step(params, grads, 1e-4);
+                    lm.setParameters(params);
+                }
+                double dt = (System.nanoTime() - t) / 1e6;
                 if (s >= warmup) {
                     ms[s - warmup] = dt;
                 }
@@ -170,12 +281,15 @@ public final class LoraTrainBench {
             double f6 = 6.0 * (pFrozen + pLora) * n;
             double f4 = 4.0 * pFrozen * n + 6.0 * pLora * n;
             double peak = 790e12;
+            String mode = a.backend().equals("cuda") ? a.precision().id() : "cpu";
             System.out.printf("RESULT ours %s %s b%d s%d: median %.1f ms/step (mean %.1f), %.0f tokens/s, "
                             + "P_frozen %.1fM P_lora %.2fM, 6P: %.1f TFLOP/s = %.2f%% MFU, 4P: %.1f TFLOP/s = %.2f%% of 790, "
-                            + "final loss %.4f%n",
-                    be, shapeName, batch, seq, med, mean, tokS, pFrozen / 1e6, pLora / 1e6,
+                            + "final loss %.4f, optimizer %s%n",
+                    mode, a.shape(), batch, seq, med, mean, tokS, pFrozen / 1e6, pLora / 1e6,
                     f6 / (med / 1e3) / 1e12, 100 * f6 / (med / 1e3) / peak,
-                    f4 / (med / 1e3) / 1e12, 100 * f4 / (med / 1e3) / peak, loss);
+                    f4 / (med / 1e3) / 1e12, 100 * f4 / (med / 1e3) / peak, loss,
+                    a.optimizer().name().toLowerCase(java.util.Locale.ROOT));
+            return new Result(med, tokS, 100 * f6 / (med / 1e3) / peak, loss);
         }
     }
 }
