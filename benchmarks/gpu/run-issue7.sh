@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Issue 7 on the GPU machine in ONE call of the device tool's `run` (from the repository root):
+#   1. builds the CUDA kernels there (16 cores) and runs the op tests (test_ops: every kernel fwd+bwd vs the C
+#      references, now including the r = 0 frozen-matmul backward in all three precisions)
+#   2. the Java GPU tests on the carried runtime: CudaBackendTest (every op vs the CPU backend; the bf16 and
+#      bf16-tiled frozen matmuls within their derived bounds; device sumOfSquares/AdamW vs the host defaults) and
+#      CudaTrainingStepTest (tiny-model step vs CPU and PEFT in f32; the bf16 step within its derived bound;
+#      device AdamW vs host AdamW on the same gradients), plus the no-GPU unit tests of the package
+#   3. whole-model LoRA training throughput (LoraTrainBench, AdamW on the device) for the SmolLM2-135M and the
+#      1B shape in the precisions f32, bf16 (cuBLAS) and bf16-tiled, one bf16 run with the old host-AdamW
+#      path (what the optimizer on the device saves), and HF transformers + PEFT bf16 on the same GPU
+#   4. one table: tokens/s, × PEFT bf16, MFU (benchmarks/gpu/train_table.py)
+#   5. compute-sanitizer memcheck over test_ops, only if time is left
+# Needs .carry/ from `bash benchmarks/gpu/prepare-carry.sh` (run here; jlinked JDK 17, jars with the kernel
+# library, native test classes, the tiny model). Results under $OUT: run.log (everything), build.txt,
+# test_ops.txt, java.txt, train.log, table.md.
+#   run: command="bash benchmarks/gpu/run-issue7.sh", carry=[".carry"], timeout_s=480
+# Here (no GPU): `ST_DRY_RUN=1 ST_LIMIT=120 bash benchmarks/gpu/run-issue7.sh` checks the plumbing (carry, class
+# path, flags, table) with the benchmark on the CPU backend's tiny shape; GPU tests skip, PEFT fails (no CUDA).
+# Time: every part has its own budget below and the whole script stops starting parts at ST_LIMIT seconds
+# (default 420) so the call ends inside timeout_s with the table printed; measured parts on an H100 before
+# this script: build ~30 s, test_ops ~15 s per seed, Java tests ~10 s + JVM, 135M bench ~10 s, 1B f32 ~40 s,
+# PEFT ~30 s per shape (torch import included).
+set -u
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$ROOT"
+OUT="${OUT:-$ROOT/.device-out}"
+mkdir -p "$OUT"
+exec > >(tee "$OUT/run.log") 2>&1
+LIMIT="${ST_LIMIT:-420}"
+T0=$(date +%s)
+el() { echo "$(( $(date +%s) - T0 ))s"; }
+# budget N: the timeout for a part whose own budget is N s, cut to what is left before LIMIT (0 = skip it)
+budget() { local left=$(( LIMIT - ($(date +%s) - T0) )); (( left < 10 )) && { echo 0; return; }; (( $1 < left )) && echo "$1" || echo "$left"; }
+echo "== $(date -u +%FT%TZ) $(hostname); commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'); limit ${LIMIT}s"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | tail -2
+source "$ROOT/benchmarks/gpu/cublas-path.sh"
+[[ -x .carry/jre/bin/java ]] || { echo "no .carry/: run benchmarks/gpu/prepare-carry.sh before the call and carry .carry"; exit 1; }
+CP="$(ls .carry/lib/*.jar | tr '\n' ':').carry/test-classes"
+
+# --- 1. kernels and op tests (budget: build 120 s, test_ops 60 s per seed)
+NATIVE="$ROOT/cuda-kernels/target/native"
+OPS_RC=skipped
+if command -v nvcc >/dev/null && ST_JOBS=16 timeout "$(budget 120)" cuda-kernels/scripts/build.sh > "$OUT/build.txt" 2>&1 \
+   && [[ -x "$NATIVE/test_ops" ]]; then
+  echo "kernels built here [$(el)]"
+  timeout "$(budget 60)" "$NATIVE/test_ops" > "$OUT/test_ops.txt" 2>&1; OPS_RC=$?
+  echo "test_ops rc=$OPS_RC: $(grep -c '^PASS' "$OUT/test_ops.txt") passed, $(grep -c '^FAIL' "$OUT/test_ops.txt") failed [$(el)]"
+else
+  echo "kernel build FAILED or no nvcc (see build.txt); the Java tests still use the kernel library carried in the jar [$(el)]"
+fi
+
+# --- 2. Java GPU tests (budget 150 s): the whole ai.safetune.cuda package on the carried runtime
+JAVA_RC=skipped
+if (( $(budget 150) > 0 )); then
+  timeout "$(budget 150)" bash .carry/run-java-tests.sh > "$OUT/java.txt" 2>&1; JAVA_RC=$?
+  echo "java tests rc=$JAVA_RC [$(el)]"
+fi
+
+# --- 3. training throughput (budgets per run below; the most informative runs first)
+TRAIN="$OUT/train.log"
+: > "$TRAIN"
+ours() {  # ours BUDGET SHAPE WARMUP STEPS ARGS...
+  local t; t=$(budget "$1"); (( t == 0 )) && { echo "ours $2 ${*:5}: skipped, no time left" | tee -a "$TRAIN"; return; }
+  local args=(cuda "$2" 4 512 "$3" "$4" bf16 "${@:5}")
+  # ST_DRY_RUN=1 (no GPU): the same calls on the CPU backend with the tiny shape, to check the plumbing here
+  [[ "${ST_DRY_RUN:-0}" == 1 ]] && args=(cpu tiny 1 32 "$3" 2 f32 "${@:7}")
+  timeout "$t" .carry/jre/bin/java -Xmx48g --add-modules jdk.incubator.vector -cp "$CP" ai.safetune.cuda.LoraTrainBench \
+    "${args[@]}" 2>&1 | grep -v "^WARNING" >> "$TRAIN"
+  echo "ours $2 ${*:5} rc=${PIPESTATUS[0]} [$(el)]" | tee -a "$TRAIN"
+}
+peft() {  # peft BUDGET SHAPE WARMUP STEPS DTYPE
+  local t; t=$(budget "$1"); (( t == 0 )) && { echo "peft $2 $5: skipped, no time left" | tee -a "$TRAIN"; return; }
+  PYTHONUNBUFFERED=1 timeout "$t" python3 benchmarks/gpu/peft_train_bench.py "$2" 4 512 "$3" "$4" "$5" 2>&1 \
+    | grep -v Warning >> "$TRAIN"
+  echo "peft $2 $5 rc=${PIPESTATUS[0]} [$(el)]" | tee -a "$TRAIN"
+}
+ours 45 llama-1b 2 8 --precision bf16 --optimizer device
+peft 60 llama-1b 3 8 bf16
+ours 30 smollm2-135m 3 10 --precision bf16 --optimizer device
+peft 50 smollm2-135m 3 10 bf16
+ours 45 llama-1b 2 8 --precision bf16-tiled --optimizer device
+ours 30 smollm2-135m 3 10 --precision bf16-tiled --optimizer device
+ours 40 llama-1b 2 8 --precision bf16 --optimizer host
+ours 60 llama-1b 1 4 --precision f32 --optimizer device
+ours 30 smollm2-135m 2 6 --precision f32 --optimizer device
+
+# --- 4. the table
+echo "================ training throughput, AdamW on the device unless marked host ($(el))"
+python3 benchmarks/gpu/train_table.py "$TRAIN" | tee "$OUT/table.md"
+
+# --- 5. memcheck over the op tests, time permitting (budget 90 s)
+if [[ "$OPS_RC" != skipped ]] && command -v compute-sanitizer >/dev/null && (( $(budget 90) >= 60 )); then
+  timeout "$(budget 90)" compute-sanitizer --tool memcheck --print-limit 20 "$NATIVE/test_ops" 7 > "$OUT/memcheck.txt" 2>&1
+  echo "memcheck rc=$? $(tail -1 "$OUT/memcheck.txt") [$(el)]"
+fi
+
+echo "================ summary"
+[[ -f "$OUT/test_ops.txt" ]] && grep -E "^FAIL|checks passed|device:" "$OUT/test_ops.txt" | head -20
+[[ -f "$OUT/java.txt" ]] && grep -E "✘|tests (successful|failed|aborted|skipped)|Exception|expected|bound|RMS error|loss gpu|worst" "$OUT/java.txt" | head -40
+echo "test_ops rc=$OPS_RC java rc=$JAVA_RC total $(el)"
