@@ -43,6 +43,8 @@ public final class CudaBackend implements Backend {
     private final Map<String, CudaTensor> invFreq = new HashMap<>();
     private final CudaTensor[] scratch = new CudaTensor[7];
     private static final int S_INTS = 0, S_MASK = 1, S_STATS = 2, S_TARGETS = 3, S_TMP = 4, S_WEIGHT = 5, S_NORM = 6;
+    private final int[][] uploaded = new int[scratch.length][];  // last host values uploaded per ints slot
+    private final long[] uploadedAt = new long[scratch.length];
     private final CudaPrecision precision;
     private boolean closed;
 
@@ -610,11 +612,23 @@ public final class CudaBackend implements Backend {
         return t.ptr();
     }
 
-    /** Uploads {@code values[0..n)} to a scratch buffer (synchronously, ordered after queued work). */
+    /**
+     * Uploads {@code values[0..n)} to a scratch buffer (synchronously, ordered after queued work) unless that
+     * buffer already holds exactly these values. The upload waits for the stream to drain, and a training step
+     * hands the same positions, mask and targets to every layer, so repeats are skipped (ints scratch slots are
+     * written only here, so the copy kept of the last upload is what the device buffer holds).
+     */
     private long ints(int slot, int[] values, int n, String op) {
         long p = scratch(slot, n, op);
-        int[] v = values.length == n ? values : Arrays.copyOf(values, n);
+        int[] last = uploaded[slot];
+        if (last != null && uploadedAt[slot] == p && last.length == n && Arrays.equals(last, 0, n, values, 0, n)) {
+            return p;
+        }
+        int[] v = Arrays.copyOf(values, n);
+        uploaded[slot] = null;  // unknown content if the copy fails
         check(st_memcpy_h2d(ctx, p, v, 4L * n), op);
+        uploaded[slot] = v;
+        uploadedAt[slot] = p;
         return p;
     }
 }
