@@ -379,8 +379,9 @@ public final class CudaBackend implements Backend {
         if (n == 0) {
             return;
         }
-        if (precision.bf16() && in % 32 == 0) {
-            // r = 0 backward of the lora kernels: dx = dy·W written; accumulate through a scratch
+        if (in % 32 == 0) {
+            // r = 0 backward of the lora kernels in this precision (fp32: the SIMT tile kernel reads the stored
+            // weight per tile, no fp32 copy of it): dx = dy·W written; accumulate through a scratch
             long target = accumulate ? scratch(S_TMP, n * in, "matmulBackward") : d;
             check(st_lora_backward(ctx, target, 0, 0, 0, g, 0, 0, cw.ptr(), cw.wtype(), 0, 0, 0f, n, in, out, 0,
                     precision.code(), 0), "matmulBackward");
@@ -389,6 +390,7 @@ public final class CudaBackend implements Backend {
             }
             return;
         }
+        // widths the tile kernels cannot take: the strided fp32 GEMM over an fp32 view of W
         long wp = cw.ptr();
         if (cw.wtype() != ST_W_F32) {
             // bf16 on the device: expand to fp32 in a scratch so dx keeps fp32 accuracy

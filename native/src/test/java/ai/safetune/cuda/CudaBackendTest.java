@@ -194,6 +194,57 @@ class CudaBackendTest {
         }
     }
 
+    /**
+     * The backward ops of both matmuls in fp32: the frozen one (tile kernel with r = 0 for widths that are
+     * multiples of 32, the strided GEMM otherwise; bf16-stored and fp32 weights; written and accumulated) and
+     * the fp32 LoRA one (dx and the always-accumulated dw).
+     */
+    @Test
+    void matmulBackwardsMatchCpu() {
+        needGpu();
+        int n = 37;
+        for (int in : new int[]{96, 40}) {
+            int out = 70;
+            float[] dout = random(n * out, -1, 1);
+            float[] start = random(n * in, -1, 1);
+            float[] w = random(out * in, -0.2f, 0.2f);
+            float[] wb = new float[w.length];
+            for (int i = 0; i < w.length; i++) {
+                wb[i] = Float.intBitsToFloat(Float.floatToRawIntBits(w[i]) & 0xFFFF0000);  // exact in bf16
+            }
+            for (ai.safetune.model.Weight fw : new ai.safetune.model.Weight[]{new FloatWeight("w", out, in, w),
+                    new LoraTrainBench.Bf16Weight(new FloatWeight("wb", out, in, wb))}) {
+                String what = "matmulBackward frozen " + fw.storageType() + " in=" + in;
+                try (WeightHandle cw = cpu.prepare(fw, false); Tensor cd = cpu.upload(dout);
+                     Tensor cdx = cpu.allocate(n * in); Tensor cacc = cpu.upload(start);
+                     WeightHandle gw = gpu.prepare(fw, false); Tensor gd = gpu.upload(dout);
+                     Tensor gdx = poisoned(n * in); Tensor gacc = gpu.upload(start)) {
+                    cpu.matmulBackward(cdx, cd, cw, n, false);
+                    gpu.matmulBackward(gdx, gd, gw, n, false);
+                    assertClose(what, get(gpu, gdx, n * in), get(cpu, cdx, n * in), 1e-5, 1e-4);
+                    cpu.matmulBackward(cacc, cd, cw, n, true);
+                    gpu.matmulBackward(gacc, gd, gw, n, true);
+                    assertClose(what + " accumulate", get(gpu, gacc, n * in), get(cpu, cacc, n * in), 1e-5, 1e-4);
+                }
+            }
+        }
+        int in = 96;
+        int r = 8;
+        float[] dout = random(n * r, -1, 1);
+        float[] x = random(n * in, -1, 1);
+        float[] a = random(r * in, -0.3f, 0.3f);
+        float[] dw0 = random(r * in, -1, 1);
+        try (Tensor cd = cpu.upload(dout); Tensor cx = cpu.upload(x); Tensor ca = cpu.upload(a);
+             Tensor cdx = cpu.allocate(n * in); Tensor cdw = cpu.upload(dw0);
+             Tensor gd = gpu.upload(dout); Tensor gx = gpu.upload(x); Tensor ga = gpu.upload(a);
+             Tensor gdx = poisoned(n * in); Tensor gdw = gpu.upload(dw0)) {
+            cpu.matmulBackward(cdx, cdw, cd, cx, ca, n, r, in, 1.5f, false);
+            gpu.matmulBackward(gdx, gdw, gd, gx, ga, n, r, in, 1.5f, false);
+            assertClose("matmulBackward fp32 dx", get(gpu, gdx, n * in), get(cpu, cdx, n * in), 1e-5, 1e-4);
+            assertClose("matmulBackward fp32 dw (accumulated)", get(gpu, gdw, r * in), get(cpu, cdw, r * in), 1e-5, 1e-4);
+        }
+    }
+
     // ---- bf16 precisions ---------------------------------------------------------------------------------
 
     /** bf16's unit roundoff: 8 significant bits (7 stored + the implicit one), round to nearest. */
