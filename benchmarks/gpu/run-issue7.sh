@@ -97,5 +97,5 @@ fi
 
 echo "================ summary"
 [[ -f "$OUT/test_ops.txt" ]] && grep -E "^FAIL|checks passed|device:" "$OUT/test_ops.txt" | head -20
-[[ -f "$OUT/java.txt" ]] && grep -E "✘|tests (successful|failed|aborted|skipped)|Exception|expected|bound|RMS error|loss gpu|worst" "$OUT/java.txt" | head -40
+[[ -f "$OUT/java.txt" ]] && grep -E "✘|tests (successful|failed|aborted|skipped)|Exception|expected|bound|RMS error|loss gpu|worst|gradient norm|sumOfSquares" "$OUT/java.txt" | head -60
 echo "test_ops rc=$OPS_RC java rc=$JAVA_RC total $(el)"
