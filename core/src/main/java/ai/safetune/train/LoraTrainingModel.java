@@ -313,9 +313,6 @@ public final class LoraTrainingModel implements AutoCloseable {
         for (int l = 0; l < layers.length; l++) {
             Layer L = layers[l];
             Saved s = saved[l];
-            if (l > 0) {
-                backend.copy(xFinal, 0, s.xIn, 0, n * c); // xFinal holds the previous layer's output
-            }
             backend.rmsnorm(s.h1, s.rstd1, s.xIn, L.attnNorm, n, c, eps);
             linear(s.q, s.h1, L.q, n);
             linear(s.k, s.h1, L.k, n);
@@ -330,14 +327,20 @@ public final class LoraTrainingModel implements AutoCloseable {
             linear(s.up, s.h2, L.up, n);
             backend.swiglu(s.act, s.gate, s.up, n * f);
             linear(dh, s.act, L.down, n);
-            backend.add(xFinal, s.xMid, dh, n * c);
+            // the layer's output is the next layer's saved input (or the final norm's input)
+            backend.add(l + 1 < layers.length ? saved[l + 1].xIn : xFinal, s.xMid, dh, n * c);
         }
         backend.rmsnorm(hF, rstdF, xFinal, finalNorm, n, c, eps);
         backend.matmul(logits, hF, head, n);
         double lossSum = 0;
         int tokens = 0;
         try (Tensor losses = backend.allocate(n)) {
-            backend.crossEntropy(losses, logits, targets, n, vocab);
+            if (backward) {
+                // loss and dlogits in one pass, in place over the logits
+                backend.crossEntropyWithGrad(losses, logits, targets, n, vocab, lossScale);
+            } else {
+                backend.crossEntropy(losses, logits, targets, n, vocab);
+            }
             float[] ls = new float[n];
             backend.read(losses, 0, ls, 0, n);
             for (int i = 0; i < n; i++) {
@@ -356,8 +359,7 @@ public final class LoraTrainingModel implements AutoCloseable {
         }
 
         // ---- backward
-        backend.crossEntropyBackward(logits, logits, targets, n, vocab, lossScale);
-        backend.matmulBackward(dh, logits, head, n, false);      // dL/dhF
+        backend.matmulBackward(dh, logits, head, n, false);      // dL/dhF (logits now hold dL/dlogits)
         backend.fill(dx, 0f);
         backend.rmsnormBackward(dx, dh, xFinal, finalNorm, rstdF, n, c);
         for (int l = layers.length - 1; l >= 0; l--) {
