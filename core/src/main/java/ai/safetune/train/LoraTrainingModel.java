@@ -85,6 +85,8 @@ public final class LoraTrainingModel implements AutoCloseable {
     private float[] hostIn, hostMask;
     private long dropoutKey;
     private boolean dropping;
+    /** Keep only each layer's input and recompute the layer in the backward (activation checkpointing). */
+    private final boolean checkpointing;
     private final List<Linear> adapted = new ArrayList<>();
     private final List<Tensor> arena = new ArrayList<>();
     private int arenaTokens = -1;
@@ -99,6 +101,19 @@ public final class LoraTrainingModel implements AutoCloseable {
      */
     public LoraTrainingModel(ModelConfig config, ModelWeights weights, Backend backend, PeftAdapter adapter,
                              boolean dequantize) {
+        this(config, weights, backend, adapter, dequantize, false);
+    }
+
+    /**
+     * @param checkpointing activation checkpointing: keep only each layer's input through the forward and
+     *                      recompute the layer's activations just before its backward (one extra layer forward
+     *                      per layer; activation memory of one layer instead of all). The recomputation runs the
+     *                      same ops on the same inputs (and the same dropout masks), so the gradients are
+     *                      bit-identical to a run without it.
+     */
+    public LoraTrainingModel(ModelConfig config, ModelWeights weights, Backend backend, PeftAdapter adapter,
+                             boolean dequantize, boolean checkpointing) {
+        this.checkpointing = checkpointing;
         this.config = config;
         this.backend = backend;
         this.lora = adapter.config();
@@ -311,24 +326,8 @@ public final class LoraTrainingModel implements AutoCloseable {
         Tensor x = saved[0].xIn;
         backend.embedding(x, batch.ids(), embed);
         for (int l = 0; l < layers.length; l++) {
-            Layer L = layers[l];
-            Saved s = saved[l];
-            backend.rmsnorm(s.h1, s.rstd1, s.xIn, L.attnNorm, n, c, eps);
-            linear(s.q, s.h1, L.q, n);
-            linear(s.k, s.h1, L.k, n);
-            linear(s.v, s.h1, L.v, n);
-            backend.rope(s.q, pos, n, config.numHeads(), hd, config.ropeTheta());
-            backend.rope(s.k, pos, n, config.numKvHeads(), hd, config.ropeTheta());
-            backend.attention(s.att, s.lse, s.q, s.k, s.v, mask, shape);
-            linear(dh, s.att, L.o, n);
-            backend.add(s.xMid, s.xIn, dh, n * c);
-            backend.rmsnorm(s.h2, s.rstd2, s.xMid, L.mlpNorm, n, c, eps);
-            linear(s.gate, s.h2, L.gate, n);
-            linear(s.up, s.h2, L.up, n);
-            backend.swiglu(s.act, s.gate, s.up, n * f);
-            linear(dh, s.act, L.down, n);
             // the layer's output is the next layer's saved input (or the final norm's input)
-            backend.add(l + 1 < layers.length ? saved[l + 1].xIn : xFinal, s.xMid, dh, n * c);
+            layerForward(layers[l], saved[l], l + 1 < layers.length ? saved[l + 1].xIn : xFinal, n, shape, pos, mask);
         }
         backend.rmsnorm(hF, rstdF, xFinal, finalNorm, n, c, eps);
         backend.matmul(logits, hF, head, n);
@@ -365,6 +364,9 @@ public final class LoraTrainingModel implements AutoCloseable {
         for (int l = layers.length - 1; l >= 0; l--) {
             Layer L = layers[l];
             Saved s = saved[l];
+            if (checkpointing) {
+                layerForward(L, s, null, n, shape, pos, mask); // refill the shared activations from the saved input
+            }
             // MLP: xOut = xMid + down(act); dx is dL/dxOut and becomes dL/dxMid
             linearBackward(dgate, dx, s.act, L.down, n, false);    // dgate := dL/dact (scratch reuse)
             backend.swigluBackward(dgate, dup, dgate, s.gate, s.up, n * f);
@@ -382,6 +384,32 @@ public final class LoraTrainingModel implements AutoCloseable {
             backend.rmsnormBackward(dx, dh, s.xIn, L.attnNorm, s.rstd1, n, c);
         }
         return new Pass(lossSum, tokens);
+    }
+
+    /** One decoder layer from {@code s.xIn}, filling {@code s}'s activations; {@code out} (null: skipped) = its output. */
+    private void layerForward(Layer L, Saved s, Tensor out, int n, AttentionShape shape, int[] pos, int[] mask) {
+        int c = config.hiddenSize();
+        int hd = config.headDim();
+        int f = config.intermediateSize();
+        float eps = (float) config.rmsNormEps();
+        backend.rmsnorm(s.h1, s.rstd1, s.xIn, L.attnNorm, n, c, eps);
+        linear(s.q, s.h1, L.q, n);
+        linear(s.k, s.h1, L.k, n);
+        linear(s.v, s.h1, L.v, n);
+        backend.rope(s.q, pos, n, config.numHeads(), hd, config.ropeTheta());
+        backend.rope(s.k, pos, n, config.numKvHeads(), hd, config.ropeTheta());
+        backend.attention(s.att, s.lse, s.q, s.k, s.v, mask, shape);
+        linear(dh, s.att, L.o, n);
+        backend.add(s.xMid, s.xIn, dh, n * c);
+        backend.rmsnorm(s.h2, s.rstd2, s.xMid, L.mlpNorm, n, c, eps);
+        linear(s.gate, s.h2, L.gate, n);
+        linear(s.up, s.h2, L.up, n);
+        backend.swiglu(s.act, s.gate, s.up, n * f);
+        if (out == null) {
+            return; // recomputation for the backward: down's input is refilled, its output is not needed
+        }
+        linear(dh, s.act, L.down, n);
+        backend.add(out, s.xMid, dh, n * c);
     }
 
     /**
@@ -446,8 +474,28 @@ public final class LoraTrainingModel implements AutoCloseable {
         int kvDim = config.numKvHeads() * hd;
         int f = config.intermediateSize();
         saved = new Saved[layers.length];
+        Saved shared = null;
         for (int l = 0; l < layers.length; l++) {
             Saved s = new Saved();
+            if (checkpointing && shared != null) {
+                // every layer shares one set of activations; only the input is its own
+                s.rstd1 = shared.rstd1;
+                s.h1 = shared.h1;
+                s.q = shared.q;
+                s.k = shared.k;
+                s.v = shared.v;
+                s.att = shared.att;
+                s.lse = shared.lse;
+                s.xMid = shared.xMid;
+                s.rstd2 = shared.rstd2;
+                s.h2 = shared.h2;
+                s.gate = shared.gate;
+                s.up = shared.up;
+                s.act = shared.act;
+                s.xIn = alloc(n * c);
+                saved[l] = s;
+                continue;
+            }
             s.xIn = alloc(n * c);
             s.rstd1 = alloc(n);
             s.h1 = alloc(n * c);
@@ -463,6 +511,7 @@ public final class LoraTrainingModel implements AutoCloseable {
             s.up = alloc(n * f);
             s.act = alloc(n * f);
             saved[l] = s;
+            shared = s;
         }
         int maxR = 1;
         for (Linear lin : adapted) {
