@@ -48,10 +48,9 @@ final class VectorOpKernel implements OpKernel {
 
     /** Sum of the lanes in lane order (reduceLanes' order is unspecified and differs once compiled). */
     static float sum(FloatVector v) {
-        float[] a = v.toArray();
         float s = 0f;
-        for (float f : a) {
-            s += f;
+        for (int i = 0; i < L; i++) {
+            s += v.lane(i);
         }
         return s;
     }
