@@ -59,7 +59,7 @@ public final class LoraTrainingModel implements AutoCloseable {
         }
     }
 
-    /** The activations of one layer that its backward reads. */
+    /** The activations of one layer that its backward reads (h1, h2, act: shared, refilled in the backward). */
     private static final class Saved {
         Tensor xIn, rstd1, h1, q, k, v, att, lse, xMid, rstd2, h2, gate, up, act;
     }
@@ -366,10 +366,16 @@ public final class LoraTrainingModel implements AutoCloseable {
             Saved s = saved[l];
             if (checkpointing) {
                 layerForward(L, s, null, n, shape, pos, mask); // refill the shared activations from the saved input
+            } else {
+                // the inputs of the LoRA branches are cheap to recompute: one shared copy instead of one per layer
+                backend.swiglu(s.act, s.gate, s.up, n * f);
             }
             // MLP: xOut = xMid + down(act); dx is dL/dxOut and becomes dL/dxMid
             linearBackward(dgate, dx, s.act, L.down, n, false);    // dgate := dL/dact (scratch reuse)
             backend.swigluBackward(dgate, dup, dgate, s.gate, s.up, n * f);
+            if (!checkpointing) {
+                backend.rmsnorm(s.h2, null, s.xMid, L.mlpNorm, n, c, eps);
+            }
             linearBackward(dh, dgate, s.h2, L.gate, n, false);
             linearBackward(dh, dup, s.h2, L.up, n, true);
             backend.rmsnormBackward(dx, dh, s.xMid, L.mlpNorm, s.rstd2, n, c);
@@ -378,6 +384,9 @@ public final class LoraTrainingModel implements AutoCloseable {
             backend.attentionBackward(dq, dk, dv, datt, s.att, s.lse, s.q, s.k, s.v, mask, shape);
             backend.ropeBackward(dq, pos, n, config.numHeads(), hd, config.ropeTheta());
             backend.ropeBackward(dk, pos, n, config.numKvHeads(), hd, config.ropeTheta());
+            if (!checkpointing) {
+                backend.rmsnorm(s.h1, null, s.xIn, L.attnNorm, n, c, eps);
+            }
             linearBackward(dh, dq, s.h1, L.q, n, false);
             linearBackward(dh, dk, s.h1, L.k, n, true);
             linearBackward(dh, dv, s.h1, L.v, n, true);
@@ -474,13 +483,20 @@ public final class LoraTrainingModel implements AutoCloseable {
         int kvDim = config.numKvHeads() * hd;
         int f = config.intermediateSize();
         saved = new Saved[layers.length];
+        // the rmsnorm outputs and the MLP activation are recomputed in the backward (cheap, bit-identical): one
+        // shared copy; with checkpointing every activation but the layer input is shared
+        Tensor h1 = alloc(n * c);
+        Tensor h2 = alloc(n * c);
+        Tensor act = alloc(n * f);
         Saved shared = null;
         for (int l = 0; l < layers.length; l++) {
             Saved s = new Saved();
+            s.xIn = alloc(n * c);
+            s.h1 = h1;
+            s.h2 = h2;
+            s.act = act;
             if (checkpointing && shared != null) {
-                // every layer shares one set of activations; only the input is its own
                 s.rstd1 = shared.rstd1;
-                s.h1 = shared.h1;
                 s.q = shared.q;
                 s.k = shared.k;
                 s.v = shared.v;
@@ -488,30 +504,22 @@ public final class LoraTrainingModel implements AutoCloseable {
                 s.lse = shared.lse;
                 s.xMid = shared.xMid;
                 s.rstd2 = shared.rstd2;
-                s.h2 = shared.h2;
                 s.gate = shared.gate;
                 s.up = shared.up;
-                s.act = shared.act;
-                s.xIn = alloc(n * c);
-                saved[l] = s;
-                continue;
+            } else {
+                s.rstd1 = alloc(n);
+                s.q = alloc(n * qDim);
+                s.k = alloc(n * kvDim);
+                s.v = alloc(n * kvDim);
+                s.att = alloc(n * qDim);
+                s.lse = alloc(n * config.numHeads());
+                s.xMid = alloc(n * c);
+                s.rstd2 = alloc(n);
+                s.gate = alloc(n * f);
+                s.up = alloc(n * f);
+                shared = s;
             }
-            s.xIn = alloc(n * c);
-            s.rstd1 = alloc(n);
-            s.h1 = alloc(n * c);
-            s.q = alloc(n * qDim);
-            s.k = alloc(n * kvDim);
-            s.v = alloc(n * kvDim);
-            s.att = alloc(n * qDim);
-            s.lse = alloc(n * config.numHeads());
-            s.xMid = alloc(n * c);
-            s.rstd2 = alloc(n);
-            s.h2 = alloc(n * c);
-            s.gate = alloc(n * f);
-            s.up = alloc(n * f);
-            s.act = alloc(n * f);
             saved[l] = s;
-            shared = s;
         }
         int maxR = 1;
         for (Linear lin : adapted) {
