@@ -344,10 +344,6 @@ public final class CpuBackend implements Backend {
     public void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse, Tensor q,
                                   Tensor k, Tensor v, int[] keyMask, AttentionShape s) {
         int nl = s.batch() * s.queryLen() * s.numHeads();
-        if (s.queryStart() != 0) {
-            throw new IllegalArgumentException("attentionBackward: only a pass without a cache (queryStart = 0) has a backward, got "
-                    + s);
-        }
         if (keyMask != null && keyMask.length < s.batch() * s.capacity()) {
             throw new IllegalArgumentException("attentionBackward: keyMask has " + keyMask.length
                     + " entries, need batch*capacity = " + s.batch() * s.capacity());

@@ -147,7 +147,9 @@ class OpKernelTest {
         return kernels().flatMap(k -> Stream.of(
                 new Object[] {k, AttentionShape.full(2, 37, 6, 2, 64), new int[] {37 + 33, 37 + 34, 37 + 35, 37 + 36}},
                 new Object[] {k, AttentionShape.full(2, 6, 4, 2, 8), new int[] {0, 6 + 5}},
-                new Object[] {k, AttentionShape.full(1, 50, 3, 1, 24), null}));
+                new Object[] {k, AttentionShape.full(1, 50, 3, 1, 24), null},
+                // queries after cached keys: the backward also reaches the cache slots' dK/dV
+                new Object[] {k, new AttentionShape(2, 5, 9, 11, 4, 4, 2, 8), new int[] {0, 11 + 6}}));
     }
 
     /** dV = Pᵀ·dO, dS = P∘(dO·Vᵀ − rowsum(dO∘O)), dQ = dS·K/√d, dK = dSᵀ·Q/√d, in double from the definition. */
