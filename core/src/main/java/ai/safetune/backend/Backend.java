@@ -226,6 +226,17 @@ public interface Backend extends AutoCloseable {
         write(v, 0, vh, 0, n);
     }
 
+    /**
+     * {@link #crossEntropy} and {@link #crossEntropyBackward} in one call, for training: {@code losses[i]} as
+     * crossEntropy writes it, and {@code logits} overwritten in place by crossEntropyBackward's {@code dlogits}.
+     * A backend may fuse the two sweeps over the {@code [n, vocab]} logits; this default runs them one after
+     * the other.
+     */
+    default void crossEntropyWithGrad(Tensor losses, Tensor logits, int[] targets, int n, int vocab, float scale) {
+        crossEntropy(losses, logits, targets, n, vocab);
+        crossEntropyBackward(logits, logits, targets, n, vocab, scale);
+    }
+
     @Override
     void close();
 }

@@ -92,7 +92,8 @@ public final class FineTuner {
         Backend backend = b.backend != null ? b.backend : Backends.select();
         boolean ownBackend = b.backend == null;
         List<StepMetrics> metrics = new ArrayList<>();
-        try (LoraTrainingModel lm = new LoraTrainingModel(model.config(), model.weights(), backend, start, b.dequantize);
+        try (LoraTrainingModel lm = new LoraTrainingModel(model.config(), model.weights(), backend, start, b.dequantize,
+                b.gradientCheckpointing);
              BackendAdamW adam = new BackendAdamW(backend, lm.parameterSizes(), b.beta1, b.beta2, b.eps, b.weightDecay)) {
             if (resumed != null) {
                 adam.restore(resumed.firstMoments(), resumed.secondMoments(), resumed.adamSteps());
@@ -285,6 +286,7 @@ public final class FineTuner {
         private boolean trainOnInputs;
         private Backend backend;
         private boolean dequantize = true;
+        private boolean gradientCheckpointing;
         private Path checkpointDir;
         private int checkpointEvery;
         private int keepCheckpoints = 2;
@@ -323,6 +325,8 @@ public final class FineTuner {
         public Builder backend(Backend be) { this.backend = be; return this; }
         /** Expand a quantized base to fp32 once (faster) or keep it quantized and expand per tile (less memory). */
         public Builder dequantize(boolean d) { this.dequantize = d; return this; }
+        /** Activation checkpointing: keep each layer's input only, recompute the layer in the backward (less memory, same gradients). */
+        public Builder gradientCheckpointing(boolean on) { this.gradientCheckpointing = on; return this; }
         public Builder checkpoints(Path dir, int every) { this.checkpointDir = dir; this.checkpointEvery = every; return this; }
         public Builder keepCheckpoints(int n) { this.keepCheckpoints = n; return this; }
         /** Resume from the newest checkpoint in this folder (or this checkpoint folder). */

@@ -59,7 +59,7 @@ public final class LoraTrainingModel implements AutoCloseable {
         }
     }
 
-    /** The activations of one layer that its backward reads. */
+    /** The activations of one layer that its backward reads (h1, h2, act: shared, refilled in the backward). */
     private static final class Saved {
         Tensor xIn, rstd1, h1, q, k, v, att, lse, xMid, rstd2, h2, gate, up, act;
     }
@@ -85,6 +85,8 @@ public final class LoraTrainingModel implements AutoCloseable {
     private float[] hostIn, hostMask;
     private long dropoutKey;
     private boolean dropping;
+    /** Keep only each layer's input and recompute the layer in the backward (activation checkpointing). */
+    private final boolean checkpointing;
     private final List<Linear> adapted = new ArrayList<>();
     private final List<Tensor> arena = new ArrayList<>();
     private int arenaTokens = -1;
@@ -99,6 +101,19 @@ public final class LoraTrainingModel implements AutoCloseable {
      */
     public LoraTrainingModel(ModelConfig config, ModelWeights weights, Backend backend, PeftAdapter adapter,
                              boolean dequantize) {
+        this(config, weights, backend, adapter, dequantize, false);
+    }
+
+    /**
+     * @param checkpointing activation checkpointing: keep only each layer's input through the forward and
+     *                      recompute the layer's activations just before its backward (one extra layer forward
+     *                      per layer; activation memory of one layer instead of all). The recomputation runs the
+     *                      same ops on the same inputs (and the same dropout masks), so the gradients are
+     *                      bit-identical to a run without it.
+     */
+    public LoraTrainingModel(ModelConfig config, ModelWeights weights, Backend backend, PeftAdapter adapter,
+                             boolean dequantize, boolean checkpointing) {
+        this.checkpointing = checkpointing;
         this.config = config;
         this.backend = backend;
         this.lora = adapter.config();
@@ -334,33 +349,20 @@ public final class LoraTrainingModel implements AutoCloseable {
         Tensor x = saved[0].xIn;
         backend.embedding(x, batch.ids(), embed);
         for (int l = 0; l < layers.length; l++) {
-            Layer L = layers[l];
-            Saved s = saved[l];
-            if (l > 0) {
-                backend.copy(xFinal, 0, s.xIn, 0, n * c); // xFinal holds the previous layer's output
-            }
-            backend.rmsnorm(s.h1, s.rstd1, s.xIn, L.attnNorm, n, c, eps);
-            linear(s.q, s.h1, L.q, n);
-            linear(s.k, s.h1, L.k, n);
-            linear(s.v, s.h1, L.v, n);
-            backend.rope(s.q, pos, n, config.numHeads(), hd, config.ropeTheta());
-            backend.rope(s.k, pos, n, config.numKvHeads(), hd, config.ropeTheta());
-            backend.attention(s.att, s.lse, s.q, s.k, s.v, mask, shape);
-            linear(dh, s.att, L.o, n);
-            backend.add(s.xMid, s.xIn, dh, n * c);
-            backend.rmsnorm(s.h2, s.rstd2, s.xMid, L.mlpNorm, n, c, eps);
-            linear(s.gate, s.h2, L.gate, n);
-            linear(s.up, s.h2, L.up, n);
-            backend.swiglu(s.act, s.gate, s.up, n * f);
-            linear(dh, s.act, L.down, n);
-            backend.add(xFinal, s.xMid, dh, n * c);
+            // the layer's output is the next layer's saved input (or the final norm's input)
+            layerForward(layers[l], saved[l], l + 1 < layers.length ? saved[l + 1].xIn : xFinal, n, shape, pos, mask);
         }
         backend.rmsnorm(hF, rstdF, xFinal, finalNorm, n, c, eps);
         backend.matmul(logits, hF, head, n);
         double lossSum = 0;
         int tokens = 0;
         try (Tensor losses = backend.allocate(n)) {
-            backend.crossEntropy(losses, logits, targets, n, vocab);
+            if (backward) {
+                // loss and dlogits in one pass, in place over the logits
+                backend.crossEntropyWithGrad(losses, logits, targets, n, vocab, lossScale);
+            } else {
+                backend.crossEntropy(losses, logits, targets, n, vocab);
+            }
             float[] ls = new float[n];
             backend.read(losses, 0, ls, 0, n);
             for (int i = 0; i < n; i++) {
@@ -379,16 +381,24 @@ public final class LoraTrainingModel implements AutoCloseable {
         }
 
         // ---- backward
-        backend.crossEntropyBackward(logits, logits, targets, n, vocab, lossScale);
-        backend.matmulBackward(dh, logits, head, n, false);      // dL/dhF
+        backend.matmulBackward(dh, logits, head, n, false);      // dL/dhF (logits now hold dL/dlogits)
         backend.fill(dx, 0f);
         backend.rmsnormBackward(dx, dh, xFinal, finalNorm, rstdF, n, c);
         for (int l = layers.length - 1; l >= 0; l--) {
             Layer L = layers[l];
             Saved s = saved[l];
+            if (checkpointing) {
+                layerForward(L, s, null, n, shape, pos, mask); // refill the shared activations from the saved input
+            } else {
+                // the inputs of the LoRA branches are cheap to recompute: one shared copy instead of one per layer
+                backend.swiglu(s.act, s.gate, s.up, n * f);
+            }
             // MLP: xOut = xMid + down(act); dx is dL/dxOut and becomes dL/dxMid
             linearBackward(dgate, dx, s.act, L.down, n, false);    // dgate := dL/dact (scratch reuse)
             backend.swigluBackward(dgate, dup, dgate, s.gate, s.up, n * f);
+            if (!checkpointing) {
+                backend.rmsnorm(s.h2, null, s.xMid, L.mlpNorm, n, c, eps);
+            }
             linearBackward(dh, dgate, s.h2, L.gate, n, false);
             linearBackward(dh, dup, s.h2, L.up, n, true);
             backend.rmsnormBackward(dx, dh, s.xMid, L.mlpNorm, s.rstd2, n, c);
@@ -397,12 +407,41 @@ public final class LoraTrainingModel implements AutoCloseable {
             backend.attentionBackward(dq, dk, dv, datt, s.att, s.lse, s.q, s.k, s.v, mask, shape);
             backend.ropeBackward(dq, pos, n, config.numHeads(), hd, config.ropeTheta());
             backend.ropeBackward(dk, pos, n, config.numKvHeads(), hd, config.ropeTheta());
+            if (!checkpointing) {
+                backend.rmsnorm(s.h1, null, s.xIn, L.attnNorm, n, c, eps);
+            }
             linearBackward(dh, dq, s.h1, L.q, n, false);
             linearBackward(dh, dk, s.h1, L.k, n, true);
             linearBackward(dh, dv, s.h1, L.v, n, true);
             backend.rmsnormBackward(dx, dh, s.xIn, L.attnNorm, s.rstd1, n, c);
         }
         return new Pass(lossSum, tokens);
+    }
+
+    /** One decoder layer from {@code s.xIn}, filling {@code s}'s activations; {@code out} (null: skipped) = its output. */
+    private void layerForward(Layer L, Saved s, Tensor out, int n, AttentionShape shape, int[] pos, int[] mask) {
+        int c = config.hiddenSize();
+        int hd = config.headDim();
+        int f = config.intermediateSize();
+        float eps = (float) config.rmsNormEps();
+        backend.rmsnorm(s.h1, s.rstd1, s.xIn, L.attnNorm, n, c, eps);
+        linear(s.q, s.h1, L.q, n);
+        linear(s.k, s.h1, L.k, n);
+        linear(s.v, s.h1, L.v, n);
+        backend.rope(s.q, pos, n, config.numHeads(), hd, config.ropeTheta());
+        backend.rope(s.k, pos, n, config.numKvHeads(), hd, config.ropeTheta());
+        backend.attention(s.att, s.lse, s.q, s.k, s.v, mask, shape);
+        linear(dh, s.att, L.o, n);
+        backend.add(s.xMid, s.xIn, dh, n * c);
+        backend.rmsnorm(s.h2, s.rstd2, s.xMid, L.mlpNorm, n, c, eps);
+        linear(s.gate, s.h2, L.gate, n);
+        linear(s.up, s.h2, L.up, n);
+        backend.swiglu(s.act, s.gate, s.up, n * f);
+        if (out == null) {
+            return; // recomputation for the backward: down's input is refilled, its output is not needed
+        }
+        linear(dh, s.act, L.down, n);
+        backend.add(out, s.xMid, dh, n * c);
     }
 
     /**
@@ -467,22 +506,42 @@ public final class LoraTrainingModel implements AutoCloseable {
         int kvDim = config.numKvHeads() * hd;
         int f = config.intermediateSize();
         saved = new Saved[layers.length];
+        // the rmsnorm outputs and the MLP activation are recomputed in the backward (cheap, bit-identical): one
+        // shared copy; with checkpointing every activation but the layer input is shared
+        Tensor h1 = alloc(n * c);
+        Tensor h2 = alloc(n * c);
+        Tensor act = alloc(n * f);
+        Saved shared = null;
         for (int l = 0; l < layers.length; l++) {
             Saved s = new Saved();
             s.xIn = alloc(n * c);
-            s.rstd1 = alloc(n);
-            s.h1 = alloc(n * c);
-            s.q = alloc(n * qDim);
-            s.k = alloc(n * kvDim);
-            s.v = alloc(n * kvDim);
-            s.att = alloc(n * qDim);
-            s.lse = alloc(n * config.numHeads());
-            s.xMid = alloc(n * c);
-            s.rstd2 = alloc(n);
-            s.h2 = alloc(n * c);
-            s.gate = alloc(n * f);
-            s.up = alloc(n * f);
-            s.act = alloc(n * f);
+            s.h1 = h1;
+            s.h2 = h2;
+            s.act = act;
+            if (checkpointing && shared != null) {
+                s.rstd1 = shared.rstd1;
+                s.q = shared.q;
+                s.k = shared.k;
+                s.v = shared.v;
+                s.att = shared.att;
+                s.lse = shared.lse;
+                s.xMid = shared.xMid;
+                s.rstd2 = shared.rstd2;
+                s.gate = shared.gate;
+                s.up = shared.up;
+            } else {
+                s.rstd1 = alloc(n);
+                s.q = alloc(n * qDim);
+                s.k = alloc(n * kvDim);
+                s.v = alloc(n * kvDim);
+                s.att = alloc(n * qDim);
+                s.lse = alloc(n * config.numHeads());
+                s.xMid = alloc(n * c);
+                s.rstd2 = alloc(n);
+                s.gate = alloc(n * f);
+                s.up = alloc(n * f);
+                shared = s;
+            }
             saved[l] = s;
         }
         int maxR = 1;

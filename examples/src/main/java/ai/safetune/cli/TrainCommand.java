@@ -124,6 +124,10 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--train-on-inputs", description = "Loss on every token, not only on the responses.")
     boolean trainOnInputs;
 
+    @Option(names = "--gradient-checkpointing",
+            description = "Keep only each layer's input and recompute the layer in the backward: less memory, same gradients, ~1/3 more compute.")
+    boolean gradientCheckpointing;
+
     @Option(names = "--save", required = true, paramLabel = "DIR", description = "Write the trained PEFT adapter here.")
     Path save;
 
@@ -187,6 +191,7 @@ public final class TrainCommand implements Callable<Integer> {
                     .batchSize(batchSize).gradAccum(gradAccum)
                     .schedule(LrSchedule.Kind.parse(schedule)).warmupSteps(warmupSteps)
                     .shuffle(!noShuffle).maxSeqLen(maxSeqLen).seed(seed).trainOnInputs(trainOnInputs)
+                    .gradientCheckpointing(gradientCheckpointing)
                     .baseModel(model.getFileName().toString());
             if (length.steps != null) {
                 b.steps(length.steps);

@@ -15,6 +15,8 @@ import java.util.Arrays;
 public final class CpuBackend implements Backend {
     private final Parallel par;
     private final Kernel kernel;
+    private final OpKernel ops;
+    private final RopeTable ropeTable = new RopeTable();
     private boolean closed;
 
     /** A backend with {@code threads} workers and the fastest kernels this JVM allows. */
@@ -32,6 +34,7 @@ public final class CpuBackend implements Backend {
         }
         this.par = new Parallel(threads);
         this.kernel = Kernels.pick(simd);
+        this.ops = OpKernels.pick(simd);
     }
 
     @Override
@@ -159,18 +162,12 @@ public final class CpuBackend implements Backend {
         par.forRange(n, (s, e) -> {
             for (int i = s; i < e; i++) {
                 int off = i * dim;
-                float ss = 0f;
-                for (int j = 0; j < dim; j++) {
-                    ss += xs[off + j] * xs[off + j];
-                }
-                float inv = (float) (1.0 / Math.sqrt(ss / dim + eps));
+                float inv = (float) (1.0 / Math.sqrt(ops.sumSquares(xs, off, dim) / dim + eps));
                 if (r != null) {
                     r[i] = inv;
                 }
                 // HF order: (x * rstd) then * weight, each rounded to fp32
-                for (int j = 0; j < dim; j++) {
-                    o[off + j] = w[j] * (xs[off + j] * inv);
-                }
+                ops.normRow(o, off, xs, off, w, inv, dim);
             }
         });
     }
@@ -184,7 +181,7 @@ public final class CpuBackend implements Backend {
         if (headDim % 2 != 0) {
             throw new IllegalArgumentException("rope: headDim must be even, got " + headDim);
         }
-        CpuBackward.rotate(par, xs, positions, n, numHeads, headDim, theta, 1f);
+        CpuBackward.rotate(par, ops, ropeTable, xs, positions, n, numHeads, headDim, theta, 1f);
     }
 
     @Override
@@ -198,58 +195,7 @@ public final class CpuBackend implements Backend {
             throw new IllegalArgumentException("attention: keyMask has " + keyMask.length + " entries, need batch*capacity = "
                     + s.batch() * s.capacity());
         }
-        int hq = s.numHeads();
-        int hkv = s.numKvHeads();
-        int d = s.headDim();
-        int group = hq / hkv;
-        float scale = (float) (1.0 / Math.sqrt(d));
-        int tq = s.queryLen();
-        par.forEach(s.batch() * hq, bh -> {
-            int b = bh / hq;
-            int h = bh % hq;
-            int kvh = h / group;
-            float[] scores = new float[s.keyLen()];
-            float[] acc = new float[d];
-            for (int i = 0; i < tq; i++) {
-                int qOff = ((b * tq + i) * hq + h) * d;
-                int last = s.queryStart() + i;
-                float max = Float.NEGATIVE_INFINITY;
-                for (int j = 0; j <= last; j++) {
-                    if (keyMask != null && keyMask[b * s.capacity() + j] == 0) {
-                        scores[j] = Float.NEGATIVE_INFINITY;
-                        continue;
-                    }
-                    int kOff = ((b * s.capacity() + j) * hkv + kvh) * d;
-                    scores[j] = kernel.dot(qs, qOff, ks, kOff, d) * scale;
-                    max = Math.max(max, scores[j]);
-                }
-                Arrays.fill(acc, 0f);
-                float lseVal;
-                if (max == Float.NEGATIVE_INFINITY) {
-                    lseVal = Float.NEGATIVE_INFINITY;
-                } else {
-                    float sum = 0f;
-                    for (int j = 0; j <= last; j++) {
-                        float p = scores[j] == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(scores[j] - max);
-                        scores[j] = p;
-                        sum += p;
-                    }
-                    float inv = 1f / sum;
-                    for (int j = 0; j <= last; j++) {
-                        float p = scores[j] * inv;
-                        if (p == 0f) {
-                            continue;
-                        }
-                        kernel.axpy(p, vs, ((b * s.capacity() + j) * hkv + kvh) * d, acc, 0, d);
-                    }
-                    lseVal = max + (float) Math.log(sum);
-                }
-                System.arraycopy(acc, 0, o, qOff, d);
-                if (ls != null) {
-                    ls[(b * tq + i) * hq + h] = lseVal;
-                }
-            }
-        });
+        Attention.forward(par, ops, o, ls, qs, ks, vs, keyMask, s);
     }
 
     @Override
@@ -257,12 +203,7 @@ public final class CpuBackend implements Backend {
         float[] o = data(out, "swiglu", "out", n);
         float[] g = data(gate, "swiglu", "gate", n);
         float[] u = data(up, "swiglu", "up", n);
-        par.forRange(n, (s, e) -> {
-            for (int i = s; i < e; i++) {
-                float x = g[i];
-                o[i] = x / (1f + (float) Math.exp(-x)) * u[i];
-            }
-        });
+        par.forRange(n, (s, e) -> ops.swiglu(o, g, u, s, e));
     }
 
     @Override
@@ -270,8 +211,10 @@ public final class CpuBackend implements Backend {
         float[] o = data(out, "add", "out", n);
         float[] as = data(a, "add", "a", n);
         float[] bs = data(b, "add", "b", n);
-        for (int i = 0; i < n; i++) {
-            o[i] = as[i] + bs[i];
+        if (n < 1 << 15) {
+            ops.add(o, as, bs, 0, n);
+        } else {
+            par.forRange(n, (s, e) -> ops.add(o, as, bs, s, e));
         }
     }
 
@@ -282,20 +225,12 @@ public final class CpuBackend implements Backend {
         par.forRange(n, (s, e) -> {
             for (int i = s; i < e; i++) {
                 int off = i * cols;
-                float max = Float.NEGATIVE_INFINITY;
-                for (int j = 0; j < cols; j++) {
-                    max = Math.max(max, xs[off + j]);
+                if (o != xs) {
+                    System.arraycopy(xs, off, o, off, cols);
                 }
-                float sum = 0f;
-                for (int j = 0; j < cols; j++) {
-                    float p = (float) Math.exp(xs[off + j] - max);
-                    o[off + j] = p;
-                    sum += p;
-                }
-                float inv = 1f / sum;
-                for (int j = 0; j < cols; j++) {
-                    o[off + j] *= inv;
-                }
+                float max = ops.max(o, off, cols);
+                float sum = ops.expRow(o, off, cols, 1f, max);
+                ops.scale(o, off, cols, 1f / sum);
             }
         });
     }
@@ -306,7 +241,7 @@ public final class CpuBackend implements Backend {
         float[] l = data(logits, "logsumexp", "logits", n * vocab);
         par.forRange(n, (s, e) -> {
             for (int i = s; i < e; i++) {
-                o[i] = logSumExp(l, i * vocab, vocab);
+                o[i] = ops.crossEntropyRow(l, i * vocab, vocab, false, 0f);
             }
         });
     }
@@ -326,25 +261,9 @@ public final class CpuBackend implements Backend {
         }
         par.forRange(n, (s, e) -> {
             for (int i = s; i < e; i++) {
-                o[i] = targets[i] < 0 ? 0f : logSumExp(l, i * vocab, vocab) - l[i * vocab + targets[i]];
+                o[i] = targets[i] < 0 ? 0f : ops.crossEntropyRow(l, i * vocab, vocab, false, 0f) - l[i * vocab + targets[i]];
             }
         });
-    }
-
-    /** Log-sum-exp in double (the sum of 49k terms) returned as fp32. */
-    static float logSumExp(float[] x, int off, int n) {
-        float max = Float.NEGATIVE_INFINITY;
-        for (int j = 0; j < n; j++) {
-            max = Math.max(max, x[off + j]);
-        }
-        if (max == Float.NEGATIVE_INFINITY) {
-            return max;
-        }
-        double sum = 0;
-        for (int j = 0; j < n; j++) {
-            sum += Math.exp(x[off + j] - max);
-        }
-        return (float) (max + Math.log(sum));
     }
 
     // ---- backward ops ----------------------------------------------------------------------------------
@@ -407,7 +326,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void rmsnormBackward(Tensor dx, Tensor dout, Tensor x, Tensor weight, Tensor rstd, int n, int dim) {
-        CpuBackward.rmsnorm(par, data(dx, "rmsnormBackward", "dx", n * dim), data(dout, "rmsnormBackward", "dout", n * dim),
+        CpuBackward.rmsnorm(par, ops, data(dx, "rmsnormBackward", "dx", n * dim), data(dout, "rmsnormBackward", "dout", n * dim),
                 data(x, "rmsnormBackward", "x", n * dim), data(weight, "rmsnormBackward", "weight", dim),
                 data(rstd, "rmsnormBackward", "rstd", n), n, dim);
     }
@@ -418,14 +337,18 @@ public final class CpuBackend implements Backend {
         if (positions.length < n) {
             throw new IllegalArgumentException("ropeBackward: positions has " + positions.length + " entries, need " + n);
         }
-        CpuBackward.rope(par, d, positions, n, numHeads, headDim, theta);
+        CpuBackward.rotate(par, ops, ropeTable, d, positions, n, numHeads, headDim, theta, -1f);
     }
 
     @Override
     public void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse, Tensor q,
                                   Tensor k, Tensor v, int[] keyMask, AttentionShape s) {
         int nl = s.batch() * s.queryLen() * s.numHeads();
-        CpuBackward.attention(par, data(dq, "attentionBackward", "dq", s.querySize()),
+        if (keyMask != null && keyMask.length < s.batch() * s.capacity()) {
+            throw new IllegalArgumentException("attentionBackward: keyMask has " + keyMask.length
+                    + " entries, need batch*capacity = " + s.batch() * s.capacity());
+        }
+        Attention.backward(par, ops, data(dq, "attentionBackward", "dq", s.querySize()),
                 data(dk, "attentionBackward", "dk", s.kvSize()), data(dv, "attentionBackward", "dv", s.kvSize()),
                 data(dout, "attentionBackward", "dout", s.querySize()), data(out, "attentionBackward", "out", s.querySize()),
                 data(lse, "attentionBackward", "lse", nl), data(q, "attentionBackward", "q", s.querySize()),
@@ -434,18 +357,37 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void swigluBackward(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up, int n) {
-        CpuBackward.swiglu(par, data(dgate, "swigluBackward", "dgate", n), data(dup, "swigluBackward", "dup", n),
+        CpuBackward.swiglu(par, ops, data(dgate, "swigluBackward", "dgate", n), data(dup, "swigluBackward", "dup", n),
                 data(dout, "swigluBackward", "dout", n), data(gate, "swigluBackward", "gate", n),
                 data(up, "swigluBackward", "up", n), n);
     }
 
     @Override
     public void crossEntropyBackward(Tensor dlogits, Tensor logits, int[] targets, int n, int vocab, float scale) {
-        if (targets.length < n) {
-            throw new IllegalArgumentException("crossEntropyBackward: targets has " + targets.length + " entries, need " + n);
-        }
-        CpuBackward.crossEntropy(par, data(dlogits, "crossEntropyBackward", "dlogits", n * vocab),
+        checkTargets("crossEntropyBackward", targets, n, vocab);
+        CpuBackward.crossEntropy(par, ops, null, data(dlogits, "crossEntropyBackward", "dlogits", n * vocab),
                 data(logits, "crossEntropyBackward", "logits", n * vocab), targets, n, vocab, scale);
+    }
+
+    /** One sweep per row: max, exp (stored in place) with their sum, then the scaling to the gradient. */
+    @Override
+    public void crossEntropyWithGrad(Tensor losses, Tensor logits, int[] targets, int n, int vocab, float scale) {
+        checkTargets("crossEntropyWithGrad", targets, n, vocab);
+        float[] l = data(logits, "crossEntropyWithGrad", "logits", n * vocab);
+        CpuBackward.crossEntropy(par, ops, data(losses, "crossEntropyWithGrad", "losses", n), l, l, targets, n, vocab,
+                scale);
+    }
+
+    private static void checkTargets(String op, int[] targets, int n, int vocab) {
+        if (targets.length < n) {
+            throw new IllegalArgumentException(op + ": targets has " + targets.length + " entries, need " + n);
+        }
+        for (int i = 0; i < n; i++) {
+            if (targets[i] >= vocab) {
+                throw new IllegalArgumentException(op + ": target " + targets[i] + " at row " + i
+                        + " is outside the vocabulary [0, " + vocab + ")");
+            }
+        }
     }
 
     @Override

@@ -1,11 +1,9 @@
 package ai.safetune.backend.cpu;
 
-import ai.safetune.backend.AttentionShape;
-
 /**
  * The backward ops of the CPU backend over plain arrays, each the derivative of the forward of the same
  * name in {@link CpuBackend}. Parallel only over independent outputs (row chunks, or one (row, kv-head)
- * group at a time for attention), so results do not depend on the thread count.
+ * group at a time for attention, see {@link Attention}), so results do not depend on the thread count.
  */
 final class CpuBackward {
     private CpuBackward() {
@@ -102,167 +100,68 @@ final class CpuBackward {
      * y = w ⊙ (x·r), r = 1/sqrt(mean(x²)+eps): with g = dout ⊙ w,
      * dx = r·g − x·r³·(g·x)/dim.
      */
-    static void rmsnorm(Parallel par, float[] dx, float[] dout, float[] x, float[] w, float[] rstd, int n, int dim) {
+    static void rmsnorm(Parallel par, OpKernel ops, float[] dx, float[] dout, float[] x, float[] w, float[] rstd, int n,
+                        int dim) {
         par.forRange(n, (s, e) -> {
             for (int i = s; i < e; i++) {
                 int off = i * dim;
                 float r = rstd[i];
-                double dot = 0;
-                for (int j = 0; j < dim; j++) {
-                    dot += (double) dout[off + j] * w[j] * x[off + j];
-                }
-                float c = (float) (dot / dim) * r * r * r;
-                for (int j = 0; j < dim; j++) {
-                    dx[off + j] += r * dout[off + j] * w[j] - c * x[off + j];
-                }
+                float c = (float) (ops.normDot(dout, w, x, off, dim) / dim) * r * r * r;
+                ops.normBackwardRow(dx, dout, w, x, off, dim, r, c);
             }
         });
-    }
-
-    /** The transpose of the rotation is the rotation by the opposite angle. */
-    static void rope(Parallel par, float[] dx, int[] positions, int n, int numHeads, int headDim, double theta) {
-        rotate(par, dx, positions, n, numHeads, headDim, theta, -1f);
     }
 
     /**
      * Rotates pairs {@code (i, i + headDim/2)} of every head in place by {@code sign · positions[t]·θ^(−2i/d)}
      * (HF rotate-half; the inverse frequencies in fp32 as HF computes them): the forward RoPE with sign 1,
-     * its transpose (the backward) with sign −1.
+     * its transpose (the backward: the rotation by the opposite angle) with sign −1.
      */
-    static void rotate(Parallel par, float[] xs, int[] positions, int n, int numHeads, int headDim, double theta,
-                       float sign) {
+    static void rotate(Parallel par, OpKernel ops, RopeTable table, float[] xs, int[] positions, int n, int numHeads,
+                       int headDim, double theta, float sign) {
         int half = headDim / 2;
-        float[] invFreq = new float[half];
-        for (int i = 0; i < half; i++) {
-            invFreq[i] = (float) (1.0 / (float) Math.pow(theta, (float) (2 * i) / headDim));
-        }
+        RopeTable.Angles a = table.angles(positions, n, headDim, theta);
         par.forRange(n, (s, e) -> {
-            float[] cos = new float[half];
-            float[] sin = new float[half];
             for (int t = s; t < e; t++) {
-                for (int i = 0; i < half; i++) {
-                    float angle = positions[t] * invFreq[i];
-                    cos[i] = (float) Math.cos(angle);
-                    sin[i] = sign * (float) Math.sin(angle);
-                }
+                int co = t * half;
                 for (int h = 0; h < numHeads; h++) {
-                    int base = (t * numHeads + h) * headDim;
-                    for (int i = 0; i < half; i++) {
-                        float x1 = xs[base + i];
-                        float x2 = xs[base + half + i];
-                        xs[base + i] = x1 * cos[i] - x2 * sin[i];
-                        xs[base + half + i] = x2 * cos[i] + x1 * sin[i];
-                    }
-                }
-            }
-        });
-    }
-
-    /**
-     * p_ij = exp(s_ij − lse_i); dp_ij = dout_i·v_j; D_i = dout_i·out_i; ds_ij = p_ij(dp_ij − D_i);
-     * dq_i = scale·Σ_j ds_ij k_j; dk_j += scale·ds_ij q_i; dv_j += p_ij dout_i. One task per (row, kv head)
-     * owns that head's dk/dv, so no two threads write the same element.
-     */
-    static void attention(Parallel par, float[] dq, float[] dk, float[] dv, float[] dout, float[] out, float[] lse,
-                          float[] q, float[] k, float[] v, int[] keyMask, AttentionShape s) {
-        int hq = s.numHeads();
-        int hkv = s.numKvHeads();
-        int d = s.headDim();
-        int group = hq / hkv;
-        int tq = s.queryLen();
-        int cap = s.capacity();
-        float scale = (float) (1.0 / Math.sqrt(d));
-        par.forEach(s.batch() * hkv, task -> {
-            int b = task / hkv;
-            int kvh = task % hkv;
-            for (int j = 0; j < cap; j++) {
-                int kOff = ((b * cap + j) * hkv + kvh) * d;
-                java.util.Arrays.fill(dk, kOff, kOff + d, 0f);
-                java.util.Arrays.fill(dv, kOff, kOff + d, 0f);
-            }
-            float[] p = new float[s.keyLen()];
-            for (int h = kvh * group; h < (kvh + 1) * group; h++) {
-                for (int i = 0; i < tq; i++) {
-                    int qOff = ((b * tq + i) * hq + h) * d;
-                    float l = lse[(b * tq + i) * hq + h];
-                    int last = s.queryStart() + i;
-                    java.util.Arrays.fill(dq, qOff, qOff + d, 0f);
-                    if (l == Float.NEGATIVE_INFINITY) {
-                        continue; // a query that saw no key produced zeros: no gradient flows
-                    }
-                    float di = 0f;
-                    for (int c = 0; c < d; c++) {
-                        di += dout[qOff + c] * out[qOff + c];
-                    }
-                    for (int j = 0; j <= last; j++) {
-                        if (keyMask != null && keyMask[b * cap + j] == 0) {
-                            p[j] = 0f;
-                            continue;
-                        }
-                        int kOff = ((b * cap + j) * hkv + kvh) * d;
-                        float dot = 0f;
-                        for (int c = 0; c < d; c++) {
-                            dot += q[qOff + c] * k[kOff + c];
-                        }
-                        p[j] = (float) Math.exp(dot * scale - l);
-                    }
-                    for (int j = 0; j <= last; j++) {
-                        float pj = p[j];
-                        if (pj == 0f) {
-                            continue;
-                        }
-                        int kOff = ((b * cap + j) * hkv + kvh) * d;
-                        float dp = 0f;
-                        for (int c = 0; c < d; c++) {
-                            dp += dout[qOff + c] * v[kOff + c];
-                            dv[kOff + c] += pj * dout[qOff + c];
-                        }
-                        float ds = pj * (dp - di) * scale;
-                        for (int c = 0; c < d; c++) {
-                            dq[qOff + c] += ds * k[kOff + c];
-                            dk[kOff + c] += ds * q[qOff + c];
-                        }
-                    }
+                    ops.rotate(xs, (t * numHeads + h) * headDim, half, a.cos(), a.sin(), co, sign);
                 }
             }
         });
     }
 
     /** silu(g) = g·σ(g); silu'(g) = σ(g)·(1 + g·(1 − σ(g))). */
-    static void swiglu(Parallel par, float[] dgate, float[] dup, float[] dout, float[] gate, float[] up, int n) {
-        par.forRange(n, (s, e) -> {
-            for (int i = s; i < e; i++) {
-                float g = gate[i];
-                float sig = (float) (1.0 / (1.0 + Math.exp(-g)));
-                float silu = g * sig;
-                float go = dout[i];
-                float u = up[i];
-                dup[i] = go * silu;
-                dgate[i] = go * u * sig * (1f + g * (1f - sig));
-            }
-        });
+    static void swiglu(Parallel par, OpKernel ops, float[] dgate, float[] dup, float[] dout, float[] gate, float[] up,
+                       int n) {
+        par.forRange(n, (s, e) -> ops.swigluBackward(dgate, dup, dout, gate, up, s, e));
     }
 
-    static void crossEntropy(Parallel par, float[] dlogits, float[] logits, int[] targets, int n, int vocab, float scale) {
+    /**
+     * dlogits = scale·(softmax − onehot(target)) per row, zero rows for ignored targets; returns nothing but, when
+     * {@code losses} is not null, also writes each row's loss (lse − logit at the target), read before the
+     * row is overwritten: the loss and its gradient in one sweep of the logits.
+     */
+    static void crossEntropy(Parallel par, OpKernel ops, float[] losses, float[] dlogits, float[] logits, int[] targets,
+                             int n, int vocab, float scale) {
         par.forRange(n, (s, e) -> {
             for (int i = s; i < e; i++) {
                 int off = i * vocab;
                 int t = targets[i];
                 if (t < 0) {
                     java.util.Arrays.fill(dlogits, off, off + vocab, 0f);
+                    if (losses != null) {
+                        losses[i] = 0f;
+                    }
                     continue;
                 }
-                float max = Float.NEGATIVE_INFINITY;
-                for (int j = 0; j < vocab; j++) {
-                    max = Math.max(max, logits[off + j]);
+                float target = logits[off + t];
+                if (dlogits != logits) {
+                    System.arraycopy(logits, off, dlogits, off, vocab);
                 }
-                double sum = 0;
-                for (int j = 0; j < vocab; j++) {
-                    sum += Math.exp(logits[off + j] - max);
-                }
-                float lse = (float) (max + Math.log(sum));
-                for (int j = 0; j < vocab; j++) {
-                    dlogits[off + j] = scale * (float) Math.exp(logits[off + j] - lse);
+                float lse = ops.crossEntropyRow(dlogits, off, vocab, true, scale);
+                if (losses != null) {
+                    losses[i] = lse - target;
                 }
                 dlogits[off + t] -= scale;
             }
