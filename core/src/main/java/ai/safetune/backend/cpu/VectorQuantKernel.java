@@ -1,0 +1,155 @@
+package ai.safetune.backend.cpu;
+
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Quantized products on the incubating Vector API: each block's quants are loaded as bytes, widened to floats in
+ * registers, scaled ({@code q·d + m} as one FMA) and multiplied into per-row accumulators, so the weight is read
+ * once in its compact form and never written back as fp32. Up to four x rows share each expanded block (batched
+ * decode). Works for 256- and 512-bit float vectors (8 or 16 lanes: a nibble block is 16 bytes, an int8 block
+ * 32). Loaded only through {@link QuantGemm#pickKernel(boolean)}.
+ */
+final class VectorQuantKernel implements QuantKernel {
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    private static final int L = F.length();
+    /** Bytes that widen to one float vector. */
+    private static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8));
+    /** Chunks of L bytes in the 16 nibble bytes of a Q4 block. */
+    private static final int CH4 = 16 / Math.max(L, 1);
+
+    VectorQuantKernel() {
+        if (L != 8 && L != 16) {
+            throw new UnsupportedOperationException("float vectors of " + L + " lanes (need 8 or 16)");
+        }
+    }
+
+    @Override
+    public String name() {
+        return "vector-api " + F.vectorBitSize() + "-bit";
+    }
+
+    @Override
+    public void tile(QuantFormat f, byte[] w, int rows, int rowBytes, float[] x, int n, int K, float[] out, int outOff,
+                     int outStride) {
+        int blocks = K / QuantFormat.BLOCK;
+        for (int r = 0; r < rows; r++) {
+            int p = r * rowBytes;
+            int i = 0;
+            for (; i + 4 <= n; i += 4) {
+                int o = i * outStride + outOff + r;
+                if (f.nibbles) {
+                    dot4Q4(f, w, p, blocks, x, i * K, K, out, o, outStride);
+                } else {
+                    dot4Q8(w, p, blocks, x, i * K, K, out, o, outStride);
+                }
+            }
+            for (; i < n; i++) {
+                out[i * outStride + outOff + r] = f.nibbles ? dotQ4(f, w, p, blocks, x, i * K) : dotQ8(w, p, blocks, x, i * K);
+            }
+        }
+    }
+
+    private static float half(byte[] w, int p) {
+        return ScalarQuantKernel.half(w, p);
+    }
+
+    /** One x row · one Q4_0/Q4_1 row. */
+    private static float dotQ4(QuantFormat f, byte[] w, int p, int blocks, float[] x, int xo) {
+        boolean min = f == QuantFormat.Q4_1;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0;
+        for (int b = 0; b < blocks; b++, p += f.blockBytes, xo += 32) {
+            float d = half(w, p);
+            FloatVector dv = FloatVector.broadcast(F, d);
+            FloatVector mv = FloatVector.broadcast(F, min ? half(w, p + 2) : -8f * d);
+            int q0 = p + f.quantOffset;
+            for (int c = 0; c < CH4; c++) {
+                ByteVector q = ByteVector.fromArray(B, w, q0 + c * L);
+                FloatVector lo = ((FloatVector) q.and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(dv, mv);
+                FloatVector hi = ((FloatVector) q.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F)
+                        .convertShape(VectorOperators.B2F, F, 0)).fma(dv, mv);
+                a0 = lo.fma(FloatVector.fromArray(F, x, xo + c * L), a0);
+                a1 = hi.fma(FloatVector.fromArray(F, x, xo + 16 + c * L), a1);
+            }
+        }
+        return a0.add(a1).reduceLanes(VectorOperators.ADD);
+    }
+
+    /** Four x rows ({@code xo, xo+K, xo+2K, xo+3K}) · one Q4 row, each expanded block used four times. */
+    private static void dot4Q4(QuantFormat f, byte[] w, int p, int blocks, float[] x, int xo, int K, float[] out, int o,
+                               int stride) {
+        boolean min = f == QuantFormat.Q4_1;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
+        for (int b = 0; b < blocks; b++, p += f.blockBytes, xo += 32) {
+            float d = half(w, p);
+            FloatVector dv = FloatVector.broadcast(F, d);
+            FloatVector mv = FloatVector.broadcast(F, min ? half(w, p + 2) : -8f * d);
+            int q0 = p + f.quantOffset;
+            for (int c = 0; c < CH4; c++) {
+                ByteVector q = ByteVector.fromArray(B, w, q0 + c * L);
+                FloatVector lo = ((FloatVector) q.and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(dv, mv);
+                FloatVector hi = ((FloatVector) q.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F)
+                        .convertShape(VectorOperators.B2F, F, 0)).fma(dv, mv);
+                int x0 = xo + c * L;
+                a0 = lo.fma(FloatVector.fromArray(F, x, x0), a0);
+                a1 = hi.fma(FloatVector.fromArray(F, x, x0 + 16), a1);
+                b0 = lo.fma(FloatVector.fromArray(F, x, x0 + K), b0);
+                b1 = hi.fma(FloatVector.fromArray(F, x, x0 + K + 16), b1);
+                c0 = lo.fma(FloatVector.fromArray(F, x, x0 + 2 * K), c0);
+                c1 = hi.fma(FloatVector.fromArray(F, x, x0 + 2 * K + 16), c1);
+                d0 = lo.fma(FloatVector.fromArray(F, x, x0 + 3 * K), d0);
+                d1 = hi.fma(FloatVector.fromArray(F, x, x0 + 3 * K + 16), d1);
+            }
+        }
+        out[o] = a0.add(a1).reduceLanes(VectorOperators.ADD);
+        out[o + stride] = b0.add(b1).reduceLanes(VectorOperators.ADD);
+        out[o + 2 * stride] = c0.add(c1).reduceLanes(VectorOperators.ADD);
+        out[o + 3 * stride] = d0.add(d1).reduceLanes(VectorOperators.ADD);
+    }
+
+    /** One x row · one Q8_0 row: 32 int8 per block, in 32/L chunks alternating between two accumulators. */
+    private static float dotQ8(byte[] w, int p, int blocks, float[] x, int xo) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0;
+        for (int b = 0; b < blocks; b++, p += 34, xo += 32) {
+            FloatVector dv = FloatVector.broadcast(F, half(w, p));
+            for (int c = 0; c < 32; c += 2 * L) {
+                FloatVector v0 = ((FloatVector) ByteVector.fromArray(B, w, p + 2 + c)
+                        .convertShape(VectorOperators.B2F, F, 0)).mul(dv);
+                FloatVector v1 = ((FloatVector) ByteVector.fromArray(B, w, p + 2 + c + L)
+                        .convertShape(VectorOperators.B2F, F, 0)).mul(dv);
+                a0 = v0.fma(FloatVector.fromArray(F, x, xo + c), a0);
+                a1 = v1.fma(FloatVector.fromArray(F, x, xo + c + L), a1);
+            }
+        }
+        return a0.add(a1).reduceLanes(VectorOperators.ADD);
+    }
+
+    private static void dot4Q8(byte[] w, int p, int blocks, float[] x, int xo, int K, float[] out, int o, int stride) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
+        for (int b = 0; b < blocks; b++, p += 34, xo += 32) {
+            FloatVector dv = FloatVector.broadcast(F, half(w, p));
+            for (int c = 0; c < 32; c += 2 * L) {
+                FloatVector v0 = ((FloatVector) ByteVector.fromArray(B, w, p + 2 + c)
+                        .convertShape(VectorOperators.B2F, F, 0)).mul(dv);
+                FloatVector v1 = ((FloatVector) ByteVector.fromArray(B, w, p + 2 + c + L)
+                        .convertShape(VectorOperators.B2F, F, 0)).mul(dv);
+                int x0 = xo + c;
+                a0 = v0.fma(FloatVector.fromArray(F, x, x0), a0);
+                a1 = v1.fma(FloatVector.fromArray(F, x, x0 + L), a1);
+                b0 = v0.fma(FloatVector.fromArray(F, x, x0 + K), b0);
+                b1 = v1.fma(FloatVector.fromArray(F, x, x0 + K + L), b1);
+                c0 = v0.fma(FloatVector.fromArray(F, x, x0 + 2 * K), c0);
+                c1 = v1.fma(FloatVector.fromArray(F, x, x0 + 2 * K + L), c1);
+                d0 = v0.fma(FloatVector.fromArray(F, x, x0 + 3 * K), d0);
+                d1 = v1.fma(FloatVector.fromArray(F, x, x0 + 3 * K + L), d1);
+            }
+        }
+        out[o] = a0.add(a1).reduceLanes(VectorOperators.ADD);
+        out[o + stride] = b0.add(b1).reduceLanes(VectorOperators.ADD);
+        out[o + 2 * stride] = c0.add(c1).reduceLanes(VectorOperators.ADD);
+        out[o + 3 * stride] = d0.add(d1).reduceLanes(VectorOperators.ADD);
+    }
+}
