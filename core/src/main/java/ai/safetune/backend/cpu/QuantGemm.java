@@ -24,6 +24,10 @@ final class QuantGemm {
     /** Raw bytes copied per step: a few rows that stay in L1 while every x row passes. */
     private static final int TILE_BYTES = 8 << 10;
 
+    /** {@code -Dsafetune.cpu.fusedQuant=false} turns the fused path off (A/B against the fp32 tile path). */
+    static final String PROPERTY = "safetune.cpu.fusedQuant";
+    private static final boolean ENABLED = !"false".equalsIgnoreCase(System.getProperty(PROPERTY, "true").trim());
+
     private static final ThreadLocal<byte[]> SCRATCH = ThreadLocal.withInitial(() -> new byte[0]);
 
     private QuantGemm() {
@@ -31,7 +35,7 @@ final class QuantGemm {
 
     /** The weight's format when the fused product should run for {@code n} x rows, else null. */
     static QuantFormat applies(Weight w, int n) {
-        if (n > MAX_ROWS || !(w instanceof QuantizedWeight) || w.cols() % QuantFormat.BLOCK != 0) {
+        if (!ENABLED || n > MAX_ROWS || !(w instanceof QuantizedWeight) || w.cols() % QuantFormat.BLOCK != 0) {
             return null;
         }
         QuantFormat f = QuantFormat.of(w.storageType());
@@ -55,7 +59,7 @@ final class QuantGemm {
             for (int j = s; j < e; j += tileRows) {
                 int cnt = Math.min(tileRows, e - j);
                 w.copyRawRows(j, cnt, buf, 0);
-                kernel.tile(f, buf, cnt, rowBytes, x, n, K, out, j, M);
+                kernel.tile(f, buf, 0, cnt, rowBytes, x, n, K, out, j, M);
             }
         });
     }
@@ -111,8 +115,8 @@ final class QuantGemm {
         }
         float[] got = new float[n];
         float[] want = new float[n];
-        k.tile(f, w, 1, rowBytes, x, n, K, got, 0, 1);
-        ref.tile(f, w, 1, rowBytes, x, n, K, want, 0, 1);
+        k.tile(f, w, 0, 1, rowBytes, x, n, K, got, 0, 1);
+        ref.tile(f, w, 0, 1, rowBytes, x, n, K, want, 0, 1);
         for (int i = 0; i < n; i++) {
             if (!(Math.abs(got[i] - want[i]) <= 1e-4f * (1 + Math.abs(want[i])))) {
                 return false;

@@ -10,8 +10,8 @@ interface QuantKernel {
 
     /**
      * {@code out[i·outStride + outOff + r] = Σ_k x[i·K + k] · W_r[k]} for {@code i < n}, {@code r < rows}, where row
-     * {@code W_r} is stored at {@code w[r·rowBytes ...]} in {@code format} ({@code K / 32} blocks).
+     * {@code W_r} is stored at {@code w[wOff + r·rowBytes ...]} in {@code format} ({@code K / 32} blocks).
      */
-    void tile(QuantFormat format, byte[] w, int rows, int rowBytes, float[] x, int n, int K, float[] out, int outOff,
+    void tile(QuantFormat format, byte[] w, int wOff, int rows, int rowBytes, float[] x, int n, int K, float[] out, int outOff,
               int outStride);
 }

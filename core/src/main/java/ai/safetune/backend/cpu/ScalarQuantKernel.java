@@ -16,7 +16,7 @@ final class ScalarQuantKernel implements QuantKernel {
     }
 
     @Override
-    public void tile(QuantFormat format, byte[] w, int rows, int rowBytes, float[] x, int n, int K, float[] out,
+    public void tile(QuantFormat format, byte[] w, int wOff, int rows, int rowBytes, float[] x, int n, int K, float[] out,
                      int outOff, int outStride) {
         float[] row = ROW.get();
         if (row.length < K) {
@@ -24,7 +24,7 @@ final class ScalarQuantKernel implements QuantKernel {
             ROW.set(row);
         }
         for (int r = 0; r < rows; r++) {
-            expand(format, w, r * rowBytes, K / QuantFormat.BLOCK, row);
+            expand(format, w, wOff + r * rowBytes, K / QuantFormat.BLOCK, row);
             for (int i = 0; i < n; i++) {
                 int xo = i * K;
                 float s0 = 0f, s1 = 0f, s2 = 0f, s3 = 0f;

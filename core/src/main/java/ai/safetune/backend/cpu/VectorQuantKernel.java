@@ -2,6 +2,7 @@ package ai.safetune.backend.cpu;
 
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
@@ -18,6 +19,7 @@ final class VectorQuantKernel implements QuantKernel {
     private static final int L = F.length();
     /** Bytes that widen to one float vector. */
     private static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8));
+    private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
     /** Chunks of L bytes in the 16 nibble bytes of a Q4 block. */
     private static final int CH4 = 16 / Math.max(L, 1);
 
@@ -33,11 +35,11 @@ final class VectorQuantKernel implements QuantKernel {
     }
 
     @Override
-    public void tile(QuantFormat f, byte[] w, int rows, int rowBytes, float[] x, int n, int K, float[] out, int outOff,
+    public void tile(QuantFormat f, byte[] w, int wOff, int rows, int rowBytes, float[] x, int n, int K, float[] out, int outOff,
                      int outStride) {
         int blocks = K / QuantFormat.BLOCK;
         for (int r = 0; r < rows; r++) {
-            int p = r * rowBytes;
+            int p = wOff + r * rowBytes;
             int i = 0;
             for (; i + 4 <= n; i += 4) {
                 int o = i * outStride + outOff + r;
@@ -67,10 +69,10 @@ final class VectorQuantKernel implements QuantKernel {
             FloatVector mv = FloatVector.broadcast(F, min ? half(w, p + 2) : -8f * d);
             int q0 = p + f.quantOffset;
             for (int c = 0; c < CH4; c++) {
-                ByteVector q = ByteVector.fromArray(B, w, q0 + c * L);
-                FloatVector lo = ((FloatVector) q.and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(dv, mv);
-                FloatVector hi = ((FloatVector) q.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F)
-                        .convertShape(VectorOperators.B2F, F, 0)).fma(dv, mv);
+                IntVector q = (IntVector) ByteVector.fromArray(B, w, q0 + c * L).convertShape(VectorOperators.B2I, I, 0);
+                FloatVector lo = ((FloatVector) q.and(0x0F).convert(VectorOperators.I2F, 0)).fma(dv, mv);
+                FloatVector hi = ((FloatVector) q.lanewise(VectorOperators.ASHR, 4).and(0x0F)
+                        .convert(VectorOperators.I2F, 0)).fma(dv, mv);
                 a0 = lo.fma(FloatVector.fromArray(F, x, xo + c * L), a0);
                 a1 = hi.fma(FloatVector.fromArray(F, x, xo + 16 + c * L), a1);
             }
@@ -89,10 +91,10 @@ final class VectorQuantKernel implements QuantKernel {
             FloatVector mv = FloatVector.broadcast(F, min ? half(w, p + 2) : -8f * d);
             int q0 = p + f.quantOffset;
             for (int c = 0; c < CH4; c++) {
-                ByteVector q = ByteVector.fromArray(B, w, q0 + c * L);
-                FloatVector lo = ((FloatVector) q.and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(dv, mv);
-                FloatVector hi = ((FloatVector) q.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F)
-                        .convertShape(VectorOperators.B2F, F, 0)).fma(dv, mv);
+                IntVector q = (IntVector) ByteVector.fromArray(B, w, q0 + c * L).convertShape(VectorOperators.B2I, I, 0);
+                FloatVector lo = ((FloatVector) q.and(0x0F).convert(VectorOperators.I2F, 0)).fma(dv, mv);
+                FloatVector hi = ((FloatVector) q.lanewise(VectorOperators.ASHR, 4).and(0x0F)
+                        .convert(VectorOperators.I2F, 0)).fma(dv, mv);
                 int x0 = xo + c * L;
                 a0 = lo.fma(FloatVector.fromArray(F, x, x0), a0);
                 a1 = hi.fma(FloatVector.fromArray(F, x, x0 + 16), a1);
