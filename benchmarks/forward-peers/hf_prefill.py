@@ -25,7 +25,7 @@ def main():
     torch.set_num_threads(a.threads)
     t0 = time.perf_counter()
     model = AutoModelForCausalLM.from_pretrained(os.path.dirname(os.path.abspath(a.model)),
-                                                 gguf_file=os.path.basename(a.model), torch_dtype=torch.float32)
+                                                 gguf_file=os.path.basename(a.model), dtype=torch.float32)
     load_s = time.perf_counter() - t0
     model.eval()
     g = torch.Generator().manual_seed(1)

@@ -49,7 +49,10 @@ final class QuantGemm {
                        QuantizedWeight w, int M) {
         int rowBytes = w.rowBytes();
         int tileRows = Math.max(1, TILE_BYTES / rowBytes);
-        par.forRange(M, (s, e) -> {
+        // two contiguous shares per thread: fewer tasks to hand out than forRange's four (decode calls this ~200
+        // times per token, so per-call overhead counts), yet a stalled thread's share can still be taken over
+        int parts = Math.max(1, Math.min(par.threads() * 2, M / tileRows));
+        Parallel.RangeBody body = (s, e) -> {
             byte[] buf = SCRATCH.get();
             int need = Math.min(tileRows, e - s) * rowBytes;
             if (buf.length < need) {
@@ -61,7 +64,8 @@ final class QuantGemm {
                 w.copyRawRows(j, cnt, buf, 0);
                 kernel.tile(f, buf, 0, cnt, rowBytes, x, n, K, out, j, M);
             }
-        });
+        };
+        par.forEach(parts, c -> body.run((int) ((long) M * c / parts), (int) ((long) M * (c + 1) / parts)));
     }
 
     /**

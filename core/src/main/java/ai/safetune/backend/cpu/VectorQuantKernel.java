@@ -10,8 +10,9 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * Quantized products on the incubating Vector API: each block's quants are loaded as bytes, widened to floats in
  * registers, scaled ({@code q·d + m} as one FMA) and multiplied into per-row accumulators, so the weight is read
- * once in its compact form and never written back as fp32. Up to four x rows share each expanded block (batched
- * decode). Works for 256- and 512-bit float vectors (8 or 16 lanes: a nibble block is 16 bytes, an int8 block
+ * once in its compact form and never written back as fp32. Up to four x rows share each expanded block; from
+ * {@link #EXPAND_ROWS} x rows on (batched decode), each weight row is expanded once to an L1-resident fp32 row
+ * instead. Works for 256- and 512-bit float vectors (8 or 16 lanes: a nibble block is 16 bytes, an int8 block
  * 32). Loaded only through {@link QuantGemm#pickKernel(boolean)}.
  */
 final class VectorQuantKernel implements QuantKernel {
@@ -38,6 +39,10 @@ final class VectorQuantKernel implements QuantKernel {
     public void tile(QuantFormat f, byte[] w, int wOff, int rows, int rowBytes, float[] x, int n, int K, float[] out, int outOff,
                      int outStride) {
         int blocks = K / QuantFormat.BLOCK;
+        if (n >= EXPAND_ROWS) {
+            expandedTile(f, w, wOff, rows, rowBytes, x, n, K, out, outOff, outStride);
+            return;
+        }
         for (int r = 0; r < rows; r++) {
             int p = wOff + r * rowBytes;
             int i = 0;
@@ -51,6 +56,79 @@ final class VectorQuantKernel implements QuantKernel {
             }
             for (; i < n; i++) {
                 out[i * outStride + outOff + r] = f.nibbles ? dotQ4(f, w, p, blocks, x, i * K) : dotQ8(w, p, blocks, x, i * K);
+            }
+        }
+    }
+
+    /**
+     * From this many x rows on, each weight row is expanded once into an L1-resident fp32 row shared by all x rows
+     * (cheaper than re-expanding the blocks in registers for every group of four rows).
+     */
+    static final int EXPAND_ROWS = 8;
+    private static final ThreadLocal<float[]> ROW = ThreadLocal.withInitial(() -> new float[0]);
+
+    private static void expandedTile(QuantFormat f, byte[] w, int wOff, int rows, int rowBytes, float[] x, int n, int K,
+                                     float[] out, int outOff, int stride) {
+        float[] row = ROW.get();
+        if (row.length < K) {
+            row = new float[K];
+            ROW.set(row);
+        }
+        for (int r = 0; r < rows; r++) {
+            expand(f, w, wOff + r * rowBytes, K / QuantFormat.BLOCK, row);
+            int i = 0;
+            for (; i + 4 <= n; i += 4) {
+                int x0 = i * K, x1 = x0 + K, x2 = x1 + K, x3 = x2 + K;
+                FloatVector a = FloatVector.zero(F), b = a, c = a, d = a;
+                for (int k = 0; k < K; k += L) {
+                    FloatVector wv = FloatVector.fromArray(F, row, k);
+                    a = wv.fma(FloatVector.fromArray(F, x, x0 + k), a);
+                    b = wv.fma(FloatVector.fromArray(F, x, x1 + k), b);
+                    c = wv.fma(FloatVector.fromArray(F, x, x2 + k), c);
+                    d = wv.fma(FloatVector.fromArray(F, x, x3 + k), d);
+                }
+                int o = i * stride + outOff + r;
+                out[o] = a.reduceLanes(VectorOperators.ADD);
+                out[o + stride] = b.reduceLanes(VectorOperators.ADD);
+                out[o + 2 * stride] = c.reduceLanes(VectorOperators.ADD);
+                out[o + 3 * stride] = d.reduceLanes(VectorOperators.ADD);
+            }
+            for (; i < n; i++) {
+                int x0 = i * K;
+                FloatVector a = FloatVector.zero(F), b = a;
+                int k = 0;
+                for (; k + 2 * L <= K; k += 2 * L) {
+                    a = FloatVector.fromArray(F, row, k).fma(FloatVector.fromArray(F, x, x0 + k), a);
+                    b = FloatVector.fromArray(F, row, k + L).fma(FloatVector.fromArray(F, x, x0 + k + L), b);
+                }
+                for (; k < K; k += L) {
+                    a = FloatVector.fromArray(F, row, k).fma(FloatVector.fromArray(F, x, x0 + k), a);
+                }
+                out[i * stride + outOff + r] = a.add(b).reduceLanes(VectorOperators.ADD);
+            }
+        }
+    }
+
+    /** Expands {@code blocks} blocks at {@code w[p]} to {@code dst[0 .. 32·blocks)} (q·d + m as one FMA). */
+    private static void expand(QuantFormat f, byte[] w, int p, int blocks, float[] dst) {
+        boolean min = f == QuantFormat.Q4_1;
+        for (int b = 0, o = 0; b < blocks; b++, p += f.blockBytes, o += 32) {
+            float d = half(w, p);
+            FloatVector dv = FloatVector.broadcast(F, d);
+            int q0 = p + f.quantOffset;
+            if (f.nibbles) {
+                FloatVector mv = FloatVector.broadcast(F, min ? half(w, p + 2) : -8f * d);
+                for (int c = 0; c < CH4; c++) {
+                    IntVector q = (IntVector) ByteVector.fromArray(B, w, q0 + c * L).convertShape(VectorOperators.B2I, I, 0);
+                    ((FloatVector) q.and(0x0F).convert(VectorOperators.I2F, 0)).fma(dv, mv).intoArray(dst, o + c * L);
+                    ((FloatVector) q.lanewise(VectorOperators.ASHR, 4).and(0x0F).convert(VectorOperators.I2F, 0))
+                            .fma(dv, mv).intoArray(dst, o + 16 + c * L);
+                }
+            } else {
+                for (int c = 0; c < 32; c += L) {
+                    ((FloatVector) ByteVector.fromArray(B, w, q0 + c).convertShape(VectorOperators.B2F, F, 0)).mul(dv)
+                            .intoArray(dst, o + c);
+                }
             }
         }
     }

@@ -106,7 +106,7 @@ class QuantGemmTest {
         for (QuantKernel k : kernels()) {
             for (int[] shape : shapes) {
                 MappedWeight w = randomWeight(f, shape[0], shape[1], null);
-                for (int n : new int[] {1, 2, 3, 5, 16, 100}) {
+                for (int n : new int[] {1, 2, 3, 5, 8, 13, 16, 100}) {
                     float[] x = randn(n * shape[1]);
                     float[] out = new float[n * shape[0]];
                     java.util.Arrays.fill(out, Float.NaN); // every entry must be written
@@ -159,7 +159,7 @@ class QuantGemmTest {
         MappedWeight w = randomWeight(f, 97, 160, null);
         for (boolean simd : new boolean[] {false, true}) {
             try (CpuBackend be = new CpuBackend(2, simd); WeightHandle h = be.prepare(w, false)) {
-                for (int n : new int[] {1, 16, 100}) {
+                for (int n : new int[] {1, 2, 16, 100}) {
                     float[] x = randn(n * 160);
                     Tensor xt = be.allocate(x.length);
                     Tensor ot = be.allocate(n * 97);
