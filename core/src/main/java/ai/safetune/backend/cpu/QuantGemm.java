@@ -74,7 +74,7 @@ final class QuantGemm {
      */
     static QuantKernel pickKernel(boolean simd) {
         QuantKernel scalar = new ScalarQuantKernel();
-        if (!simd || "false".equalsIgnoreCase(System.getProperty(Kernels.PROPERTY, "true").trim())
+        if (!simd || "false".equalsIgnoreCase(System.getProperty("safetune.cpu.simd", "true").trim())
                 || ModuleLayer.boot().findModule("jdk.incubator.vector").isEmpty()) {
             return scalar;
         }
