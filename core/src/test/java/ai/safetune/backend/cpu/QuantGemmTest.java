@@ -135,6 +135,17 @@ class QuantGemmTest {
     }
 
     @Test
+    void halfConversionIsExactForEveryBitPattern() {
+        for (int h = 0; h < 65536; h++) {
+            float want = Float16.halfToFloat((short) h);
+            float got = ScalarQuantKernel.half(h);
+            if (Float.floatToRawIntBits(got) != Float.floatToRawIntBits(want) && !(Float.isNaN(got) && Float.isNaN(want))) {
+                throw new AssertionError("fp16 0x" + Integer.toHexString(h) + ": " + got + ", expected " + want);
+            }
+        }
+    }
+
+    @Test
     void vectorKernelIsUsedWhenTheModuleIsPresent() {
         boolean module = ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
         assertThat(QuantGemm.pickKernel(true).name()).startsWith(module ? "vector-api" : "scalar");
