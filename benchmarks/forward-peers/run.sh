@@ -15,7 +15,7 @@
 #   LLAMA_BIN folder with llama-bench and llama-batched-bench [built from the llama-cpp-python sdist by
 #            build_llama.sh into .tools/, once; LLAMA_CPP_PY_VERSION picks the sdist]
 #   JAR      [benchmarks/target/benchmarks.jar; built with mvn when missing or BUILD=1]
-#   JAVA [java]  JAVA_OPTS [-Xmx2g]  OUT (logs and results) [target/forward-peers]
+#   JAVA [java]  JAVA_OPTS [-Xmx2g]  OUT (logs and results) [target/forward-peers]  HF_REPS (timed HF runs) [3]
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 cd "$HERE/../.."
@@ -67,13 +67,17 @@ maxrss() { # maxrss FILE CMD...: runs CMD, writes its peak RSS in kB to FILE whe
 # ---- measurements, one at a time --------------------------------------------------------------------
 uptime | tee "$OUT/uptime.txt"
 JV=("$JAVA" --add-modules jdk.incubator.vector $JAVA_OPTS -cp "$JAR")
-echo "forward-peers: GGUF load (ours)..." >&2
-"${JV[@]}" ai.safetune.bench.GgufLoadOnce "$MODEL" 2>/dev/null | tee "$OUT/ours-load.txt"
-echo "forward-peers: decode on the quantized base (ours)..." >&2
-"${JV[@]}" ai.safetune.bench.ForwardBench "$MODEL" "$THREADS" false decode:1:64 decode:16:64 prefill:1:256 2>/dev/null \
-  | tee "$OUT/ours-quantized.txt"
-echo "forward-peers: prefill fp32 (ours)..." >&2
-"${JV[@]}" ai.safetune.bench.ForwardBench "$MODEL" "$THREADS" true prefill:4:256 2>/dev/null | tee "$OUT/ours-fp32.txt"
+ours() { # ours NAME CLASS ARGS...: one fresh JVM, stdout to OUT/NAME.txt, stderr to OUT/NAME.log
+  local name=$1; shift
+  echo "forward-peers: $name (ours)..." >&2
+  "${JV[@]}" "$@" > "$OUT/$name.txt" 2> "$OUT/$name.log" || die "$* failed: see $OUT/$name.log"
+  cat "$OUT/$name.txt"
+}
+ours ours-load ai.safetune.bench.GgufLoadOnce "$MODEL"
+# the quantized base as loaded (Q4_1/Q8_0 stay quantized; fused products for few rows)
+ours ours-quantized ai.safetune.bench.ForwardBench "$MODEL" "$THREADS" false decode:1:64 decode:16:64 prefill:1:256
+# weights dequantized once to fp32, as the issue's fp32 prefill asks
+ours ours-fp32 ai.safetune.bench.ForwardBench "$MODEL" "$THREADS" true prefill:4:256
 echo "forward-peers: llama-bench..." >&2
 maxrss "$OUT/llama-bench.rss" "$LLAMA_BIN/llama-bench" -m "$MODEL" -t "$THREADS" -p 256 -n 64 -o json \
   > "$OUT/llama-bench.json" 2> "$OUT/llama-bench.log" || die "llama-bench failed: see $OUT/llama-bench.log"
@@ -81,7 +85,7 @@ echo "forward-peers: llama-batched-bench (16 x 64)..." >&2
 "$LLAMA_BIN/llama-batched-bench" -m "$MODEL" -t "$THREADS" -tb "$THREADS" -c 2048 -npp 16 -ntg 64 -npl 16 \
   --output-format jsonl > "$OUT/llama-batched.txt" 2>&1 || die "llama-batched-bench failed: see $OUT/llama-batched.txt"
 echo "forward-peers: HF transformers prefill..." >&2
-"$PY" "$HERE/hf_prefill.py" "$MODEL" --threads "$THREADS" --batch 4 --length 256 > "$OUT/hf.json" 2> "$OUT/hf.log" \
+"$PY" "$HERE/hf_prefill.py" "$MODEL" --threads "$THREADS" --batch 4 --length 256 --reps "${HF_REPS:-3}" > "$OUT/hf.json" 2> "$OUT/hf.log" \
   || die "HF prefill failed: see $OUT/hf.log"
 uptime | tee -a "$OUT/uptime.txt"
 
