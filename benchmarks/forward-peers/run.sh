@@ -5,6 +5,7 @@
 #   decode batch 1 x 64, batch 16 ours (ForwardBench, the GGUF's Q4_1/Q8_0 as loaded) vs llama.cpp llama-bench /
 #                                 llama-batched-bench on the same GGUF
 #   prefill 1 x 256 (quantized)   ours vs llama-bench pp256 (information; no goal in the issue)
+#   decode batch 1 on one thread, both sides (a busy box slows both alike: no thread hand-offs to wait for)
 #   peak RSS (VmHWM) of the decode run, and GGUF load time (GgufLoadOnce, a fresh JVM)
 # and prints one table: measurement, ours, peer, ratio, goal.
 #
@@ -78,9 +79,13 @@ ours ours-load ai.safetune.bench.GgufLoadOnce "$MODEL"
 ours ours-quantized ai.safetune.bench.ForwardBench "$MODEL" "$THREADS" false decode:1:64 decode:16:64 prefill:1:256
 # weights dequantized once to fp32, as the issue's fp32 prefill asks
 ours ours-fp32 ai.safetune.bench.ForwardBench "$MODEL" "$THREADS" true prefill:4:256
+# one thread each: no thread hand-offs, so a box shared with other jobs slows both sides alike
+ours ours-1thread ai.safetune.bench.ForwardBench "$MODEL" 1 false decode:1:64
 echo "forward-peers: llama-bench..." >&2
 maxrss "$OUT/llama-bench.rss" "$LLAMA_BIN/llama-bench" -m "$MODEL" -t "$THREADS" -p 256 -n 64 -o json \
   > "$OUT/llama-bench.json" 2> "$OUT/llama-bench.log" || die "llama-bench failed: see $OUT/llama-bench.log"
+"$LLAMA_BIN/llama-bench" -m "$MODEL" -t 1 -p 0 -n 64 -o json > "$OUT/llama-bench-1thread.json" 2>> "$OUT/llama-bench.log" \
+  || die "llama-bench -t 1 failed: see $OUT/llama-bench.log"
 echo "forward-peers: llama-batched-bench (16 x 64)..." >&2
 "$LLAMA_BIN/llama-batched-bench" -m "$MODEL" -t "$THREADS" -tb "$THREADS" -c 2048 -npp 16 -ntg 64 -npl 16 \
   --output-format jsonl > "$OUT/llama-batched.txt" 2>&1 || die "llama-batched-bench failed: see $OUT/llama-batched.txt"

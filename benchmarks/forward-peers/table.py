@@ -71,6 +71,10 @@ row("prefill 4 × 256 fp32 vs HF transformers, logits of every position (HF defa
 row("decode batch 1, 64 new, quantized base vs llama-bench tg64", dec1[0], float(llama_tg), "≥ 1× (match)", per_cpu=dec1[1])
 row("decode batch 16, 64 new, quantized base vs llama-batched-bench S_TG (pp 16, tg 64, pl 16)", dec16[0],
     float(llama_b16), "report", per_cpu=dec16[1])
+dec1t = ours("ours-1thread.txt", "decode batch 1,")
+llama_tg1 = next(r["avg_ts"] for r in json.loads(text("llama-bench-1thread.json")) if r["n_gen"] > 0)
+row("decode batch 1, 64 new, quantized base, **1 thread** each vs llama-bench -t 1", dec1t[0], float(llama_tg1),
+    "(load-robust check)", per_cpu=dec1t[1])
 row("prefill 1 × 256, quantized base vs llama-bench pp256", pre1[0], float(llama_pp), "(information)", per_cpu=pre1[1])
 row("peak RSS, decode run (ours: JVM VmHWM; peer: llama-bench max RSS)", rss, llama_rss, "report", unit="MB",
     lower_better=True)
