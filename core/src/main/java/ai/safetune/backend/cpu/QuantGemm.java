@@ -17,8 +17,8 @@ import org.slf4j.LoggerFactory;
 final class QuantGemm {
     private static final Logger LOG = LoggerFactory.getLogger(QuantGemm.class);
     /**
-     * Up to this many x rows the fused product beats expanding 64-row fp32 tiles (QuantGemmBench: batch-16 decode
-     * and the 4-row groups of the vector kernel).
+     * Up to this many x rows the fused product beats expanding 64-row fp32 tiles (measured on Q4_1 576 → 1536, one
+     * thread: 34 vs 15 GFLOP per CPU-second at 16 rows, 26 vs 20 at 48; see benchmarks/RESULTS.md).
      */
     static final int MAX_ROWS = 48;
     /** Raw bytes copied per step: a few rows that stay in L1 while every x row passes. */
