@@ -9,13 +9,14 @@
 #   peak RSS (VmHWM) of the decode run, and GGUF load time (GgufLoadOnce, a fresh JVM)
 # and prints one table: measurement, ours, peer, ratio, goal.
 #
-# Usage (repo root or anywhere): benchmarks/forward-peers/run.sh
+# Usage (from anywhere; relative paths below are relative to the repo root): benchmarks/forward-peers/run.sh
 # Variables (defaults in brackets):
 #   MODEL    [../shared/models/SmolLM2-135M-Instruct.Q4_1.gguf]  THREADS [2]
-#   PY       python with torch + transformers + gguf [.venv-bench/bin/python; made with pip when missing]
+#   PY       python with torch + transformers + gguf [.venv-bench/bin/python, else /work/train2/.venv-bench/bin/python;
+#            .venv-bench is made with pip when neither has them]
 #   LLAMA_BIN folder with llama-bench and llama-batched-bench [built from the llama-cpp-python sdist by
 #            build_llama.sh into .tools/, once; LLAMA_CPP_PY_VERSION picks the sdist]
-#   JAR      [benchmarks/target/benchmarks.jar; built with mvn when missing or BUILD=1]
+#   JAR      [benchmarks/target/benchmarks.jar; rebuilt with mvn unless BUILD=0 (then only when missing)]
 #   JAVA [java]  JAVA_OPTS [-Xmx2g]  OUT (logs and results) [target/forward-peers]  HF_REPS (timed HF runs) [3]
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -39,12 +40,16 @@ if [ -z "${LLAMA_BIN:-}" ]; then
   "$HERE/build_llama.sh" > "$OUT/llama-build.out" 2> "$OUT/llama-build.log" &
   LLAMA_BUILD_PID=$!
 fi
-if [ ! -f "$JAR" ] || [ "${BUILD:-0}" = 1 ]; then
+if [ ! -f "$JAR" ] || [ "${BUILD:-1}" = 1 ]; then
   command -v mvn >/dev/null || die "$JAR missing and mvn not found"
   mvn -B -q -pl core,benchmarks -am package -DskipTests > "$OUT/mvn.log" 2>&1 || die "mvn package failed: see $OUT/mvn.log"
 fi
 if [ -z "${PY:-}" ]; then
   PY=.venv-bench/bin/python
+  # the CI box's shared benchmark venv, when there is one, saves a multi-GB torch download
+  if [ ! -x "$PY" ] && /work/train2/.venv-bench/bin/python -c "import torch, transformers, gguf" 2>/dev/null; then
+    PY=/work/train2/.venv-bench/bin/python
+  fi
   if ! "$PY" -c "import torch, transformers, gguf" 2>/dev/null; then
     echo "forward-peers: making $PY (torch, transformers, gguf)..." >&2
     python3 -m venv .venv-bench
