@@ -4,6 +4,7 @@ import ai.safetune.backend.AttentionShape;
 import ai.safetune.backend.Backend;
 import ai.safetune.backend.Tensor;
 import ai.safetune.backend.WeightHandle;
+import ai.safetune.model.QuantizedWeight;
 import ai.safetune.model.Weight;
 
 import java.util.Arrays;
@@ -17,6 +18,7 @@ public final class CpuBackend implements Backend {
     private final Kernel kernel;
     private final OpKernel ops;
     private final RopeTable ropeTable = new RopeTable();
+    private final QuantKernel quantKernel;
     private boolean closed;
 
     /** A backend with {@code threads} workers and the fastest kernels this JVM allows. */
@@ -35,6 +37,7 @@ public final class CpuBackend implements Backend {
         this.par = new Parallel(threads);
         this.kernel = Kernels.pick(simd);
         this.ops = OpKernels.pick(simd);
+        this.quantKernel = QuantGemm.pickKernel(simd);
     }
 
     @Override
@@ -122,6 +125,11 @@ public final class CpuBackend implements Backend {
         int k = cw.cols();
         float[] o = data(out, "matmul", "out", n * m);
         float[] xs = data(x, "matmul", "x", n * k);
+        QuantFormat qf = cw.dense() == null ? QuantGemm.applies(cw.source(), n) : null;
+        if (qf != null) {
+            QuantGemm.matmul(par, quantKernel, qf, o, xs, n, k, (QuantizedWeight) cw.source(), m);
+            return;
+        }
         Gemm.matmul(par, kernel, o, xs, n, k, new Gemm.Rows() {
             @Override
             public float[] dense() {

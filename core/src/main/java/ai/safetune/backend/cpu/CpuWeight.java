@@ -32,6 +32,12 @@ final class CpuWeight implements WeightHandle {
         }
     }
 
+    /** The source weight (quantized products read its blocks directly). */
+    Weight source() {
+        check();
+        return source;
+    }
+
     private void check() {
         if (source == null) {
             throw new IllegalStateException("weight used after close");

@@ -1,6 +1,6 @@
 package ai.safetune.model.io;
 
-import ai.safetune.model.Weight;
+import ai.safetune.model.QuantizedWeight;
 import java.util.Objects;
 import java.util.function.BooleanSupplier;
 
@@ -9,7 +9,7 @@ import java.util.function.BooleanSupplier;
  * fp32 on demand. An optional row map reorders rows without touching the data (GGUF Q/K un-permutation).
  * Thread-safe: several threads may expand rows of the same weight at once.
  */
-public final class MappedWeight implements Weight {
+public final class MappedWeight implements QuantizedWeight {
     private final String name;
     private final String storageType;
     private final int rows;
@@ -72,7 +72,35 @@ public final class MappedWeight implements Weight {
     }
 
     @Override
-    public void dequantizeRows(int rowStart, int rowCount, float[] dst, int dstOffset) {
+    public int rowBytes() {
+        return (int) data.rowBytes();
+    }
+
+    @Override
+    public void copyRawRows(int rowStart, int rowCount, byte[] dst, int dstOffset) {
+        checkRows(rowStart, rowCount);
+        int rb = (int) data.rowBytes();
+        if (dstOffset < 0 || (long) rowCount * rb > dst.length - (long) dstOffset) {
+            throw new IndexOutOfBoundsException(name + ": destination of " + dst.length + " bytes at offset "
+                    + dstOffset + " cannot hold " + rowCount + " rows of " + rb + " bytes");
+        }
+        if (rowMap == null && rowCount > 0) {
+            // consecutive stored rows lie back to back unless they straddle two mappings (tensors over 2 GiB)
+            int first = rowStart;
+            int last = rowStart + rowCount - 1;
+            if (data.bufferFor(first) == data.bufferFor(last)) {
+                data.bufferFor(first).get(data.offsetOf(first), dst, dstOffset, rowCount * rb);
+                return;
+            }
+        }
+        for (int i = 0; i < rowCount; i++) {
+            int logical = rowStart + i;
+            int stored = rowMap == null ? logical : rowMap[logical];
+            data.bufferFor(stored).get(data.offsetOf(stored), dst, dstOffset + i * rb, rb);
+        }
+    }
+
+    private void checkRows(int rowStart, int rowCount) {
         if (closed.getAsBoolean()) {
             throw new IllegalStateException(name + ": the model file was closed");
         }
@@ -80,6 +108,11 @@ public final class MappedWeight implements Weight {
             throw new IndexOutOfBoundsException(name + ": rows [" + rowStart + ", " + rowStart + "+" + rowCount
                     + ") outside [0, " + rows + ")");
         }
+    }
+
+    @Override
+    public void dequantizeRows(int rowStart, int rowCount, float[] dst, int dstOffset) {
+        checkRows(rowStart, rowCount);
         if (dstOffset < 0 || (long) rowCount * cols > dst.length - (long) dstOffset) {
             throw new IndexOutOfBoundsException(name + ": destination of " + dst.length + " floats at offset "
                     + dstOffset + " cannot hold " + rowCount + " rows of " + cols);

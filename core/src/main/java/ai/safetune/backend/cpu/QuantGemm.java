@@ -1,0 +1,131 @@
+package ai.safetune.backend.cpu;
+
+import ai.safetune.model.QuantizedWeight;
+import ai.safetune.model.Weight;
+import ai.safetune.model.io.Float16;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * {@code out[n, M] = x[n, K] · W[M, K]ᵀ} on a quantized weight (Q4_0, Q4_1, Q8_0) without expanding W to fp32:
+ * W's rows are copied a few KiB at a time as raw blocks (from the mapped file) into a per-thread buffer and the
+ * {@link QuantKernel} widens each block in registers. For few x rows (decode) that reads 5–6× fewer bytes than
+ * the fp32 tile path and skips the tile write; with many rows (prefill) the fp32 tile GEMM of {@link Gemm},
+ * whose expansion cost is shared by all rows, is faster, so {@link #applies} hands those back.
+ * Parallel over blocks of output rows.
+ */
+final class QuantGemm {
+    private static final Logger LOG = LoggerFactory.getLogger(QuantGemm.class);
+    /**
+     * Up to this many x rows the fused product beats expanding 64-row fp32 tiles (measured on Q4_1 576 → 1536, one
+     * thread: 34 vs 15 GFLOP per CPU-second at 16 rows, 26 vs 20 at 48; see benchmarks/RESULTS.md).
+     */
+    static final int MAX_ROWS = 48;
+    /** Raw bytes copied per step: a few rows that stay in L1 while every x row passes. */
+    private static final int TILE_BYTES = 8 << 10;
+
+    /** {@code -Dsafetune.cpu.fusedQuant=false} turns the fused path off (A/B against the fp32 tile path). */
+    static final String PROPERTY = "safetune.cpu.fusedQuant";
+    private static final boolean ENABLED = !"false".equalsIgnoreCase(System.getProperty(PROPERTY, "true").trim());
+
+    private static final ThreadLocal<byte[]> SCRATCH = ThreadLocal.withInitial(() -> new byte[0]);
+
+    private QuantGemm() {
+    }
+
+    /** The weight's format when the fused product should run for {@code n} x rows, else null. */
+    static QuantFormat applies(Weight w, int n) {
+        if (!ENABLED || n > MAX_ROWS || !(w instanceof QuantizedWeight) || w.cols() % QuantFormat.BLOCK != 0) {
+            return null;
+        }
+        QuantFormat f = QuantFormat.of(w.storageType());
+        if (f == null || ((QuantizedWeight) w).rowBytes() != w.cols() / QuantFormat.BLOCK * f.blockBytes) {
+            return null;
+        }
+        return f;
+    }
+
+    static void matmul(Parallel par, QuantKernel kernel, QuantFormat f, float[] out, float[] x, int n, int K,
+                       QuantizedWeight w, int M) {
+        int rowBytes = w.rowBytes();
+        int tileRows = Math.max(1, TILE_BYTES / rowBytes);
+        // two contiguous shares per thread: fewer tasks to hand out than forRange's four (decode calls this ~200
+        // times per token, so per-call overhead counts), yet a stalled thread's share can still be taken over
+        int parts = Math.max(1, Math.min(par.threads() * 2, M / tileRows));
+        Parallel.RangeBody body = (s, e) -> {
+            byte[] buf = SCRATCH.get();
+            int need = Math.min(tileRows, e - s) * rowBytes;
+            if (buf.length < need) {
+                buf = new byte[Math.max(need, TILE_BYTES)];
+                SCRATCH.set(buf);
+            }
+            for (int j = s; j < e; j += tileRows) {
+                int cnt = Math.min(tileRows, e - j);
+                w.copyRawRows(j, cnt, buf, 0);
+                kernel.tile(f, buf, 0, cnt, rowBytes, x, n, K, out, j, M);
+            }
+        };
+        par.forEach(parts, c -> body.run((int) ((long) M * c / parts), (int) ((long) M * (c + 1) / parts)));
+    }
+
+    /**
+     * The vector kernel when {@code simd} is allowed, the JVM has {@code jdk.incubator.vector} and it passes a
+     * self-check against the scalar kernel; else the scalar kernel. Never fails.
+     */
+    static QuantKernel pickKernel(boolean simd) {
+        QuantKernel scalar = new ScalarQuantKernel();
+        if (!simd || "false".equalsIgnoreCase(System.getProperty("safetune.cpu.simd", "true").trim())
+                || ModuleLayer.boot().findModule("jdk.incubator.vector").isEmpty()) {
+            return scalar;
+        }
+        try {
+            QuantKernel k = (QuantKernel) Class.forName("ai.safetune.backend.cpu.VectorQuantKernel")
+                    .getDeclaredConstructor().newInstance();
+            for (QuantFormat f : QuantFormat.values()) {
+                if (!agrees(k, scalar, f)) {
+                    LOG.warn("cpu backend: vector quantized kernel failed its self-check on {}; using scalar", f);
+                    return scalar;
+                }
+            }
+            return k;
+        } catch (ReflectiveOperationException | LinkageError | RuntimeException e) {
+            LOG.info("cpu backend: vector quantized kernel unavailable ({}); using scalar", e.toString());
+            return scalar;
+        }
+    }
+
+    /** Two blocks, five x rows (the four-row and the one-row loops) against the scalar kernel. */
+    private static boolean agrees(QuantKernel k, QuantKernel ref, QuantFormat f) {
+        int K = 64;
+        int n = 5;
+        int rowBytes = 2 * f.blockBytes;
+        byte[] w = new byte[rowBytes];
+        for (int i = 0; i < w.length; i++) {
+            w[i] = (byte) (i * 37 + 11);
+        }
+        for (int b = 0; b < 2; b++) {
+            short d = Float16.floatToHalf(0.01f * (b + 1));
+            w[b * f.blockBytes] = (byte) d;
+            w[b * f.blockBytes + 1] = (byte) (d >> 8);
+            if (f == QuantFormat.Q4_1) {
+                short m = Float16.floatToHalf(-0.05f);
+                w[b * f.blockBytes + 2] = (byte) m;
+                w[b * f.blockBytes + 3] = (byte) (m >> 8);
+            }
+        }
+        float[] x = new float[n * K];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (i % 13) * 0.25f - 1.5f;
+        }
+        float[] got = new float[n];
+        float[] want = new float[n];
+        k.tile(f, w, 0, 1, rowBytes, x, n, K, got, 0, 1);
+        ref.tile(f, w, 0, 1, rowBytes, x, n, K, want, 0, 1);
+        for (int i = 0; i < n; i++) {
+            if (!(Math.abs(got[i] - want[i]) <= 1e-4f * (1 + Math.abs(want[i])))) {
+                return false;
+            }
+        }
+        return true;
+    }
+}

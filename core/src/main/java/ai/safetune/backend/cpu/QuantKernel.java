@@ -1,0 +1,17 @@
+package ai.safetune.backend.cpu;
+
+/**
+ * Products of fp32 activations with quantized weight rows, read straight from their blocks (no fp32 copy of the
+ * weight). {@link ScalarQuantKernel} is plain Java; {@code VectorQuantKernel} widens the quants to floats in
+ * SIMD registers and is loaded by {@link QuantGemm#pickKernel(boolean)} only when the Vector API is present.
+ */
+interface QuantKernel {
+    String name();
+
+    /**
+     * {@code out[i·outStride + outOff + r] = Σ_k x[i·K + k] · W_r[k]} for {@code i < n}, {@code r < rows}, where row
+     * {@code W_r} is stored at {@code w[wOff + r·rowBytes ...]} in {@code format} ({@code K / 32} blocks).
+     */
+    void tile(QuantFormat format, byte[] w, int wOff, int rows, int rowBytes, float[] x, int n, int K, float[] out, int outOff,
+              int outStride);
+}

@@ -1,0 +1,235 @@
+package ai.safetune.backend.cpu;
+
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Quantized products on the incubating Vector API: each block's quants are loaded as bytes, widened to floats in
+ * registers, scaled ({@code q·d + m} as one FMA) and multiplied into per-row accumulators, so the weight is read
+ * once in its compact form and never written back as fp32. Up to four x rows share each expanded block; from
+ * {@link #EXPAND_ROWS} x rows on (batched decode), each weight row is expanded once to an L1-resident fp32 row
+ * instead. Works for 256- and 512-bit float vectors (8 or 16 lanes: a nibble block is 16 bytes, an int8 block
+ * 32). Loaded only through {@link QuantGemm#pickKernel(boolean)}.
+ */
+final class VectorQuantKernel implements QuantKernel {
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    private static final int L = F.length();
+    /** Bytes that widen to one float vector. */
+    private static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8));
+    private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
+    /** Chunks of L bytes in the 16 nibble bytes of a Q4 block. */
+    private static final int CH4 = 16 / Math.max(L, 1);
+
+    VectorQuantKernel() {
+        if (L != 8 && L != 16) {
+            throw new UnsupportedOperationException("float vectors of " + L + " lanes (need 8 or 16)");
+        }
+    }
+
+    @Override
+    public String name() {
+        return "vector-api " + F.vectorBitSize() + "-bit";
+    }
+
+    @Override
+    public void tile(QuantFormat f, byte[] w, int wOff, int rows, int rowBytes, float[] x, int n, int K, float[] out, int outOff,
+                     int outStride) {
+        int blocks = K / QuantFormat.BLOCK;
+        if (n >= EXPAND_ROWS) {
+            expandedTile(f, w, wOff, rows, rowBytes, x, n, K, out, outOff, outStride);
+            return;
+        }
+        for (int r = 0; r < rows; r++) {
+            int p = wOff + r * rowBytes;
+            int i = 0;
+            for (; i + 4 <= n; i += 4) {
+                int o = i * outStride + outOff + r;
+                if (f.nibbles) {
+                    dot4Q4(f, w, p, blocks, x, i * K, K, out, o, outStride);
+                } else {
+                    dot4Q8(w, p, blocks, x, i * K, K, out, o, outStride);
+                }
+            }
+            for (; i < n; i++) {
+                out[i * outStride + outOff + r] = f.nibbles ? dotQ4(f, w, p, blocks, x, i * K) : dotQ8(w, p, blocks, x, i * K);
+            }
+        }
+    }
+
+    /**
+     * From this many x rows on, each weight row is expanded once into an L1-resident fp32 row shared by all x rows
+     * (cheaper than re-expanding the blocks in registers for every group of four rows).
+     */
+    static final int EXPAND_ROWS = 8;
+    private static final ThreadLocal<float[]> ROW = ThreadLocal.withInitial(() -> new float[0]);
+
+    private static void expandedTile(QuantFormat f, byte[] w, int wOff, int rows, int rowBytes, float[] x, int n, int K,
+                                     float[] out, int outOff, int stride) {
+        float[] row = ROW.get();
+        if (row.length < K) {
+            row = new float[K];
+            ROW.set(row);
+        }
+        for (int r = 0; r < rows; r++) {
+            expand(f, w, wOff + r * rowBytes, K / QuantFormat.BLOCK, row);
+            int i = 0;
+            for (; i + 4 <= n; i += 4) {
+                int x0 = i * K, x1 = x0 + K, x2 = x1 + K, x3 = x2 + K;
+                FloatVector a = FloatVector.zero(F), b = a, c = a, d = a;
+                for (int k = 0; k < K; k += L) {
+                    FloatVector wv = FloatVector.fromArray(F, row, k);
+                    a = wv.fma(FloatVector.fromArray(F, x, x0 + k), a);
+                    b = wv.fma(FloatVector.fromArray(F, x, x1 + k), b);
+                    c = wv.fma(FloatVector.fromArray(F, x, x2 + k), c);
+                    d = wv.fma(FloatVector.fromArray(F, x, x3 + k), d);
+                }
+                int o = i * stride + outOff + r;
+                out[o] = a.reduceLanes(VectorOperators.ADD);
+                out[o + stride] = b.reduceLanes(VectorOperators.ADD);
+                out[o + 2 * stride] = c.reduceLanes(VectorOperators.ADD);
+                out[o + 3 * stride] = d.reduceLanes(VectorOperators.ADD);
+            }
+            for (; i < n; i++) {
+                int x0 = i * K;
+                FloatVector a = FloatVector.zero(F), b = a;
+                int k = 0;
+                for (; k + 2 * L <= K; k += 2 * L) {
+                    a = FloatVector.fromArray(F, row, k).fma(FloatVector.fromArray(F, x, x0 + k), a);
+                    b = FloatVector.fromArray(F, row, k + L).fma(FloatVector.fromArray(F, x, x0 + k + L), b);
+                }
+                for (; k < K; k += L) {
+                    a = FloatVector.fromArray(F, row, k).fma(FloatVector.fromArray(F, x, x0 + k), a);
+                }
+                out[i * stride + outOff + r] = a.add(b).reduceLanes(VectorOperators.ADD);
+            }
+        }
+    }
+
+    /** Expands {@code blocks} blocks at {@code w[p]} to {@code dst[0 .. 32·blocks)} (q·d + m as one FMA). */
+    private static void expand(QuantFormat f, byte[] w, int p, int blocks, float[] dst) {
+        boolean min = f == QuantFormat.Q4_1;
+        for (int b = 0, o = 0; b < blocks; b++, p += f.blockBytes, o += 32) {
+            float d = half(w, p);
+            FloatVector dv = FloatVector.broadcast(F, d);
+            int q0 = p + f.quantOffset;
+            if (f.nibbles) {
+                FloatVector mv = FloatVector.broadcast(F, min ? half(w, p + 2) : -8f * d);
+                for (int c = 0; c < CH4; c++) {
+                    IntVector q = (IntVector) ByteVector.fromArray(B, w, q0 + c * L).convertShape(VectorOperators.B2I, I, 0);
+                    ((FloatVector) q.and(0x0F).convert(VectorOperators.I2F, 0)).fma(dv, mv).intoArray(dst, o + c * L);
+                    ((FloatVector) q.lanewise(VectorOperators.ASHR, 4).and(0x0F).convert(VectorOperators.I2F, 0))
+                            .fma(dv, mv).intoArray(dst, o + 16 + c * L);
+                }
+            } else {
+                for (int c = 0; c < 32; c += L) {
+                    ((FloatVector) ByteVector.fromArray(B, w, q0 + c).convertShape(VectorOperators.B2F, F, 0)).mul(dv)
+                            .intoArray(dst, o + c);
+                }
+            }
+        }
+    }
+
+    private static float half(byte[] w, int p) {
+        return ScalarQuantKernel.half(w, p);
+    }
+
+    /** One x row · one Q4_0/Q4_1 row. */
+    private static float dotQ4(QuantFormat f, byte[] w, int p, int blocks, float[] x, int xo) {
+        boolean min = f == QuantFormat.Q4_1;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0;
+        for (int b = 0; b < blocks; b++, p += f.blockBytes, xo += 32) {
+            float d = half(w, p);
+            FloatVector dv = FloatVector.broadcast(F, d);
+            FloatVector mv = FloatVector.broadcast(F, min ? half(w, p + 2) : -8f * d);
+            int q0 = p + f.quantOffset;
+            for (int c = 0; c < CH4; c++) {
+                IntVector q = (IntVector) ByteVector.fromArray(B, w, q0 + c * L).convertShape(VectorOperators.B2I, I, 0);
+                FloatVector lo = ((FloatVector) q.and(0x0F).convert(VectorOperators.I2F, 0)).fma(dv, mv);
+                FloatVector hi = ((FloatVector) q.lanewise(VectorOperators.ASHR, 4).and(0x0F)
+                        .convert(VectorOperators.I2F, 0)).fma(dv, mv);
+                a0 = lo.fma(FloatVector.fromArray(F, x, xo + c * L), a0);
+                a1 = hi.fma(FloatVector.fromArray(F, x, xo + 16 + c * L), a1);
+            }
+        }
+        return a0.add(a1).reduceLanes(VectorOperators.ADD);
+    }
+
+    /** Four x rows ({@code xo, xo+K, xo+2K, xo+3K}) · one Q4 row, each expanded block used four times. */
+    private static void dot4Q4(QuantFormat f, byte[] w, int p, int blocks, float[] x, int xo, int K, float[] out, int o,
+                               int stride) {
+        boolean min = f == QuantFormat.Q4_1;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
+        for (int b = 0; b < blocks; b++, p += f.blockBytes, xo += 32) {
+            float d = half(w, p);
+            FloatVector dv = FloatVector.broadcast(F, d);
+            FloatVector mv = FloatVector.broadcast(F, min ? half(w, p + 2) : -8f * d);
+            int q0 = p + f.quantOffset;
+            for (int c = 0; c < CH4; c++) {
+                IntVector q = (IntVector) ByteVector.fromArray(B, w, q0 + c * L).convertShape(VectorOperators.B2I, I, 0);
+                FloatVector lo = ((FloatVector) q.and(0x0F).convert(VectorOperators.I2F, 0)).fma(dv, mv);
+                FloatVector hi = ((FloatVector) q.lanewise(VectorOperators.ASHR, 4).and(0x0F)
+                        .convert(VectorOperators.I2F, 0)).fma(dv, mv);
+                int x0 = xo + c * L;
+                a0 = lo.fma(FloatVector.fromArray(F, x, x0), a0);
+                a1 = hi.fma(FloatVector.fromArray(F, x, x0 + 16), a1);
+                b0 = lo.fma(FloatVector.fromArray(F, x, x0 + K), b0);
+                b1 = hi.fma(FloatVector.fromArray(F, x, x0 + K + 16), b1);
+                c0 = lo.fma(FloatVector.fromArray(F, x, x0 + 2 * K), c0);
+                c1 = hi.fma(FloatVector.fromArray(F, x, x0 + 2 * K + 16), c1);
+                d0 = lo.fma(FloatVector.fromArray(F, x, x0 + 3 * K), d0);
+                d1 = hi.fma(FloatVector.fromArray(F, x, x0 + 3 * K + 16), d1);
+            }
+        }
+        out[o] = a0.add(a1).reduceLanes(VectorOperators.ADD);
+        out[o + stride] = b0.add(b1).reduceLanes(VectorOperators.ADD);
+        out[o + 2 * stride] = c0.add(c1).reduceLanes(VectorOperators.ADD);
+        out[o + 3 * stride] = d0.add(d1).reduceLanes(VectorOperators.ADD);
+    }
+
+    /** One x row · one Q8_0 row: 32 int8 per block, in 32/L chunks alternating between two accumulators. */
+    private static float dotQ8(byte[] w, int p, int blocks, float[] x, int xo) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0;
+        for (int b = 0; b < blocks; b++, p += 34, xo += 32) {
+            FloatVector dv = FloatVector.broadcast(F, half(w, p));
+            for (int c = 0; c < 32; c += 2 * L) {
+                FloatVector v0 = ((FloatVector) ByteVector.fromArray(B, w, p + 2 + c)
+                        .convertShape(VectorOperators.B2F, F, 0)).mul(dv);
+                FloatVector v1 = ((FloatVector) ByteVector.fromArray(B, w, p + 2 + c + L)
+                        .convertShape(VectorOperators.B2F, F, 0)).mul(dv);
+                a0 = v0.fma(FloatVector.fromArray(F, x, xo + c), a0);
+                a1 = v1.fma(FloatVector.fromArray(F, x, xo + c + L), a1);
+            }
+        }
+        return a0.add(a1).reduceLanes(VectorOperators.ADD);
+    }
+
+    private static void dot4Q8(byte[] w, int p, int blocks, float[] x, int xo, int K, float[] out, int o, int stride) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
+        for (int b = 0; b < blocks; b++, p += 34, xo += 32) {
+            FloatVector dv = FloatVector.broadcast(F, half(w, p));
+            for (int c = 0; c < 32; c += 2 * L) {
+                FloatVector v0 = ((FloatVector) ByteVector.fromArray(B, w, p + 2 + c)
+                        .convertShape(VectorOperators.B2F, F, 0)).mul(dv);
+                FloatVector v1 = ((FloatVector) ByteVector.fromArray(B, w, p + 2 + c + L)
+                        .convertShape(VectorOperators.B2F, F, 0)).mul(dv);
+                int x0 = xo + c;
+                a0 = v0.fma(FloatVector.fromArray(F, x, x0), a0);
+                a1 = v1.fma(FloatVector.fromArray(F, x, x0 + L), a1);
+                b0 = v0.fma(FloatVector.fromArray(F, x, x0 + K), b0);
+                b1 = v1.fma(FloatVector.fromArray(F, x, x0 + K + L), b1);
+                c0 = v0.fma(FloatVector.fromArray(F, x, x0 + 2 * K), c0);
+                c1 = v1.fma(FloatVector.fromArray(F, x, x0 + 2 * K + L), c1);
+                d0 = v0.fma(FloatVector.fromArray(F, x, x0 + 3 * K), d0);
+                d1 = v1.fma(FloatVector.fromArray(F, x, x0 + 3 * K + L), d1);
+            }
+        }
+        out[o] = a0.add(a1).reduceLanes(VectorOperators.ADD);
+        out[o + stride] = b0.add(b1).reduceLanes(VectorOperators.ADD);
+        out[o + 2 * stride] = c0.add(c1).reduceLanes(VectorOperators.ADD);
+        out[o + 3 * stride] = d0.add(d1).reduceLanes(VectorOperators.ADD);
+    }
+}
