@@ -72,16 +72,36 @@ final class Gemm {
         };
     }
 
-    /** {@code dst[k·nr + jj] = src[off + jj·ld + k]}: k outer so the nb source rows are read as streams. */
+    /**
+     * {@code dst[k·nr + jj] = src[off + jj·ld + k]}: 8 source rows at a time, each read with unit stride (hoisted
+     * range checks) and written as 8 adjacent floats.
+     */
     private static void transposeInto(float[] src, int off, int ld, int nb, int kc, float[] dst, int nr) {
-        for (int k = 0; k < kc; k++) {
-            int d = k * nr;
-            int s = off + k;
-            for (int jj = 0; jj < nb; jj++) {
-                dst[d + jj] = src[s + jj * ld];
+        int jj = 0;
+        for (; jj + 8 <= nb; jj += 8) {
+            int s0 = off + jj * ld, s1 = s0 + ld, s2 = s1 + ld, s3 = s2 + ld;
+            int s4 = s3 + ld, s5 = s4 + ld, s6 = s5 + ld, s7 = s6 + ld;
+            for (int k = 0; k < kc; k++) {
+                int d = k * nr + jj;
+                dst[d] = src[s0 + k];
+                dst[d + 1] = src[s1 + k];
+                dst[d + 2] = src[s2 + k];
+                dst[d + 3] = src[s3 + k];
+                dst[d + 4] = src[s4 + k];
+                dst[d + 5] = src[s5 + k];
+                dst[d + 6] = src[s6 + k];
+                dst[d + 7] = src[s7 + k];
             }
-            for (int jj = nb; jj < nr; jj++) {
-                dst[d + jj] = 0f;
+        }
+        for (; jj < nb; jj++) {
+            int s0 = off + jj * ld;
+            for (int k = 0; k < kc; k++) {
+                dst[k * nr + jj] = src[s0 + k];
+            }
+        }
+        if (nb < nr) {
+            for (int k = 0; k < kc; k++) {
+                java.util.Arrays.fill(dst, k * nr + nb, (k + 1) * nr, 0f);
             }
         }
     }
@@ -235,13 +255,28 @@ final class Gemm {
             }
             return;
         }
-        for (int r = 0; r < cnt; r++) {
+        int r = 0;
+        if (mr == 6 && cnt == 6) {
+            // the common full block: six unit-stride row streams, six adjacent floats written per k
+            int s0 = i0 * lda + k0, s1 = s0 + lda, s2 = s1 + lda, s3 = s2 + lda, s4 = s3 + lda, s5 = s4 + lda;
+            for (int k = 0; k < kc; k++) {
+                int d = off + k * 6;
+                dst[d] = a[s0 + k];
+                dst[d + 1] = a[s1 + k];
+                dst[d + 2] = a[s2 + k];
+                dst[d + 3] = a[s3 + k];
+                dst[d + 4] = a[s4 + k];
+                dst[d + 5] = a[s5 + k];
+            }
+            return;
+        }
+        for (; r < cnt; r++) {
             int s = (i0 + r) * lda + k0;
             for (int k = 0, d = off + r; k < kc; k++, d += mr) {
                 dst[d] = a[s + k];
             }
         }
-        for (int r = cnt; r < mr; r++) {
+        for (; r < mr; r++) {
             for (int k = 0, d = off + r; k < kc; k++, d += mr) {
                 dst[d] = 0f;
             }
