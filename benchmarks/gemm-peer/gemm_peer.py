@@ -47,12 +47,16 @@ def torch_side(threads, shapes):
                 da = dh.t() @ x          # [m, k]
                 return dx, da, db
             flop = 6 * 2.0 * n * k * m
-        reps = max(3, int(1e10 / flop))
-        for _ in range(max(3, reps // 2)):
+        until = time.perf_counter() + 0.5
+        warm = 0
+        while warm < 3 or time.perf_counter() < until:
             op()
+            warm += 1
         c, t = time.process_time(), time.perf_counter()
-        for _ in range(reps):
+        reps = 0
+        while reps < 3 or time.perf_counter() - t < 2.0:
             op()
+            reps += 1
         cpu, wall = time.process_time() - c, time.perf_counter() - t
         out[(form, n, k, m)] = (flop * reps / cpu / 1e9, flop * reps / wall / 1e9)
     return out
@@ -76,23 +80,24 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--jar", default="benchmarks/target/benchmarks.jar")
+    ap.add_argument("--baseline-jar", help="a benchmarks jar of another commit (with this GemmBench) for a 'before' column")
     args = ap.parse_args()
     if not os.path.exists(args.jar):
         sys.exit(f"{args.jar} not found: run mvn -B -o -q -pl core,benchmarks -am package -DskipTests first")
     print(f"load average before: {os.getloadavg()}")
     for threads in args.threads:
+        base = java_side(threads, SHAPES, args.baseline_jar) if args.baseline_jar else None
         ours = java_side(threads, SHAPES, args.jar)
         peer = torch_side(threads, SHAPES)
         print(f"\n{threads} thread(s): GFLOP per CPU-second (GFLOP/s wall)")
-        print(f"| form | n | K | M | safetune | PyTorch | ratio (CPU-s) |")
-        print(f"|---|---|---|---|---|---|---|")
+        print("| form | n | K | M |" + (" before |" if base else "") + " safetune | PyTorch | ratio (CPU-s) |")
+        print("|---|---|---|---|" + ("---|" if base else "") + "---|---|---|")
+        fmt = lambda v: "missing" if v is None else f"{v[0]:.1f} ({v[1]:.1f})"
         for key in SHAPES:
             o, p = ours.get(key), peer.get(key)
-            if o is None or p is None:
-                print(f"| {key[0]} | {key[1]} | {key[2]} | {key[3]} | missing | missing | |")
-                continue
-            print(f"| {key[0]} | {key[1]} | {key[2]} | {key[3]} | {o[0]:.1f} ({o[1]:.1f}) | {p[0]:.1f} ({p[1]:.1f}) "
-                  f"| {o[0] / p[0]:.2f} |")
+            ratio = f"{o[0] / p[0]:.2f}" if o and p else ""
+            before = f" {fmt(base.get(key))} |" if base else ""
+            print(f"| {key[0]} | {key[1]} | {key[2]} | {key[3]} |{before} {fmt(o)} | {fmt(p)} | {ratio} |")
     print(f"\nload average after: {os.getloadavg()}")
 
 

@@ -85,14 +85,17 @@ public final class GemmBench {
                 }
                 default -> throw new IllegalArgumentException("unknown form " + form + " (fwd, bwd, lora)");
             }
-            int reps = (int) Math.max(3, 1e10 / flop);
-            for (int warm = 0; warm < Math.max(3, reps / 2); warm++) {
+            // warm up, then repeat for at least 2 s of wall time: the process CPU clock ticks coarsely
+            long until = System.nanoTime() + 500_000_000L;
+            for (int warm = 0; warm < 3 || System.nanoTime() < until; warm++) {
                 op.run();
             }
             long c = ForwardBench.cpuNanos();
             long t = System.nanoTime();
-            for (int r = 0; r < reps; r++) {
+            int reps = 0;
+            while (reps < 3 || System.nanoTime() - t < 2_000_000_000L) {
                 op.run();
+                reps++;
             }
             double cpu = (ForwardBench.cpuNanos() - c) / 1e9;
             double wall = (System.nanoTime() - t) / 1e9;
