@@ -11,7 +11,7 @@ import java.util.Arrays;
 
 /**
  * The reference backend: every op in plain fp32 Java, parallel over rows on a ForkJoin pool. Matmuls use
- * {@link Gemm} (tiles written for HotSpot auto-vectorization; quantized weights expanded per tile).
+ * {@link Gemm} (packed panels and a register-tiled micro-kernel; quantized weights expanded per panel).
  */
 public final class CpuBackend implements Backend {
     private final Parallel par;
@@ -148,17 +148,7 @@ public final class CpuBackend implements Backend {
         float[] o = data(out, "matmul", "out", n * outDim);
         float[] xs = data(x, "matmul", "x", n * inDim);
         float[] ws = data(w, "matmul", "w", outDim * inDim);
-        Gemm.matmul(par, kernel, o, xs, n, inDim, new Gemm.Rows() {
-            @Override
-            public float[] dense() {
-                return ws;
-            }
-
-            @Override
-            public void rows(int row, int count, float[] dst, int off) {
-                System.arraycopy(ws, row * inDim, dst, off, count * inDim);
-            }
-        }, outDim, scale, accumulate);
+        Gemm.matmul(par, kernel, o, xs, n, inDim, Gemm.denseRows(ws), outDim, scale, accumulate);
     }
 
     @Override
@@ -284,25 +274,10 @@ public final class CpuBackend implements Backend {
         float[] d = data(dx, "matmulBackward", "dx", n * k);
         float[] g = data(dout, "matmulBackward", "dout", n * m);
         float[] dense = cw.dense();
-        if (dense != null && n >= Gemm.NB) {
-            // dx = dout·W = dout·(Wᵀ)ᵀ: the forward GEMM (SIMD kernels) over Wᵀ, whose rows are W's columns,
-            // gathered per 64-row tile (K·M floats per pass against n·K·M multiply-adds)
-            Gemm.matmul(par, kernel, d, g, n, m, new Gemm.Rows() {
-                @Override
-                public float[] dense() {
-                    return null;
-                }
-
-                @Override
-                public void rows(int row, int count, float[] dst, int off) {
-                    for (int j = 0; j < m; j++) {
-                        int src = j * k + row;
-                        for (int r = 0; r < count; r++) {
-                            dst[off + r * m + j] = dense[src + r];
-                        }
-                    }
-                }
-            }, k, 1f, accumulate);
+        if (dense != null && n >= Gemm.SMALL_N) {
+            // dx = dout·W: W [m, k] row-major is already the B operand [kdim = m][cols = k]; its panels are plain
+            // row-segment copies, no transpose
+            Gemm.gemm(par, kernel, d, k, n, k, m, g, m, false, Gemm.rowMajor(dense, k), 1f, accumulate);
             return;
         }
         CpuBackward.matmulFrozen(par, d, g, n, new Gemm.Rows() {
@@ -327,9 +302,9 @@ public final class CpuBackend implements Backend {
         float[] dws = data(dw, "matmulBackward", "dw", outDim * inDim);
         if (dx != null) {
             float[] dxs = data(dx, "matmulBackward", "dx", n * inDim);
-            CpuBackward.matmulNN(par, dxs, g, ws, n, outDim, inDim, scale, accumulateDx);
+            Gemm.matmulNN(par, kernel, dxs, g, ws, n, outDim, inDim, scale, accumulateDx);
         }
-        CpuBackward.matmulTN(par, dws, g, xs, n, outDim, inDim, scale);
+        Gemm.matmulTN(par, kernel, dws, g, xs, n, outDim, inDim, scale);
     }
 
     @Override

@@ -47,55 +47,6 @@ final class CpuBackward {
         });
     }
 
-    /** {@code out[n, M] (+)= scale · a[n, K] · b[K, M]}. */
-    static void matmulNN(Parallel par, float[] out, float[] a, float[] b, int n, int K, int M, float scale,
-                         boolean accumulate) {
-        par.forRange(n, (s, e) -> {
-            float[] row = new float[M];
-            for (int i = s; i < e; i++) {
-                java.util.Arrays.fill(row, 0f);
-                for (int k = 0; k < K; k++) {
-                    float av = a[i * K + k];
-                    if (av == 0f) {
-                        continue;
-                    }
-                    int bo = k * M;
-                    for (int m = 0; m < M; m++) {
-                        row[m] += av * b[bo + m];
-                    }
-                }
-                int oo = i * M;
-                for (int m = 0; m < M; m++) {
-                    out[oo + m] = (accumulate ? out[oo + m] : 0f) + scale * row[m];
-                }
-            }
-        });
-    }
-
-    /** {@code out[K, M] += scale · a[n, K]ᵀ · b[n, M]} (weight gradients; parallel over output rows). */
-    static void matmulTN(Parallel par, float[] out, float[] a, float[] b, int n, int K, int M, float scale) {
-        par.forRange(K, (s, e) -> {
-            float[] row = new float[M];
-            for (int k = s; k < e; k++) {
-                java.util.Arrays.fill(row, 0f);
-                for (int i = 0; i < n; i++) {
-                    float av = a[i * K + k];
-                    if (av == 0f) {
-                        continue;
-                    }
-                    int bo = i * M;
-                    for (int m = 0; m < M; m++) {
-                        row[m] += av * b[bo + m];
-                    }
-                }
-                int oo = k * M;
-                for (int m = 0; m < M; m++) {
-                    out[oo + m] += scale * row[m];
-                }
-            }
-        });
-    }
-
     /**
      * y = w ⊙ (x·r), r = 1/sqrt(mean(x²)+eps): with g = dout ⊙ w,
      * dx = r·g − x·r³·(g·x)/dim.

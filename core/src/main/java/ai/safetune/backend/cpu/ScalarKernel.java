@@ -1,57 +1,68 @@
 package ai.safetune.backend.cpu;
 
-import java.util.Arrays;
-
-/** Plain-Java inner loops: 4 rows × 4 k per step with independent partial sums for instruction-level parallelism. */
+/**
+ * Plain-Java inner loops: the fallback when the Vector API is absent. The GEMM tile is 4 rows × 64 columns, updated
+ * 4 k at a time with independent products (HotSpot vectorizes the j loop into SIMD multiplies and adds).
+ */
 final class ScalarKernel implements Kernel {
+    private static final int MR = 4;
+    private static final int NR = 64;
+
     @Override
     public String name() {
         return "scalar";
     }
 
     @Override
-    public void rows(float[] x, int i0, int i1, int K, float[] bt, int nb, float[] c) {
-        Arrays.fill(c, 0, (i1 - i0) * nb, 0f);
-        int i = i0;
-        for (; i + 4 <= i1; i += 4) {
-            int x0 = i * K, x1 = x0 + K, x2 = x1 + K, x3 = x2 + K;
-            int c0 = (i - i0) * nb, c1 = c0 + nb, c2 = c1 + nb, c3 = c2 + nb;
-            int k = 0;
-            for (; k + 4 <= K; k += 4) {
-                float a00 = x[x0 + k], a01 = x[x0 + k + 1], a02 = x[x0 + k + 2], a03 = x[x0 + k + 3];
-                float a10 = x[x1 + k], a11 = x[x1 + k + 1], a12 = x[x1 + k + 2], a13 = x[x1 + k + 3];
-                float a20 = x[x2 + k], a21 = x[x2 + k + 1], a22 = x[x2 + k + 2], a23 = x[x2 + k + 3];
-                float a30 = x[x3 + k], a31 = x[x3 + k + 1], a32 = x[x3 + k + 2], a33 = x[x3 + k + 3];
-                int o0 = k * nb, o1 = o0 + nb, o2 = o1 + nb, o3 = o2 + nb;
-                for (int j = 0; j < nb; j++) {
-                    float b0 = bt[o0 + j], b1 = bt[o1 + j], b2 = bt[o2 + j], b3 = bt[o3 + j];
-                    c[c0 + j] += a00 * b0 + a01 * b1 + a02 * b2 + a03 * b3;
-                    c[c1 + j] += a10 * b0 + a11 * b1 + a12 * b2 + a13 * b3;
-                    c[c2 + j] += a20 * b0 + a21 * b1 + a22 * b2 + a23 * b3;
-                    c[c3 + j] += a30 * b0 + a31 * b1 + a32 * b2 + a33 * b3;
-                }
-            }
-            for (; k < K; k++) {
-                float a0 = x[x0 + k], a1 = x[x1 + k], a2 = x[x2 + k], a3 = x[x3 + k];
-                int o = k * nb;
-                for (int j = 0; j < nb; j++) {
-                    float b = bt[o + j];
-                    c[c0 + j] += a0 * b;
-                    c[c1 + j] += a1 * b;
-                    c[c2 + j] += a2 * b;
-                    c[c3 + j] += a3 * b;
+    public int mr() {
+        return MR;
+    }
+
+    @Override
+    public int nr() {
+        return NR;
+    }
+
+    @Override
+    public void block(float[] a, int aOff, float[] b, int bOff, int kc, float[] t, int tOff, boolean load) {
+        if (!load) {
+            java.util.Arrays.fill(t, tOff, tOff + MR * NR, 0f);
+        }
+        int k = 0;
+        // 4 k per pass over the tile: a quarter of the accumulator loads/stores, and a j loop HotSpot vectorizes
+        for (; k + 4 <= kc; k += 4) {
+            int ao = aOff + k * MR;
+            int b0 = bOff + k * NR, b1 = b0 + NR, b2 = b1 + NR, b3 = b2 + NR;
+            for (int r = 0; r < MR; r++) {
+                float a0 = a[ao + r], a1 = a[ao + MR + r], a2 = a[ao + 2 * MR + r], a3 = a[ao + 3 * MR + r];
+                int to = tOff + r * NR;
+                for (int j = 0; j < NR; j++) {
+                    t[to + j] += a0 * b[b0 + j] + a1 * b[b1 + j] + a2 * b[b2 + j] + a3 * b[b3 + j];
                 }
             }
         }
-        for (; i < i1; i++) {
-            int xo = i * K;
-            int co = (i - i0) * nb;
-            for (int k = 0; k < K; k++) {
-                float a = x[xo + k];
-                int o = k * nb;
-                for (int j = 0; j < nb; j++) {
-                    c[co + j] += a * bt[o + j];
+        for (; k < kc; k++) {
+            int ao = aOff + k * MR;
+            int bo = bOff + k * NR;
+            for (int r = 0; r < MR; r++) {
+                float av = a[ao + r];
+                int to = tOff + r * NR;
+                for (int j = 0; j < NR; j++) {
+                    t[to + j] += av * b[bo + j];
                 }
+            }
+        }
+    }
+
+    @Override
+    public void store(float[] t, int tOff, float[] c, int cOff, int ldc, int rows, int cols, float scale,
+                      boolean accumulate) {
+        for (int r = 0; r < rows; r++) {
+            int to = tOff + r * NR;
+            int co = cOff + r * ldc;
+            for (int j = 0; j < cols; j++) {
+                float v = scale * t[to + j];
+                c[co + j] = accumulate ? c[co + j] + v : v;
             }
         }
     }
