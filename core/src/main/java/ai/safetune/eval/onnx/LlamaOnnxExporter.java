@@ -243,7 +243,7 @@ public final class LlamaOnnxExporter {
 
     // Tribuo's placeholders are [batch, n] float; the decoder's interface has int64 ids and 4-D caches.
     private OnnxMl.GraphProto fixInterface(OnnxMl.GraphProto g) {
-        OnnxMl.GraphProto.Builder b = g.toBuilder().clearInput().clearOutput();
+        OnnxMl.GraphProto.Builder b = elideOutputIdentities(g).toBuilder().clearInput().clearOutput();
         long kvH = cfg.numKvHeads();
         long d = cfg.headDim();
         b.addInput(valueInfo(INPUT_IDS, OnnxMl.TensorProto.DataType.INT64, "batch", "seq"));
@@ -258,6 +258,46 @@ public final class LlamaOnnxExporter {
         for (int l = 0; l < cfg.numLayers(); l++) {
             b.addOutput(valueInfo(presentKey(l), OnnxMl.TensorProto.DataType.FLOAT, "batch", kvH, "total_seq", d));
             b.addOutput(valueInfo(presentValue(l), OnnxMl.TensorProto.DataType.FLOAT, "batch", kvH, "total_seq", d));
+        }
+        return b.build();
+    }
+
+    /**
+     * Tribuo binds a graph output through an Identity node; ONNX Runtime executes it as a copy, which for the
+     * {@code present.*} caches copies the whole KV cache of every layer at every decode step. The producer
+     * writes the output name directly instead.
+     */
+    static OnnxMl.GraphProto elideOutputIdentities(OnnxMl.GraphProto g) {
+        java.util.Set<String> outputs = new java.util.HashSet<>();
+        g.getOutputList().forEach(o -> outputs.add(o.getName()));
+        java.util.Set<String> produced = new java.util.HashSet<>();
+        Map<String, Integer> uses = new HashMap<>();
+        for (OnnxMl.NodeProto n : g.getNodeList()) {
+            produced.addAll(n.getOutputList());
+            n.getInputList().forEach(i -> uses.merge(i, 1, Integer::sum));
+        }
+        Map<String, String> rename = new HashMap<>();
+        java.util.Set<OnnxMl.NodeProto> dropped = new java.util.HashSet<>();
+        for (OnnxMl.NodeProto n : g.getNodeList()) {
+            if (n.getOpType().equals("Identity") && n.getDomain().isEmpty() && outputs.contains(n.getOutput(0))
+                    && produced.contains(n.getInput(0)) && !outputs.contains(n.getInput(0))
+                    && !rename.containsKey(n.getInput(0))) {
+                rename.put(n.getInput(0), n.getOutput(0));
+                dropped.add(n);
+            }
+        }
+        if (rename.isEmpty()) {
+            return g;
+        }
+        OnnxMl.GraphProto.Builder b = g.toBuilder().clearNode();
+        for (OnnxMl.NodeProto n : g.getNodeList()) {
+            if (dropped.contains(n)) {
+                continue;
+            }
+            OnnxMl.NodeProto.Builder nb = n.toBuilder().clearInput().clearOutput();
+            n.getInputList().forEach(i -> nb.addInput(rename.getOrDefault(i, i)));
+            n.getOutputList().forEach(o -> nb.addOutput(rename.getOrDefault(o, o)));
+            b.addNode(nb);
         }
         return b.build();
     }

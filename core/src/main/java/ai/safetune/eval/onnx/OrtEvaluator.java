@@ -52,6 +52,11 @@ public final class OrtEvaluator implements AutoCloseable {
             if (threads > 0) {
                 opts.setIntraOpNumThreads(threads);
             }
+            String profile = System.getProperty("safetune.ort.profile");
+            if (profile != null) {
+                // diagnostics: ONNX Runtime writes a per-node timing JSON with this prefix on close
+                opts.enableProfiling(profile);
+            }
             this.session = env.createSession(onnxFile.toString(), opts);
         } catch (OrtException e) {
             throw new IllegalStateException("ONNX Runtime could not load " + onnxFile + ": " + e.getMessage(), e);
@@ -441,6 +446,9 @@ public final class OrtEvaluator implements AutoCloseable {
     @Override
     public void close() {
         try {
+            if (System.getProperty("safetune.ort.profile") != null) {
+                session.endProfiling();
+            }
             session.close();
         } catch (OrtException e) {
             throw new IllegalStateException("closing the ONNX Runtime session: " + e.getMessage(), e);

@@ -152,6 +152,20 @@ class LlamaOnnxExportTest {
     }
 
     @Test
+    void presentCachesAreWrittenByTheirProducersWithoutIdentityCopies() {
+        RandomLlama m = new RandomLlama(RandomLlama.config(false), 42);
+        ai.onnx.proto.OnnxMl.GraphProto g = LlamaOnnxExporter.build(m.cfg, m).getGraph();
+        java.util.Set<String> produced = new java.util.HashSet<>();
+        for (ai.onnx.proto.OnnxMl.NodeProto n : g.getNodeList()) {
+            assertThat(n.getOpType()).as(n.getName()).isNotEqualTo("Identity");
+            produced.addAll(n.getOutputList());
+        }
+        for (ai.onnx.proto.OnnxMl.ValueInfoProto o : g.getOutputList()) {
+            assertThat(produced).as("output " + o.getName()).contains(o.getName());
+        }
+    }
+
+    @Test
     void badInputsAreRejectedClearly(@TempDir Path dir) throws Exception {
         RandomLlama m = new RandomLlama(RandomLlama.config(false), 1);
         ModelConfig wrong = new ModelConfig(61, 16, 41, 2, 4, 2, 4, 10000, 1e-6, 64, false);
