@@ -6,13 +6,13 @@
 # Usage: benchmarks/eval-throughput.sh [N=64] [B=16] [T=64] [THREADS=2]
 #   env: PYTHON (python with torch+transformers+gguf; default /work/train2/.venv-bench/bin/python, else a venv
 #        made in benchmarks/eval-bench/.venv), SHARED (default ../shared), SKIP_JAVA=1 (skip the slow Java forward),
-#        SKIP_BUILD=1, SCORE_N (examples per scoring task, default 500), ORT_BATCH (our batch size, default B).
+#        SKIP_BUILD=1, SCORE_N (examples per scoring task, default 500), ORT_BATCH (our batch size, default 32, safetune eval's default).
 # Full AdvBench: benchmarks/eval-throughput.sh 520 16 64 2
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-64}; B=${2:-16}; T=${3:-64}; THREADS=${4:-2}
 SHARED=${SHARED:-../shared}
-ORT_BATCH=${ORT_BATCH:-$B}
+ORT_BATCH=${ORT_BATCH:-32}
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 
