@@ -155,6 +155,15 @@ public final class OrtEvaluator implements AutoCloseable {
         if (keep < 1 || keep > s) {
             throw new IllegalArgumentException("keep must be in [1, " + s + "], got " + keep);
         }
+        OrtSession.Result r = run(ids, positions, mask, past, keep, total);
+        float[] logits = new float[b * keep * cfg.vocabSize()];
+        tensor(r, LlamaOnnxExporter.LOGITS).getFloatBuffer().get(logits);
+        return new Step(logits, keep, new KvCache(r, b, total));
+    }
+
+    private OrtSession.Result run(long[][] ids, long[][] positions, long[][] mask, KvCache past, int keep, int total) {
+        int b = ids.length;
+        int s = ids[0].length;
         Map<String, OnnxTensor> inputs = new HashMap<>(past.past);
         List<OnnxTensor> created = new ArrayList<>();
         try {
@@ -164,10 +173,7 @@ public final class OrtEvaluator implements AutoCloseable {
             OnnxTensor k = OnnxTensor.createTensor(env, LongBuffer.wrap(new long[]{keep}), new long[]{1});
             created.add(k);
             inputs.put(LlamaOnnxExporter.LOGITS_TO_KEEP, k);
-            OrtSession.Result r = session.run(inputs);
-            float[] logits = new float[b * keep * cfg.vocabSize()];
-            tensor(r, LlamaOnnxExporter.LOGITS).getFloatBuffer().get(logits);
-            return new Step(logits, keep, new KvCache(r, b, total));
+            return session.run(inputs);
         } catch (OrtException e) {
             throw new IllegalStateException("ONNX Runtime failed on a batch of " + b + " x " + s + " tokens: " + e.getMessage(), e);
         } finally {
@@ -431,15 +437,23 @@ public final class OrtEvaluator implements AutoCloseable {
                     mask[r][off + j] = 1;
                 }
             }
-            try (KvCache empty = emptyCache(b)) {
-                Step s = forward(ids, pos, mask, empty, keep);
-                s.cache().close();
+            try (KvCache empty = emptyCache(b); OrtSession.Result res = run(ids, pos, mask, empty, keep, t)) {
+                // read single logits from ORT's buffer: only the targets and each row's log-sum-exp are needed
+                FloatBuffer logits = tensor(res, LlamaOnnxExporter.LOGITS).getFloatBuffer();
+                FloatBuffer lse = res.get(LlamaOnnxExporter.LOGSUMEXP).map(x -> ((OnnxTensor) x).getFloatBuffer()).orElse(null);
+                float[] row = lse == null ? new float[v] : null;
                 for (int r = 0; r < b; r++) {
                     int[] k = continuations.get(order[start + r]);
                     double sum = 0;
                     for (int j = 0; j < k.length; j++) {
                         // kept position keep-k+j holds the logits after the context and j continuation tokens
-                        sum += logSoftmaxAt(s.logits(), (r * keep + keep - k.length + j) * v, v, k[j]);
+                        int at = r * keep + keep - k.length + j;
+                        if (lse != null) {
+                            sum += logits.get(at * v + k[j]) - lse.get(at);
+                        } else { // a graph exported before the logsumexp output existed
+                            logits.get(at * v, row);
+                            sum += logSoftmaxAt(row, 0, v, k[j]);
+                        }
                     }
                     out[order[start + r]] = sum;
                 }
