@@ -5,7 +5,7 @@
 #   scoring, choices/s: option log-likelihoods of shared multiple-choice tasks (tiny model and SmolLM2).
 # Usage: benchmarks/eval-throughput.sh [N=64] [B=16] [T=64] [THREADS=2]
 #   env: PYTHON (python with torch+transformers+gguf; default /work/train2/.venv-bench/bin/python, else a venv
-#        made in benchmarks/eval-bench/.venv), SHARED (default ../shared), SKIP_JAVA=1 (skip the slow Java forward),
+#        made in benchmarks/eval-bench/.venv), SHARED (default ../shared), SKIP_JAVA=1 (skip the Java forward), SKIP_HF=1,
 #        SKIP_BUILD=1, SCORE_N (examples per scoring task, default 500), ORT_BATCH (our batch size, default 32, safetune eval's default).
 # Full AdvBench: benchmarks/eval-throughput.sh 520 16 64 2
 set -euo pipefail
@@ -30,17 +30,19 @@ JAR=benchmarks/target/benchmarks.jar
 JAVA="java -Xmx8g --add-modules jdk.incubator.vector -cp $JAR ai.safetune.bench.EvalThroughput"
 
 echo "# $(date -u +%FT%TZ) $(uptime | sed 's/.*load/load/')  N=$N batch=$B (ours $ORT_BATCH) new_tokens=$T threads=$THREADS" | tee "$OUT/log"
-"$PYTHON" benchmarks/eval-bench/hf_generate.py --shared "$SHARED" --n "$N" --batch "$B" --new-tokens "$T" \
-  --threads "$THREADS" 2>/dev/null | grep '^RESULT' | tee -a "$OUT/log"
+if [[ -z "${SKIP_HF:-}" ]]; then
+  "$PYTHON" benchmarks/eval-bench/hf_generate.py --shared "$SHARED" --n "$N" --batch "$B" --new-tokens "$T" \
+    --threads "$THREADS" 2>/dev/null | grep '^RESULT' | tee -a "$OUT/log"
+fi
 $JAVA gen ort "$SHARED" "$N" "$ORT_BATCH" "$T" "$THREADS" 2>/dev/null | grep '^RESULT' | tee -a "$OUT/log"
 if [[ -z "${SKIP_JAVA:-}" ]]; then
   $JAVA gen java "$SHARED" "$N" "$ORT_BATCH" "$T" "$THREADS" 2>/dev/null | grep '^RESULT' | tee -a "$OUT/log"
 fi
-for task in arc-easy boolq hellaswag; do
-  $JAVA score ort "$SHARED" "$SHARED/models/tiny-llama" "$task" "${SCORE_N:-500}" 16 "$THREADS" 2>/dev/null | grep -A1 '^RESULT' | tee -a "$OUT/log"
+for task in arc-easy piqa hellaswag; do  # short contexts: the tiny model has 512 positions
+  $JAVA score ort "$SHARED" "$SHARED/models/tiny-llama" "$task" "${SCORE_N:-500}" 16 "$THREADS" 2>/dev/null | grep -A2 '^RESULT' | tee -a "$OUT/log"
 done
 $JAVA score ort "$SHARED" "$SHARED/models/SmolLM2-135M-Instruct.Q4_1.gguf" arc-easy "$(( ${SCORE_N:-500} / 5 ))" 16 "$THREADS" 2>/dev/null \
-  | grep -A1 '^RESULT' | tee -a "$OUT/log"
+  | grep -A2 '^RESULT' | tee -a "$OUT/log"
 echo "# $(uptime | sed 's/.*load/load/')" | tee -a "$OUT/log"
 
 python3 - "$OUT/log" <<'PY'
