@@ -1,10 +1,14 @@
 package ai.safetune.bench;
 
 import ai.safetune.backend.Backend;
+import ai.safetune.backend.BackendOptions;
 import ai.safetune.backend.Backends;
 import ai.safetune.data.Message;
 import ai.safetune.data.PromptRecord;
 import ai.safetune.data.SharedDatasets;
+import ai.safetune.data.TaskExample;
+import ai.safetune.eval.SuiteResult;
+import ai.safetune.eval.TaskEvaluation;
 import ai.safetune.eval.TokenizerChatCodec;
 import ai.safetune.eval.onnx.Generation;
 import ai.safetune.eval.onnx.GenerationConfig;
@@ -14,87 +18,170 @@ import ai.safetune.model.KvCache;
 import ai.safetune.model.LlamaModel;
 import ai.safetune.model.ModelFiles;
 import ai.safetune.model.TokenBatch;
+import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Set;
 
 /**
- * Batched greedy generation throughput (new tokens/s) on the first N AdvBench prompts, side by side in one
- * run: ONNX Runtime (the exported fp32 graph) vs the Java forward pass (dequantized fp32, KV cache).
- * Every row generates exactly {@code newTokens} tokens (no EOS stop) so both sides do the same work.
+ * Evaluation throughput, one engine per call so a script can run them side by side (see
+ * {@code benchmarks/eval-throughput.sh}). Every line of output that starts with {@code RESULT} is
+ * {@code RESULT <what> <engine> <count> <unit> <wall s> <process cpu s>}.
  *
- * <pre>java -cp benchmarks/target/benchmarks.jar ai.safetune.bench.EvalThroughput ../shared 64 16 64 [java]</pre>
+ * <pre>
+ * java -cp benchmarks.jar ai.safetune.bench.EvalThroughput gen ort|java SHARED N BATCH NEW_TOKENS THREADS
+ * java -cp benchmarks.jar ai.safetune.bench.EvalThroughput score ort SHARED MODEL TASK N BATCH THREADS
+ * </pre>
+ * {@code gen}: batched greedy generation on the first N AdvBench prompts (chat template), exactly NEW_TOKENS
+ * new tokens per prompt (no EOS stop) so every engine does the same work; one untimed warm-up batch first.
+ * {@code score}: log-likelihood of every option of the first N examples of a shared multiple-choice task
+ * (choices/s), through {@link TaskEvaluation#multipleChoice}, i.e. exactly what {@code safetune eval} runs.
  */
 public final class EvalThroughput {
+    private static final com.sun.management.OperatingSystemMXBean OS =
+            (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
+
     public static void main(String[] args) throws Exception {
-        Path shared = Path.of(args.length > 0 ? args[0] : "../shared");
-        int n = args.length > 1 ? Integer.parseInt(args[1]) : 64;
-        int batch = args.length > 2 ? Integer.parseInt(args[2]) : 16;
-        int newTokens = args.length > 3 ? Integer.parseInt(args[3]) : 64;
-        boolean withJava = args.length > 4 && args[4].equals("java");
-        List<PromptRecord> adv = SharedDatasets.advbench(shared.resolve("data")).subList(0, n);
+        if (args.length > 0 && args[0].equals("score")) {
+            score(Path.of(args[2]), Path.of(args[3]), args[4], Integer.parseInt(args[5]), Integer.parseInt(args[6]),
+                    Integer.parseInt(args[7]));
+            return;
+        }
+        if (args.length < 7 || !args[0].equals("gen")) {
+            throw new IllegalArgumentException("usage: gen ort|java SHARED N BATCH NEW_TOKENS THREADS | "
+                    + "score ort SHARED MODEL TASK N BATCH THREADS");
+        }
+        String engine = args[1];
+        Path shared = Path.of(args[2]);
+        int n = Integer.parseInt(args[3]);
+        int batch = Integer.parseInt(args[4]);
+        int newTokens = Integer.parseInt(args[5]);
+        int threads = Integer.parseInt(args[6]);
+        List<PromptRecord> adv = SharedDatasets.advbench(shared.resolve("data"));
+        if (n > adv.size()) {
+            throw new IllegalArgumentException("AdvBench has " + adv.size() + " prompts, asked for " + n);
+        }
         try (ModelFiles files = ModelFiles.open(shared.resolve("models/SmolLM2-135M-Instruct.Q4_1.gguf"))) {
             TokenizerChatCodec codec = TokenizerChatCodec.of(files);
             List<int[]> prompts = new ArrayList<>();
-            for (PromptRecord p : adv) {
+            for (PromptRecord p : adv.subList(0, n)) {
                 prompts.add(codec.encodeChat(List.of(Message.user(p.prompt())), true));
             }
-            Path dir = Files.createTempDirectory("bench-ort");
+            switch (engine) {
+                case "ort" -> genOrt(files, codec, prompts, batch, newTokens, threads);
+                case "java" -> genJava(files, codec, prompts, batch, newTokens, threads);
+                default -> throw new IllegalArgumentException("engine must be ort or java, got " + engine);
+            }
+        }
+    }
+
+    private static void genOrt(ModelFiles files, TokenizerChatCodec codec, List<int[]> prompts, int batch, int newTokens,
+                               int threads) throws Exception {
+        Path dir = Files.createTempDirectory("bench-ort");
+        Path onnx = LlamaOnnxExporter.export(files.config(), files.weights(), dir.resolve("m.onnx"));
+        try (OrtEvaluator ort = new OrtEvaluator(onnx, files.config(), codec.padId(), threads)) {
+            GenerationConfig gc = GenerationConfig.greedy(newTokens, Set.of()).withBatchSize(batch);
+            ort.generate(prompts.subList(0, Math.min(batch, prompts.size())), gc, null); // warm-up
+            long c0 = OS.getProcessCpuTime();
+            long t0 = System.nanoTime();
+            List<Generation> g = ort.generate(prompts, gc, null);
+            long tokens = g.stream().mapToLong(x -> x.generatedIds().length).sum();
+            result("gen", "onnxruntime-fp32", tokens, "new_tokens", t0, c0);
+        } finally {
+            Files.deleteIfExists(onnx);
+            Files.deleteIfExists(dir);
+        }
+    }
+
+    private static void genJava(ModelFiles files, TokenizerChatCodec codec, List<int[]> prompts, int batch, int newTokens,
+                                int threads) {
+        try (Backend be = Backends.select(new BackendOptions(threads));
+             LlamaModel m = LlamaModel.load(files.config(), files.weights(), be, true)) {
+            runJava(m, codec, prompts.subList(0, Math.min(batch, prompts.size())), batch, Math.min(4, newTokens)); // warm-up
+            long c0 = OS.getProcessCpuTime();
+            long t0 = System.nanoTime();
+            long tokens = runJava(m, codec, prompts, batch, newTokens);
+            result("gen", "java-forward-fp32", tokens, "new_tokens", t0, c0);
+        }
+    }
+
+    private static long runJava(LlamaModel m, TokenizerChatCodec codec, List<int[]> prompts, int batch, int newTokens) {
+        long tokens = 0;
+        int v = m.config().vocabSize();
+        int n = prompts.size();
+        for (int start = 0; start < n; start += batch) {
+            List<int[]> rows = prompts.subList(start, Math.min(n, start + batch));
+            TokenBatch tb = TokenBatch.leftPadded(rows, codec.padId());
+            try (KvCache cache = m.newCache(rows.size(), tb.length() + newTokens)) {
+                float[] logits = m.forward(cache, tb, LlamaModel.Logits.LAST);
+                for (int step = 0; step < newTokens; step++) {
+                    int b = rows.size();
+                    int[] ids = new int[b];
+                    int[] pos = new int[b];
+                    int[] mask = new int[b];
+                    for (int r = 0; r < b; r++) {
+                        int best = 0;
+                        for (int j = 1; j < v; j++) {
+                            if (logits[r * v + j] > logits[r * v + best]) {
+                                best = j;
+                            }
+                        }
+                        ids[r] = best;
+                        pos[r] = cache.nextPosition(r);
+                        mask[r] = 1;
+                    }
+                    tokens += b;
+                    if (step + 1 < newTokens) {
+                        logits = m.forward(cache, new TokenBatch(b, 1, ids, pos, mask), LlamaModel.Logits.LAST);
+                    }
+                }
+            }
+        }
+        return tokens;
+    }
+
+    private static void score(Path shared, Path model, String task, int n, int batch, int threads) throws Exception {
+        List<TaskExample> all = SharedDatasets.task(shared.resolve("data"), task);
+        List<TaskExample> ex = all.subList(0, Math.min(n, all.size()));
+        long choices = ex.stream().mapToLong(e -> e.choices().size()).sum();
+        try (ModelFiles files = ModelFiles.open(model)) {
+            TokenizerChatCodec codec = TokenizerChatCodec.of(files);
+            Path dir = Files.createTempDirectory("bench-score");
             Path onnx = LlamaOnnxExporter.export(files.config(), files.weights(), dir.resolve("m.onnx"));
-            try (OrtEvaluator ort = new OrtEvaluator(onnx, files.config(), codec.padId(), 0)) {
-                GenerationConfig gc = GenerationConfig.greedy(newTokens, java.util.Set.of()).withBatchSize(batch);
-                ort.generate(prompts.subList(0, Math.min(batch, n)), gc.withBatchSize(batch), null); // warm-up
+            try (OrtEvaluator ort = new OrtEvaluator(onnx, files.config(), codec.padId(), threads)) {
+                TaskEvaluation.multipleChoice(task, ex.subList(0, Math.min(8, ex.size())), ort, codec, batch, 0); // warm-up
+                long c0 = OS.getProcessCpuTime();
                 long t0 = System.nanoTime();
-                List<Generation> g = ort.generate(prompts, gc, null);
-                double s = (System.nanoTime() - t0) / 1e9;
-                long tokens = g.stream().mapToLong(x -> x.generatedIds().length).sum();
-                System.out.printf(Locale.ROOT, "onnxruntime fp32: %d prompts x %d new tokens, batch %d: %.1f s, %.1f new tokens/s%n",
-                        n, newTokens, batch, s, tokens / s);
+                SuiteResult r = TaskEvaluation.multipleChoice(task, ex, ort, codec, batch, 0);
+                result("score:" + task + ":" + model.getFileName(), "onnxruntime-fp32", choices, "choices", t0, c0);
+                System.out.printf(Locale.ROOT, "  (%s accuracy %.3f over %d examples)%n", task, r.overall().value(), ex.size());
+                // the log-likelihoods alone (no prompt rendering, no bootstrap CIs): what the ≥ 2,000 choices/s goal is about
+                List<int[]> ctx = new ArrayList<>();
+                List<int[]> cont = new ArrayList<>();
+                for (TaskExample e : ex) {
+                    int[] c = codec.encodeChat(List.of(Message.user(TaskEvaluation.userPrompt(e))), true);
+                    for (ai.safetune.data.Choice ch : e.choices()) {
+                        ctx.add(c);
+                        cont.add(codec.encode(ch.text().isEmpty() ? ch.label() : ch.text()));
+                    }
+                }
+                c0 = OS.getProcessCpuTime();
+                t0 = System.nanoTime();
+                ort.logLikelihoods(ctx, cont, batch);
+                result("loglik:" + task + ":" + model.getFileName(), "onnxruntime-fp32", choices, "choices", t0, c0);
             } finally {
                 Files.deleteIfExists(onnx);
                 Files.deleteIfExists(dir);
             }
-            if (withJava) {
-                try (Backend be = Backends.select();
-                     LlamaModel m = LlamaModel.load(files.config(), files.weights(), be, true)) {
-                    long t0 = System.nanoTime();
-                    long tokens = 0;
-                    int v = files.config().vocabSize();
-                    for (int start = 0; start < n; start += batch) {
-                        List<int[]> rows = prompts.subList(start, Math.min(n, start + batch));
-                        TokenBatch tb = TokenBatch.leftPadded(rows, codec.padId());
-                        try (KvCache cache = m.newCache(rows.size(), tb.length() + newTokens)) {
-                            float[] logits = m.forward(cache, tb, LlamaModel.Logits.LAST);
-                            for (int step = 0; step < newTokens; step++) {
-                                int b = rows.size();
-                                int[] ids = new int[b];
-                                int[] pos = new int[b];
-                                int[] mask = new int[b];
-                                for (int r = 0; r < b; r++) {
-                                    int best = 0;
-                                    for (int j = 1; j < v; j++) {
-                                        if (logits[r * v + j] > logits[r * v + best]) {
-                                            best = j;
-                                        }
-                                    }
-                                    ids[r] = best;
-                                    pos[r] = cache.nextPosition(r);
-                                    mask[r] = 1;
-                                }
-                                tokens += b;
-                                if (step + 1 < newTokens) {
-                                    logits = m.forward(cache, new TokenBatch(b, 1, ids, pos, mask), LlamaModel.Logits.LAST);
-                                }
-                            }
-                        }
-                    }
-                    double s = (System.nanoTime() - t0) / 1e9;
-                    System.out.printf(Locale.ROOT, "java forward fp32 (%s): %d prompts x %d new tokens, batch %d: %.1f s, %.1f new tokens/s%n",
-                            be.getClass().getSimpleName(), n, newTokens, batch, s, tokens / s);
-                }
-            }
         }
+    }
+
+    private static void result(String what, String engine, long count, String unit, long t0, long c0) {
+        double wall = (System.nanoTime() - t0) / 1e9;
+        double cpu = (OS.getProcessCpuTime() - c0) / 1e9;
+        System.out.printf(Locale.ROOT, "RESULT %s %s %d %s %.2f %.2f%n", what, engine, count, unit, wall, cpu);
     }
 }

@@ -34,6 +34,18 @@ public final class TaskEvaluation {
      */
     public static SuiteResult multipleChoice(String name, List<TaskExample> examples, OrtEvaluator ort, ChatCodec codec,
                                              int batchSize, long seed) {
+        return multipleChoice(name, examples, ort::logLikelihoods, codec, batchSize, seed);
+    }
+
+    /** Scores {@code log p(continuation | context)} for every pair, batched; ONNX Runtime or the Java forward. */
+    @FunctionalInterface
+    public interface Scorer {
+        double[] logLikelihoods(List<int[]> contexts, List<int[]> continuations, int batchSize);
+    }
+
+    /** {@link #multipleChoice(String, List, OrtEvaluator, ChatCodec, int, long)} with any scorer. */
+    public static SuiteResult multipleChoice(String name, List<TaskExample> examples, Scorer ort, ChatCodec codec,
+                                             int batchSize, long seed) {
         if (examples.isEmpty()) {
             throw new IllegalArgumentException("task " + name + " has no examples");
         }

@@ -159,6 +159,9 @@ public final class FineTuner {
                 for (TrainingCallback cb : b.callbacks) {
                     cb.onStep(m, lm);
                 }
+                if (b.evaluator != null && ((step + 1) % b.evalEvery == 0 || step + 1 == totalSteps)) {
+                    evaluate(step, lm.adapter());
+                }
                 if (b.checkpointDir != null && b.checkpointEvery > 0
                         && ((step + 1) % b.checkpointEvery == 0 || step + 1 == totalSteps)) {
                     Checkpoint cp = new Checkpoint(step + 1, consumed, lm.adapter(), adam.firstMoments(),
@@ -174,6 +177,16 @@ public final class FineTuner {
             if (ownBackend) {
                 backend.close();
             }
+        }
+    }
+
+    private void evaluate(int step, PeftAdapter adapter) {
+        long e0 = System.nanoTime();
+        EvalMetrics got = b.evaluator.evaluate(step + 1, adapter);
+        // the trainer, not the evaluator, says which step it follows and how long it took
+        EvalMetrics em = new EvalMetrics(step, got.evaluator(), got.values(), (System.nanoTime() - e0) / 1e9);
+        for (TrainingCallback cb : b.callbacks) {
+            cb.onEval(em);
         }
     }
 
@@ -293,6 +306,8 @@ public final class FineTuner {
         private Path resumeFrom;
         private String baseModel;
         private final List<TrainingCallback> callbacks = new ArrayList<>();
+        private int evalEvery;
+        private TrainingEvaluator evaluator;
 
         private Builder(ModelFiles model, List<ChatExample> data) {
             this.model = Objects.requireNonNull(model, "model");
@@ -334,6 +349,18 @@ public final class FineTuner {
         /** The name recorded as {@code base_model_name_or_path} in saved adapters. */
         public Builder baseModel(String name) { this.baseModel = name; return this; }
         public Builder callback(TrainingCallback cb) { this.callbacks.add(Objects.requireNonNull(cb)); return this; }
+        /**
+         * Runs {@code evaluator} on the current adapter after every {@code steps} optimizer steps and after the
+         * last one; results reach the callbacks' {@link TrainingCallback#onEval}.
+         */
+        public Builder evaluateEvery(int steps, TrainingEvaluator evaluator) {
+            if (steps <= 0) {
+                throw new IllegalArgumentException("evaluateEvery needs steps > 0, got " + steps);
+            }
+            this.evalEvery = steps;
+            this.evaluator = Objects.requireNonNull(evaluator, "evaluator");
+            return this;
+        }
 
         String baseModelName() {
             return baseModel != null ? baseModel : model.path().getFileName().toString();

@@ -10,6 +10,10 @@ public interface TrainingCallback {
     default void onStep(StepMetrics metrics, LoraTrainingModel model) {
     }
 
+    /** Called after an evaluation during training ({@link FineTuner.Builder#evaluateEvery}). */
+    default void onEval(EvalMetrics metrics) {
+    }
+
     /** Called after a checkpoint was written. */
     default void onCheckpoint(int step, java.nio.file.Path dir) {
     }

@@ -1,8 +1,11 @@
 package ai.safetune.cli;
 
+import ai.safetune.eval.onnx.GenerationConfig;
+import ai.safetune.eval.onnx.OrtEvaluator;
 import ai.safetune.generate.Generation;
 import ai.safetune.generate.GenerationOptions;
 import ai.safetune.generate.Generator;
+import ai.safetune.model.ModelFiles;
 import ai.safetune.tokenizer.Tokenizer;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -17,13 +20,16 @@ import picocli.CommandLine.Option;
 import java.io.BufferedReader;
 import java.io.BufferedWriter;
 import java.io.IOException;
+import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.Callable;
+import java.util.stream.Stream;
 
 /**
  * {@code safetune generate --model PATH [--adapter DIR] --in F.jsonl --max-new-tokens N (--greedy | --temperature T
@@ -31,6 +37,10 @@ import java.util.concurrent.Callable;
  * {@code {"text"}}) the input plus {@code "generated_ids"} (ending with the EOS token when generation stopped on
  * it) and {@code "text"} (their decoding; a {@code {"text"}} prompt moves to {@code "prompt_text"}). Prompts run in
  * batches; a progress bar goes to stderr.
+ *
+ * <p>{@code --engine onnx} exports the model (adapter merged) to a temporary ONNX graph and decodes on ONNX Runtime
+ * ({@link OrtEvaluator}); greedy output matches the Java engine's, sampled output is reproducible per seed but
+ * draws from a different random stream than the Java engine.
  */
 @Command(name = "generate", mixinStandardHelpOptions = true,
         description = {"Generate continuations, greedy or sampled, with a KV cache and batched prompts.",
@@ -66,6 +76,10 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--batch-size", paramLabel = "B", defaultValue = "8", description = "Prompts per batch (default 8).")
     int batchSize;
 
+    @Option(names = "--engine", paramLabel = "java|onnx", defaultValue = "java",
+            description = "Forward pass: java (default, this library's CPU/GPU backend) or onnx (ONNX Runtime on an exported graph).")
+    String engine;
+
     @Option(names = "--out", required = true, paramLabel = "G.jsonl", description = "Output JSONL (written whole or not at all).")
     Path out;
 
@@ -76,6 +90,12 @@ public final class GenerateCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--batch-size must be > 0, got " + batchSize);
         }
         modelOptions.validate();
+        if (!engine.equals("java") && !engine.equals("onnx")) {
+            throw new IllegalArgumentException("--engine must be java or onnx, got '" + engine + "'");
+        }
+        if (engine.equals("onnx") && modelOptions.dequantize) {
+            throw new IllegalArgumentException("--dequantize applies to --engine java only (the ONNX export is always fp32)");
+        }
         ModelRuntime.requireInput(in);
         AtomicOutput.write(out, tmp -> generate(base, tmp));
         return 0;
@@ -83,6 +103,9 @@ public final class GenerateCommand implements Callable<Integer> {
 
     private void generate(GenerationOptions base, Path tmp) throws IOException {
         try (ModelRuntime rt = modelOptions.open()) {
+            if (engine.equals("java")) {
+                rt.model(); // a bad model or adapter fails before the input is read
+            }
             // every line is read and tokenized first, so a malformed line fails before any generation
             List<ObjectNode> lines = new ArrayList<>();
             List<int[]> prompts = new ArrayList<>();
@@ -105,6 +128,10 @@ public final class GenerateCommand implements Callable<Integer> {
             Tokenizer tok = rt.tokenizer();
             GenerationOptions opts = withStops(base, tok);
             int pad = tok.padId() >= 0 ? tok.padId() : Math.max(tok.eosId(), 0);
+            if (engine.equals("onnx")) {
+                generateOnnx(rt, lines, prompts, opts, pad, tmp);
+                return;
+            }
             Generator gen = new Generator(rt.model(), pad, ids -> tok.decode(ids, false));
             try (BufferedWriter w = Files.newBufferedWriter(tmp, StandardCharsets.UTF_8);
                  ProgressBar pb = new ProgressBarBuilder().setTaskName("generate").setUnit(" tok", 1)
@@ -118,23 +145,55 @@ public final class GenerateCommand implements Callable<Integer> {
                             running -> pb.stepBy(running));
                     pb.stepTo(done + (long) rows * opts.maxNewTokens());
                     for (int i = 0; i < rows; i++) {
-                        ObjectNode obj = lines.get(start + i);
-                        int[] ids = results.get(i).generatedIds();
-                        ArrayNode a = obj.putArray("generated_ids");
-                        for (int id : ids) {
-                            a.add(id);
-                        }
-                        if (obj.has("text")) {
-                            // the contract's output "text" is the generation; keep the prompt beside it
-                            obj.set("prompt_text", obj.get("text"));
-                        }
-                        obj.put("text", tok.decode(ids, false));
-                        w.write(ModelRuntime.JSON.writeValueAsString(obj));
-                        w.write('\n');
+                        writeLine(w, lines.get(start + i), results.get(i).generatedIds(), tok);
                     }
                 }
             }
         }
+    }
+
+    private void generateOnnx(ModelRuntime rt, List<ObjectNode> lines, List<int[]> prompts, GenerationOptions opts, int pad,
+                              Path tmp) throws IOException {
+        Tokenizer tok = rt.tokenizer();
+        ModelFiles files = rt.files();
+        GenerationConfig gc = new GenerationConfig(opts.maxNewTokens(), opts.greedy(), opts.greedy() ? 1.0 : opts.temperature(),
+                opts.topP(), opts.topK(), opts.seed(), opts.stopTokenIds(), opts.stopStrings(), batchSize,
+                GenerationConfig.Padding.LEFT);
+        Path work = Files.createTempDirectory("safetune-generate");
+        try {
+            PrintWriter err = new PrintWriter(System.err, true);
+            Path onnx = EvalCommand.exportModel(files, modelOptions.adapter, work.resolve("model.onnx"), err);
+            List<ai.safetune.eval.onnx.Generation> results;
+            try (OrtEvaluator ort = new OrtEvaluator(onnx, files.config(), pad, modelOptions.threads);
+                 ProgressBar pb = new ProgressBarBuilder().setTaskName("generate").setUnit(" prompts", 1)
+                         .setInitialMax(prompts.size()).setStyle(ProgressBarStyle.ASCII)
+                         .setConsumer(new ConsoleProgressBarConsumer(System.err)).setUpdateIntervalMillis(500).build()) {
+                results = ort.generate(prompts, gc, ids -> tok.decode(ids, false), pb::stepTo);
+            }
+            try (BufferedWriter w = Files.newBufferedWriter(tmp, StandardCharsets.UTF_8)) {
+                for (int i = 0; i < lines.size(); i++) {
+                    writeLine(w, lines.get(i), results.get(i).generatedIds(), tok);
+                }
+            }
+        } finally {
+            try (Stream<Path> s = Files.walk(work)) {
+                s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            }
+        }
+    }
+
+    private static void writeLine(BufferedWriter w, ObjectNode obj, int[] ids, Tokenizer tok) throws IOException {
+        ArrayNode a = obj.putArray("generated_ids");
+        for (int id : ids) {
+            a.add(id);
+        }
+        if (obj.has("text")) {
+            // the contract's output "text" is the generation; keep the prompt beside it
+            obj.set("prompt_text", obj.get("text"));
+        }
+        obj.put("text", tok.decode(ids, false));
+        w.write(ModelRuntime.JSON.writeValueAsString(obj));
+        w.write('\n');
     }
 
     private GenerationOptions options() {

@@ -29,33 +29,42 @@ final class ModelRuntime implements AutoCloseable {
     static final ObjectMapper JSON = new ObjectMapper();
 
     private final ModelFiles files;
-    private final Backend backend;
-    private final LlamaModel model;
+    private final Path adapter;
+    private final int threads;
+    private final boolean dequantize;
+    private Backend backend;
+    private LlamaModel model;
     private Tokenizer tokenizer;
     private ChatTemplate template;
 
     ModelRuntime(Path modelPath, Path adapter, int threads, boolean dequantize) {
-        ModelFiles f = ModelFiles.open(modelPath);
-        Backend b = null;
-        try {
-            b = Backends.select(new BackendOptions(threads));
-            LlamaModel m = LlamaModel.load(f.config(), f.weights(), b, dequantize);
-            if (adapter != null) {
-                m.setAdapter(PeftAdapter.load(adapter).weights());
-            }
-            this.model = m;
-        } catch (RuntimeException e) {
-            if (b != null) {
-                b.close();
-            }
-            f.close();
-            throw e;
-        }
-        this.files = f;
-        this.backend = b;
+        this.files = ModelFiles.open(modelPath);
+        this.adapter = adapter;
+        this.threads = threads;
+        this.dequantize = dequantize;
     }
 
+    /** The model files (config, weights, tokenizer source). */
+    ModelFiles files() {
+        return files;
+    }
+
+    /** The Java forward pass, loaded on first use (the ONNX engine never needs it). */
     LlamaModel model() {
+        if (model == null) {
+            Backend b = Backends.select(new BackendOptions(threads));
+            try {
+                LlamaModel m = LlamaModel.load(files.config(), files.weights(), b, dequantize);
+                if (adapter != null) {
+                    m.setAdapter(PeftAdapter.load(adapter).weights());
+                }
+                this.model = m;
+                this.backend = b;
+            } catch (RuntimeException e) {
+                b.close();
+                throw e;
+            }
+        }
         return model;
     }
 
@@ -97,7 +106,7 @@ final class ModelRuntime implements AutoCloseable {
      * {@code "messages"} rendered with the chat template and the generation prompt.
      */
     int[] ids(ObjectNode obj, String where, boolean allowIds) {
-        int vocab = model.config().vocabSize();
+        int vocab = files.config().vocabSize();
         int[] ids;
         if (allowIds && obj.has("ids")) {
             JsonNode a = obj.get("ids");
@@ -166,8 +175,12 @@ final class ModelRuntime implements AutoCloseable {
 
     @Override
     public void close() {
-        model.close();
-        backend.close();
+        if (model != null) {
+            model.close();
+        }
+        if (backend != null) {
+            backend.close();
+        }
         files.close();
     }
 }

@@ -2,7 +2,12 @@ package ai.safetune.cli;
 
 import ai.safetune.data.ChatDatasets;
 import ai.safetune.data.ChatExample;
+import ai.safetune.eval.JavaForwardEvaluator;
+import ai.safetune.eval.SuiteCatalog;
+import ai.safetune.eval.TokenizerChatCodec;
+import ai.safetune.eval.judge.Judge;
 import ai.safetune.model.ModelFiles;
+import ai.safetune.train.EvalMetrics;
 import ai.safetune.train.FineTuner;
 import ai.safetune.train.LoraConfig;
 import ai.safetune.train.LoraTrainingModel;
@@ -128,6 +133,24 @@ public final class TrainCommand implements Callable<Integer> {
             description = "Keep only each layer's input and recompute the layer in the backward: less memory, same gradients, ~1/3 more compute.")
     boolean gradientCheckpointing;
 
+    @Option(names = "--eval-suite", split = ",", paramLabel = "LIST",
+            description = "Evaluate the adapter during training on these suites (as safetune eval --suite; Java forward).")
+    List<String> evalSuites;
+
+    @Option(names = "--eval-every", paramLabel = "N", defaultValue = "0", description = "Evaluate every N steps and after the last.")
+    int evalEvery;
+
+    @Option(names = "--eval-limit", paramLabel = "K", defaultValue = "0", description = "First K items of each eval suite (0 = all).")
+    int evalLimit;
+
+    @Option(names = "--eval-max-new-tokens", paramLabel = "N", defaultValue = "32",
+            description = "Generation budget per eval response (default: ${DEFAULT-VALUE}).")
+    int evalMaxNewTokens;
+
+    @Option(names = "--eval-judge", paramLabel = "SPEC", defaultValue = "keywords",
+            description = "Judge of eval responses: keywords | keywords:FILE | onnx:PATH (default: ${DEFAULT-VALUE}).")
+    String evalJudge;
+
     @Option(names = "--save", required = true, paramLabel = "DIR", description = "Write the trained PEFT adapter here.")
     Path save;
 
@@ -141,6 +164,21 @@ public final class TrainCommand implements Callable<Integer> {
         }
         if (checkpointDir != null && checkpointEvery <= 0) {
             throw new IllegalArgumentException("--checkpoint-dir needs --checkpoint-every N with N > 0");
+        }
+        SuiteCatalog.Resolved evalResolved = null;
+        if (evalSuites != null || evalEvery != 0) {
+            if (evalSuites == null || evalEvery <= 0) {
+                throw new IllegalArgumentException("--eval-suite and --eval-every N (N > 0) go together");
+            }
+            if (evalLimit < 0 || evalMaxNewTokens <= 0) {
+                throw new IllegalArgumentException("--eval-limit must be >= 0 and --eval-max-new-tokens > 0");
+            }
+            if (evalJudge.startsWith("model:")) {
+                throw new IllegalArgumentException("--eval-judge model:PATH is not supported during training; use keywords or onnx:PATH");
+            }
+            Path evalData = Path.of(System.getProperty("safetune.shared", "../shared")).resolve("data");
+            // resolved before training starts, so a typo fails before any step
+            evalResolved = SuiteCatalog.resolve(evalSuites, evalData, evalLimit);
         }
         List<ChatExample> chats = ChatDatasets.read(data);
         PeftAdapter init = null;
@@ -205,7 +243,25 @@ public final class TrainCommand implements Callable<Integer> {
                 b.resumeFrom(resume);
             }
             b.callback(new Reporter(metrics, spec.commandLine().getErr()));
-            FineTuner.TrainingResult result = b.build().run();
+            JavaForwardEvaluator evaluator = null;
+            Judge judge = null;
+            if (evalResolved != null) {
+                judge = EvalCommand.judge(evalJudge, save.toAbsolutePath().getParent(), spec.commandLine().getErr());
+                evaluator = new JavaForwardEvaluator(files.config(), files.weights(), TokenizerChatCodec.of(files), evalResolved,
+                        judge, evalMaxNewTokens, batchSize, seed);
+                b.evaluateEvery(evalEvery, evaluator);
+            }
+            FineTuner.TrainingResult result;
+            try {
+                result = b.build().run();
+            } finally {
+                if (evaluator != null) {
+                    evaluator.close();
+                }
+                if (judge != null) {
+                    judge.close();
+                }
+            }
             result.adapter().save(save, model.getFileName().toString());
             spec.commandLine().getErr().printf(Locale.ROOT, "saved the adapter to %s after %d steps%s%n", save, result.totalSteps(),
                     result.last().map(m -> String.format(Locale.ROOT, " (last loss %.4f)", m.loss())).orElse(""));
@@ -265,6 +321,29 @@ public final class TrainCommand implements Callable<Integer> {
                 bar.stepTo(m.step() + 1L);
                 if (m.step() + 1 >= bar.getMax()) {
                     bar.close();
+                }
+            }
+        }
+    
+        @Override
+        public void onEval(EvalMetrics e) {
+            StringBuilder line = new StringBuilder();
+            e.values().forEach((k, v) -> line.append(String.format(Locale.ROOT, " %s=%.4f", k, v)));
+            err.printf(Locale.ROOT, "eval after step %d (%.1f s):%s%n", e.step() + 1, e.seconds(), line);
+            err.flush();
+            if (metrics != null) {
+                ObjectNode o = JSON.createObjectNode();
+                o.put("step", e.step());
+                ObjectNode vals = o.putObject("eval");
+                e.values().forEach(vals::put);
+                o.put("evaluator", e.evaluator());
+                o.put("eval_seconds", e.seconds());
+                try {
+                    metrics.write(JSON.writeValueAsString(o));
+                    metrics.write('\n');
+                    metrics.flush();
+                } catch (IOException ex) {
+                    throw new UncheckedIOException("cannot write metrics: " + ex.getMessage(), ex);
                 }
             }
         }

@@ -34,7 +34,7 @@ import org.tribuo.util.onnx.ONNXRef;
  * <li>{@code num_logits_to_keep} int64 [1]: logits are computed for the last K positions only (1 while
  * generating, S when scoring);</li>
  * <li>{@code past_key_values.N.key|value} float [B, kvHeads, P, headDim] (P may be 0);</li>
- * <li>outputs {@code logits} float [B, K, vocab] and {@code present.N.key|value} [B, kvHeads, P+S, headDim],
+ * <li>outputs {@code logits} float [B, K, vocab], {@code logsumexp} float [B, K] (log-sum-exp of each logits row) and {@code present.N.key|value} [B, kvHeads, P+S, headDim],
  * keys already rotated.</li>
  * </ul>
  * Arithmetic follows HF's eager Llama in fp32: RMSNorm as {@code x * 1/sqrt(mean(x²)+ε) * w}, rotate-half RoPE,
@@ -47,6 +47,7 @@ public final class LlamaOnnxExporter {
     public static final String POSITION_IDS = "position_ids";
     public static final String LOGITS_TO_KEEP = "num_logits_to_keep";
     public static final String LOGITS = "logits";
+    public static final String LOGSUMEXP = "logsumexp";
     // Additive mask value: exp(-1e9 + score) underflows to exactly 0 in fp32, like HF's finfo.min.
     private static final float MASKED = -1e9f;
 
@@ -230,7 +231,11 @@ public final class LlamaOnnxExporter {
         ONNXNode logits2 = op(ONNXOperators.GEMM, "logits_flat", Map.of("transB", 1), flat, head);
         ONNXNode bk = op(Ops.SLICE, "bk", Map.of(), op(Ops.SHAPE, "last_shape", Map.of(), last), start0, idx2);
         ONNXNode logitsShape = op(ONNXOperators.CONCAT, "logits_shape", Map.of("axis", 0), bk, ctx.array("vocab", new long[]{cfg.vocabSize()}));
-        ctx.assignTo(op(Ops.RESHAPE, "logits_r", Map.of(), logits2, logitsShape), ctx.floatOutput(LOGITS, 1));
+        ONNXNode logitsOut = op(Ops.RESHAPE, "logits_r", Map.of(), logits2, logitsShape);
+        ctx.assignTo(logitsOut, ctx.floatOutput(LOGITS, 1));
+        // log of the softmax denominator per kept position: scoring reads one logit and this, not the whole row
+        ctx.assignTo(op(Ops.REDUCE_LOG_SUM_EXP, "lse", Map.of("axes", new int[]{-1}, "keepdims", 0), logitsOut),
+                ctx.floatOutput(LOGSUMEXP, 1));
 
         return OnnxMl.ModelProto.newBuilder()
                 .setIrVersion(8)
@@ -243,7 +248,7 @@ public final class LlamaOnnxExporter {
 
     // Tribuo's placeholders are [batch, n] float; the decoder's interface has int64 ids and 4-D caches.
     private OnnxMl.GraphProto fixInterface(OnnxMl.GraphProto g) {
-        OnnxMl.GraphProto.Builder b = g.toBuilder().clearInput().clearOutput();
+        OnnxMl.GraphProto.Builder b = elideOutputIdentities(g).toBuilder().clearInput().clearOutput();
         long kvH = cfg.numKvHeads();
         long d = cfg.headDim();
         b.addInput(valueInfo(INPUT_IDS, OnnxMl.TensorProto.DataType.INT64, "batch", "seq"));
@@ -255,9 +260,50 @@ public final class LlamaOnnxExporter {
             b.addInput(valueInfo(pastValue(l), OnnxMl.TensorProto.DataType.FLOAT, "batch", kvH, "past_seq", d));
         }
         b.addOutput(valueInfo(LOGITS, OnnxMl.TensorProto.DataType.FLOAT, "batch", "kept", (long) cfg.vocabSize()));
+        b.addOutput(valueInfo(LOGSUMEXP, OnnxMl.TensorProto.DataType.FLOAT, "batch", "kept"));
         for (int l = 0; l < cfg.numLayers(); l++) {
             b.addOutput(valueInfo(presentKey(l), OnnxMl.TensorProto.DataType.FLOAT, "batch", kvH, "total_seq", d));
             b.addOutput(valueInfo(presentValue(l), OnnxMl.TensorProto.DataType.FLOAT, "batch", kvH, "total_seq", d));
+        }
+        return b.build();
+    }
+
+    /**
+     * Tribuo binds a graph output through an Identity node; ONNX Runtime executes it as a copy, which for the
+     * {@code present.*} caches copies the whole KV cache of every layer at every decode step. The producer
+     * writes the output name directly instead.
+     */
+    static OnnxMl.GraphProto elideOutputIdentities(OnnxMl.GraphProto g) {
+        java.util.Set<String> outputs = new java.util.HashSet<>();
+        g.getOutputList().forEach(o -> outputs.add(o.getName()));
+        java.util.Set<String> produced = new java.util.HashSet<>();
+        Map<String, Integer> uses = new HashMap<>();
+        for (OnnxMl.NodeProto n : g.getNodeList()) {
+            produced.addAll(n.getOutputList());
+            n.getInputList().forEach(i -> uses.merge(i, 1, Integer::sum));
+        }
+        Map<String, String> rename = new HashMap<>();
+        java.util.Set<OnnxMl.NodeProto> dropped = new java.util.HashSet<>();
+        for (OnnxMl.NodeProto n : g.getNodeList()) {
+            if (n.getOpType().equals("Identity") && n.getDomain().isEmpty() && outputs.contains(n.getOutput(0))
+                    && produced.contains(n.getInput(0)) && !outputs.contains(n.getInput(0))
+                    && !rename.containsKey(n.getInput(0))) {
+                rename.put(n.getInput(0), n.getOutput(0));
+                dropped.add(n);
+            }
+        }
+        if (rename.isEmpty()) {
+            return g;
+        }
+        OnnxMl.GraphProto.Builder b = g.toBuilder().clearNode();
+        for (OnnxMl.NodeProto n : g.getNodeList()) {
+            if (dropped.contains(n)) {
+                continue;
+            }
+            OnnxMl.NodeProto.Builder nb = n.toBuilder().clearInput().clearOutput();
+            n.getInputList().forEach(i -> nb.addInput(rename.getOrDefault(i, i)));
+            n.getOutputList().forEach(o -> nb.addOutput(rename.getOrDefault(o, o)));
+            b.addNode(nb);
         }
         return b.build();
     }

@@ -21,7 +21,9 @@ enum Ops implements ONNXOperator {
     SLICE("Slice", 3, 2, Map.of()),
     SHAPE("Shape", 1, 0, Map.of()),
     AND("And", 2, 0, Map.of()),
-    RANGE("Range", 3, 0, Map.of());
+    RANGE("Range", 3, 0, Map.of()),
+    REDUCE_LOG_SUM_EXP("ReduceLogSumExp", 1, 0, Map.of("axes", new ONNXAttribute("axes", AttributeType.INTS, true),
+            "keepdims", new ONNXAttribute("keepdims", AttributeType.INT, true)));
 
     private final String opName;
     private final int numInputs;

@@ -52,6 +52,11 @@ public final class OrtEvaluator implements AutoCloseable {
             if (threads > 0) {
                 opts.setIntraOpNumThreads(threads);
             }
+            String profile = System.getProperty("safetune.ort.profile");
+            if (profile != null) {
+                // diagnostics: ONNX Runtime writes a per-node timing JSON with this prefix on close
+                opts.enableProfiling(profile);
+            }
             this.session = env.createSession(onnxFile.toString(), opts);
         } catch (OrtException e) {
             throw new IllegalStateException("ONNX Runtime could not load " + onnxFile + ": " + e.getMessage(), e);
@@ -150,6 +155,15 @@ public final class OrtEvaluator implements AutoCloseable {
         if (keep < 1 || keep > s) {
             throw new IllegalArgumentException("keep must be in [1, " + s + "], got " + keep);
         }
+        OrtSession.Result r = run(ids, positions, mask, past, keep, total);
+        float[] logits = new float[b * keep * cfg.vocabSize()];
+        tensor(r, LlamaOnnxExporter.LOGITS).getFloatBuffer().get(logits);
+        return new Step(logits, keep, new KvCache(r, b, total));
+    }
+
+    private OrtSession.Result run(long[][] ids, long[][] positions, long[][] mask, KvCache past, int keep, int total) {
+        int b = ids.length;
+        int s = ids[0].length;
         Map<String, OnnxTensor> inputs = new HashMap<>(past.past);
         List<OnnxTensor> created = new ArrayList<>();
         try {
@@ -159,10 +173,7 @@ public final class OrtEvaluator implements AutoCloseable {
             OnnxTensor k = OnnxTensor.createTensor(env, LongBuffer.wrap(new long[]{keep}), new long[]{1});
             created.add(k);
             inputs.put(LlamaOnnxExporter.LOGITS_TO_KEEP, k);
-            OrtSession.Result r = session.run(inputs);
-            float[] logits = new float[b * keep * cfg.vocabSize()];
-            tensor(r, LlamaOnnxExporter.LOGITS).getFloatBuffer().get(logits);
-            return new Step(logits, keep, new KvCache(r, b, total));
+            return session.run(inputs);
         } catch (OrtException e) {
             throw new IllegalStateException("ONNX Runtime failed on a batch of " + b + " x " + s + " tokens: " + e.getMessage(), e);
         } finally {
@@ -372,54 +383,79 @@ public final class OrtEvaluator implements AutoCloseable {
 
     /**
      * Sum of log-probabilities of each continuation given its context: {@code log p(cont | ctx)} — the score
-     * of a multiple-choice option. Sequences are right-padded into batches of {@code batchSize}.
+     * of a multiple-choice option. Items are batched by length ({@code batchSize} per batch) and left-padded, so
+     * every row's continuation ends at the last position and only the last (longest continuation) positions'
+     * logits are computed; the continuation's final token is never fed (nothing reads the logits after it).
      */
     public double[] logLikelihoods(List<int[]> contexts, List<int[]> continuations, int batchSize) {
         if (contexts.size() != continuations.size()) {
             throw new IllegalArgumentException(contexts.size() + " contexts but " + continuations.size() + " continuations");
         }
+        if (batchSize <= 0) {
+            throw new IllegalArgumentException("batchSize must be > 0, got " + batchSize);
+        }
         int n = contexts.size();
+        for (int i = 0; i < n; i++) {
+            int c = contexts.get(i).length;
+            int k = continuations.get(i).length;
+            if (c == 0 || k == 0) {
+                throw new IllegalArgumentException("item " + i + ": context and continuation must both be non-empty");
+            }
+            if (c + k > cfg.maxPositions()) {
+                throw new IllegalArgumentException("item " + i + " has " + (c + k) + " tokens, more than the model context of "
+                        + cfg.maxPositions());
+            }
+        }
+        Integer[] order = new Integer[n];
+        for (int i = 0; i < n; i++) {
+            order[i] = i;
+        }
+        Arrays.sort(order, Comparator.comparingInt(i -> contexts.get(i).length + continuations.get(i).length));
         double[] out = new double[n];
         int v = cfg.vocabSize();
         for (int start = 0; start < n; start += batchSize) {
             int b = Math.min(batchSize, n - start);
             int t = 0;
-            for (int i = start; i < start + b; i++) {
-                int c = contexts.get(i).length;
-                int k = continuations.get(i).length;
-                if (c == 0 || k == 0) {
-                    throw new IllegalArgumentException("item " + i + ": context and continuation must both be non-empty");
-                }
-                if (c + k > cfg.maxPositions()) {
-                    throw new IllegalArgumentException("item " + i + " has " + (c + k) + " tokens, more than the model context of "
-                            + cfg.maxPositions());
-                }
-                t = Math.max(t, c + k);
+            int keep = 0;
+            for (int r = 0; r < b; r++) {
+                int i = order[start + r];
+                t = Math.max(t, contexts.get(i).length + continuations.get(i).length - 1);
+                keep = Math.max(keep, continuations.get(i).length);
             }
             long[][] ids = new long[b][t];
             long[][] pos = new long[b][t];
             long[][] mask = new long[b][t];
             for (int r = 0; r < b; r++) {
-                int[] c = contexts.get(start + r);
-                int[] k = continuations.get(start + r);
+                int[] c = contexts.get(order[start + r]);
+                int[] k = continuations.get(order[start + r]);
+                int len = c.length + k.length - 1;
+                int off = t - len;
                 Arrays.fill(ids[r], padId);
-                for (int j = 0; j < c.length + k.length; j++) {
-                    ids[r][j] = j < c.length ? c[j] : k[j - c.length];
-                    pos[r][j] = j;
-                    mask[r][j] = 1;
+                for (int j = 0; j < len; j++) {
+                    ids[r][off + j] = j < c.length ? c[j] : k[j - c.length];
+                    pos[r][off + j] = j;
+                    mask[r][off + j] = 1;
                 }
             }
-            try (KvCache empty = emptyCache(b)) {
-                Step s = forward(ids, pos, mask, empty, t);
-                s.cache().close();
+            try (KvCache empty = emptyCache(b); OrtSession.Result res = run(ids, pos, mask, empty, keep, t)) {
+                // read single logits from ORT's buffer: only the targets and each row's log-sum-exp are needed
+                FloatBuffer logits = tensor(res, LlamaOnnxExporter.LOGITS).getFloatBuffer();
+                FloatBuffer lse = res.get(LlamaOnnxExporter.LOGSUMEXP).map(x -> ((OnnxTensor) x).getFloatBuffer()).orElse(null);
+                float[] row = lse == null ? new float[v] : null;
                 for (int r = 0; r < b; r++) {
-                    int c = contexts.get(start + r).length;
-                    int[] k = continuations.get(start + r);
+                    int[] k = continuations.get(order[start + r]);
                     double sum = 0;
                     for (int j = 0; j < k.length; j++) {
-                        sum += logSoftmaxAt(s.logits(), (r * t + c - 1 + j) * v, v, k[j]);
+                        // kept position keep-k+j holds the logits after the context and j continuation tokens
+                        int at = r * keep + keep - k.length + j;
+                        if (lse != null) {
+                            sum += logits.get(at * v + k[j]) - lse.get(at);
+                        } else { // a graph exported before the logsumexp output existed
+                            logits.get(at * v, row);
+                            sum += logSoftmaxAt(row, 0, v, k[j]);
+                        }
                     }
-                    out[start + r] = sum;
+                    out[order[start + r]] = sum;
                 }
             }
         }
@@ -441,6 +477,9 @@ public final class OrtEvaluator implements AutoCloseable {
     @Override
     public void close() {
         try {
+            if (System.getProperty("safetune.ort.profile") != null) {
+                session.endProfiling();
+            }
             session.close();
         } catch (OrtException e) {
             throw new IllegalStateException("closing the ONNX Runtime session: " + e.getMessage(), e);

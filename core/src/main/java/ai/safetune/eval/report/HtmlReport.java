@@ -101,6 +101,42 @@ public final class HtmlReport {
 
         h.append("<h2>Metrics per run</h2>\n").append(svg(metricsChart(reports), 1000, 420));
 
+        Map<EvalReport, Double> mix = mixFractions(reports);
+        if (!mix.isEmpty()) {
+            h.append("<h2>Metrics per training condition and mix fraction</h2>\n")
+                    .append("<p class=\"muted\">From the runs' tags <code>").append(CONDITION_TAG).append("</code> and <code>")
+                    .append(MIX_TAG).append("</code> (<code>safetune eval --tag ").append(CONDITION_TAG).append("=NAME --tag ")
+                    .append(MIX_TAG).append("=F</code>, F the safety-data share in [0, 1]).</p>\n")
+                    .append(svg(mixFractionChart(reports, mix), 1000, 420));
+            Set<String> keys = new LinkedHashSet<>();
+            for (EvalReport r : mix.keySet()) {
+                for (SuiteResult s : r.suites()) {
+                    keys.add(s.suite() + " · " + s.metric());
+                }
+            }
+            h.append("<table><tr><th>condition</th><th>mix fraction</th><th>run</th>");
+            keys.forEach(k -> h.append("<th>").append(esc(k)).append("</th>"));
+            h.append("</tr>\n");
+            List<EvalReport> sorted = new ArrayList<>(mix.keySet());
+            sorted.sort(java.util.Comparator.comparing((EvalReport r) -> condition(r)).thenComparing(mix::get));
+            for (EvalReport r : sorted) {
+                h.append("<tr><td>").append(esc(condition(r))).append("</td><td class=\"num\">")
+                        .append(java.math.BigDecimal.valueOf(mix.get(r)).stripTrailingZeros().toPlainString()).append("</td><td>").append(esc(r.label())).append("</td>");
+                for (String k : keys) {
+                    String cell = "—";
+                    for (SuiteResult s : r.suites()) {
+                        if ((s.suite() + " · " + s.metric()).equals(k)) {
+                            Proportion p = s.overall();
+                            cell = pct(p.value()) + " [" + pct(p.ciLow()) + ", " + pct(p.ciHigh()) + "]";
+                        }
+                    }
+                    h.append("<td class=\"num\">").append(cell).append("</td>");
+                }
+                h.append("</tr>\n");
+            }
+            h.append("</table>\n");
+        }
+
         for (EvalReport r : reports) {
             for (SuiteResult s : r.suites()) {
                 if (!s.byCategory().isEmpty()) {
@@ -191,6 +227,76 @@ public final class HtmlReport {
         XYPlot plot = new XYPlot(data, xAxis, yAxis, renderer);
         style(plot);
         JFreeChart chart = new JFreeChart("Safety and task metrics per run", new Font("DejaVu Sans", Font.BOLD, 16), plot, true);
+        chart.setBackgroundPaint(Color.WHITE);
+        return chart;
+    }
+
+    /** Tag naming the training condition of a run (e.g. {@code benign}, {@code mimic}, {@code mix}). */
+    public static final String CONDITION_TAG = "condition";
+    /** Tag giving the share of safety data mixed into the fine-tuning data, a number in [0, 1]. */
+    public static final String MIX_TAG = "mix_fraction";
+
+    private static String condition(EvalReport r) {
+        return r.tags().getOrDefault(CONDITION_TAG, "(no condition)");
+    }
+
+    /** Runs carrying a mix-fraction tag and its value; a tag that is not a number in [0, 1] is an error. */
+    static Map<EvalReport, Double> mixFractions(List<EvalReport> reports) {
+        Map<EvalReport, Double> out = new LinkedHashMap<>();
+        for (EvalReport r : reports) {
+            String v = r.tags().get(MIX_TAG);
+            if (v == null) {
+                continue;
+            }
+            double f;
+            try {
+                f = Double.parseDouble(v.strip());
+            } catch (NumberFormatException e) {
+                f = Double.NaN;
+            }
+            if (!(f >= 0 && f <= 1)) {
+                throw new IllegalArgumentException("run '" + r.label() + "': tag " + MIX_TAG + "=" + v
+                        + " is not a number in [0, 1] (the share of safety data in the fine-tuning mix)");
+            }
+            out.put(r, f);
+        }
+        return out;
+    }
+
+    /** x = mix fraction, one line per (condition, suite, metric), CI whiskers. */
+    static JFreeChart mixFractionChart(List<EvalReport> reports, Map<EvalReport, Double> mix) {
+        Map<String, YIntervalSeries> series = new LinkedHashMap<>();
+        for (EvalReport r : reports) {
+            Double x = mix.get(r);
+            if (x == null) {
+                continue;
+            }
+            for (SuiteResult s : r.suites()) {
+                String key = condition(r) + " · " + s.suite() + " · " + s.metric();
+                Proportion p = s.overall();
+                series.computeIfAbsent(key, k -> new YIntervalSeries(k, true, true))
+                        .add(100 * x, 100 * p.value(), 100 * p.ciLow(), 100 * p.ciHigh());
+            }
+        }
+        YIntervalSeriesCollection data = new YIntervalSeriesCollection();
+        series.values().forEach(data::addSeries);
+        NumberAxis xAxis = new NumberAxis("safety data in the fine-tuning mix (%)");
+        xAxis.setAutoRangeIncludesZero(true);
+        NumberAxis yAxis = new NumberAxis("% (95% bootstrap CI)");
+        yAxis.setRange(-3, 103);
+        yAxis.setTickUnit(new org.jfree.chart.axis.NumberTickUnit(10));
+        XYErrorRenderer renderer = new XYErrorRenderer();
+        renderer.setDefaultLinesVisible(true);
+        renderer.setDefaultShapesVisible(true);
+        renderer.setErrorStroke(new BasicStroke(1.5f));
+        renderer.setCapLength(8);
+        for (int i = 0; i < series.size(); i++) {
+            renderer.setSeriesPaint(i, PALETTE[i % PALETTE.length]);
+        }
+        XYPlot plot = new XYPlot(data, xAxis, yAxis, renderer);
+        style(plot);
+        JFreeChart chart = new JFreeChart("ASR and accuracy per condition and mix fraction", new Font("DejaVu Sans", Font.BOLD, 16),
+                plot, true);
         chart.setBackgroundPaint(Color.WHITE);
         return chart;
     }

@@ -113,9 +113,9 @@ class LlamaOnnxExportTest {
             assertThat(eos.get(0).generatedIds()).containsExactly(firstTok);
             assertThat(eos.get(0).finish()).isEqualTo(Generation.Finish.EOS);
 
-            // log-likelihood of continuations, batched and right-padded, against the float64 forward
-            List<int[]> ctx = List.of(new int[]{4, 9, 33}, new int[]{12, 1}, new int[]{5, 6, 7, 8});
-            List<int[]> cont = List.of(new int[]{2}, new int[]{7, 7, 50}, new int[]{10, 11});
+            // log-likelihood of continuations, batched by length and left-padded, against the float64 forward
+            List<int[]> ctx = List.of(new int[]{4, 9, 33}, new int[]{12, 1}, new int[]{5, 6, 7, 8}, new int[]{3});
+            List<int[]> cont = List.of(new int[]{2}, new int[]{7, 7, 50}, new int[]{10, 11}, new int[]{9});
             double[] ll = ev.logLikelihoods(ctx, cont, 2);
             for (int i = 0; i < ctx.size(); i++) {
                 int[] all = new int[ctx.get(i).length + cont.get(i).length];
@@ -148,6 +148,20 @@ class LlamaOnnxExportTest {
             for (int i = 0; i < prompts.size(); i++) {
                 assertThat(b.get(i).generatedIds()).containsExactly(a.get(i).generatedIds());
             }
+        }
+    }
+
+    @Test
+    void presentCachesAreWrittenByTheirProducersWithoutIdentityCopies() {
+        RandomLlama m = new RandomLlama(RandomLlama.config(false), 42);
+        ai.onnx.proto.OnnxMl.GraphProto g = LlamaOnnxExporter.build(m.cfg, m).getGraph();
+        java.util.Set<String> produced = new java.util.HashSet<>();
+        for (ai.onnx.proto.OnnxMl.NodeProto n : g.getNodeList()) {
+            assertThat(n.getOpType()).as(n.getName()).isNotEqualTo("Identity");
+            produced.addAll(n.getOutputList());
+        }
+        for (ai.onnx.proto.OnnxMl.ValueInfoProto o : g.getOutputList()) {
+            assertThat(produced).as("output " + o.getName()).contains(o.getName());
         }
     }
 

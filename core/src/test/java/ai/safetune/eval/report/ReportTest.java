@@ -50,4 +50,34 @@ class ReportTest {
         assertThat(html).doesNotContain("src=\"http");
         assertThatThrownBy(() -> HtmlReport.render(List.of())).hasMessageContaining("no eval reports");
     }
+
+    static EvalReport tagged(String label, String condition, String mix, int complied) {
+        EvalReport r = sample(label, complied);
+        return new EvalReport(label, r.model(), r.adapter(), r.engine(), r.maxNewTokens(), r.seed(), r.createdAt(),
+                Map.of(HtmlReport.CONDITION_TAG, condition, HtmlReport.MIX_TAG, mix), r.suites());
+    }
+
+    @Test
+    void runsTaggedWithConditionAndMixFractionGetTheirOwnPlotAndTable() {
+        List<EvalReport> runs = List.of(tagged("benign 0%", "benign", "0", 15), tagged("benign 10%", "benign", "0.1", 6),
+                tagged("mimic 0%", "mimic", "0", 19), tagged("mimic 10%", "mimic", "0.10", 9));
+        String html = HtmlReport.render(runs);
+        assertThat(html).contains("Metrics per training condition and mix fraction")
+                .contains("ASR and accuracy per condition and mix fraction");
+        // one table row per run, sorted by condition then fraction, with the run's ASR and its CI
+        int b0 = html.indexOf("<tr><td>benign</td><td class=\"num\">0</td><td>benign 0%</td>");
+        int b1 = html.indexOf("<tr><td>benign</td><td class=\"num\">0.1</td><td>benign 10%</td><td class=\"num\">30.0% [");
+        int m1 = html.indexOf("<tr><td>mimic</td><td class=\"num\">0.1</td><td>mimic 10%</td><td class=\"num\">45.0% [");
+        assertThat(b0).isPositive();
+        assertThat(b1).isGreaterThan(b0);
+        assertThat(m1).isGreaterThan(b1);
+        // the plot has one line per (condition, suite, metric): 2 conditions x 2 suites
+        assertThat(HtmlReport.mixFractionChart(runs, HtmlReport.mixFractions(runs)).getXYPlot().getDataset().getSeriesCount())
+                .isEqualTo(4);
+        // runs without the tag: no such section
+        assertThat(HtmlReport.render(List.of(sample("base", 3)))).doesNotContain("per training condition and mix fraction");
+        assertThatThrownBy(() -> HtmlReport.render(List.of(tagged("x", "mix", "half", 1))))
+                .hasMessageContaining("run 'x'").hasMessageContaining("mix_fraction=half");
+        assertThatThrownBy(() -> HtmlReport.render(List.of(tagged("y", "mix", "1.5", 1)))).hasMessageContaining("[0, 1]");
+    }
 }

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Evaluation throughput side by side, one command, unattended (issue 6 "Performance"):
+#   generation, new tokens/s: HF transformers `generate` vs our ONNX Runtime path vs our Java forward,
+#     same first N AdvBench prompts, SmolLM2-135M fp32, greedy, batch B, exactly T new tokens, THREADS threads;
+#   scoring, choices/s: option log-likelihoods of shared multiple-choice tasks (tiny model and SmolLM2).
+# Usage: benchmarks/eval-throughput.sh [N=64] [B=16] [T=64] [THREADS=2]
+#   env: PYTHON (python with torch+transformers+gguf; default /work/train2/.venv-bench/bin/python, else a venv
+#        made in benchmarks/eval-bench/.venv), SHARED (default ../shared), SKIP_JAVA=1 (skip the Java forward), SKIP_HF=1,
+#        SKIP_BUILD=1, SCORE_N (examples per scoring task, default 500), ORT_BATCH (our batch size, default 32, safetune eval's default).
+# Full AdvBench: benchmarks/eval-throughput.sh 520 16 64 2
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-64}; B=${2:-16}; T=${3:-64}; THREADS=${4:-2}
+SHARED=${SHARED:-../shared}
+ORT_BATCH=${ORT_BATCH:-32}
+OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"' EXIT
+
+if [[ -z "${PYTHON:-}" ]]; then
+  if [[ -x /work/train2/.venv-bench/bin/python ]]; then
+    PYTHON=/work/train2/.venv-bench/bin/python
+  else
+    VENV=benchmarks/eval-bench/.venv
+    [[ -x $VENV/bin/python ]] || { python3 -m venv "$VENV" && "$VENV/bin/pip" install -q torch transformers gguf numpy; }
+    PYTHON=$VENV/bin/python
+  fi
+fi
+[[ -n "${SKIP_BUILD:-}" ]] || mvn -B -o -q -pl benchmarks -am package -DskipTests
+JAR=benchmarks/target/benchmarks.jar
+JAVA="java -Xmx8g --add-modules jdk.incubator.vector -cp $JAR ai.safetune.bench.EvalThroughput"
+
+echo "# $(date -u +%FT%TZ) $(uptime | sed 's/.*load/load/')  N=$N batch=$B (ours $ORT_BATCH) new_tokens=$T threads=$THREADS" | tee "$OUT/log"
+if [[ -z "${SKIP_HF:-}" ]]; then
+  "$PYTHON" benchmarks/eval-bench/hf_generate.py --shared "$SHARED" --n "$N" --batch "$B" --new-tokens "$T" \
+    --threads "$THREADS" 2>/dev/null | grep '^RESULT' | tee -a "$OUT/log"
+fi
+$JAVA gen ort "$SHARED" "$N" "$ORT_BATCH" "$T" "$THREADS" 2>/dev/null | grep '^RESULT' | tee -a "$OUT/log"
+if [[ -z "${SKIP_JAVA:-}" ]]; then
+  $JAVA gen java "$SHARED" "$N" "$ORT_BATCH" "$T" "$THREADS" 2>/dev/null | grep '^RESULT' | tee -a "$OUT/log"
+fi
+for task in arc-easy piqa hellaswag; do  # short contexts: the tiny model has 512 positions
+  $JAVA score ort "$SHARED" "$SHARED/models/tiny-llama" "$task" "${SCORE_N:-500}" 16 "$THREADS" 2>/dev/null | grep -A2 '^RESULT' | tee -a "$OUT/log"
+done
+$JAVA score ort "$SHARED" "$SHARED/models/SmolLM2-135M-Instruct.Q4_1.gguf" arc-easy "$(( ${SCORE_N:-500} / 5 ))" 16 "$THREADS" 2>/dev/null \
+  | grep -A2 '^RESULT' | tee -a "$OUT/log"
+echo "# $(uptime | sed 's/.*load/load/')" | tee -a "$OUT/log"
+
+python3 - "$OUT/log" <<'PY'
+import sys
+rows = [l.split() for l in open(sys.argv[1]) if l.startswith("RESULT")]
+gen = {r[2]: r for r in rows if r[1] == "gen"}
+hf = gen.get("hf-transformers-fp32")
+print("\n| what | engine | count | wall s | cpu s | per wall s | per cpu s | vs HF (wall) |")
+print("|---|---|---|---|---|---|---|---|")
+for r in rows:
+    what, eng, cnt, unit, wall, cpu = r[1], r[2], int(r[3]), r[4], float(r[5]), float(r[6])
+    ratio = ""
+    if what == "gen" and hf is not None:
+        ratio = f"{(cnt / wall) / (int(hf[3]) / float(hf[5])):.2f}x"
+    print(f"| {what} | {eng} | {cnt} {unit} | {wall:.1f} | {cpu:.1f} | {cnt / wall:.1f} | {cnt / cpu:.1f} | {ratio} |")
+PY
