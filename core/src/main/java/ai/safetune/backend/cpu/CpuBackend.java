@@ -10,7 +10,7 @@ import ai.safetune.model.Weight;
 import java.util.Arrays;
 
 /**
- * The reference backend: every op in plain fp32 Java, parallel over rows on a ForkJoin pool. Matmuls use
+ * The reference backend: every op in plain fp32 Java, parallel over rows on a small spinning worker pool ({@link Parallel}). Matmuls use
  * {@link Gemm} (packed panels and a register-tiled micro-kernel; quantized weights expanded per panel).
  */
 public final class CpuBackend implements Backend {
