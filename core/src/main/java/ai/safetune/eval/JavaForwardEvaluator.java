@@ -151,24 +151,12 @@ public final class JavaForwardEvaluator implements TrainingEvaluator, AutoClosea
                 int[] k = continuations.get(start + r);
                 double sum = 0;
                 for (int j = 0; j < k.length; j++) {
-                    sum += logSoftmaxAt(logits, (r * t + c - 1 + j) * v, v, k[j]);
+                    sum += LogProbs.logSoftmaxAt(logits, (r * t + c - 1 + j) * v, v, k[j]);
                 }
                 out[start + r] = sum;
             }
         }
         return out;
-    }
-
-    private static double logSoftmaxAt(float[] logits, int off, int v, int target) {
-        double max = Double.NEGATIVE_INFINITY;
-        for (int i = 0; i < v; i++) {
-            max = Math.max(max, logits[off + i]);
-        }
-        double sum = 0;
-        for (int i = 0; i < v; i++) {
-            sum += Math.exp(logits[off + i] - max);
-        }
-        return logits[off + target] - max - Math.log(sum);
     }
 
     @Override

@@ -1,5 +1,7 @@
 package ai.safetune.eval.onnx;
 
+import ai.safetune.eval.LogProbs;
+
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtEnvironment;
@@ -452,7 +454,7 @@ public final class OrtEvaluator implements AutoCloseable {
                             sum += logits.get(at * v + k[j]) - lse.get(at);
                         } else { // a graph exported before the logsumexp output existed
                             logits.get(at * v, row);
-                            sum += logSoftmaxAt(row, 0, v, k[j]);
+                            sum += LogProbs.logSoftmaxAt(row, 0, v, k[j]);
                         }
                     }
                     out[order[start + r]] = sum;
@@ -460,18 +462,6 @@ public final class OrtEvaluator implements AutoCloseable {
             }
         }
         return out;
-    }
-
-    static double logSoftmaxAt(float[] logits, int off, int v, int target) {
-        double max = Double.NEGATIVE_INFINITY;
-        for (int i = 0; i < v; i++) {
-            max = Math.max(max, logits[off + i]);
-        }
-        double sum = 0;
-        for (int i = 0; i < v; i++) {
-            sum += Math.exp(logits[off + i] - max);
-        }
-        return logits[off + target] - max - Math.log(sum);
     }
 
     @Override
