@@ -130,17 +130,7 @@ public final class CpuBackend implements Backend {
             QuantGemm.matmul(par, quantKernel, qf, o, xs, n, k, (QuantizedWeight) cw.source(), m);
             return;
         }
-        Gemm.matmul(par, kernel, o, xs, n, k, new Gemm.Rows() {
-            @Override
-            public float[] dense() {
-                return cw.dense();
-            }
-
-            @Override
-            public void rows(int row, int count, float[] dst, int off) {
-                cw.rows(row, count, dst, off);
-            }
-        }, m, 1f, false);
+        Gemm.matmul(par, kernel, o, xs, n, k, cw, m, 1f, false);
     }
 
     @Override
@@ -148,7 +138,7 @@ public final class CpuBackend implements Backend {
         float[] o = data(out, "matmul", "out", n * outDim);
         float[] xs = data(x, "matmul", "x", n * inDim);
         float[] ws = data(w, "matmul", "w", outDim * inDim);
-        Gemm.matmul(par, kernel, o, xs, n, inDim, Gemm.denseRows(ws), outDim, scale, accumulate);
+        Gemm.matmul(par, kernel, o, xs, n, inDim, Gemm.denseRows(ws, inDim), outDim, scale, accumulate);
     }
 
     @Override
@@ -280,17 +270,7 @@ public final class CpuBackend implements Backend {
             Gemm.gemm(par, kernel, d, k, n, k, m, g, m, false, Gemm.rowMajor(dense, k), 1f, accumulate);
             return;
         }
-        CpuBackward.matmulFrozen(par, d, g, n, new Gemm.Rows() {
-            @Override
-            public float[] dense() {
-                return cw.dense();
-            }
-
-            @Override
-            public void rows(int row, int count, float[] dst, int off) {
-                cw.rows(row, count, dst, off);
-            }
-        }, m, k, accumulate);
+        CpuBackward.matmulFrozen(par, d, g, n, cw, m, k, accumulate);
     }
 
     @Override

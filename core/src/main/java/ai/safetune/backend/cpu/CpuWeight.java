@@ -5,7 +5,7 @@ import ai.safetune.backend.WeightHandle;
 import ai.safetune.model.Weight;
 
 /** A frozen weight on the CPU: either the source {@link Weight} (expanded per tile) or a dense fp32 copy. */
-final class CpuWeight implements WeightHandle {
+final class CpuWeight implements WeightHandle, Gemm.Rows {
     private final CpuBackend backend;
     private Weight source;
     private float[] dense;
@@ -17,13 +17,15 @@ final class CpuWeight implements WeightHandle {
     }
 
     /** Dense fp32 values when expanded once (or stored as F32), else null. */
-    float[] dense() {
+    @Override
+    public float[] dense() {
         check();
         return dense;
     }
 
     /** Writes rows {@code [row, row+count)} as fp32 into {@code dst} at {@code off}. */
-    void rows(int row, int count, float[] dst, int off) {
+    @Override
+    public void rows(int row, int count, float[] dst, int off) {
         check();
         if (dense != null) {
             System.arraycopy(dense, row * source.cols(), dst, off, count * source.cols());

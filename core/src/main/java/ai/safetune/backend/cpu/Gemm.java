@@ -334,7 +334,7 @@ final class Gemm {
                     bt[m * K + k] = b[k * M + m];
                 }
             }
-            dots(par, kernel, out, a, n, K, denseRows(bt), M, scale, accumulate);
+            dots(par, kernel, out, a, n, K, denseRows(bt, K), M, scale, accumulate);
             return;
         }
         gemm(par, kernel, out, M, n, M, K, a, K, false, rowMajor(b, M), scale, accumulate);
@@ -359,7 +359,8 @@ final class Gemm {
         gemm(par, kernel, out, M, K, M, n, a, K, true, rowMajor(b, M), scale, true);
     }
 
-    static Rows denseRows(float[] w) {
+    /** A dense row-major {@code [*, cols]} matrix as {@link Rows}. */
+    static Rows denseRows(float[] w, int cols) {
         return new Rows() {
             @Override
             public float[] dense() {
@@ -368,7 +369,7 @@ final class Gemm {
 
             @Override
             public void rows(int row, int count, float[] dst, int off) {
-                throw new UnsupportedOperationException("dense rows are read in place");
+                System.arraycopy(w, row * cols, dst, off, count * cols);
             }
         };
     }

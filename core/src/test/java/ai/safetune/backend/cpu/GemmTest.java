@@ -112,7 +112,7 @@ class GemmTest {
                     float scale = acc ? 0.37f : (bKind == 1 ? 1f : -1.5f);
                     Gemm.BSource src = switch (bKind) {
                         case 0 -> Gemm.rowMajor(b, cols);
-                        case 1 -> Gemm.transposedRows(Gemm.denseRows(b), K);
+                        case 1 -> Gemm.transposedRows(Gemm.denseRows(b, K), K);
                         default -> Gemm.transposedRows(quantizedLike(b, K), K);
                     };
                     float[][] results = new float[3][];
@@ -144,7 +144,7 @@ class GemmTest {
             for (boolean dense : new boolean[] {true, false}) {
                 float[] c1 = before.clone();
                 float[] c2 = before.clone();
-                Gemm.Rows rows = dense ? Gemm.denseRows(w) : quantizedLike(w, K);
+                Gemm.Rows rows = dense ? Gemm.denseRows(w, K) : quantizedLike(w, K);
                 Gemm.matmul(p1, kernel, c1, x, n, K, rows, M, scale, acc);
                 Gemm.matmul(p2, kernel, c2, x, n, K, rows, M, scale, acc);
                 check(kernel.name() + " matmul dense=" + dense, c1, before, x, false, w, true, n, K, M, scale, acc);
