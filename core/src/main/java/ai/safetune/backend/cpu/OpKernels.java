@@ -1,36 +1,17 @@
 package ai.safetune.backend.cpu;
 
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
-
 /**
  * Picks the {@link OpKernel} the way {@link Kernels} picks the GEMM kernel: the Vector API one when the JVM has
  * {@code jdk.incubator.vector} and {@code -Dsafetune.cpu.simd} is not {@code false}, else the scalar one. Never
  * fails: any problem loading or self-checking the vector kernel means scalar.
  */
 final class OpKernels {
-    private static final Logger LOG = LoggerFactory.getLogger(OpKernels.class);
-
     private OpKernels() {
     }
 
     static OpKernel pick(boolean allowVector) {
-        if (!allowVector || "false".equalsIgnoreCase(System.getProperty(Kernels.PROPERTY, "true").trim())
-                || ModuleLayer.boot().findModule("jdk.incubator.vector").isEmpty()) {
-            return new ScalarOpKernel();
-        }
-        try {
-            OpKernel k = (OpKernel) Class.forName("ai.safetune.backend.cpu.VectorOpKernel").getDeclaredConstructor()
-                    .newInstance();
-            if (!selfCheck(k)) {
-                LOG.warn("cpu backend: vector op kernel failed its self-check; using scalar op kernels");
-                return new ScalarOpKernel();
-            }
-            return k;
-        } catch (ReflectiveOperationException | LinkageError | RuntimeException e) {
-            LOG.info("cpu backend: vector op kernel unavailable ({}); using scalar op kernels", e.toString());
-            return new ScalarOpKernel();
-        }
+        return Kernels.load(OpKernel.class, allowVector, "ai.safetune.backend.cpu.VectorOpKernel", new ScalarOpKernel(),
+                OpKernels::selfCheck);
     }
 
     /** A small product and an exp row against the scalar kernel, so a broken vector path never gives wrong numbers. */

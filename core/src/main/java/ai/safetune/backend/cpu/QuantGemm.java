@@ -3,8 +3,6 @@ package ai.safetune.backend.cpu;
 import ai.safetune.model.QuantizedWeight;
 import ai.safetune.model.Weight;
 import ai.safetune.model.io.Float16;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * {@code out[n, M] = x[n, K] · W[M, K]ᵀ} on a quantized weight (Q4_0, Q4_1, Q8_0) without expanding W to fp32:
@@ -15,7 +13,6 @@ import org.slf4j.LoggerFactory;
  * Parallel over blocks of output rows.
  */
 final class QuantGemm {
-    private static final Logger LOG = LoggerFactory.getLogger(QuantGemm.class);
     /**
      * Up to this many x rows the fused product beats expanding 64-row fp32 tiles (measured on Q4_1 576 → 1536, one
      * thread: 34 vs 15 GFLOP per CPU-second at 16 rows, 26 vs 20 at 48; see benchmarks/RESULTS.md).
@@ -74,24 +71,14 @@ final class QuantGemm {
      */
     static QuantKernel pickKernel(boolean simd) {
         QuantKernel scalar = new ScalarQuantKernel();
-        if (!simd || "false".equalsIgnoreCase(System.getProperty("safetune.cpu.simd", "true").trim())
-                || ModuleLayer.boot().findModule("jdk.incubator.vector").isEmpty()) {
-            return scalar;
-        }
-        try {
-            QuantKernel k = (QuantKernel) Class.forName("ai.safetune.backend.cpu.VectorQuantKernel")
-                    .getDeclaredConstructor().newInstance();
+        return Kernels.load(QuantKernel.class, simd, "ai.safetune.backend.cpu.VectorQuantKernel", scalar, k -> {
             for (QuantFormat f : QuantFormat.values()) {
                 if (!agrees(k, scalar, f)) {
-                    LOG.warn("cpu backend: vector quantized kernel failed its self-check on {}; using scalar", f);
-                    return scalar;
+                    return false;
                 }
             }
-            return k;
-        } catch (ReflectiveOperationException | LinkageError | RuntimeException e) {
-            LOG.info("cpu backend: vector quantized kernel unavailable ({}); using scalar", e.toString());
-            return scalar;
-        }
+            return true;
+        });
     }
 
     /** Two blocks, five x rows (the four-row and the one-row loops) against the scalar kernel. */
