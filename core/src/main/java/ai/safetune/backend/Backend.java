@@ -213,14 +213,7 @@ public interface Backend extends AutoCloseable {
         double bc2Sqrt = Math.sqrt(1 - Math.pow(beta2, step));
         double stepSize = lr / bc1;
         float decay = (float) (1 - lr * weightDecay);
-        for (int i = 0; i < n; i++) {
-            float gi = gh[i] * gradScale;
-            ph[i] *= decay;
-            mh[i] = (float) (beta1 * mh[i] + (1 - beta1) * gi);
-            vh[i] = (float) (beta2 * vh[i] + (1 - beta2) * gi * gi);
-            double denom = Math.sqrt(vh[i]) / bc2Sqrt + eps;
-            ph[i] -= (float) (stepSize * mh[i] / denom);
-        }
+        HostAdamW.update(ph, gh, mh, vh, n, gradScale, decay, stepSize, bc2Sqrt, beta1, beta2, eps);
         write(p, 0, ph, 0, n);
         write(m, 0, mh, 0, n);
         write(v, 0, vh, 0, n);

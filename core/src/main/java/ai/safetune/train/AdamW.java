@@ -1,5 +1,7 @@
 package ai.safetune.train;
 
+import ai.safetune.backend.HostAdamW;
+
 import java.util.Arrays;
 import java.util.List;
 
@@ -82,14 +84,7 @@ public final class AdamW {
                 throw new IllegalArgumentException("AdamW tensor " + t + ": expected " + mt.length + " values, got "
                         + p.length + " parameters and " + g.length + " gradients");
             }
-            for (int i = 0; i < p.length; i++) {
-                float gi = g[i];
-                p[i] *= decay;
-                mt[i] = (float) (beta1 * mt[i] + (1 - beta1) * gi);
-                vt[i] = (float) (beta2 * vt[i] + (1 - beta2) * gi * gi);
-                double denom = Math.sqrt(vt[i]) / bc2Sqrt + eps;
-                p[i] -= (float) (stepSize * mt[i] / denom);
-            }
+            HostAdamW.update(p, g, mt, vt, p.length, 1f, decay, stepSize, bc2Sqrt, beta1, beta2, eps);
         }
     }
 
