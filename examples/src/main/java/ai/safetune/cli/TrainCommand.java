@@ -308,13 +308,7 @@ public final class TrainCommand implements Callable<Integer> {
                 o.put("tokens", m.seqTokens());
                 o.put("tokens_per_s", m.tokensPerSec());
                 o.put("elapsed_s", m.elapsedSec());
-                try {
-                    metrics.write(JSON.writeValueAsString(o));
-                    metrics.write('\n');
-                    metrics.flush();
-                } catch (IOException e) {
-                    throw new UncheckedIOException("cannot write metrics: " + e.getMessage(), e);
-                }
+                writeMetrics(o);
             }
             if (bar != null) {
                 bar.setExtraMessage(String.format(Locale.ROOT, "loss %.4f %.0f tok/s", m.loss(), m.tokensPerSec()));
@@ -324,7 +318,18 @@ public final class TrainCommand implements Callable<Integer> {
                 }
             }
         }
-    
+
+        /** One JSON line of the metrics file, flushed so a killed run keeps every finished step. */
+        private void writeMetrics(ObjectNode o) {
+            try {
+                metrics.write(JSON.writeValueAsString(o));
+                metrics.write('\n');
+                metrics.flush();
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot write metrics: " + e.getMessage(), e);
+            }
+        }
+
         @Override
         public void onEval(EvalMetrics e) {
             StringBuilder line = new StringBuilder();
@@ -338,13 +343,7 @@ public final class TrainCommand implements Callable<Integer> {
                 e.values().forEach(vals::put);
                 o.put("evaluator", e.evaluator());
                 o.put("eval_seconds", e.seconds());
-                try {
-                    metrics.write(JSON.writeValueAsString(o));
-                    metrics.write('\n');
-                    metrics.flush();
-                } catch (IOException ex) {
-                    throw new UncheckedIOException("cannot write metrics: " + ex.getMessage(), ex);
-                }
+                writeMetrics(o);
             }
         }
     }
