@@ -117,23 +117,26 @@ public final class LoraTrainBench {
 
     /** The parsed command line. */
     record Args(String backend, String shape, int batch, int seq, int warmup, int steps, boolean bf16Weights,
-                CudaPrecision precision, Optimizer optimizer) {
+                CudaPrecision precision, Optimizer optimizer, int profileSteps) {
         static final String USAGE = "usage: LoraTrainBench cuda|cpu SHAPE BATCH SEQ WARMUP STEPS [bf16|f32]"
-                + " [--precision f32|bf16|bf16-tiled] [--optimizer device|host]";
+                + " [--precision f32|bf16|bf16-tiled] [--optimizer device|host] [--profile STEPS]";
 
         static Args parse(String[] a) {
             List<String> pos = new ArrayList<>();
             CudaPrecision precision = null;
             Optimizer optimizer = Optimizer.DEVICE;
+            int profile = 0;
             for (int i = 0; i < a.length; i++) {
                 String s = a[i];
-                if (s.equals("--precision") || s.equals("--optimizer")) {
+                if (s.equals("--precision") || s.equals("--optimizer") || s.equals("--profile")) {
                     if (i + 1 >= a.length) {
                         throw new IllegalArgumentException(s + " needs a value; " + USAGE);
                     }
                     String v = a[++i];
                     if (s.equals("--precision")) {
                         precision = CudaPrecision.parse(v, "--precision");
+                    } else if (s.equals("--profile")) {
+                        profile = nonNegative(v, "--profile");
                     } else {
                         optimizer = switch (v) {
                             case "device" -> Optimizer.DEVICE;
@@ -165,7 +168,7 @@ public final class LoraTrainBench {
             }
             return new Args(be, pos.get(1), positive(pos.get(2), "BATCH"), positive(pos.get(3), "SEQ"),
                     nonNegative(pos.get(4), "WARMUP"), positive(pos.get(5), "STEPS"), wt.equals("bf16"),
-                    precision == null ? CudaPrecision.F32 : precision, optimizer);
+                    precision == null ? CudaPrecision.F32 : precision, optimizer, profile);
         }
 
         private static int positive(String v, String what) {
@@ -207,16 +210,25 @@ public final class LoraTrainBench {
 
     static Result run(Args a) {
         ModelConfig c = shape(a.shape());
+        long t0 = System.nanoTime();
+        try (ModelWeights w = randomWeights(c, a.bf16Weights(), 42);
+             Backend raw = a.backend().equals("cuda") ? new CudaBackend(0, a.precision())
+                     : new CpuBackend(Runtime.getRuntime().availableProcessors())) {
+            // --profile: every op goes through the profiler, which books time only in the extra profiled steps
+            OpProfiler profiler = a.profileSteps() > 0
+                    ? OpProfiler.wrap(raw, () -> { if (raw instanceof CudaBackend cb) { cb.synchronize(); } }) : null;
+            return run(a, c, w, profiler == null ? raw : profiler.backend(), raw, profiler, t0);
+        }
+    }
+
+    private static Result run(Args a, ModelConfig c, ModelWeights w, Backend backend, Backend raw, OpProfiler profiler,
+                              long t0) {
         int batch = a.batch();
         int seq = a.seq();
         int warmup = a.warmup();
         int steps = a.steps();
         LoraConfig lora = LoraConfig.builder().r(16).alpha(32).targetModules(LoraConfig.ALL_LINEAR).build();
-        long t0 = System.nanoTime();
-        try (ModelWeights w = randomWeights(c, a.bf16Weights(), 42);
-             Backend backend = a.backend().equals("cuda") ? new CudaBackend(0, a.precision())
-                     : new CpuBackend(Runtime.getRuntime().availableProcessors());
-             LoraTrainingModel lm = new LoraTrainingModel(c, w, backend, PeftAdapter.init(c, lora, 7), false);
+        try (LoraTrainingModel lm = new LoraTrainingModel(c, w, backend, PeftAdapter.init(c, lora, 7), false);
              BackendAdamW dev = new BackendAdamW(backend, lm.parameterSizes(), 0.9, 0.999, 1e-8, 0.0)) {
             System.out.printf("backend %s; shape %s %s; base weights %s; batch %d seq %d; optimizer %s; setup %.1f s%n",
                     backend.description(), a.shape(), c, a.bf16Weights() ? "bf16" : "f32", batch, seq,
@@ -248,7 +260,11 @@ public final class LoraTrainBench {
             AdamW adam = AdamW.withDefaults(lm.parameterSizes(), 0.0);
             double[] ms = new double[steps];
             double loss = Double.NaN;
-            for (int s = 0; s < warmup + steps; s++) {
+            int profiled = profiler == null ? 0 : a.profileSteps();
+            for (int s = 0; s < warmup + steps + profiled; s++) {
+                if (s == warmup + steps) {
+                    profiler.enabled = true;
+                }
                 long t = System.nanoTime();
                 lm.zeroGradients();
                 loss = lm.forwardBackward(tb, targets, 1f / lossTokens).lossSum() / lossTokens;
@@ -257,7 +273,7 @@ public final class LoraTrainBench {
                     List<Tensor> grads = lm.gradientTensors();
                     double norm = dev.gradNorm(grads);
                     dev.step(lm.parameterTensors(), grads, 1e-4, BackendAdamW.clipScale(norm, 1.0));
-                    if (backend instanceof CudaBackend cb) {
+                    if (raw instanceof CudaBackend cb) {
                         cb.synchronize();  // the update is queued after the norm's download: wait for it too
                     }
                 } else {
@@ -268,10 +284,11 @@ public final class LoraTrainBench {
                     lm.setParameters(params);
                 }
                 double dt = (System.nanoTime() - t) / 1e6;
-                if (s >= warmup) {
+                if (s >= warmup && s < warmup + steps) {
                     ms[s - warmup] = dt;
                 }
-                System.out.printf("step %d%s: %.1f ms, loss %.4f%n", s, s < warmup ? " (warm-up)" : "", dt, loss);
+                System.out.printf("step %d%s: %.1f ms, loss %.4f%n", s, s < warmup ? " (warm-up)"
+                        : s >= warmup + steps ? " (profiled)" : "", dt, loss);
             }
             double[] sorted = ms.clone();
             Arrays.sort(sorted);
@@ -289,6 +306,10 @@ public final class LoraTrainBench {
                     f6 / (med / 1e3) / 1e12, 100 * f6 / (med / 1e3) / peak,
                     f4 / (med / 1e3) / 1e12, 100 * f4 / (med / 1e3) / peak, loss,
                     a.optimizer().name().toLowerCase(java.util.Locale.ROOT));
+            if (profiler != null) {
+                System.out.println("PROFILE " + mode + " " + a.shape() + " (" + profiled + " steps, each op synchronized)");
+                profiler.table(profiled).forEach(l -> System.out.println("PROFILE " + l));
+            }
             return new Result(med, tokS, 100 * f6 / (med / 1e3) / peak, loss);
         }
     }
