@@ -68,6 +68,11 @@ ST_API int st_cast_bf16_to_f32(st_ctx *ctx, float *out, const uint16_t *in, int6
 ST_API int st_matmul_bf16(st_ctx *ctx, void *C, int c_bf16, const uint16_t *A, const uint16_t *B,
                    int M, int N, int K, int trans_a, int trans_b, float alpha, float beta);
 
+/* ---- fp32 GEMM through cuBLAS (gemm.cu, cublasSgemm without TF32), same convention: C[M,N] = alpha*op(A)·op(B)
+ *      + beta*C, row-major fp32. Serves the LoRA rank-r products. ---- */
+ST_API int st_sgemm(st_ctx *ctx, float *C, const float *A, const float *B, int M, int N, int K, int trans_a,
+                    int trans_b, float alpha, float beta);
+
 /* ---- small fp32 GEMM with arbitrary strides (lora.cu): C[m*ldc+p] = alpha*sum_k U[m*su0+k*su1]*V[k*sv0+p*sv1]
  *      (+ C if accumulate). Serves the skinny LoRA products (x·Aᵀ, dy·B, dyᵀ·xa, gᵀ·x). ---- */
 ST_API int st_sgemm_strided(st_ctx *ctx, float *C, int ldc, const float *U, int64_t su0, int64_t su1,
@@ -113,6 +118,16 @@ ST_API int st_attention_forward(st_ctx *ctx, float *out, float *lse, const float
 ST_API int st_attention_backward(st_ctx *ctx, float *dq, float *dk, float *dv, float *delta, const float *dout,
                                  const float *out, const float *q, const float *k, const float *v, const float *lse,
                                  const int32_t *key_mask, int B, int T, int Hq, int Hkv, int D, float scale);
+
+/* The same two ops on tensor cores for the bf16 precisions: Q, K, V, dO and the probabilities / dS are rounded
+ * to bf16 before each product (fp32 accumulation, softmax, lse), as bf16 flash attention does. Same arguments
+ * and semantics; head dims other than 64 and 128, or buffers not 16-byte aligned, run the fp32 kernels. */
+ST_API int st_attention_forward_bf16(st_ctx *ctx, float *out, float *lse, const float *q, const float *k, const float *v,
+                                     const int32_t *key_mask, int B, int T, int Tk, int cap, int q_start, int Hq, int Hkv,
+                                     int D, float scale);
+ST_API int st_attention_backward_bf16(st_ctx *ctx, float *dq, float *dk, float *dv, float *delta, const float *dout,
+                                      const float *out, const float *q, const float *k, const float *v, const float *lse,
+                                      const int32_t *key_mask, int B, int T, int Hq, int Hkv, int D, float scale);
 
 /* ---- elementwise (elementwise.cu) ---- */
 ST_API int st_add(st_ctx *ctx, float *out, const float *a, const float *b, int64_t n);    /* out may alias a or b */

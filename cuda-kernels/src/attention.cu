@@ -318,3 +318,375 @@ extern "C" int st_attention_backward(st_ctx *ctx, float *dq, float *dk, float *d
   ST_LAUNCHED(op);
   return ST_OK;
 }
+
+// ===================================================================================================
+// The same three passes on tensor cores (WMMA bf16 16×16×16, fp32 accumulate), for the bf16 precisions:
+// Q, K, V, dO are rounded to bf16 as their tiles are loaded, and so are the probabilities P (forward, dV) and
+// dS (dQ, dK) before the second product; scores, the online softmax, lse and every accumulator stay fp32.
+// This is what a bf16 training run of PyTorch (SDPA / flash attention) computes. A block of 4 warps owns
+// 64 rows (queries, or keys in the dK/dV pass), 16 per warp, and walks 64-wide tiles of the other side.
+// Scores leave the MMA through per-warp shared memory; two lanes own one row (32 columns each) for the
+// elementwise softmax part. Blocks with the most causal work are scheduled first (row blocks reversed).
+// Needs D % 16 == 0, D <= 128 and 16-byte aligned buffers; st_attention_*_bf16 otherwise run the fp32
+// kernels above.
+#include <mma.h>
+#include <initializer_list>
+
+#define TCW 4    // warps per block
+#define TCR 64   // rows per block (16 per warp)
+#define TCC 64   // columns per inner tile
+
+template <int D> struct TcGeom {
+  static constexpr int LDT = D + 8;                          // bf16 tile rows (+16 bytes: fewer bank conflicts)
+  static constexpr int LDF = (D > TCC ? D : TCC) + 4;        // fp32 per-warp staging rows (scores, outputs)
+  static constexpr int LDP = TCC + 8;                        // bf16 per-warp P / dS rows
+  static constexpr size_t TILE = (size_t)TCR * LDT * 2;      // bytes of one bf16 tile
+  static constexpr size_t F = (size_t)16 * LDF * 4;          // bytes of one warp's fp32 staging
+  static constexpr size_t P = (size_t)16 * LDP * 2;          // bytes of one warp's bf16 P / dS
+};
+
+// rows t0..t0+63 of head h of a [B, Tseq, H, D] fp32 tensor -> bf16 tile [64][LDT]; rows >= limit are zeros
+template <int D>
+__device__ __forceinline__ void tc_load(__nv_bfloat16 *dst, const float *src, int b, int t0, int h, int H, int Tseq,
+                                        int limit) {
+  constexpr int C4 = D / 4, LDT = TcGeom<D>::LDT;
+  for (int i = threadIdx.x; i < TCR * C4; i += blockDim.x) {
+    int r = i / C4, c = (i % C4) * 4, t = t0 + r;
+    float4 x = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    if (t < limit) x = *reinterpret_cast<const float4 *>(src + qkv_index(b, t, h, H, Tseq, D) + c);
+    __nv_bfloat162 *d2 = reinterpret_cast<__nv_bfloat162 *>(dst + r * LDT + c);
+    d2[0] = __floats2bfloat162_rn(x.x, x.y);
+    d2[1] = __floats2bfloat162_rn(x.z, x.w);
+  }
+}
+
+using namespace nvcuda;
+typedef wmma::fragment<wmma::accumulator, 16, 16, 16, float> FragC;
+typedef wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> FragA;
+typedef wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> FragBr;
+typedef wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> FragBc;
+
+// out[16][64] (fp32, ld LDF) = A[16][D] · Bt[64][D]ᵀ : both operands bf16 rows with stride LDT
+template <int D>
+__device__ __forceinline__ void tc_abt(float *out, const __nv_bfloat16 *A, const __nv_bfloat16 *Bt) {
+  constexpr int LDT = TcGeom<D>::LDT, LDF = TcGeom<D>::LDF;
+  FragC c[TCC / 16];
+#pragma unroll
+  for (int j = 0; j < TCC / 16; j++) wmma::fill_fragment(c[j], 0.0f);
+#pragma unroll
+  for (int kk = 0; kk < D; kk += 16) {
+    FragA a;
+    wmma::load_matrix_sync(a, A + kk, LDT);
+#pragma unroll
+    for (int j = 0; j < TCC / 16; j++) {
+      FragBc bt;
+      wmma::load_matrix_sync(bt, Bt + j * 16 * LDT + kk, LDT);
+      wmma::mma_sync(c[j], a, bt, c[j]);
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < TCC / 16; j++) wmma::store_matrix_sync(out + j * 16, c[j], LDF, wmma::mem_row_major);
+}
+
+// acc[D/16] += P[16][64] (bf16, ld LDP) · Bm[64][D] (bf16 rows, ld LDT)
+template <int D>
+__device__ __forceinline__ void tc_pb(FragC *acc, const __nv_bfloat16 *P, const __nv_bfloat16 *Bm) {
+  constexpr int LDT = TcGeom<D>::LDT, LDP = TcGeom<D>::LDP;
+#pragma unroll
+  for (int kk = 0; kk < TCC; kk += 16) {
+    FragA a;
+    wmma::load_matrix_sync(a, P + kk, LDP);
+#pragma unroll
+    for (int f = 0; f < D / 16; f++) {
+      FragBr bm;
+      wmma::load_matrix_sync(bm, Bm + kk * LDT + f * 16, LDT);
+      wmma::mma_sync(acc[f], a, bm, acc[f]);
+    }
+  }
+}
+
+// forward: grid (ceil(T/64), Hq, B), 128 threads
+template <int D>
+__global__ void __launch_bounds__(TCW * 32) attention_tc_forward_kernel(float *out, float *lse, const float *q,
+    const float *k, const float *v, const int32_t *key_mask, int T, int Tk, int cap, int q_start, int Hq, int Hkv,
+    float scale) {
+  using G = TcGeom<D>;
+  constexpr int LDT = G::LDT, LDF = G::LDF, LDP = G::LDP, HALF = D / 2;
+  extern __shared__ __align__(128) unsigned char smem[];
+  __nv_bfloat16 *Qs = (__nv_bfloat16 *)smem, *Ks = Qs + TCR * LDT, *Vs = Ks + TCR * LDT;
+  int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  float *Sf = (float *)(smem + 3 * G::TILE + warp * G::F);
+  __nv_bfloat16 *Pb = (__nv_bfloat16 *)(smem + 3 * G::TILE + TCW * G::F + warp * G::P);
+  int b = blockIdx.z, h = blockIdx.y, hk = h / (Hq / Hkv);
+  int q0 = (gridDim.x - 1 - blockIdx.x) * TCR;
+  tc_load<D>(Qs, q, b, q0, h, Hq, T, T);
+  int r = lane >> 1, half = lane & 1;
+  int wfirst = q0 + warp * 16, tq = wfirst + r, slot = q_start + tq;
+  bool qok = tq < T;
+  int wlast_slot = q_start + min(wfirst + 15, T - 1);
+  int block_last = min(q_start + min(q0 + TCR - 1, T - 1), Tk - 1);
+  float m = -INFINITY, l = 0.0f, o[HALF];
+#pragma unroll
+  for (int i = 0; i < HALF; i++) o[i] = 0.0f;
+  for (int k0 = 0; k0 <= block_last; k0 += TCC) {
+    __syncthreads();  // previous K/V tiles consumed (and Qs written, the first time)
+    tc_load<D>(Ks, k, b, k0, hk, Hkv, cap, Tk);
+    tc_load<D>(Vs, v, b, k0, hk, Hkv, cap, Tk);
+    __syncthreads();
+    if (wfirst >= T || k0 > wlast_slot) continue;  // warp-uniform: nothing of this tile is visible
+    tc_abt<D>(Sf, Qs + warp * 16 * LDT, Ks);
+    __syncwarp();
+    float s[32], mt = -INFINITY;
+#pragma unroll
+    for (int c = 0; c < 32; c++) {
+      int j = k0 + half * 32 + c;
+      bool ok = qok && j <= slot && j < Tk && (key_mask == nullptr || key_mask[(int64_t)b * cap + j] != 0);
+      s[c] = ok ? Sf[r * LDF + half * 32 + c] * scale : -INFINITY;
+      mt = fmaxf(mt, s[c]);
+    }
+    mt = fmaxf(mt, __shfl_xor_sync(0xffffffff, mt, 1));
+    float mnew = fmaxf(m, mt);
+    float corr = mnew == -INFINITY ? 1.0f : expf(m - mnew), ps = 0.0f;
+#pragma unroll
+    for (int c = 0; c < 32; c++) {
+      float p = mnew == -INFINITY ? 0.0f : expf(s[c] - mnew);
+      ps += p;
+      Pb[r * LDP + half * 32 + c] = __float2bfloat16_rn(p);
+    }
+    ps += __shfl_xor_sync(0xffffffff, ps, 1);
+    l = l * corr + ps;
+    m = mnew;
+    __syncwarp();
+    FragC acc[D / 16];
+#pragma unroll
+    for (int f = 0; f < D / 16; f++) wmma::fill_fragment(acc[f], 0.0f);
+    tc_pb<D>(acc, Pb, Vs);
+#pragma unroll
+    for (int f = 0; f < D / 16; f++) wmma::store_matrix_sync(Sf + f * 16, acc[f], LDF, wmma::mem_row_major);
+    __syncwarp();
+#pragma unroll
+    for (int i = 0; i < HALF; i++) o[i] = o[i] * corr + Sf[r * LDF + half * HALF + i];
+    __syncwarp();
+  }
+  if (qok) {
+    float inv = l > 0.0f ? 1.0f / l : 0.0f;  // a query that sees no key gets zeros and lse = -inf
+    float *op = out + qkv_index(b, tq, h, Hq, T, D) + half * HALF;
+#pragma unroll
+    for (int i = 0; i < HALF; i += 4) *reinterpret_cast<float4 *>(op + i) = make_float4(o[i] * inv, o[i + 1] * inv, o[i + 2] * inv, o[i + 3] * inv);
+    if (half == 0) lse[((int64_t)b * T + tq) * Hq + h] = l > 0.0f ? m + logf(l) : -INFINITY;
+  }
+}
+
+// backward dQ: grid (ceil(T/64), Hq, B). dS = P∘(dO·Vᵀ − delta)·scale, dQ = dS·K
+template <int D>
+__global__ void __launch_bounds__(TCW * 32) attention_tc_dq_kernel(float *dq, const float *dout, const float *q,
+    const float *k, const float *v, const float *lse, const float *delta, const int32_t *key_mask, int T, int Hq,
+    int Hkv, float scale) {
+  using G = TcGeom<D>;
+  constexpr int LDT = G::LDT, LDF = G::LDF, LDP = G::LDP, HALF = D / 2;
+  extern __shared__ __align__(128) unsigned char smem[];
+  __nv_bfloat16 *Qs = (__nv_bfloat16 *)smem, *dOs = Qs + TCR * LDT, *Ks = dOs + TCR * LDT, *Vs = Ks + TCR * LDT;
+  int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  float *Sf = (float *)(smem + 4 * G::TILE + warp * 2 * G::F), *dPf = Sf + 16 * LDF;
+  __nv_bfloat16 *Pb = (__nv_bfloat16 *)(smem + 4 * G::TILE + TCW * 2 * G::F + warp * G::P);
+  int b = blockIdx.z, h = blockIdx.y, hk = h / (Hq / Hkv);
+  int q0 = (gridDim.x - 1 - blockIdx.x) * TCR;
+  tc_load<D>(Qs, q, b, q0, h, Hq, T, T);
+  tc_load<D>(dOs, dout, b, q0, h, Hq, T, T);
+  int r = lane >> 1, half = lane & 1;
+  int wfirst = q0 + warp * 16, tq = wfirst + r;
+  bool qok = tq < T;
+  float L = qok ? lse[((int64_t)b * T + tq) * Hq + h] : -INFINITY;
+  float Dl = qok ? delta[((int64_t)b * T + tq) * Hq + h] : 0.0f;
+  int wlast = min(wfirst + 15, T - 1), qlast = min(q0 + TCR - 1, T - 1);
+  FragC acc[D / 16];
+#pragma unroll
+  for (int f = 0; f < D / 16; f++) wmma::fill_fragment(acc[f], 0.0f);
+  for (int k0 = 0; k0 <= qlast; k0 += TCC) {
+    __syncthreads();
+    tc_load<D>(Ks, k, b, k0, hk, Hkv, T, T);
+    tc_load<D>(Vs, v, b, k0, hk, Hkv, T, T);
+    __syncthreads();
+    if (wfirst >= T || k0 > wlast) continue;
+    tc_abt<D>(Sf, Qs + warp * 16 * LDT, Ks);
+    tc_abt<D>(dPf, dOs + warp * 16 * LDT, Vs);
+    __syncwarp();
+#pragma unroll
+    for (int c = 0; c < 32; c++) {
+      int cc = half * 32 + c, j = k0 + cc;
+      bool ok = qok && j <= tq && L != -INFINITY && (key_mask == nullptr || key_mask[(int64_t)b * T + j] != 0);
+      float p = ok ? expf(Sf[r * LDF + cc] * scale - L) : 0.0f;
+      Pb[r * LDP + cc] = __float2bfloat16_rn(p * (dPf[r * LDF + cc] - Dl) * scale);
+    }
+    __syncwarp();
+    tc_pb<D>(acc, Pb, Ks);
+  }
+  __syncwarp();
+#pragma unroll
+  for (int f = 0; f < D / 16; f++) wmma::store_matrix_sync(Sf + f * 16, acc[f], LDF, wmma::mem_row_major);
+  __syncwarp();
+  if (qok) {
+    float *dp = dq + qkv_index(b, tq, h, Hq, T, D) + half * HALF;
+#pragma unroll
+    for (int i = 0; i < HALF; i += 4)
+      *reinterpret_cast<float4 *>(dp + i) = *reinterpret_cast<const float4 *>(Sf + r * LDF + half * HALF + i);
+  }
+}
+
+// backward dK, dV: grid (ceil(T/64), Hkv, B); a block owns 64 keys of one KV head and walks the G query heads
+// sharing it and the query tiles at or after its first key: each dK/dV row is summed in one place, no atomics.
+// Per warp (16 keys): Sᵀ = K·Qᵀ, dPᵀ = V·dOᵀ, dV += Pᵀ·dO, dK += dSᵀ·Q.
+template <int D>
+__global__ void __launch_bounds__(TCW * 32) attention_tc_dkv_kernel(float *dk, float *dv, const float *dout,
+    const float *q, const float *k, const float *v, const float *lse, const float *delta, const int32_t *key_mask,
+    int T, int Hq, int Hkv, float scale) {
+  using G = TcGeom<D>;
+  constexpr int LDT = G::LDT, LDF = G::LDF, LDP = G::LDP, HALF = D / 2;
+  extern __shared__ __align__(128) unsigned char smem[];
+  __nv_bfloat16 *Ks = (__nv_bfloat16 *)smem, *Vs = Ks + TCR * LDT, *Qs = Vs + TCR * LDT, *dOs = Qs + TCR * LDT;
+  int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  float *Sf = (float *)(smem + 4 * G::TILE + warp * 2 * G::F), *dPf = Sf + 16 * LDF;
+  __nv_bfloat16 *Pb = (__nv_bfloat16 *)(smem + 4 * G::TILE + TCW * 2 * G::F + warp * 2 * G::P), *dSb = Pb + 16 * LDP;
+  float *Ls = (float *)(smem + 4 * G::TILE + TCW * 2 * G::F + TCW * 2 * G::P), *Ds = Ls + TCC;
+  int b = blockIdx.z, hk = blockIdx.y, GQ = Hq / Hkv;
+  int j0 = (gridDim.x - 1 - blockIdx.x) * TCR;
+  tc_load<D>(Ks, k, b, j0, hk, Hkv, T, T);
+  tc_load<D>(Vs, v, b, j0, hk, Hkv, T, T);
+  int r = lane >> 1, half = lane & 1;
+  int wfirst = j0 + warp * 16, tj = wfirst + r;
+  bool kok = tj < T && (key_mask == nullptr || key_mask[(int64_t)b * T + tj] != 0);  // padding key: dK = dV = 0
+  FragC adk[D / 16], adv[D / 16];
+#pragma unroll
+  for (int f = 0; f < D / 16; f++) {
+    wmma::fill_fragment(adk[f], 0.0f);
+    wmma::fill_fragment(adv[f], 0.0f);
+  }
+  for (int g = 0; g < GQ; g++) {
+    int h = hk * GQ + g;
+    for (int i0 = j0; i0 < T; i0 += TCC) {  // j0 is a multiple of 64: earlier query tiles see none of these keys
+      __syncthreads();
+      tc_load<D>(Qs, q, b, i0, h, Hq, T, T);
+      tc_load<D>(dOs, dout, b, i0, h, Hq, T, T);
+      if (threadIdx.x < TCC) {
+        int t = i0 + threadIdx.x;
+        Ls[threadIdx.x] = t < T ? lse[((int64_t)b * T + t) * Hq + h] : -INFINITY;
+        Ds[threadIdx.x] = t < T ? delta[((int64_t)b * T + t) * Hq + h] : 0.0f;
+      }
+      __syncthreads();
+      if (wfirst >= T || i0 + TCC - 1 < wfirst) continue;
+      tc_abt<D>(Sf, Ks + warp * 16 * LDT, Qs);
+      tc_abt<D>(dPf, Vs + warp * 16 * LDT, dOs);
+      __syncwarp();
+#pragma unroll
+      for (int c = 0; c < 32; c++) {
+        int cc = half * 32 + c, ti = i0 + cc;
+        bool ok = kok && ti >= tj && ti < T && Ls[cc] != -INFINITY;
+        float p = ok ? expf(Sf[r * LDF + cc] * scale - Ls[cc]) : 0.0f;
+        Pb[r * LDP + cc] = __float2bfloat16_rn(p);
+        dSb[r * LDP + cc] = __float2bfloat16_rn(p * (dPf[r * LDF + cc] - Ds[cc]) * scale);
+      }
+      __syncwarp();
+      tc_pb<D>(adv, Pb, dOs);
+      tc_pb<D>(adk, dSb, Qs);
+    }
+  }
+  __syncwarp();
+#pragma unroll
+  for (int pass = 0; pass < 2; pass++) {
+    FragC *acc = pass == 0 ? adk : adv;
+    float *dst = pass == 0 ? dk : dv;
+#pragma unroll
+    for (int f = 0; f < D / 16; f++) wmma::store_matrix_sync(Sf + f * 16, acc[f], LDF, wmma::mem_row_major);
+    __syncwarp();
+    if (tj < T) {
+      float *dp = dst + qkv_index(b, tj, hk, Hkv, T, D) + half * HALF;
+#pragma unroll
+      for (int i = 0; i < HALF; i += 4)
+        *reinterpret_cast<float4 *>(dp + i) = *reinterpret_cast<const float4 *>(Sf + r * LDF + half * HALF + i);
+    }
+    __syncwarp();
+  }
+}
+
+template <typename K>
+static int tc_smem(const char *op, K kernel, size_t bytes) {
+  // above 48 KB a kernel must opt in to dynamic shared memory; cheap, so done per launch
+  ST_CUDA(op, cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+  return ST_OK;
+}
+
+static bool tc_usable(int D, std::initializer_list<const void *> ptrs) {
+  if (D != 64 && D != 128) return false;
+  for (const void *p : ptrs)
+    if (p != nullptr && ((uintptr_t)p & 15) != 0) return false;
+  return true;
+}
+
+template <int D>
+static int tc_forward(const char *op, st_ctx *ctx, float *out, float *lse, const float *q, const float *k,
+                      const float *v, const int32_t *key_mask, int B, int T, int Tk, int cap, int q_start, int Hq,
+                      int Hkv, float scale) {
+  using G = TcGeom<D>;
+  size_t bytes = 3 * G::TILE + TCW * (G::F + G::P);
+  int rc = tc_smem(op, attention_tc_forward_kernel<D>, bytes);
+  if (rc) return rc;
+  dim3 grid((unsigned)ceil_div(T, TCR), Hq, B);
+  attention_tc_forward_kernel<D><<<grid, TCW * 32, bytes, ctx->stream>>>(out, lse, q, k, v, key_mask, T, Tk, cap,
+                                                                          q_start, Hq, Hkv, scale);
+  ST_LAUNCHED(op);
+  return ST_OK;
+}
+
+template <int D>
+static int tc_backward(const char *op, st_ctx *ctx, float *dq, float *dk, float *dv, const float *delta,
+                       const float *dout, const float *q, const float *k, const float *v, const float *lse,
+                       const int32_t *key_mask, int B, int T, int Hq, int Hkv, float scale) {
+  using G = TcGeom<D>;
+  size_t b1 = 4 * G::TILE + TCW * (2 * G::F + G::P);
+  size_t b2 = 4 * G::TILE + TCW * (2 * G::F + 2 * G::P) + 2 * TCC * sizeof(float);
+  int rc = tc_smem(op, attention_tc_dq_kernel<D>, b1);
+  if (rc || (rc = tc_smem(op, attention_tc_dkv_kernel<D>, b2))) return rc;
+  dim3 g1((unsigned)ceil_div(T, TCR), Hq, B);
+  attention_tc_dq_kernel<D><<<g1, TCW * 32, b1, ctx->stream>>>(dq, dout, q, k, v, lse, delta, key_mask, T, Hq, Hkv,
+                                                                scale);
+  ST_LAUNCHED(op);
+  dim3 g2((unsigned)ceil_div(T, TCR), Hkv, B);
+  attention_tc_dkv_kernel<D><<<g2, TCW * 32, b2, ctx->stream>>>(dk, dv, dout, q, k, v, lse, delta, key_mask, T, Hq,
+                                                                 Hkv, scale);
+  ST_LAUNCHED(op);
+  return ST_OK;
+}
+
+extern "C" int st_attention_forward_bf16(st_ctx *ctx, float *out, float *lse, const float *q, const float *k,
+                                         const float *v, const int32_t *key_mask, int B, int T, int Tk, int cap,
+                                         int q_start, int Hq, int Hkv, int D, float scale) {
+  const char *op = "st_attention_forward_bf16";
+  ST_CTX(op);
+  ST_CHECK(op, out && lse && q && k && v, "NULL buffer");
+  int rc = check_shapes(op, B, T, Hq, Hkv, D);
+  if (rc) return rc;
+  ST_CHECK(op, q_start >= 0 && q_start + T <= Tk && Tk <= cap, "need 0 <= q_start, q_start+T <= Tk <= cap (q_start=%d T=%d Tk=%d cap=%d)",
+           q_start, T, Tk, cap);
+  if (!tc_usable(D, {out, q, k, v}))
+    return st_attention_forward(ctx, out, lse, q, k, v, key_mask, B, T, Tk, cap, q_start, Hq, Hkv, D, scale);
+  return D == 64 ? tc_forward<64>(op, ctx, out, lse, q, k, v, key_mask, B, T, Tk, cap, q_start, Hq, Hkv, scale)
+                 : tc_forward<128>(op, ctx, out, lse, q, k, v, key_mask, B, T, Tk, cap, q_start, Hq, Hkv, scale);
+}
+
+extern "C" int st_attention_backward_bf16(st_ctx *ctx, float *dq, float *dk, float *dv, float *delta, const float *dout,
+                                          const float *out, const float *q, const float *k, const float *v,
+                                          const float *lse, const int32_t *key_mask, int B, int T, int Hq, int Hkv,
+                                          int D, float scale) {
+  const char *op = "st_attention_backward_bf16";
+  ST_CTX(op);
+  ST_CHECK(op, dq && dk && dv && delta && dout && out && q && k && v && lse, "NULL buffer");
+  int rc = check_shapes(op, B, T, Hq, Hkv, D);
+  if (rc) return rc;
+  if (!tc_usable(D, {dq, dk, dv, dout, q, k, v}))
+    return st_attention_backward(ctx, dq, dk, dv, delta, dout, out, q, k, v, lse, key_mask, B, T, Hq, Hkv, D, scale);
+  int64_t rows = (int64_t)B * T * Hq;
+  attention_delta_kernel<<<(unsigned)ceil_div(rows, WARPS), WARPS * 32, 0, ctx->stream>>>(delta, dout, out, B, T, Hq, D);
+  ST_LAUNCHED(op);
+  return D == 64 ? tc_backward<64>(op, ctx, dq, dk, dv, delta, dout, q, k, v, lse, key_mask, B, T, Hq, Hkv, scale)
+                 : tc_backward<128>(op, ctx, dq, dk, dv, delta, dout, q, k, v, lse, key_mask, B, T, Hq, Hkv, scale);
+}

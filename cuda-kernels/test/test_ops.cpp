@@ -104,6 +104,33 @@ static std::vector<uint16_t> to_bf16(const std::vector<float> &v) {
   return o;
 }
 
+// st_sgemm (cuBLAS fp32, the LoRA products): every transpose pair, beta 0 and 1, against a double-precision loop
+static void test_sgemm() {
+  struct Sh { int M, N, K; } shapes[] = {{200, 16, 320}, {16, 320, 200}, {200, 136, 16}};
+  for (auto sh : shapes)
+    for (int ta = 0; ta < 2; ta++)
+      for (int tb = 0; tb < 2; tb++)
+        for (int beta = 0; beta < 2; beta++) {
+          int M = sh.M, N = sh.N, K = sh.K;
+          auto A = rnd((size_t)M * K), B = rnd((size_t)K * N), C0 = rnd((size_t)M * N);
+          Buf dA(A), dB(B), dC(C0);
+          if (!beta) dC.poison();
+          CK(st_sgemm(ctx, dC.f(), dA.f(), dB.f(), M, N, K, ta, tb, 0.5f, (float)beta));
+          std::vector<float> ref((size_t)M * N);
+          for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) {
+              double acc = 0;
+              for (int kk = 0; kk < K; kk++)
+                acc += (double)A[ta ? (size_t)kk * M + i : (size_t)i * K + kk] * B[tb ? (size_t)j * K + kk : (size_t)kk * N + j];
+              ref[(size_t)i * N + j] = (float)(0.5 * acc + (beta ? C0[(size_t)i * N + j] : 0.0));
+            }
+          char cs[96];
+          std::snprintf(cs, sizeof cs, "M%d N%d K%d ta=%d tb=%d beta=%d", M, N, K, ta, tb, beta);
+          // fp32 FMA (no TF32): |err| <= K*2^-24*sum|a||b| with |a|,|b| <= 1, so 1e-5*K is loose and TF32 (2^-11) fails
+          compare("st_sgemm", cs, dC.down<float>(), ref, 1e-6 * K, 1e-5);
+        }
+}
+
 static void test_matmul() {
   int M = 200, N = 136, K = 96;
   for (int ta = 0; ta < 2; ta++)
@@ -274,11 +301,47 @@ static void test_attention() {
     compare("st_attention_backward", std::string("dk ") + cs, dk.down<float>(), rdk, 5e-5, 5e-4);
     compare("st_attention_backward", std::string("dv ") + cs, dv.down<float>(), rdv, 5e-5, 5e-4);
   }
+  // the tensor-core (bf16) kernels against the fp32 reference on the bf16-rounded inputs, so only the kernels' own
+  // roundings remain: P (forward, dV) and dS (dQ, dK) to bf16, relative 2^-9 each. out = sum p~ v / l moves by at
+  // most 2^-9 max|v| (= 2^-9: v in [-1, 1]); the gradients are sums of many such terms with cancellation, so
+  // they get 2^-7 (dV) and 2^-6 (dQ, dK) of their largest element. Head dims other than 64/128 run the fp32
+  // kernels (the same tolerances hold trivially).
+  for (auto c : cfgs) {
+    size_t nq = (size_t)c.B * c.T * c.Hq * c.D, nk = (size_t)c.B * c.T * c.Hkv * c.D, nl = (size_t)c.B * c.Hq * c.T;
+    float scale = 1.0f / std::sqrt((float)c.D);
+    auto rb = [](std::vector<float> v) { for (auto &x : v) x = st_ref_bf16_to_f32(st_ref_f32_to_bf16(x)); return v; };
+    auto q = rb(rnd(nq, -2, 2)), k = rb(rnd(nk, -2, 2)), v = rb(rnd(nk)), dout = rb(rnd(nq));
+    std::vector<int32_t> mask((size_t)c.B * c.T, 1);
+    for (int j = c.T - c.pad; j < c.T; j++) mask[j] = 0;
+    const int32_t *hm = c.pad ? mask.data() : nullptr;
+    Buf dq_(q), dk_(k), dv_(v), ddo(dout), dm(mask), o(nq * 4), l(nl * 4), dq(nq * 4), dk(nk * 4), dv(nk * 4), delta(nl * 4);
+    int32_t *devm = c.pad ? dm.as<int32_t>() : nullptr;
+    o.poison(); l.poison(); dq.poison(); dk.poison(); dv.poison();
+    CK(st_attention_forward_bf16(ctx, o.f(), l.f(), dq_.f(), dk_.f(), dv_.f(), devm, c.B, c.T, c.T, c.T, 0, c.Hq, c.Hkv,
+                                 c.D, scale));
+    CK(st_attention_backward_bf16(ctx, dq.f(), dk.f(), dv.f(), delta.f(), ddo.f(), o.f(), dq_.f(), dk_.f(), dv_.f(), l.f(),
+                                  devm, c.B, c.T, c.Hq, c.Hkv, c.D, scale));
+    std::vector<float> ro(nq), rl(nl), rdq(nq), rdk(nk), rdv(nk);
+    st_ref_attention_forward(ro.data(), rl.data(), q.data(), k.data(), v.data(), hm, c.B, c.T, c.T, c.T, 0, c.Hq, c.Hkv, c.D,
+                             scale);
+    st_ref_attention_backward(rdq.data(), rdk.data(), rdv.data(), dout.data(), q.data(), k.data(), v.data(), hm, c.B, c.T,
+                              c.Hq, c.Hkv, c.D, scale);
+    auto amax = [](const std::vector<float> &x) { double m = 0; for (float e : x) m = std::max(m, (double)std::fabs(e)); return m; };
+    char cs[96];
+    std::snprintf(cs, sizeof cs, "B%d T%d Hq%d Hkv%d D%d pad%d", c.B, c.T, c.Hq, c.Hkv, c.D, c.pad);
+    compare("st_attention_forward_bf16", std::string("out ") + cs, o.down<float>(), ro, std::ldexp(1.0, -9) + 1e-5, 1e-5);
+    compare("st_attention_forward_bf16", std::string("lse ") + cs, l.down<float>(), rl, 1e-4, 1e-4);
+    compare("st_attention_backward_bf16", std::string("dq ") + cs, dq.down<float>(), rdq, std::ldexp(amax(rdq), -6), 1e-4);
+    compare("st_attention_backward_bf16", std::string("dk ") + cs, dk.down<float>(), rdk, std::ldexp(amax(rdk), -6), 1e-4);
+    compare("st_attention_backward_bf16", std::string("dv ") + cs, dv.down<float>(), rdv, std::ldexp(amax(rdv), -7), 1e-4);
+  }
   // KV-cache form: 3 new queries at slots 50..52 of a 64-slot cache with 53 filled, batch row 1 padded at the front
   {
     int B = 2, T = 3, Tk = 53, cap = 64, qs = 50, Hq = 6, Hkv = 2, D = 64;
     size_t nq = (size_t)B * T * Hq * D, nk = (size_t)B * cap * Hkv * D, nl = (size_t)B * T * Hq;
-    auto q = rnd(nq, -2, 2), k = rnd(nk, -2, 2), v = rnd(nk);
+    // bf16-exact inputs, so that the bf16 kernel below is checked with the bounds of the loop above
+    auto rb = [](std::vector<float> v) { for (auto &x : v) x = st_ref_bf16_to_f32(st_ref_f32_to_bf16(x)); return v; };
+    auto q = rb(rnd(nq, -2, 2)), k = rb(rnd(nk, -2, 2)), v = rb(rnd(nk));
     std::vector<int32_t> mask((size_t)B * cap, 1);
     for (int j = 0; j < 7; j++) mask[cap + j] = 0;
     Buf dq_(q), dk_(k), dv_(v), dm(mask), o(nq * 4), l(nl * 4);
@@ -290,6 +353,12 @@ static void test_attention() {
                              0.125f);
     compare("st_attention_forward", "out KV cache q_start50 Tk53 cap64", o.down<float>(), ro, 2e-5, 2e-4);
     compare("st_attention_forward", "lse KV cache", l.down<float>(), rl, 2e-5, 2e-5);
+    o.poison(); l.poison();
+    CK(st_attention_forward_bf16(ctx, o.f(), l.f(), dq_.f(), dk_.f(), dv_.f(), dm.as<int32_t>(), B, T, Tk, cap, qs, Hq, Hkv,
+                                 D, 0.125f));
+    compare("st_attention_forward_bf16", "out KV cache q_start50 Tk53 cap64", o.down<float>(), ro, std::ldexp(1.0, -9) + 1e-5,
+            1e-5);
+    compare("st_attention_forward_bf16", "lse KV cache", l.down<float>(), rl, 1e-4, 1e-4);
   }
 }
 
@@ -425,6 +494,7 @@ int main(int argc, char **argv) {
   test_rmsnorm();
   test_rope();
   test_attention();
+  test_sgemm();
   test_elementwise_softmax();
   test_swiglu();
   test_cross_entropy();

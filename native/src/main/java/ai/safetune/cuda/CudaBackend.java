@@ -24,9 +24,10 @@ import static ai.safetune.cuda.SafeTuneKernels.*;
  * power-of-two size classes, so a training loop that closes and re-allocates its buffers does not call
  * cudaMalloc again. Host arrays (token ids, positions, masks) go through small device scratch buffers.
  * Every native status is checked; a failure is a {@link CudaException} with the op and the CUDA message.
- * <p>The frozen matmuls (forward and backward) run in the {@link CudaPrecision} chosen at construction: exact
- * fp32 by default, or bf16 tensor cores with fp32 accumulation. Everything else (the LoRA rank-r products,
- * norms, RoPE, attention, loss, AdamW) is fp32 in every precision.
+ * <p>The frozen matmuls (forward and backward) and attention run in the {@link CudaPrecision} chosen at
+ * construction: exact fp32 by default, or bf16 tensor cores with fp32 accumulation (attention: bf16 Q, K, V and
+ * probabilities with fp32 softmax, as bf16 flash attention). Everything else (the LoRA rank-r products through
+ * cuBLAS fp32, norms, RoPE, loss, AdamW) is fp32 in every precision.
  * <p>Frozen weights live on the device as bf16 when stored as BF16 (exact), and as fp32 otherwise (exact) in
  * the f32 precision; the bf16 precisions round them to bf16 (nearest even) once at {@link #prepare}, as a
  * bf16 PEFT run holds its base. The kernels also read GGUF Q8_0/Q4_1 blocks, which needs raw block access
@@ -75,7 +76,8 @@ public final class CudaBackend implements Backend {
     @Override
     public String description() {
         return "CUDA on " + deviceName + ", one stream; precision " + precision.id() + ": " + precision.description()
-                + "; LoRA products, attention, norms, loss and AdamW in fp32";
+                + (precision.bf16() ? "; attention bf16 tensor cores" : "; attention fp32")
+                + "; LoRA products, norms, loss and AdamW in fp32";
     }
 
     /** The arithmetic of the frozen matmuls. */
@@ -241,9 +243,8 @@ public final class CudaBackend implements Backend {
             }
             return;
         }
-        // out[n, outDim] (+)= scale · x[n, inDim] · w[outDim, inDim]ᵀ : U = x, V[k=i][p=o] = w[o, i]
-        check(st_sgemm_strided(ctx, o, outDim, xs, inDim, 1, ws, 1, inDim, n, outDim, inDim, scale,
-                accumulate ? 1 : 0), "matmul");
+        // out[n, outDim] (+)= scale · x[n, inDim] · w[outDim, inDim]ᵀ (cuBLAS fp32)
+        check(st_sgemm(ctx, o, xs, ws, n, outDim, inDim, 0, 1, scale, accumulate ? 1f : 0f), "matmul");
     }
 
     @Override
@@ -305,9 +306,12 @@ public final class CudaBackend implements Backend {
                     + " entries, need batch*capacity = " + s.batch() * s.capacity());
         }
         long m = keyMask == null ? 0 : ints(S_MASK, keyMask, s.batch() * s.capacity(), "attention");
-        check(st_attention_forward(ctx, o, l, qs, ks, vs, m, s.batch(), s.queryLen(), s.keyLen(), s.capacity(),
-                s.queryStart(), s.numHeads(), s.numKvHeads(), s.headDim(), (float) (1.0 / Math.sqrt(s.headDim()))),
-                "attention");
+        float scale = (float) (1.0 / Math.sqrt(s.headDim()));
+        check(precision.bf16()
+                ? st_attention_forward_bf16(ctx, o, l, qs, ks, vs, m, s.batch(), s.queryLen(), s.keyLen(), s.capacity(),
+                        s.queryStart(), s.numHeads(), s.numKvHeads(), s.headDim(), scale)
+                : st_attention_forward(ctx, o, l, qs, ks, vs, m, s.batch(), s.queryLen(), s.keyLen(), s.capacity(),
+                        s.queryStart(), s.numHeads(), s.numKvHeads(), s.headDim(), scale), "attention");
     }
 
     @Override
@@ -415,12 +419,10 @@ public final class CudaBackend implements Backend {
         if (dx != null) {
             long d = ptr(dx, "matmulBackward", "dx", n * inDim);
             // dx[n, in] (+)= scale · dout[n, out] · w[out, in]
-            check(st_sgemm_strided(ctx, d, inDim, g, outDim, 1, ws, inDim, 1, n, inDim, outDim, scale,
-                    accumulateDx ? 1 : 0), "matmulBackward");
+            check(st_sgemm(ctx, d, g, ws, n, inDim, outDim, 0, 0, scale, accumulateDx ? 1f : 0f), "matmulBackward");
         }
-        // dw[out, in] += scale · doutᵀ · x : U[m=o][k=t] = dout[t, o], V[k=t][p=i] = x[t, i]
-        check(st_sgemm_strided(ctx, dws, inDim, g, 1, outDim, xs, inDim, 1, outDim, inDim, n, scale, 1),
-                "matmulBackward");
+        // dw[out, in] += scale · doutᵀ · x
+        check(st_sgemm(ctx, dws, g, xs, outDim, inDim, n, 1, 0, scale, 1f), "matmulBackward");
     }
 
     @Override
@@ -476,8 +478,12 @@ public final class CudaBackend implements Backend {
         }
         long m = keyMask == null ? 0 : ints(S_MASK, keyMask, s.batch() * s.capacity(), "attentionBackward");
         long delta = scratch(S_STATS, nl, "attentionBackward");
-        check(st_attention_backward(ctx, dqs, dks, dvs, delta, g, o, qs, ks, vs, l, m, s.batch(), s.queryLen(),
-                s.numHeads(), s.numKvHeads(), s.headDim(), (float) (1.0 / Math.sqrt(s.headDim()))), "attentionBackward");
+        float scale = (float) (1.0 / Math.sqrt(s.headDim()));
+        check(precision.bf16()
+                ? st_attention_backward_bf16(ctx, dqs, dks, dvs, delta, g, o, qs, ks, vs, l, m, s.batch(), s.queryLen(),
+                        s.numHeads(), s.numKvHeads(), s.headDim(), scale)
+                : st_attention_backward(ctx, dqs, dks, dvs, delta, g, o, qs, ks, vs, l, m, s.batch(), s.queryLen(),
+                        s.numHeads(), s.numKvHeads(), s.headDim(), scale), "attentionBackward");
     }
 
     @Override

@@ -137,6 +137,24 @@ public final class SafeTuneKernels {
                                                    @Cast("const int32_t*") long keyMask, int b, int t, int hq, int hkv,
                                                    int d, float scale);
 
+    public static native int st_attention_forward_bf16(st_ctx ctx, @Cast("float*") long out, @Cast("float*") long lse,
+                                                       @Cast("const float*") long q, @Cast("const float*") long k,
+                                                       @Cast("const float*") long v, @Cast("const int32_t*") long keyMask,
+                                                       int b, int t, int tk, int cap, int qStart, int hq, int hkv, int d,
+                                                       float scale);
+
+    public static native int st_attention_backward_bf16(st_ctx ctx, @Cast("float*") long dq, @Cast("float*") long dk,
+                                                        @Cast("float*") long dv, @Cast("float*") long delta,
+                                                        @Cast("const float*") long dout, @Cast("const float*") long out,
+                                                        @Cast("const float*") long q, @Cast("const float*") long k,
+                                                        @Cast("const float*") long v, @Cast("const float*") long lse,
+                                                        @Cast("const int32_t*") long keyMask, int b, int t, int hq,
+                                                        int hkv, int d, float scale);
+
+    public static native int st_sgemm(st_ctx ctx, @Cast("float*") long c, @Cast("const float*") long a,
+                                      @Cast("const float*") long b, int m, int n, int k, int transA, int transB,
+                                      float alpha, float beta);
+
     public static native int st_swiglu_forward(st_ctx ctx, @Cast("float*") long h, @Cast("const float*") long gate,
                                                @Cast("const float*") long up, long n);
 

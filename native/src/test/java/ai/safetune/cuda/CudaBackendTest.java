@@ -101,8 +101,12 @@ class CudaBackendTest {
 
     /** An output buffer of {@code n} floats on the GPU, poisoned with NaN. */
     private static Tensor poisoned(int n) {
-        Tensor t = gpu.allocate(n);
-        gpu.fill(t, Float.NaN);
+        return poisoned(gpu, n);
+    }
+
+    private static Tensor poisoned(Backend g, int n) {
+        Tensor t = g.allocate(n);
+        g.fill(t, Float.NaN);
         return t;
     }
 
@@ -509,21 +513,39 @@ class CudaBackendTest {
             cmask[j] = 0;
         }
         checkAttention("attention KV cache", cached, cmask);
+        // the bf16 precisions run attention on tensor cores: on bf16-exact inputs only the rounding of the
+        // probabilities remains, which moves out by at most 2^-9·max|v| (v in [-1, 1]); lse stays fp32-exact
+        try (CudaBackend g16 = new CudaBackend(0, CudaPrecision.BF16)) {
+            checkAttention(g16, "bf16 attention full, right padding", full, mask, true);
+            checkAttention(g16, "bf16 attention KV cache", cached, cmask, true);
+        }
     }
 
     private void checkAttention(String what, AttentionShape s, int[] mask) {
+        checkAttention(gpu, what, s, mask, false);
+    }
+
+    private void checkAttention(CudaBackend g, String what, AttentionShape s, int[] mask, boolean bf16) {
         float[] q = random(s.querySize(), -2, 2);
         float[] k = random(s.kvSize(), -2, 2);
         float[] v = random(s.kvSize(), -1, 1);
+        if (bf16) {
+            for (float[] a : new float[][]{q, k, v}) {
+                for (int i = 0; i < a.length; i++) {
+                    a[i] = Float.intBitsToFloat(CudaBackend.toBf16(a[i]) << 16);
+                }
+            }
+        }
         int nl = s.batch() * s.queryLen() * s.numHeads();
         try (Tensor cq = cpu.upload(q); Tensor ck = cpu.upload(k); Tensor cv = cpu.upload(v);
              Tensor co = cpu.allocate(s.querySize()); Tensor cl = cpu.allocate(nl);
-             Tensor gq = gpu.upload(q); Tensor gk = gpu.upload(k); Tensor gv = gpu.upload(v);
-             Tensor go = poisoned(s.querySize()); Tensor gl = poisoned(nl)) {
+             Tensor gq = g.upload(q); Tensor gk = g.upload(k); Tensor gv = g.upload(v);
+             Tensor go = poisoned(g, s.querySize()); Tensor gl = poisoned(g, nl)) {
             cpu.attention(co, cl, cq, ck, cv, mask, s);
-            gpu.attention(go, gl, gq, gk, gv, mask, s);
-            assertClose(what + " out", get(gpu, go, s.querySize()), get(cpu, co, s.querySize()), 2e-5, 2e-4);
-            assertClose(what + " lse", get(gpu, gl, nl), get(cpu, cl, nl), 2e-5, 2e-5);
+            g.attention(go, gl, gq, gk, gv, mask, s);
+            assertClose(what + " out", get(g, go, s.querySize()), get(cpu, co, s.querySize()),
+                    bf16 ? 0x1p-9 + 1e-5 : 2e-5, bf16 ? 1e-5 : 2e-4);
+            assertClose(what + " lse", get(g, gl, nl), get(cpu, cl, nl), bf16 ? 1e-4 : 2e-5, bf16 ? 1e-4 : 2e-5);
         }
     }
 
