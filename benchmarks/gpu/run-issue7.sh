@@ -82,7 +82,8 @@ if [[ "${ST_PLAN:-full}" == quick ]]; then
   ours 50 llama-1b 2 6 --precision bf16 --optimizer device --profile 1
   ours 40 smollm2-135m 2 6 --precision bf16 --optimizer device --profile 1
   peft 60 llama-1b 3 8 bf16
-  ours 40 llama-1b 2 6 --precision bf16-tiled --optimizer device --profile 1
+  # the parts of a step on their own (LoRA products cuBLAS vs split-K, attention fp32 vs tensor cores)
+  [[ -x "$NATIVE/bench" ]] && timeout "$(budget 60)" "$NATIVE/bench" training > "$OUT/bench.txt" 2>&1
 else
 ours 45 llama-1b 2 8 --precision bf16 --optimizer device
 peft 60 llama-1b 3 8 bf16

@@ -158,6 +158,14 @@ ST_API int st_adamw_update(st_ctx *ctx, float *p, const float *g, float *m, floa
 /* sum of squares of g into *out (device float, accumulated: zero it first) — for the global grad norm */
 ST_API int st_sumsq(st_ctx *ctx, float *out, const float *g, int64_t n);
 
+/* multi-tensor forms, one launch per list: `table` is a DEVICE array of int64 words, per tensor {p, g, m, v, n}
+ * (AdamW, same arguments for every tensor) or {p, n} (fill; sum of squares into out[i] per tensor, accumulated:
+ * zero out first); max_n = the largest n. */
+ST_API int st_adamw_update_multi(st_ctx *ctx, const int64_t *table, int count, int64_t max_n, float lr, float beta1,
+                                 float beta2, float eps, float weight_decay, int t, float grad_scale);
+ST_API int st_fill_multi(st_ctx *ctx, const int64_t *table, int count, int64_t max_n, float value);
+ST_API int st_sumsq_multi(st_ctx *ctx, float *out, const int64_t *table, int count, int64_t max_n);
+
 /* ---- embedding (embedding.cu): out [N,C] = table[ids[n]] with table f32 (wtype 0) or bf16 (wtype 1);
  *      ids outside [0,V) give NaN rows. backward: dtable[ids[n]] += dout[n] (fp32 table gradient). ---- */
 ST_API int st_embedding_forward(st_ctx *ctx, float *out, const int32_t *ids, const void *table, int wtype, int N, int V, int C);

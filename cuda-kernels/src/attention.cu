@@ -330,6 +330,7 @@ extern "C" int st_attention_backward(st_ctx *ctx, float *dq, float *dk, float *d
 // Needs D % 16 == 0, D <= 128 and 16-byte aligned buffers; st_attention_*_bf16 otherwise run the fp32
 // kernels above.
 #include <mma.h>
+#include <algorithm>
 #include <initializer_list>
 
 #define TCW 4    // warps per block
@@ -533,13 +534,15 @@ __global__ void __launch_bounds__(TCW * 32) attention_tc_dq_kernel(float *dq, co
   }
 }
 
-// backward dK, dV: grid (ceil(T/64), Hkv, B); a block owns 64 keys of one KV head and walks the G query heads
-// sharing it and the query tiles at or after its first key: each dK/dV row is summed in one place, no atomics.
+// backward dK, dV: grid (ceil(T/64), Hkv*S, B); a block owns 64 keys of one KV head and walks the query tiles at
+// or after its first key for its share of the G query heads sharing that KV head (S splits of G/S heads each,
+// so that the grid fills the GPU; with S > 1 each split writes its partial sums to dk/dv + split*nk, which
+// attention_sum_kernel adds in a fixed order): no atomics, deterministic.
 // Per warp (16 keys): Sᵀ = K·Qᵀ, dPᵀ = V·dOᵀ, dV += Pᵀ·dO, dK += dSᵀ·Q.
 template <int D>
 __global__ void __launch_bounds__(TCW * 32) attention_tc_dkv_kernel(float *dk, float *dv, const float *dout,
     const float *q, const float *k, const float *v, const float *lse, const float *delta, const int32_t *key_mask,
-    int T, int Hq, int Hkv, float scale) {
+    int T, int Hq, int Hkv, float scale, int S, int64_t nk) {
   using G = TcGeom<D>;
   constexpr int LDT = G::LDT, LDF = G::LDF, LDP = G::LDP, HALF = D / 2;
   extern __shared__ __align__(128) unsigned char smem[];
@@ -548,7 +551,12 @@ __global__ void __launch_bounds__(TCW * 32) attention_tc_dkv_kernel(float *dk, f
   float *Sf = (float *)(smem + 4 * G::TILE + warp * 2 * G::F), *dPf = Sf + 16 * LDF;
   __nv_bfloat16 *Pb = (__nv_bfloat16 *)(smem + 4 * G::TILE + TCW * 2 * G::F + warp * 2 * G::P), *dSb = Pb + 16 * LDP;
   float *Ls = (float *)(smem + 4 * G::TILE + TCW * 2 * G::F + TCW * 2 * G::P), *Ds = Ls + TCC;
-  int b = blockIdx.z, hk = blockIdx.y, GQ = Hq / Hkv;
+  int b = blockIdx.z, hk = blockIdx.y / S, split = blockIdx.y % S, GQ = Hq / Hkv;
+  int g0 = split * (GQ / S), g1 = g0 + GQ / S;
+  if (S > 1) {
+    dk += split * nk;
+    dv += split * nk;
+  }
   int j0 = (gridDim.x - 1 - blockIdx.x) * TCR;
   tc_load<D>(Ks, k, b, j0, hk, Hkv, T, T);
   tc_load<D>(Vs, v, b, j0, hk, Hkv, T, T);
@@ -561,7 +569,7 @@ __global__ void __launch_bounds__(TCW * 32) attention_tc_dkv_kernel(float *dk, f
     wmma::fill_fragment(adk[f], 0.0f);
     wmma::fill_fragment(adv[f], 0.0f);
   }
-  for (int g = 0; g < GQ; g++) {
+  for (int g = g0; g < g1; g++) {
     int h = hk * GQ + g;
     for (int i0 = j0; i0 < T; i0 += TCC) {  // j0 is a multiple of 64: earlier query tiles see none of these keys
       __syncthreads();
@@ -608,6 +616,15 @@ __global__ void __launch_bounds__(TCW * 32) attention_tc_dkv_kernel(float *dk, f
   }
 }
 
+// out[i] = sum over s < S of part[s*n + i], in order (the dK/dV partial sums of the S head splits)
+__global__ void attention_sum_kernel(float *out, const float *part, int S, int64_t n) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+    float acc = part[i];
+    for (int sp = 1; sp < S; sp++) acc += part[sp * n + i];
+    out[i] = acc;
+  }
+}
+
 template <typename K>
 static int tc_smem(const char *op, K kernel, size_t bytes) {
   // above 48 KB a kernel must opt in to dynamic shared memory; cheap, so done per launch
@@ -650,10 +667,28 @@ static int tc_backward(const char *op, st_ctx *ctx, float *dq, float *dk, float 
   attention_tc_dq_kernel<D><<<g1, TCW * 32, b1, ctx->stream>>>(dq, dout, q, k, v, lse, delta, key_mask, T, Hq, Hkv,
                                                                 scale);
   ST_LAUNCHED(op);
-  dim3 g2((unsigned)ceil_div(T, TCR), Hkv, B);
-  attention_tc_dkv_kernel<D><<<g2, TCW * 32, b2, ctx->stream>>>(dk, dv, dout, q, k, v, lse, delta, key_mask, T, Hq,
-                                                                 Hkv, scale);
+  // split the query heads of a KV head over blocks when the grid would not fill the GPU twice
+  int GQ = Hq / Hkv, S = 1;
+  int64_t blocks = ceil_div(T, TCR) * Hkv * B;
+  for (int cand = GQ; cand > 1; cand--)
+    if (GQ % cand == 0 && blocks < 264) { S = cand; break; }
+  int64_t nk = (int64_t)B * T * Hkv * D;
+  float *pk = dk, *pv = dv;
+  if (S > 1) {
+    if ((rc = st_workspace(ctx, (size_t)S * nk * 2 * sizeof(float), op))) return rc;
+    pk = (float *)ctx->ws;
+    pv = pk + S * nk;
+  }
+  dim3 g2((unsigned)ceil_div(T, TCR), Hkv * S, B);
+  attention_tc_dkv_kernel<D><<<g2, TCW * 32, b2, ctx->stream>>>(pk, pv, dout, q, k, v, lse, delta, key_mask, T, Hq,
+                                                                 Hkv, scale, S, nk);
   ST_LAUNCHED(op);
+  if (S > 1) {
+    unsigned grid = (unsigned)std::min<int64_t>(ceil_div(nk, 256), 4096);
+    attention_sum_kernel<<<grid, 256, 0, ctx->stream>>>(dk, pk, S, nk);
+    attention_sum_kernel<<<grid, 256, 0, ctx->stream>>>(dv, pv, S, nk);
+    ST_LAUNCHED(op);
+  }
   return ST_OK;
 }
 

@@ -3,7 +3,7 @@
 // base-weight format and precision, attention forward+backward, and the memory-bound ops in GB/s.
 // Timing: 3 warm-up runs, then 7 batches of `iters` runs each closed by a stream sync; the median batch
 // time / iters is reported (host clock around synchronized batches: launch gaps are included, as in
-// training). Usage: bench [quick]
+// training). Usage: bench [quick | training]
 #include "safetune_kernels.h"
 #include "safetune_ref.h"
 #include <algorithm>
@@ -123,6 +123,43 @@ static void bench_lora() {
       }
 }
 
+// The LoRA rank-r products of one training step's linear layer, each timed through cuBLAS (st_sgemm) and the
+// split-K strided kernel (st_sgemm_strided): which one a shape should take. n tokens, r = 16.
+static void bench_lora_products() {
+  struct S { int in, out; const char *what; } shapes[] = {{2048, 8192, "1B gate/up"}, {8192, 2048, "1B down"},
+                                                         {2048, 2048, "1B q/o"}, {2048, 512, "1B k/v"},
+                                                         {576, 1536, "135M gate/up"}};
+  const int n = 2048, r = 16;
+  std::printf("\n%-14s %-24s %9s %9s  (us, n=%d r=%d)\n", "LoRA product", "shape", "cublas", "strided", n, r);
+  for (auto s : shapes) {
+    void *x = dev_random_f32((size_t)n * s.in, -1, 1, 21), *A = dev_random_f32((size_t)r * s.in, -1, 1, 22);
+    void *B = dev_random_f32((size_t)s.out * r, -1, 1, 23), *y = dev_random_f32((size_t)n * s.out, -1, 1, 24);
+    void *u = dev_random_f32((size_t)n * r, -1, 1, 25), *dA = dev_random_f32((size_t)r * s.in, -1, 1, 26);
+    void *dB = dev_random_f32((size_t)s.out * r, -1, 1, 27), *dx = dev_random_f32((size_t)n * s.in, -1, 1, 28);
+    float *X = (float *)x, *Af = (float *)A, *Bf = (float *)B, *Y = (float *)y, *U = (float *)u, *DA = (float *)dA,
+          *DB = (float *)dB, *DX = (float *)dx;
+    struct P { const char *name; std::function<void()> cub, str; } ps[] = {
+        {"u = x·Aᵀ", [&] { CK(st_sgemm(ctx, U, X, Af, n, r, s.in, 0, 1, 1, 0)); },
+         [&] { CK(st_sgemm_strided(ctx, U, r, X, s.in, 1, Af, 1, s.in, n, r, s.in, 1, 0)); }},
+        {"y += s·u·Bᵀ", [&] { CK(st_sgemm(ctx, Y, U, Bf, n, s.out, r, 0, 1, 2, 1)); },
+         [&] { CK(st_sgemm_strided(ctx, Y, s.out, U, r, 1, Bf, 1, r, n, s.out, r, 2, 1)); }},
+        {"du = dy·B", [&] { CK(st_sgemm(ctx, U, Y, Bf, n, r, s.out, 0, 0, 2, 0)); },
+         [&] { CK(st_sgemm_strided(ctx, U, r, Y, s.out, 1, Bf, r, 1, n, r, s.out, 2, 0)); }},
+        {"dB += dyᵀ·u", [&] { CK(st_sgemm(ctx, DB, Y, U, s.out, r, n, 1, 0, 2, 1)); },
+         [&] { CK(st_sgemm_strided(ctx, DB, r, Y, 1, s.out, U, r, 1, s.out, r, n, 2, 1)); }},
+        {"dA += duᵀ·x", [&] { CK(st_sgemm(ctx, DA, U, X, r, s.in, n, 1, 0, 1, 1)); },
+         [&] { CK(st_sgemm_strided(ctx, DA, s.in, U, 1, r, X, s.in, 1, r, s.in, n, 1, 1)); }},
+        {"dx += du·A", [&] { CK(st_sgemm(ctx, DX, U, Af, n, s.in, r, 0, 0, 1, 1)); },
+         [&] { CK(st_sgemm_strided(ctx, DX, s.in, U, r, 1, Af, s.in, 1, n, s.in, r, 1, 1)); }}};
+    for (auto &p : ps) {
+      char sh[64];
+      std::snprintf(sh, sizeof sh, "%s %d->%d", s.what, s.in, s.out);
+      std::printf("%-14s %-24s %9.1f %9.1f\n", p.name, sh, 1e3 * time_ms(p.cub, 50), 1e3 * time_ms(p.str, 50));
+    }
+    for (void *q : {x, A, B, y, u, dA, dB, dx}) st_free(ctx, q);
+  }
+}
+
 static void bench_attention() {
   struct S { int B, T, Hq, Hkv, D; const char *what; } shapes[] = {
       {8, 512, 32, 8, 64, "1B attn B8 T512 32/8 D64"}, {8, 512, 9, 3, 64, "135M attn B8 T512 9/3 D64"}};
@@ -134,13 +171,18 @@ static void bench_attention() {
     CK(st_malloc(ctx, &o, nq * 4)); CK(st_malloc(ctx, &l, nl * 4)); CK(st_malloc(ctx, &dq, nq * 4));
     CK(st_malloc(ctx, &dk, nk * 4)); CK(st_malloc(ctx, &dv, nk * 4)); CK(st_malloc(ctx, &delta, nl * 4));
     float sc = 1.0f / std::sqrt((float)s.D);
-    double f = time_ms([&] { CK(st_attention_forward(ctx, (float *)o, (float *)l, (float *)q, (float *)k, (float *)v, nullptr, s.B, s.T, s.T, s.T, 0, s.Hq, s.Hkv, s.D, sc)); }, 10);
-    double b = time_ms([&] {
-      CK(st_attention_backward(ctx, (float *)dq, (float *)dk, (float *)dv, (float *)delta, (float *)dO, (float *)o, (float *)q,
-                               (float *)k, (float *)v, (float *)l, nullptr, s.B, s.T, s.Hq, s.Hkv, s.D, sc));
-    }, 10);
-    double ff = 4.0 * s.B * s.Hq * (double)s.T * s.T / 2 * s.D;  // causal: half the score matrix
-    std::printf("%-28s %9.3f %9.3f %9.1f %9.1f\n", s.what, f, b, ff / (f * 1e-3) / 1e12, 2.5 * ff / (b * 1e-3) / 1e12);
+    for (int tc = 0; tc < 2; tc++) {
+      auto fwd = tc ? st_attention_forward_bf16 : st_attention_forward;
+      auto bwd = tc ? st_attention_backward_bf16 : st_attention_backward;
+      double f = time_ms([&] { CK(fwd(ctx, (float *)o, (float *)l, (float *)q, (float *)k, (float *)v, nullptr, s.B, s.T, s.T, s.T, 0, s.Hq, s.Hkv, s.D, sc)); }, 10);
+      double b = time_ms([&] {
+        CK(bwd(ctx, (float *)dq, (float *)dk, (float *)dv, (float *)delta, (float *)dO, (float *)o, (float *)q,
+               (float *)k, (float *)v, (float *)l, nullptr, s.B, s.T, s.Hq, s.Hkv, s.D, sc));
+      }, 10);
+      double ff = 4.0 * s.B * s.Hq * (double)s.T * s.T / 2 * s.D;  // causal: half the score matrix
+      std::printf("%-28s %9.3f %9.3f %9.1f %9.1f\n", tc ? "  same, bf16 tensor cores" : s.what, f, b,
+                  ff / (f * 1e-3) / 1e12, 2.5 * ff / (b * 1e-3) / 1e12);
+    }
     for (void *p : {q, k, v, dO, o, l, dq, dk, dv, delta}) st_free(ctx, p);
   }
 }
@@ -191,8 +233,15 @@ int main(int argc, char **argv) {
   char name[256];
   CK(st_device_name(0, name, sizeof name));
   std::printf("device: %s\n", name);
+  if (argc > 1 && std::strcmp(argv[1], "training") == 0) {  // the parts the training step is made of, short
+    bench_lora_products();
+    bench_attention();
+    CK(st_ctx_destroy(ctx));
+    return 0;
+  }
   bench_gemm(quick);
   bench_lora();
+  bench_lora_products();
   bench_attention();
   bench_memory_bound();
   CK(st_ctx_destroy(ctx));

@@ -178,6 +178,28 @@ public interface Backend extends AutoCloseable {
         return sum;
     }
 
+    /** Fills every tensor of the list with {@code value} (zeroing gradients); a device backend may do it in one launch. */
+    default void fill(List<Tensor> tensors, float value) {
+        for (Tensor t : tensors) {
+            fill(t, value);
+        }
+    }
+
+    /**
+     * {@link #adamw(Tensor, Tensor, Tensor, Tensor, double, double, double, double, double, long, float)} for each
+     * index of four lists of equal length, with the same hyper-parameters; a device backend may do it in one launch.
+     */
+    default void adamw(List<Tensor> p, List<Tensor> g, List<Tensor> m, List<Tensor> v, double lr, double beta1,
+                       double beta2, double eps, double weightDecay, long step, float gradScale) {
+        if (g.size() != p.size() || m.size() != p.size() || v.size() != p.size()) {
+            throw new IllegalArgumentException("adamw: lists of " + p.size() + " parameters, " + g.size()
+                    + " gradients, " + m.size() + " and " + v.size() + " moments");
+        }
+        for (int i = 0; i < p.size(); i++) {
+            adamw(p.get(i), g.get(i), m.get(i), v.get(i), lr, beta1, beta2, eps, weightDecay, step, gradScale);
+        }
+    }
+
     /**
      * One AdamW update of {@code p} in place, as {@code torch.optim.AdamW} (non-amsgrad): with
      * {@code g' = gradScale·g} (clipping; {@code g} itself is not changed),

@@ -88,10 +88,7 @@ public final class BackendAdamW implements AutoCloseable {
             }
         }
         step++;
-        for (int t = 0; t < sizes.length; t++) {
-            backend.adamw(params.get(t), grads.get(t), m.get(t), v.get(t), lr, beta1, beta2, eps, weightDecay, step,
-                    gradScale);
-        }
+        backend.adamw(params, grads, m, v, lr, beta1, beta2, eps, weightDecay, step, gradScale);
     }
 
     /** Host copies of the first moments, for checkpoints. */

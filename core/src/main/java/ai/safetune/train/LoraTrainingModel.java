@@ -248,10 +248,7 @@ public final class LoraTrainingModel implements AutoCloseable {
 
     /** Sets every gradient to zero (start of an optimizer step). */
     public void zeroGradients() {
-        for (Linear lin : adapted) {
-            backend.fill(lin.da, 0f);
-            backend.fill(lin.db, 0f);
-        }
+        backend.fill(gradientTensors(), 0f);
     }
 
     /** The current factors as a PEFT adapter. */

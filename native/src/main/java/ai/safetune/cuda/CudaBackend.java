@@ -42,8 +42,10 @@ public final class CudaBackend implements Backend {
     private final Map<Long, ArrayDeque<Long>> pool = new HashMap<>();
     private final Map<CudaTensor, Boolean> live = new IdentityHashMap<>();
     private final Map<String, CudaTensor> invFreq = new HashMap<>();
-    private final CudaTensor[] scratch = new CudaTensor[7];
-    private static final int S_INTS = 0, S_MASK = 1, S_STATS = 2, S_TARGETS = 3, S_TMP = 4, S_WEIGHT = 5, S_NORM = 6;
+    private final CudaTensor[] scratch = new CudaTensor[10];
+    private static final int S_INTS = 0, S_MASK = 1, S_STATS = 2, S_TARGETS = 3, S_TMP = 4, S_WEIGHT = 5, S_NORM = 6,
+            S_TABLE_FILL = 7, S_TABLE_ADAM = 8, S_TABLE_SUMSQ = 9;
+    private final long[][] uploadedTable = new long[scratch.length][];  // last tensor table uploaded per table slot
     private final int[][] uploaded = new int[scratch.length][];  // last host values uploaded per ints slot
     private final long[] uploadedAt = new long[scratch.length];
     private final CudaPrecision precision;
@@ -518,6 +520,9 @@ public final class CudaBackend implements Backend {
         if (k == 0) {
             return 0;
         }
+        if (k > 1) {
+            return sumOfSquaresMulti(tensors);
+        }
         long sums = scratch(S_NORM, k, "sumOfSquares");
         check(st_fill(ctx, sums, 0f, k), "sumOfSquares");
         for (int i = 0; i < k; i++) {
@@ -532,6 +537,97 @@ public final class CudaBackend implements Backend {
             sum += x;
         }
         return sum;
+    }
+
+    /** One st_sumsq_multi launch over the list (per-tensor fp32 partial sums), added in double on the host. */
+    private double sumOfSquaresMulti(List<Tensor> tensors) {
+        int k = tensors.size();
+        long table = table(S_TABLE_SUMSQ, "sumOfSquares", tensors);
+        long sums = scratch(S_NORM, k, "sumOfSquares");
+        check(st_fill(ctx, sums, 0f, k), "sumOfSquares");
+        check(st_sumsq_multi(ctx, sums, table, k, maxSize(tensors)), "sumOfSquares");
+        float[] host = new float[k];
+        check(st_memcpy_d2h(ctx, host, sums, 4L * k), "sumOfSquares");
+        double sum = 0;
+        for (float x : host) {
+            sum += x;
+        }
+        return sum;
+    }
+
+    /** One st_fill_multi launch for the whole list (zeroing the gradients of a step). */
+    @Override
+    public void fill(List<Tensor> tensors, float value) {
+        if (tensors.isEmpty()) {
+            return;
+        }
+        check(st_fill_multi(ctx, table(S_TABLE_FILL, "fill", tensors), tensors.size(), maxSize(tensors), value), "fill");
+    }
+
+    /** One st_adamw_update_multi launch for the whole list (same arithmetic as {@link #adamw(Tensor, Tensor, Tensor, Tensor, double, double, double, double, double, long, float)}). */
+    @Override
+    public void adamw(List<Tensor> p, List<Tensor> g, List<Tensor> m, List<Tensor> v, double lr, double beta1,
+                      double beta2, double eps, double weightDecay, long step, float gradScale) {
+        int k = p.size();
+        if (g.size() != k || m.size() != k || v.size() != k) {
+            throw new IllegalArgumentException("adamw: lists of " + k + " parameters, " + g.size() + " gradients, "
+                    + m.size() + " and " + v.size() + " moments");
+        }
+        if (step < 1 || step > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("adamw: step must be in [1, " + Integer.MAX_VALUE + "], got " + step);
+        }
+        if (k == 0) {
+            return;
+        }
+        long[] words = new long[5 * k];
+        long maxN = 0;
+        for (int i = 0; i < k; i++) {
+            int n = Objects.requireNonNull(p.get(i), "adamw: parameter " + i + " is null").size();
+            words[5 * i] = ptr(p.get(i), "adamw", "p[" + i + "]", n);
+            words[5 * i + 1] = ptr(g.get(i), "adamw", "g[" + i + "]", n);
+            words[5 * i + 2] = ptr(m.get(i), "adamw", "m[" + i + "]", n);
+            words[5 * i + 3] = ptr(v.get(i), "adamw", "v[" + i + "]", n);
+            words[5 * i + 4] = n;
+            maxN = Math.max(maxN, n);
+        }
+        check(st_adamw_update_multi(ctx, upload(S_TABLE_ADAM, words, "adamw"), k, maxN, (float) lr, (float) beta1,
+                (float) beta2, (float) eps, (float) weightDecay, (int) step, gradScale), "adamw");
+    }
+
+    private static long maxSize(List<Tensor> tensors) {
+        long max = 0;
+        for (Tensor t : tensors) {
+            max = Math.max(max, t.size());
+        }
+        return max;
+    }
+
+    /** The device table {p, n} per tensor of the list (uploaded only when it differs from the last one of the slot). */
+    private long table(int slot, String op, List<Tensor> tensors) {
+        long[] words = new long[2 * tensors.size()];
+        for (int i = 0; i < tensors.size(); i++) {
+            Tensor t = tensors.get(i);
+            words[2 * i] = ptr(t, op, "tensor " + i, 0);
+            words[2 * i + 1] = t.size();
+        }
+        return upload(slot, words, op);
+    }
+
+    /**
+     * Uploads a table of int64 words to a scratch slot unless the slot already holds exactly these words: a
+     * training loop hands the same tensors every step, so after the first step no upload (and no wait) happens.
+     */
+    private long upload(int slot, long[] words, String op) {
+        long p = scratch(slot, 2 * words.length, op);
+        long[] last = uploadedTable[slot];
+        if (last != null && uploadedAt[slot] == p && Arrays.equals(last, words)) {
+            return p;
+        }
+        uploadedTable[slot] = null;
+        check(st_memcpy_h2d(ctx, p, words, 8L * words.length), op);
+        uploadedTable[slot] = words;
+        uploadedAt[slot] = p;
+        return p;
     }
 
     /** st_adamw_update on the device (fp32 arithmetic; bias corrections from the step as the host does). */

@@ -76,6 +76,9 @@ public final class SafeTuneKernels {
     public static native int st_memcpy_h2d(st_ctx ctx, @Cast("void*") long dst, @Cast("const void*") short[] src,
                                            @Cast("size_t") long bytes);
 
+    public static native int st_memcpy_h2d(st_ctx ctx, @Cast("void*") long dst, @Cast("const void*") long[] src,
+                                           @Cast("size_t") long bytes);
+
     public static native int st_memcpy_d2h(st_ctx ctx, @Cast("void*") float[] dst, @Cast("const void*") long src,
                                            @Cast("size_t") long bytes);
 
@@ -183,6 +186,16 @@ public final class SafeTuneKernels {
                                              @Cast("float*") long m, @Cast("float*") long v, long n, float lr,
                                              float beta1, float beta2, float eps, float weightDecay, int t,
                                              float gradScale);
+
+    public static native int st_adamw_update_multi(st_ctx ctx, @Cast("const int64_t*") long table, int count,
+                                                   @Cast("int64_t") long maxN, float lr, float beta1, float beta2,
+                                                   float eps, float weightDecay, int t, float gradScale);
+
+    public static native int st_fill_multi(st_ctx ctx, @Cast("const int64_t*") long table, int count,
+                                           @Cast("int64_t") long maxN, float value);
+
+    public static native int st_sumsq_multi(st_ctx ctx, @Cast("float*") long out, @Cast("const int64_t*") long table,
+                                            int count, @Cast("int64_t") long maxN);
 
     public static native int st_sumsq(st_ctx ctx, @Cast("float*") long out, @Cast("const float*") long g, long n);
 

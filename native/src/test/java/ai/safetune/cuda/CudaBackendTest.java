@@ -451,6 +451,59 @@ class CudaBackendTest {
         }
     }
 
+    @Test
+    void multiTensorAdamwAndFillMatchTheHostDefaults() {
+        needGpu();
+        int[] sizes = {5, 70_001, 300};
+        java.util.List<Tensor> all = new java.util.ArrayList<>();
+        java.util.List<java.util.List<Tensor>> g4 = new java.util.ArrayList<>();  // p, g, m, v lists on the GPU
+        java.util.List<java.util.List<Tensor>> c4 = new java.util.ArrayList<>();
+        try {
+            for (int l = 0; l < 4; l++) {
+                g4.add(new java.util.ArrayList<>());
+                c4.add(new java.util.ArrayList<>());
+            }
+            for (int n : sizes) {
+                float[] p0 = random(n, -1, 1);
+                g4.get(0).add(gpu.upload(p0));
+                c4.get(0).add(cpu.upload(p0));
+                for (int l = 1; l < 4; l++) {
+                    g4.get(l).add(gpu.allocate(n));
+                    c4.get(l).add(cpu.allocate(n));
+                }
+            }
+            g4.forEach(all::addAll);
+            c4.forEach(all::addAll);
+            // two steps with new gradients each: the second reuses the device table uploaded by the first
+            for (int step = 1; step <= 2; step++) {
+                for (int i = 0; i < sizes.length; i++) {
+                    float[] grad = random(sizes[i], -2, 2);
+                    gpu.write(g4.get(1).get(i), 0, grad, 0, sizes[i]);
+                    cpu.write(c4.get(1).get(i), 0, grad, 0, sizes[i]);
+                }
+                gpu.adamw(g4.get(0), g4.get(1), g4.get(2), g4.get(3), 1e-2, 0.9, 0.999, 1e-8, 0.01, step, 0.5f);
+                cpu.adamw(c4.get(0), c4.get(1), c4.get(2), c4.get(3), 1e-2, 0.9, 0.999, 1e-8, 0.01, step, 0.5f);
+                for (int i = 0; i < sizes.length; i++) {
+                    int n = sizes[i];
+                    float[] m = get(cpu, c4.get(2).get(i), n);
+                    assertClose("list adamw step " + step + " p" + i, get(gpu, g4.get(0).get(i), n),
+                            get(cpu, c4.get(0).get(i), n), 1e-5 * step, 1e-6);
+                    assertClose("list adamw step " + step + " m" + i, get(gpu, g4.get(2).get(i), n), m,
+                            1e-6 * maxAbs(m), 1e-4 * step);
+                }
+            }
+            assertThatThrownBy(() -> gpu.adamw(g4.get(0), g4.get(1).subList(0, 2), g4.get(2), g4.get(3), 1e-2, 0.9,
+                    0.999, 1e-8, 0, 1, 1f)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("lists");
+            gpu.fill(g4.get(1), 0f);
+            for (int i = 0; i < sizes.length; i++) {
+                assertThat(get(gpu, g4.get(1).get(i), sizes[i])).as("filled gradient " + i).containsOnly(0f);
+            }
+            assertThat(gpu.sumOfSquares(g4.get(1))).isZero();
+        } finally {
+            all.forEach(Tensor::close);
+        }
+    }
+
     private static double maxAbs(float[] a) {
         double m = 0;
         for (float x : a) {
