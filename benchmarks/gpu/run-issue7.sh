@@ -85,10 +85,10 @@ if [[ "${ST_PLAN:-full}" == quick ]]; then
   # the parts of a step on their own (LoRA products cuBLAS vs split-K, attention fp32 vs tensor cores)
   [[ -x "$NATIVE/bench" ]] && timeout "$(budget 60)" "$NATIVE/bench" training > "$OUT/bench.txt" 2>&1
 else
-ours 45 llama-1b 2 8 --precision bf16 --optimizer device
-peft 60 llama-1b 3 8 bf16
-ours 30 smollm2-135m 3 10 --precision bf16 --optimizer device
-peft 50 smollm2-135m 3 10 bf16
+ours 45 llama-1b 2 10 --precision bf16 --optimizer device --profile 1
+peft 60 llama-1b 3 16 bf16
+ours 30 smollm2-135m 3 10 --precision bf16 --optimizer device --profile 1
+peft 50 smollm2-135m 3 16 bf16
 ours 45 llama-1b 2 8 --precision bf16-tiled --optimizer device
 ours 30 smollm2-135m 3 10 --precision bf16-tiled --optimizer device
 ours 40 llama-1b 2 8 --precision bf16 --optimizer host

@@ -490,6 +490,7 @@ __global__ void __launch_bounds__(TCW * 32) attention_tc_dq_kernel(float *dq, co
   int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   float *Sf = (float *)(smem + 4 * G::TILE + warp * 2 * G::F), *dPf = Sf + 16 * LDF;
   __nv_bfloat16 *Pb = (__nv_bfloat16 *)(smem + 4 * G::TILE + TCW * 2 * G::F + warp * G::P);
+  float *Lw = (float *)(smem + 4 * G::TILE + TCW * (2 * G::F + G::P)) + warp * 32, *Dw = Lw + 16;
   int b = blockIdx.z, h = blockIdx.y, hk = h / (Hq / Hkv);
   int q0 = (gridDim.x - 1 - blockIdx.x) * TCR;
   tc_load<D>(Qs, q, b, q0, h, Hq, T, T);
@@ -497,8 +498,12 @@ __global__ void __launch_bounds__(TCW * 32) attention_tc_dq_kernel(float *dq, co
   int r = lane >> 1, half = lane & 1;
   int wfirst = q0 + warp * 16, tq = wfirst + r;
   bool qok = tq < T;
-  float L = qok ? lse[((int64_t)b * T + tq) * Hq + h] : -INFINITY;
-  float Dl = qok ? delta[((int64_t)b * T + tq) * Hq + h] : 0.0f;
+  if (lane < 16) {  // the warp's 16 rows: lse and delta, read by every lane in the elementwise phase
+    int t = wfirst + lane;
+    Lw[lane] = t < T ? lse[((int64_t)b * T + t) * Hq + h] : -INFINITY;
+    Dw[lane] = t < T ? delta[((int64_t)b * T + t) * Hq + h] : 0.0f;
+  }
+  __syncwarp();
   int wlast = min(wfirst + 15, T - 1), qlast = min(q0 + TCR - 1, T - 1);
   FragC acc[D / 16];
 #pragma unroll
@@ -512,12 +517,19 @@ __global__ void __launch_bounds__(TCW * 32) attention_tc_dq_kernel(float *dq, co
     tc_abt<D>(Sf, Qs + warp * 16 * LDT, Ks);
     tc_abt<D>(dPf, dOs + warp * 16 * LDT, Vs);
     __syncwarp();
+    // lane = column (conflict-free shared reads), rows in turn
 #pragma unroll
-    for (int c = 0; c < 32; c++) {
-      int cc = half * 32 + c, j = k0 + cc;
-      bool ok = qok && j <= tq && L != -INFINITY && (key_mask == nullptr || key_mask[(int64_t)b * T + j] != 0);
-      float p = ok ? expf(Sf[r * LDF + cc] * scale - L) : 0.0f;
-      Pb[r * LDP + cc] = __float2bfloat16_rn(p * (dPf[r * LDF + cc] - Dl) * scale);
+    for (int half2 = 0; half2 < 2; half2++) {
+      int cc = lane + 32 * half2, j = k0 + cc;
+      bool kv = j < T && (key_mask == nullptr || key_mask[(int64_t)b * T + j] != 0);
+#pragma unroll 4
+      for (int rr = 0; rr < 16; rr++) {
+        int t = wfirst + rr;
+        float L = Lw[rr];
+        bool ok = kv && t < T && j <= t && L != -INFINITY;
+        float p = ok ? expf(Sf[rr * LDF + cc] * scale - L) : 0.0f;
+        Pb[rr * LDP + cc] = __float2bfloat16_rn(p * (dPf[rr * LDF + cc] - Dw[rr]) * scale);
+      }
     }
     __syncwarp();
     tc_pb<D>(acc, Pb, Ks);
@@ -563,6 +575,13 @@ __global__ void __launch_bounds__(TCW * 32) attention_tc_dkv_kernel(float *dk, f
   int r = lane >> 1, half = lane & 1;
   int wfirst = j0 + warp * 16, tj = wfirst + r;
   bool kok = tj < T && (key_mask == nullptr || key_mask[(int64_t)b * T + tj] != 0);  // padding key: dK = dV = 0
+  // bit rr: key row wfirst + rr is a real key (pairs of lanes share a row: take the even lanes' votes)
+  unsigned kmask = 0;
+  {
+    unsigned votes = __ballot_sync(0xffffffff, kok);
+#pragma unroll
+    for (int rr = 0; rr < 16; rr++) kmask |= ((votes >> (2 * rr)) & 1u) << rr;
+  }
   FragC adk[D / 16], adv[D / 16];
 #pragma unroll
   for (int f = 0; f < D / 16; f++) {
@@ -585,13 +604,20 @@ __global__ void __launch_bounds__(TCW * 32) attention_tc_dkv_kernel(float *dk, f
       tc_abt<D>(Sf, Ks + warp * 16 * LDT, Qs);
       tc_abt<D>(dPf, Vs + warp * 16 * LDT, dOs);
       __syncwarp();
+      // lane = column (a query; conflict-free shared reads), rows (keys) in turn
 #pragma unroll
-      for (int c = 0; c < 32; c++) {
-        int cc = half * 32 + c, ti = i0 + cc;
-        bool ok = kok && ti >= tj && ti < T && Ls[cc] != -INFINITY;
-        float p = ok ? expf(Sf[r * LDF + cc] * scale - Ls[cc]) : 0.0f;
-        Pb[r * LDP + cc] = __float2bfloat16_rn(p);
-        dSb[r * LDP + cc] = __float2bfloat16_rn(p * (dPf[r * LDF + cc] - Ds[cc]) * scale);
+      for (int half2 = 0; half2 < 2; half2++) {
+        int cc = lane + 32 * half2, ti = i0 + cc;
+        float L = Ls[cc], Dc = Ds[cc];
+        bool qv = ti < T && L != -INFINITY;
+#pragma unroll 4
+        for (int rr = 0; rr < 16; rr++) {
+          int t = wfirst + rr;
+          bool ok = qv && ti >= t && ((kmask >> rr) & 1);
+          float p = ok ? expf(Sf[rr * LDF + cc] * scale - L) : 0.0f;
+          Pb[rr * LDP + cc] = __float2bfloat16_rn(p);
+          dSb[rr * LDP + cc] = __float2bfloat16_rn(p * (dPf[rr * LDF + cc] - Dc) * scale);
+        }
       }
       __syncwarp();
       tc_pb<D>(adv, Pb, dOs);
@@ -659,7 +685,7 @@ static int tc_backward(const char *op, st_ctx *ctx, float *dq, float *dk, float 
                        const float *dout, const float *q, const float *k, const float *v, const float *lse,
                        const int32_t *key_mask, int B, int T, int Hq, int Hkv, float scale) {
   using G = TcGeom<D>;
-  size_t b1 = 4 * G::TILE + TCW * (2 * G::F + G::P);
+  size_t b1 = 4 * G::TILE + TCW * (2 * G::F + G::P) + TCW * 32 * sizeof(float);
   size_t b2 = 4 * G::TILE + TCW * (2 * G::F + 2 * G::P) + 2 * TCC * sizeof(float);
   int rc = tc_smem(op, attention_tc_dq_kernel<D>, b1);
   if (rc || (rc = tc_smem(op, attention_tc_dkv_kernel<D>, b2))) return rc;
