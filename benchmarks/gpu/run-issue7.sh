@@ -81,9 +81,19 @@ if [[ "${ST_PLAN:-full}" == quick ]]; then
   # ST_PLAN=quick: the bf16 paths with a per-op profile (each op synchronized) and one peer, for a short call
   ours 50 llama-1b 2 6 --precision bf16 --optimizer device --profile 1
   ours 40 smollm2-135m 2 6 --precision bf16 --optimizer device --profile 1
-  peft 60 llama-1b 3 8 bf16
+  peft 60 llama-1b 3 16 bf16
+  peft 50 smollm2-135m 3 16 bf16
   # the parts of a step on their own (LoRA products cuBLAS vs split-K, attention fp32 vs tensor cores)
   [[ -x "$NATIVE/bench" ]] && timeout "$(budget 60)" "$NATIVE/bench" training > "$OUT/bench.txt" 2>&1
+  # hardware counters of the tensor-core attention kernels (one launch each; Nsight Compute, clocks left alone)
+  if [[ -x "$NATIVE/bench" ]] && command -v ncu >/dev/null && (( $(budget 60) >= 30 )); then
+    for kn in attention_tc_forward attention_tc_dq attention_tc_dkv; do
+      timeout "$(budget 30)" ncu --clock-control none -k regex:$kn --launch-count 1 --section SpeedOfLight \
+        --section Occupancy --section WarpStateStats --section LaunchStats --section ComputeWorkloadAnalysis \
+        "$NATIVE/bench" attention >> "$OUT/ncu.txt" 2>&1
+      echo "ncu $kn rc=$? [$(el)]"
+    done
+  fi
 else
 ours 45 llama-1b 2 10 --precision bf16 --optimizer device --profile 1
 peft 60 llama-1b 3 16 bf16

@@ -72,6 +72,9 @@ ST_API int st_matmul_bf16(st_ctx *ctx, void *C, int c_bf16, const uint16_t *A, c
  *      + beta*C, row-major fp32. Serves the LoRA rank-r products. ---- */
 ST_API int st_sgemm(st_ctx *ctx, float *C, const float *A, const float *B, int M, int N, int K, int trans_a,
                     int trans_b, float alpha, float beta);
+/* the same with TF32 tensor-core inputs (CUBLAS_COMPUTE_32F_FAST_TF32): for the bf16 precisions */
+ST_API int st_sgemm_tf32(st_ctx *ctx, float *C, const float *A, const float *B, int M, int N, int K, int trans_a,
+                         int trans_b, float alpha, float beta);
 
 /* ---- small fp32 GEMM with arbitrary strides (lora.cu): C[m*ldc+p] = alpha*sum_k U[m*su0+k*su1]*V[k*sv0+p*sv1]
  *      (+ C if accumulate). Serves the skinny LoRA products (x·Aᵀ, dy·B, dyᵀ·xa, gᵀ·x). ---- */

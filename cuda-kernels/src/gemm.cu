@@ -36,3 +36,21 @@ extern "C" int st_sgemm(st_ctx *ctx, float *C, const float *A, const float *B, i
     return st_set_error(ST_ERR_CUBLAS, op, "cublasSgemm(M=%d N=%d K=%d): %s", M, N, K, cublasGetStatusString(s));
   return ST_OK;
 }
+
+// The same product with TF32 tensor-core inputs (10-bit mantissas, fp32 accumulate): for the bf16 precisions,
+// whose other products round to 8 bits.
+extern "C" int st_sgemm_tf32(st_ctx *ctx, float *C, const float *A, const float *B, int M, int N, int K, int trans_a,
+                             int trans_b, float alpha, float beta) {
+  const char *op = "st_sgemm_tf32";
+  ST_CTX(op);
+  ST_CHECK(op, C && A && B && M > 0 && N > 0 && K > 0, "bad arguments M=%d N=%d K=%d", M, N, K);
+  cublasOperation_t opb = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+  cublasOperation_t opa = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+  int ldb = trans_b ? K : N;
+  int lda = trans_a ? M : K;
+  cublasStatus_t s = cublasGemmEx(ctx->cublas, opb, opa, N, M, K, &alpha, B, CUDA_R_32F, ldb, A, CUDA_R_32F, lda, &beta,
+                                  C, CUDA_R_32F, N, CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT);
+  if (s != CUBLAS_STATUS_SUCCESS)
+    return st_set_error(ST_ERR_CUBLAS, op, "cublasGemmEx tf32 (M=%d N=%d K=%d): %s", M, N, K, cublasGetStatusString(s));
+  return ST_OK;
+}

@@ -3,7 +3,7 @@
 // base-weight format and precision, attention forward+backward, and the memory-bound ops in GB/s.
 // Timing: 3 warm-up runs, then 7 batches of `iters` runs each closed by a stream sync; the median batch
 // time / iters is reported (host clock around synchronized batches: launch gaps are included, as in
-// training). Usage: bench [quick | training]
+// training). Usage: bench [quick | training | attention]
 #include "safetune_kernels.h"
 #include "safetune_ref.h"
 #include <algorithm>
@@ -123,6 +123,12 @@ static void bench_lora() {
       }
 }
 
+static bool tf32_mode = false;
+static int sgemm_sw(st_ctx *c, float *C, const float *A, const float *B, int M, int N, int K, int ta, int tb, float al,
+                    float be) {
+  return tf32_mode ? st_sgemm_tf32(c, C, A, B, M, N, K, ta, tb, al, be) : st_sgemm(c, C, A, B, M, N, K, ta, tb, al, be);
+}
+
 // The LoRA rank-r products of one training step's linear layer, each timed through cuBLAS (st_sgemm) and the
 // split-K strided kernel (st_sgemm_strided): which one a shape should take. n tokens, r = 16.
 static void bench_lora_products() {
@@ -130,7 +136,7 @@ static void bench_lora_products() {
                                                          {2048, 2048, "1B q/o"}, {2048, 512, "1B k/v"},
                                                          {576, 1536, "135M gate/up"}};
   const int n = 2048, r = 16;
-  std::printf("\n%-14s %-24s %9s %9s  (us, n=%d r=%d)\n", "LoRA product", "shape", "cublas", "strided", n, r);
+  std::printf("\n%-14s %-24s %9s %9s %9s  (us, n=%d r=%d)\n", "LoRA product", "shape", "cublas", "strided", "tf32", n, r);
   for (auto s : shapes) {
     void *x = dev_random_f32((size_t)n * s.in, -1, 1, 21), *A = dev_random_f32((size_t)r * s.in, -1, 1, 22);
     void *B = dev_random_f32((size_t)s.out * r, -1, 1, 23), *y = dev_random_f32((size_t)n * s.out, -1, 1, 24);
@@ -139,22 +145,26 @@ static void bench_lora_products() {
     float *X = (float *)x, *Af = (float *)A, *Bf = (float *)B, *Y = (float *)y, *U = (float *)u, *DA = (float *)dA,
           *DB = (float *)dB, *DX = (float *)dx;
     struct P { const char *name; std::function<void()> cub, str; } ps[] = {
-        {"u = x·Aᵀ", [&] { CK(st_sgemm(ctx, U, X, Af, n, r, s.in, 0, 1, 1, 0)); },
+        {"u = x·Aᵀ", [&] { CK(sgemm_sw(ctx, U, X, Af, n, r, s.in, 0, 1, 1, 0)); },
          [&] { CK(st_sgemm_strided(ctx, U, r, X, s.in, 1, Af, 1, s.in, n, r, s.in, 1, 0)); }},
-        {"y += s·u·Bᵀ", [&] { CK(st_sgemm(ctx, Y, U, Bf, n, s.out, r, 0, 1, 2, 1)); },
+        {"y += s·u·Bᵀ", [&] { CK(sgemm_sw(ctx, Y, U, Bf, n, s.out, r, 0, 1, 2, 1)); },
          [&] { CK(st_sgemm_strided(ctx, Y, s.out, U, r, 1, Bf, 1, r, n, s.out, r, 2, 1)); }},
-        {"du = dy·B", [&] { CK(st_sgemm(ctx, U, Y, Bf, n, r, s.out, 0, 0, 2, 0)); },
+        {"du = dy·B", [&] { CK(sgemm_sw(ctx, U, Y, Bf, n, r, s.out, 0, 0, 2, 0)); },
          [&] { CK(st_sgemm_strided(ctx, U, r, Y, s.out, 1, Bf, r, 1, n, r, s.out, 2, 0)); }},
-        {"dB += dyᵀ·u", [&] { CK(st_sgemm(ctx, DB, Y, U, s.out, r, n, 1, 0, 2, 1)); },
+        {"dB += dyᵀ·u", [&] { CK(sgemm_sw(ctx, DB, Y, U, s.out, r, n, 1, 0, 2, 1)); },
          [&] { CK(st_sgemm_strided(ctx, DB, r, Y, 1, s.out, U, r, 1, s.out, r, n, 2, 1)); }},
-        {"dA += duᵀ·x", [&] { CK(st_sgemm(ctx, DA, U, X, r, s.in, n, 1, 0, 1, 1)); },
+        {"dA += duᵀ·x", [&] { CK(sgemm_sw(ctx, DA, U, X, r, s.in, n, 1, 0, 1, 1)); },
          [&] { CK(st_sgemm_strided(ctx, DA, s.in, U, 1, r, X, s.in, 1, r, s.in, n, 1, 1)); }},
-        {"dx += du·A", [&] { CK(st_sgemm(ctx, DX, U, Af, n, s.in, r, 0, 0, 1, 1)); },
+        {"dx += du·A", [&] { CK(sgemm_sw(ctx, DX, U, Af, n, s.in, r, 0, 0, 1, 1)); },
          [&] { CK(st_sgemm_strided(ctx, DX, s.in, U, r, 1, Af, s.in, 1, n, s.in, r, 1, 1)); }}};
     for (auto &p : ps) {
       char sh[64];
       std::snprintf(sh, sizeof sh, "%s %d->%d", s.what, s.in, s.out);
-      std::printf("%-14s %-24s %9.1f %9.1f\n", p.name, sh, 1e3 * time_ms(p.cub, 50), 1e3 * time_ms(p.str, 50));
+      // the same call in TF32: swap st_sgemm for st_sgemm_tf32 while timing it
+      tf32_mode = true;
+      double tf = time_ms(p.cub, 50);
+      tf32_mode = false;
+      std::printf("%-14s %-24s %9.1f %9.1f %9.1f\n", p.name, sh, 1e3 * time_ms(p.cub, 50), 1e3 * time_ms(p.str, 50), 1e3 * tf);
     }
     for (void *q : {x, A, B, y, u, dA, dB, dx}) st_free(ctx, q);
   }
@@ -233,6 +243,11 @@ int main(int argc, char **argv) {
   char name[256];
   CK(st_device_name(0, name, sizeof name));
   std::printf("device: %s\n", name);
+  if (argc > 1 && std::strcmp(argv[1], "attention") == 0) {  // for a profiler: the attention kernels alone
+    bench_attention();
+    CK(st_ctx_destroy(ctx));
+    return 0;
+  }
   if (argc > 1 && std::strcmp(argv[1], "training") == 0) {  // the parts the training step is made of, short
     bench_lora_products();
     bench_attention();

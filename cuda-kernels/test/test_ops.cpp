@@ -128,6 +128,10 @@ static void test_sgemm() {
           std::snprintf(cs, sizeof cs, "M%d N%d K%d ta=%d tb=%d beta=%d", M, N, K, ta, tb, beta);
           // fp32 FMA (no TF32): |err| <= K*2^-24*sum|a||b| with |a|,|b| <= 1, so 1e-5*K is loose and TF32 (2^-11) fails
           compare("st_sgemm", cs, dC.down<float>(), ref, 1e-6 * K, 1e-5);
+          // TF32 inputs: each factor rounded to 11 significant bits (relative 2^-11), so |err| <= 0.5*2^-10*K
+          if (!beta) dC.poison(); else dC.up(C0);
+          CK(st_sgemm_tf32(ctx, dC.f(), dA.f(), dB.f(), M, N, K, ta, tb, 0.5f, (float)beta));
+          compare("st_sgemm_tf32", cs, dC.down<float>(), ref, 0.5 * std::ldexp(1.0, -10) * K + 1e-6, 1e-5);
         }
 }
 

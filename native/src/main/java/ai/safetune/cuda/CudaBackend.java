@@ -26,8 +26,8 @@ import static ai.safetune.cuda.SafeTuneKernels.*;
  * Every native status is checked; a failure is a {@link CudaException} with the op and the CUDA message.
  * <p>The frozen matmuls (forward and backward) and attention run in the {@link CudaPrecision} chosen at
  * construction: exact fp32 by default, or bf16 tensor cores with fp32 accumulation (attention: bf16 Q, K, V and
- * probabilities with fp32 softmax, as bf16 flash attention). Everything else (the LoRA rank-r products through
- * cuBLAS fp32, norms, RoPE, loss, AdamW) is fp32 in every precision.
+ * probabilities with fp32 softmax, as bf16 flash attention), and the LoRA rank-r products (cuBLAS) in fp32, or
+ * TF32 in the bf16 precisions. Everything else (norms, RoPE, loss, AdamW) is fp32 in every precision.
  * <p>Frozen weights live on the device as bf16 when stored as BF16 (exact), and as fp32 otherwise (exact) in
  * the f32 precision; the bf16 precisions round them to bf16 (nearest even) once at {@link #prepare}, as a
  * bf16 PEFT run holds its base. The kernels also read GGUF Q8_0/Q4_1 blocks, which needs raw block access
@@ -78,8 +78,8 @@ public final class CudaBackend implements Backend {
     @Override
     public String description() {
         return "CUDA on " + deviceName + ", one stream; precision " + precision.id() + ": " + precision.description()
-                + (precision.bf16() ? "; attention bf16 tensor cores" : "; attention fp32")
-                + "; LoRA products, norms, loss and AdamW in fp32";
+                + (precision.bf16() ? "; attention bf16 tensor cores; LoRA products TF32"
+                        : "; attention and LoRA products fp32") + "; norms, loss and AdamW in fp32";
     }
 
     /** The arithmetic of the frozen matmuls. */
@@ -246,7 +246,7 @@ public final class CudaBackend implements Backend {
             return;
         }
         // out[n, outDim] (+)= scale · x[n, inDim] · w[outDim, inDim]ᵀ (cuBLAS fp32)
-        check(st_sgemm(ctx, o, xs, ws, n, outDim, inDim, 0, 1, scale, accumulate ? 1f : 0f), "matmul");
+        check(sgemm(o, xs, ws, n, outDim, inDim, 0, 1, scale, accumulate ? 1f : 0f), "matmul");
     }
 
     @Override
@@ -421,10 +421,16 @@ public final class CudaBackend implements Backend {
         if (dx != null) {
             long d = ptr(dx, "matmulBackward", "dx", n * inDim);
             // dx[n, in] (+)= scale · dout[n, out] · w[out, in]
-            check(st_sgemm(ctx, d, g, ws, n, inDim, outDim, 0, 0, scale, accumulateDx ? 1f : 0f), "matmulBackward");
+            check(sgemm(d, g, ws, n, inDim, outDim, 0, 0, scale, accumulateDx ? 1f : 0f), "matmulBackward");
         }
         // dw[out, in] += scale · doutᵀ · x
-        check(st_sgemm(ctx, dws, g, xs, outDim, inDim, n, 1, 0, scale, 1f), "matmulBackward");
+        check(sgemm(dws, g, xs, outDim, inDim, n, 1, 0, scale, 1f), "matmulBackward");
+    }
+
+    /** The LoRA rank-r products: exact fp32 in the f32 precision, TF32 inputs in the bf16 ones (cuBLAS either way). */
+    private int sgemm(long c, long a, long b, int m, int n, int k, int transA, int transB, float alpha, float beta) {
+        return precision.bf16() ? st_sgemm_tf32(ctx, c, a, b, m, n, k, transA, transB, alpha, beta)
+                : st_sgemm(ctx, c, a, b, m, n, k, transA, transB, alpha, beta);
     }
 
     @Override

@@ -154,6 +154,10 @@ public final class SafeTuneKernels {
                                                         @Cast("const int32_t*") long keyMask, int b, int t, int hq,
                                                         int hkv, int d, float scale);
 
+    public static native int st_sgemm_tf32(st_ctx ctx, @Cast("float*") long c, @Cast("const float*") long a,
+                                           @Cast("const float*") long b, int m, int n, int k, int transA, int transB,
+                                           float alpha, float beta);
+
     public static native int st_sgemm(st_ctx ctx, @Cast("float*") long c, @Cast("const float*") long a,
                                       @Cast("const float*") long b, int m, int n, int k, int transA, int transB,
                                       float alpha, float beta);
