@@ -6,7 +6,8 @@ import java.util.function.Function;
 
 /**
  * Arithmetic of the CUDA backend's frozen-weight matmuls (forward and backward), the kernel library's
- * {@code st_precision}. Everything else (LoRA rank-r products, norms, attention, loss, optimizer) stays fp32.
+ * {@code st_precision}. The two bf16 precisions also run attention on tensor cores (bf16 Q, K, V and
+ * probabilities, fp32 softmax) and the LoRA rank-r products in TF32; norms, loss and the optimizer stay fp32.
  * Chosen by {@code -Dsafetune.cuda.precision}, else {@code SAFETUNE_CUDA_PRECISION}, else {@link #F32}.
  * <p>{@link #F32} is the default because it is the exact path every CPU-vs-GPU test bounds at fp32 level;
  * the bf16 paths trade about 8 significant bits per input for the tensor cores and must be asked for.
