@@ -2,8 +2,9 @@
 // sum-of-squares reduction for the global gradient norm. Elementwise: one parameter per thread.
 #include "common.cuh"
 
-__global__ void adamw_kernel(float *p, const float *g, float *m, float *v, int64_t n, float lr, float b1, float b2,
-                             float eps, float wd, float bc1, float bc2, float grad_scale) {
+// p, m, v over n elements, one grid-stride sweep (torch: denom = sqrt(v)/sqrt(bc2) + eps; p -= (lr/bc1)·m/denom)
+__device__ __forceinline__ void adamw_sweep(float *p, const float *g, float *m, float *v, int64_t n, float lr, float b1,
+                                            float b2, float eps, float wd, float bc1, float bc2, float grad_scale) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
     float gi = g[i] * grad_scale;
     float mi = b1 * m[i] + (1.0f - b1) * gi;
@@ -11,15 +12,19 @@ __global__ void adamw_kernel(float *p, const float *g, float *m, float *v, int64
     m[i] = mi;
     v[i] = vi;
     float pi = p[i] * (1.0f - lr * wd);
-    // torch: denom = sqrt(v)/sqrt(bc2) + eps; p -= (lr/bc1) * m / denom
     pi -= (lr / bc1) * mi / (sqrtf(vi) / sqrtf(bc2) + eps);
     p[i] = pi;
   }
 }
 
-// Block reduction of g² then one atomicAdd per block: 256 threads, grid capped at 1024 blocks so the
-// atomics stay few.
-__global__ void sumsq_kernel(float *out, const float *g, int64_t n) {
+__global__ void adamw_kernel(float *p, const float *g, float *m, float *v, int64_t n, float lr, float b1, float b2,
+                             float eps, float wd, float bc1, float bc2, float grad_scale) {
+  adamw_sweep(p, g, m, v, n, lr, b1, b2, eps, wd, bc1, bc2, grad_scale);
+}
+
+// This block's share of Σ g² over n elements, reduced in the block, then one atomicAdd into *out (every thread
+// of the block must call it: it has a barrier).
+__device__ __forceinline__ void sumsq_block(float *out, const float *g, int64_t n) {
   float s = 0.0f;
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
     s += g[i] * g[i];
@@ -32,6 +37,11 @@ __global__ void sumsq_kernel(float *out, const float *g, int64_t n) {
     for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffff, s, o);
     if (threadIdx.x == 0) atomicAdd(out, s);
   }
+}
+
+// 256 threads, grid capped at 1024 blocks so the atomics stay few.
+__global__ void sumsq_kernel(float *out, const float *g, int64_t n) {
+  sumsq_block(out, g, n);
 }
 
 extern "C" int st_adamw_update(st_ctx *ctx, float *p, const float *g, float *m, float *v, int64_t n, float lr,
@@ -67,19 +77,8 @@ extern "C" int st_sumsq(st_ctx *ctx, float *out, const float *g, int64_t n) {
 __global__ void adamw_multi_kernel(const int64_t *table, float lr, float b1, float b2, float eps, float wd, float bc1,
                                    float bc2, float grad_scale) {
   const int64_t *e = table + 5 * (int64_t)blockIdx.y;
-  float *p = (float *)e[0], *m = (float *)e[2], *v = (float *)e[3];
-  const float *g = (const float *)e[1];
-  int64_t n = e[4];
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    float gi = g[i] * grad_scale;
-    float mi = b1 * m[i] + (1.0f - b1) * gi;
-    float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
-    m[i] = mi;
-    v[i] = vi;
-    float pi = p[i] * (1.0f - lr * wd);
-    pi -= (lr / bc1) * mi / (sqrtf(vi) / sqrtf(bc2) + eps);
-    p[i] = pi;
-  }
+  adamw_sweep((float *)e[0], (const float *)e[1], (float *)e[2], (float *)e[3], e[4], lr, b1, b2, eps, wd, bc1, bc2,
+              grad_scale);
 }
 
 __global__ void fill_multi_kernel(const int64_t *table, float value) {
@@ -91,21 +90,9 @@ __global__ void fill_multi_kernel(const int64_t *table, float value) {
 
 // out[y] += Σ x² over tensor y (zero out first): a block's partial sum, one atomicAdd per block
 __global__ void sumsq_multi_kernel(float *out, const int64_t *table) {
-  const float *g = (const float *)table[2 * (int64_t)blockIdx.y];
   int64_t n = table[2 * (int64_t)blockIdx.y + 1];
   if ((int64_t)blockIdx.x * blockDim.x >= n) return;  // block-uniform: no barrier below is skipped by half a block
-  float s = 0.0f;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
-    s += g[i] * g[i];
-  for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffff, s, o);
-  __shared__ float warp_sums[32];
-  if ((threadIdx.x & 31) == 0) warp_sums[threadIdx.x >> 5] = s;
-  __syncthreads();
-  if (threadIdx.x < 32) {
-    s = threadIdx.x < blockDim.x / 32 ? warp_sums[threadIdx.x] : 0.0f;
-    for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffff, s, o);
-    if (threadIdx.x == 0) atomicAdd(out + blockIdx.y, s);
-  }
+  sumsq_block(out + blockIdx.y, (const float *)table[2 * (int64_t)blockIdx.y], n);
 }
 
 static int multi_grid(const char *op, int count, int64_t max_n, dim3 *grid, int64_t cap) {

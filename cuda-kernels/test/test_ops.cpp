@@ -279,66 +279,47 @@ static void test_attention() {
   struct Cfg { int B, T, Hq, Hkv, D, pad; } cfgs[] = {
       {2, 77, 6, 2, 64, 0}, {2, 77, 6, 2, 64, 9}, {1, 130, 4, 4, 128, 0}, {2, 40, 8, 2, 32, 5}, {1, 65, 3, 1, 96, 0},
       {2, 37, 4, 2, 8, 3}, {1, 50, 2, 1, 48, 0}};  // head dims 8 (the tiny model) and 48: zero-padded tiles
-  for (auto c : cfgs) {
-    size_t nq = (size_t)c.B * c.T * c.Hq * c.D, nk = (size_t)c.B * c.T * c.Hkv * c.D, nl = (size_t)c.B * c.Hq * c.T;
-    float scale = 1.0f / std::sqrt((float)c.D);
-    auto q = rnd(nq, -2, 2), k = rnd(nk, -2, 2), v = rnd(nk), dout = rnd(nq);
-    std::vector<int32_t> mask((size_t)c.B * c.T, 1);
-    for (int j = c.T - c.pad; j < c.T; j++) mask[j] = 0;
-    const int32_t *hm = c.pad ? mask.data() : nullptr;
-    Buf dq_(q), dk_(k), dv_(v), ddo(dout), dm(mask), o(nq * 4), l(nl * 4), dq(nq * 4), dk(nk * 4), dv(nk * 4), delta(nl * 4);
-    int32_t *devm = c.pad ? dm.as<int32_t>() : nullptr;
-    o.poison(); l.poison(); dq.poison(); dk.poison(); dv.poison();
-    CK(st_attention_forward(ctx, o.f(), l.f(), dq_.f(), dk_.f(), dv_.f(), devm, c.B, c.T, c.T, c.T, 0, c.Hq, c.Hkv, c.D, scale));
-    CK(st_attention_backward(ctx, dq.f(), dk.f(), dv.f(), delta.f(), ddo.f(), o.f(), dq_.f(), dk_.f(), dv_.f(), l.f(), devm,
-                             c.B, c.T, c.Hq, c.Hkv, c.D, scale));
-    std::vector<float> ro(nq), rl(nl), rdq(nq), rdk(nk), rdv(nk);
-    st_ref_attention_forward(ro.data(), rl.data(), q.data(), k.data(), v.data(), hm, c.B, c.T, c.T, c.T, 0, c.Hq, c.Hkv, c.D,
-                             scale);
-    st_ref_attention_backward(rdq.data(), rdk.data(), rdv.data(), dout.data(), q.data(), k.data(), v.data(), hm, c.B, c.T,
-                              c.Hq, c.Hkv, c.D, scale);
-    char cs[96];
-    std::snprintf(cs, sizeof cs, "B%d T%d Hq%d Hkv%d D%d pad%d", c.B, c.T, c.Hq, c.Hkv, c.D, c.pad);
-    compare("st_attention_forward", std::string("out ") + cs, o.down<float>(), ro, 2e-5, 2e-4);
-    compare("st_attention_forward", std::string("lse ") + cs, l.down<float>(), rl, 2e-5, 2e-5);
-    compare("st_attention_backward", std::string("dq ") + cs, dq.down<float>(), rdq, 5e-5, 5e-4);
-    compare("st_attention_backward", std::string("dk ") + cs, dk.down<float>(), rdk, 5e-5, 5e-4);
-    compare("st_attention_backward", std::string("dv ") + cs, dv.down<float>(), rdv, 5e-5, 5e-4);
-  }
-  // the tensor-core (bf16) kernels against the fp32 reference on the bf16-rounded inputs, so only the kernels' own
-  // roundings remain: P (forward, dV) and dS (dQ, dK) to bf16, relative 2^-9 each. out = sum p~ v / l moves by at
-  // most 2^-9 max|v| (= 2^-9: v in [-1, 1]); the gradients are sums of many such terms with cancellation, so
-  // they get 2^-7 (dV) and 2^-6 (dQ, dK) of their largest element. Head dims other than 64/128 run the fp32
-  // kernels (the same tolerances hold trivially).
-  for (auto c : cfgs) {
-    size_t nq = (size_t)c.B * c.T * c.Hq * c.D, nk = (size_t)c.B * c.T * c.Hkv * c.D, nl = (size_t)c.B * c.Hq * c.T;
-    float scale = 1.0f / std::sqrt((float)c.D);
-    auto rb = [](std::vector<float> v) { for (auto &x : v) x = st_ref_bf16_to_f32(st_ref_f32_to_bf16(x)); return v; };
-    auto q = rb(rnd(nq, -2, 2)), k = rb(rnd(nk, -2, 2)), v = rb(rnd(nk)), dout = rb(rnd(nq));
-    std::vector<int32_t> mask((size_t)c.B * c.T, 1);
-    for (int j = c.T - c.pad; j < c.T; j++) mask[j] = 0;
-    const int32_t *hm = c.pad ? mask.data() : nullptr;
-    Buf dq_(q), dk_(k), dv_(v), ddo(dout), dm(mask), o(nq * 4), l(nl * 4), dq(nq * 4), dk(nk * 4), dv(nk * 4), delta(nl * 4);
-    int32_t *devm = c.pad ? dm.as<int32_t>() : nullptr;
-    o.poison(); l.poison(); dq.poison(); dk.poison(); dv.poison();
-    CK(st_attention_forward_bf16(ctx, o.f(), l.f(), dq_.f(), dk_.f(), dv_.f(), devm, c.B, c.T, c.T, c.T, 0, c.Hq, c.Hkv,
-                                 c.D, scale));
-    CK(st_attention_backward_bf16(ctx, dq.f(), dk.f(), dv.f(), delta.f(), ddo.f(), o.f(), dq_.f(), dk_.f(), dv_.f(), l.f(),
-                                  devm, c.B, c.T, c.Hq, c.Hkv, c.D, scale));
-    std::vector<float> ro(nq), rl(nl), rdq(nq), rdk(nk), rdv(nk);
-    st_ref_attention_forward(ro.data(), rl.data(), q.data(), k.data(), v.data(), hm, c.B, c.T, c.T, c.T, 0, c.Hq, c.Hkv, c.D,
-                             scale);
-    st_ref_attention_backward(rdq.data(), rdk.data(), rdv.data(), dout.data(), q.data(), k.data(), v.data(), hm, c.B, c.T,
-                              c.Hq, c.Hkv, c.D, scale);
-    auto amax = [](const std::vector<float> &x) { double m = 0; for (float e : x) m = std::max(m, (double)std::fabs(e)); return m; };
-    char cs[96];
-    std::snprintf(cs, sizeof cs, "B%d T%d Hq%d Hkv%d D%d pad%d", c.B, c.T, c.Hq, c.Hkv, c.D, c.pad);
-    compare("st_attention_forward_bf16", std::string("out ") + cs, o.down<float>(), ro, std::ldexp(1.0, -9) + 1e-5, 1e-5);
-    compare("st_attention_forward_bf16", std::string("lse ") + cs, l.down<float>(), rl, 1e-4, 1e-4);
-    compare("st_attention_backward_bf16", std::string("dq ") + cs, dq.down<float>(), rdq, std::ldexp(amax(rdq), -6), 1e-4);
-    compare("st_attention_backward_bf16", std::string("dk ") + cs, dk.down<float>(), rdk, std::ldexp(amax(rdk), -6), 1e-4);
-    compare("st_attention_backward_bf16", std::string("dv ") + cs, dv.down<float>(), rdv, std::ldexp(amax(rdv), -7), 1e-4);
-  }
+  // fp32 kernels: only the summation order differs from the reference. The tensor-core (bf16) kernels run on
+  // bf16-exact inputs, so only their own roundings remain: P (forward, dV) and dS (dQ, dK) to bf16, relative 2^-9
+  // each. out = sum p~ v / l moves by at most 2^-9 max|v| (= 2^-9: v in [-1, 1]); the gradients are sums of many
+  // such terms with cancellation, so they get 2^-7 (dV) and 2^-6 (dQ, dK) of their largest element. Head dims
+  // other than 64/128 run the fp32 kernels there (the same tolerances hold trivially).
+  for (int tc = 0; tc < 2; tc++)
+    for (auto c : cfgs) {
+      size_t nq = (size_t)c.B * c.T * c.Hq * c.D, nk = (size_t)c.B * c.T * c.Hkv * c.D, nl = (size_t)c.B * c.Hq * c.T;
+      float scale = 1.0f / std::sqrt((float)c.D);
+      auto rb = [tc](std::vector<float> v) {
+        if (tc) for (auto &x : v) x = st_ref_bf16_to_f32(st_ref_f32_to_bf16(x));
+        return v;
+      };
+      auto q = rb(rnd(nq, -2, 2)), k = rb(rnd(nk, -2, 2)), v = rb(rnd(nk)), dout = rb(rnd(nq));
+      std::vector<int32_t> mask((size_t)c.B * c.T, 1);
+      for (int j = c.T - c.pad; j < c.T; j++) mask[j] = 0;
+      const int32_t *hm = c.pad ? mask.data() : nullptr;
+      Buf dq_(q), dk_(k), dv_(v), ddo(dout), dm(mask), o(nq * 4), l(nl * 4), dq(nq * 4), dk(nk * 4), dv(nk * 4), delta(nl * 4);
+      int32_t *devm = c.pad ? dm.as<int32_t>() : nullptr;
+      o.poison(); l.poison(); dq.poison(); dk.poison(); dv.poison();
+      auto fwd = tc ? st_attention_forward_bf16 : st_attention_forward;
+      auto bwd = tc ? st_attention_backward_bf16 : st_attention_backward;
+      CK(fwd(ctx, o.f(), l.f(), dq_.f(), dk_.f(), dv_.f(), devm, c.B, c.T, c.T, c.T, 0, c.Hq, c.Hkv, c.D, scale));
+      CK(bwd(ctx, dq.f(), dk.f(), dv.f(), delta.f(), ddo.f(), o.f(), dq_.f(), dk_.f(), dv_.f(), l.f(), devm, c.B, c.T, c.Hq,
+             c.Hkv, c.D, scale));
+      std::vector<float> ro(nq), rl(nl), rdq(nq), rdk(nk), rdv(nk);
+      st_ref_attention_forward(ro.data(), rl.data(), q.data(), k.data(), v.data(), hm, c.B, c.T, c.T, c.T, 0, c.Hq, c.Hkv,
+                               c.D, scale);
+      st_ref_attention_backward(rdq.data(), rdk.data(), rdv.data(), dout.data(), q.data(), k.data(), v.data(), hm, c.B, c.T,
+                                c.Hq, c.Hkv, c.D, scale);
+      auto amax = [](const std::vector<float> &x) { double m = 0; for (float e : x) m = std::max(m, (double)std::fabs(e)); return m; };
+      char cs[96];
+      std::snprintf(cs, sizeof cs, "B%d T%d Hq%d Hkv%d D%d pad%d", c.B, c.T, c.Hq, c.Hkv, c.D, c.pad);
+      const char *f = tc ? "st_attention_forward_bf16" : "st_attention_forward";
+      const char *b = tc ? "st_attention_backward_bf16" : "st_attention_backward";
+      compare(f, std::string("out ") + cs, o.down<float>(), ro, tc ? std::ldexp(1.0, -9) + 1e-5 : 2e-5, tc ? 1e-5 : 2e-4);
+      compare(f, std::string("lse ") + cs, l.down<float>(), rl, tc ? 1e-4 : 2e-5, tc ? 1e-4 : 2e-5);
+      compare(b, std::string("dq ") + cs, dq.down<float>(), rdq, tc ? std::ldexp(amax(rdq), -6) : 5e-5, tc ? 1e-4 : 5e-4);
+      compare(b, std::string("dk ") + cs, dk.down<float>(), rdk, tc ? std::ldexp(amax(rdk), -6) : 5e-5, tc ? 1e-4 : 5e-4);
+      compare(b, std::string("dv ") + cs, dv.down<float>(), rdv, tc ? std::ldexp(amax(rdv), -7) : 5e-5, tc ? 1e-4 : 5e-4);
+    }
   // KV-cache form: 3 new queries at slots 50..52 of a 64-slot cache with 53 filled, batch row 1 padded at the front
   {
     int B = 2, T = 3, Tk = 53, cap = 64, qs = 50, Hq = 6, Hkv = 2, D = 64;

@@ -519,35 +519,14 @@ public final class CudaBackend implements Backend {
 
     // ---- optimizer on the device -------------------------------------------------------------------
 
-    /** One fp32 partial sum per tensor on the device (st_sumsq), added in double on the host: one small download. */
+    /** One fp32 partial sum per tensor on the device (one st_sumsq_multi launch), added in double on the host. */
     @Override
     public double sumOfSquares(List<Tensor> tensors) {
         int k = tensors.size();
         if (k == 0) {
             return 0;
         }
-        if (k > 1) {
-            return sumOfSquaresMulti(tensors);
-        }
-        long sums = scratch(S_NORM, k, "sumOfSquares");
-        check(st_fill(ctx, sums, 0f, k), "sumOfSquares");
-        for (int i = 0; i < k; i++) {
-            Tensor t = tensors.get(i);
-            long p = ptr(t, "sumOfSquares", "tensor " + i, 0);
-            check(st_sumsq(ctx, sums + 4L * i, p, t.size()), "sumOfSquares");
-        }
-        float[] host = new float[k];
-        check(st_memcpy_d2h(ctx, host, sums, 4L * k), "sumOfSquares");
-        double sum = 0;
-        for (float x : host) {
-            sum += x;
-        }
-        return sum;
-    }
-
-    /** One st_sumsq_multi launch over the list (per-tensor fp32 partial sums), added in double on the host. */
-    private double sumOfSquaresMulti(List<Tensor> tensors) {
-        int k = tensors.size();
+        // one st_sumsq_multi launch over the list (per-tensor fp32 partial sums), added in double on the host
         long table = table(S_TABLE_SUMSQ, "sumOfSquares", tensors);
         long sums = scratch(S_NORM, k, "sumOfSquares");
         check(st_fill(ctx, sums, 0f, k), "sumOfSquares");
