@@ -51,19 +51,31 @@ public final class LlamaModel implements AutoCloseable {
 
     private final ModelConfig config;
     private final Backend backend;
+    private final FrozenLlama base;
     private final WeightHandle embed;
     private final WeightHandle head;
     private final Tensor finalNorm;
     private final Layer[] layers;
 
-    private LlamaModel(ModelConfig config, Backend backend, WeightHandle embed, WeightHandle head, Tensor finalNorm,
-                       Layer[] layers) {
-        this.config = config;
+    private LlamaModel(Backend backend, FrozenLlama base) {
+        this.config = base.config();
         this.backend = backend;
-        this.embed = embed;
-        this.head = head;
-        this.finalNorm = finalNorm;
-        this.layers = layers;
+        this.base = base;
+        this.embed = base.embed();
+        this.head = base.head();
+        this.finalNorm = base.finalNorm();
+        this.layers = new Layer[config.numLayers()];
+        for (int l = 0; l < layers.length; l++) {
+            FrozenLlama.Block b = base.block(l);
+            layers[l] = new Layer(b.attnNorm(), linear(l, "self_attn.q_proj", b.q()), linear(l, "self_attn.k_proj", b.k()),
+                    linear(l, "self_attn.v_proj", b.v()), linear(l, "self_attn.o_proj", b.o()), b.mlpNorm(),
+                    linear(l, "mlp.gate_proj", b.gate()), linear(l, "mlp.up_proj", b.up()),
+                    linear(l, "mlp.down_proj", b.down()));
+        }
+    }
+
+    private static Linear linear(int layer, String suffix, WeightHandle w) {
+        return new Linear(LlamaLayout.layer(layer, suffix), w);
     }
 
     /**
@@ -74,29 +86,7 @@ public final class LlamaModel implements AutoCloseable {
      * @throws IllegalArgumentException naming a missing tensor or one whose shape disagrees with the config
      */
     public static LlamaModel load(ModelConfig cfg, ModelWeights weights, Backend backend, boolean dequantize) {
-        int c = cfg.hiddenSize();
-        int qDim = cfg.numHeads() * cfg.headDim();
-        int kvDim = cfg.numKvHeads() * cfg.headDim();
-        int f = cfg.intermediateSize();
-        WeightHandle embed = backend.prepare(shaped(weights, "model.embed_tokens.weight", cfg.vocabSize(), c), dequantize);
-        WeightHandle head = cfg.tieWordEmbeddings() ? embed
-                : backend.prepare(shaped(weights, "lm_head.weight", cfg.vocabSize(), c), dequantize);
-        Tensor finalNorm = vector(backend, weights, "model.norm.weight", c);
-        Layer[] layers = new Layer[cfg.numLayers()];
-        for (int l = 0; l < layers.length; l++) {
-            String p = "model.layers." + l + ".";
-            layers[l] = new Layer(
-                    vector(backend, weights, p + "input_layernorm.weight", c),
-                    linear(backend, weights, p + "self_attn.q_proj", qDim, c, dequantize),
-                    linear(backend, weights, p + "self_attn.k_proj", kvDim, c, dequantize),
-                    linear(backend, weights, p + "self_attn.v_proj", kvDim, c, dequantize),
-                    linear(backend, weights, p + "self_attn.o_proj", c, qDim, dequantize),
-                    vector(backend, weights, p + "post_attention_layernorm.weight", c),
-                    linear(backend, weights, p + "mlp.gate_proj", f, c, dequantize),
-                    linear(backend, weights, p + "mlp.up_proj", f, c, dequantize),
-                    linear(backend, weights, p + "mlp.down_proj", c, f, dequantize));
-        }
-        return new LlamaModel(cfg, backend, embed, head, finalNorm, layers);
+        return new LlamaModel(backend, FrozenLlama.load(cfg, weights, backend, dequantize));
     }
 
     /**
@@ -105,29 +95,6 @@ public final class LlamaModel implements AutoCloseable {
      */
     public static LlamaModel load(ModelFiles files, Backend backend) {
         return load(files.config(), files.weights(), backend, false);
-    }
-
-    private static Weight shaped(ModelWeights weights, String name, int rows, int cols) {
-        Weight w = weights.get(name);
-        if (w.rows() != rows || w.cols() != cols) {
-            throw new IllegalArgumentException(name + " has shape [" + w.rows() + ", " + w.cols() + "], the config needs ["
-                    + rows + ", " + cols + "]");
-        }
-        return w;
-    }
-
-    private static Tensor vector(Backend backend, ModelWeights weights, String name, int n) {
-        Weight w = weights.get(name);
-        if ((long) w.rows() * w.cols() != n || Math.min(w.rows(), w.cols()) != 1) {
-            throw new IllegalArgumentException(name + " has shape [" + w.rows() + ", " + w.cols() + "], the config needs ["
-                    + n + "]");
-        }
-        return backend.upload(w.toFloatArray());
-    }
-
-    private static Linear linear(Backend backend, ModelWeights weights, String module, int out, int in,
-                                 boolean dequantize) {
-        return new Linear(module, backend.prepare(shaped(weights, module + ".weight", out, in), dequantize));
     }
 
     public ModelConfig config() {
@@ -307,17 +274,6 @@ public final class LlamaModel implements AutoCloseable {
     @Override
     public void close() {
         setAdapter(null);
-        embed.close();
-        if (head != embed) {
-            head.close();
-        }
-        finalNorm.close();
-        for (Layer layer : layers) {
-            layer.attnNorm.close();
-            layer.mlpNorm.close();
-            for (Linear lin : List.of(layer.q, layer.k, layer.v, layer.o, layer.gate, layer.up, layer.down)) {
-                lin.w.close();
-            }
-        }
+        base.close();
     }
 }

@@ -4,12 +4,12 @@ import ai.safetune.backend.AttentionShape;
 import ai.safetune.backend.Backend;
 import ai.safetune.backend.Tensor;
 import ai.safetune.backend.WeightHandle;
+import ai.safetune.model.FrozenLlama;
 import ai.safetune.model.LlamaLayout;
 import ai.safetune.model.LoraAdapter;
 import ai.safetune.model.ModelConfig;
 import ai.safetune.model.ModelWeights;
 import ai.safetune.model.TokenBatch;
-import ai.safetune.model.Weight;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -73,6 +73,7 @@ public final class LoraTrainingModel implements AutoCloseable {
 
     private final ModelConfig config;
     private final Backend backend;
+    private final FrozenLlama base;
     private final WeightHandle embed;
     private final WeightHandle head;
     private final Tensor finalNorm;
@@ -120,19 +121,18 @@ public final class LoraTrainingModel implements AutoCloseable {
         this.scaling = (float) adapter.config().scaling();
         this.dropout = (float) adapter.config().dropout();
         adapter.checkFits(config);
-        int c = config.hiddenSize();
-        this.embed = backend.prepare(weights.get(LlamaLayout.EMBED), dequantize);
-        this.head = config.tieWordEmbeddings() ? embed : backend.prepare(weights.get(LlamaLayout.LM_HEAD), dequantize);
-        this.finalNorm = vector(weights, LlamaLayout.FINAL_NORM, c);
+        this.base = FrozenLlama.load(config, weights, backend, dequantize);
+        this.embed = base.embed();
+        this.head = base.head();
+        this.finalNorm = base.finalNorm();
         this.layers = new Layer[config.numLayers()];
         Map<String, Linear> byModule = new LinkedHashMap<>();
         for (int l = 0; l < layers.length; l++) {
-            layers[l] = new Layer(vector(weights, LlamaLayout.layer(l, "input_layernorm.weight"), c),
-                    linear(weights, l, "self_attn.q_proj", dequantize), linear(weights, l, "self_attn.k_proj", dequantize),
-                    linear(weights, l, "self_attn.v_proj", dequantize), linear(weights, l, "self_attn.o_proj", dequantize),
-                    vector(weights, LlamaLayout.layer(l, "post_attention_layernorm.weight"), c),
-                    linear(weights, l, "mlp.gate_proj", dequantize), linear(weights, l, "mlp.up_proj", dequantize),
-                    linear(weights, l, "mlp.down_proj", dequantize));
+            FrozenLlama.Block b = base.block(l);
+            layers[l] = new Layer(b.attnNorm(), linear(l, "self_attn.q_proj", b.q()), linear(l, "self_attn.k_proj", b.k()),
+                    linear(l, "self_attn.v_proj", b.v()), linear(l, "self_attn.o_proj", b.o()), b.mlpNorm(),
+                    linear(l, "mlp.gate_proj", b.gate()), linear(l, "mlp.up_proj", b.up()),
+                    linear(l, "mlp.down_proj", b.down()));
             for (Linear lin : layers[l].linears()) {
                 byModule.put(lin.module, lin);
             }
@@ -161,16 +161,8 @@ public final class LoraTrainingModel implements AutoCloseable {
         }
     }
 
-    private Tensor vector(ModelWeights weights, String name, int n) {
-        Weight w = weights.get(name);
-        if ((long) w.rows() * w.cols() != n) {
-            throw new IllegalArgumentException(name + " has " + (long) w.rows() * w.cols() + " values, the config needs " + n);
-        }
-        return backend.upload(w.toFloatArray());
-    }
-
-    private Linear linear(ModelWeights weights, int layer, String suffix, boolean dequantize) {
-        return new Linear(LlamaLayout.layer(layer, suffix), backend.prepare(weights.get(LlamaLayout.layer(layer, suffix + ".weight")), dequantize));
+    private static Linear linear(int layer, String suffix, WeightHandle w) {
+        return new Linear(LlamaLayout.layer(layer, suffix), w);
     }
 
     public ModelConfig config() {
@@ -610,23 +602,12 @@ public final class LoraTrainingModel implements AutoCloseable {
         }
         closed = true;
         releaseArena();
-        embed.close();
-        if (head != embed) {
-            head.close();
+        for (Linear lin : adapted) {
+            lin.a.close();
+            lin.b.close();
+            lin.da.close();
+            lin.db.close();
         }
-        finalNorm.close();
-        for (Layer L : layers) {
-            L.attnNorm.close();
-            L.mlpNorm.close();
-            for (Linear lin : L.linears()) {
-                lin.w.close();
-                if (lin.adapted()) {
-                    lin.a.close();
-                    lin.b.close();
-                    lin.da.close();
-                    lin.db.close();
-                }
-            }
-        }
+        base.close();
     }
 }
