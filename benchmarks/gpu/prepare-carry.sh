@@ -2,7 +2,8 @@
 # Prepares .carry/ (ignored) for the Java part of benchmarks/gpu/run-device.sh on the GPU machine, which has
 # no JDK and no network: a jlinked Java runtime, the module jars (native's with the kernel library and the
 # JNI glue inside), their dependencies, the native module's test classes and the JUnit console launcher,
-# plus .carry/run-java-tests.sh. Prints the size of what will travel (limit: 64 MiB for the whole tree).
+# plus .carry/run-java-tests.sh (ST_CARRY=jmh: JMH and .carry/run-jmh.sh instead of the JUnit console). Prints the
+# size of what will travel (limit: 64 MiB for the whole tree).
 # Needs: cuda-kernels/scripts/setup-nvcc.sh run once (so the jar holds the CUDA backend), JDK 17 jlink.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -17,6 +18,16 @@ unzip -l native/target/safetune-native-*[0-9T].jar | grep libjniSafeTuneKernels.
   || { echo "native jar has no JNI library: was the kernel library built (nvcc)?" >&2; exit 1; }
 cp native/target/safetune-native-*[0-9T].jar .carry/lib/
 cp -r native/target/test-classes .carry/test-classes
+# ST_CARRY=jmh: JMH (LoraStepBenchmark) instead of the JUnit console: the benchmarks module's classes (with JMH's
+# generated benchmark list) and JMH's jars (the shaded benchmarks.jar, ONNX Runtime inside, is too large to travel;
+# tests and JMH together are ~2 MiB over the 64 MiB a call carries)
+if [[ "${ST_CARRY:-tests}" == jmh ]]; then
+  mvn -B -o -q -pl benchmarks compile -Dmaven.javadoc.skip=true
+  cp -r benchmarks/target/classes .carry/bench-classes
+  for a in org.openjdk.jmh:jmh-core:1.37 net.sf.jopt-simple:jopt-simple:5.0.4 org.apache.commons:commons-math3:3.6.1; do
+    mvn -B -o -q dependency:copy -Dartifact="$a" -DoutputDirectory="$ROOT/.carry/lib"
+  done
+fi
 # the console launcher bundles the JUnit platform and Jupiter: drop the separate JUnit jars; byte-buddy
 # (9 MB, only for AssertJ soft assertions) would push the tree over the 64 MiB the device tool carries
 rm -f .carry/lib/byte-buddy-*.jar .carry/lib/junit-*.jar .carry/lib/opentest4j-*.jar .carry/lib/apiguardian-*.jar .carry/lib/*.pom
@@ -30,7 +41,7 @@ mkdir -p .carry/shared/models .carry/shared/reference
 cp -r "$SHARED/models/tiny-llama" .carry/shared/models/
 rm -f .carry/shared/models/tiny-llama/tokenizer.json  # 3.4 MB the training step does not read
 cp -r "$SHARED/reference/tiny_lora" .carry/shared/reference/
-mvn -B -q dependency:copy -Dartifact=$JUNIT_CONSOLE -DoutputDirectory="$ROOT/.carry/console"
+[[ "${ST_CARRY:-tests}" == jmh ]] || mvn -B -q dependency:copy -Dartifact=$JUNIT_CONSOLE -DoutputDirectory="$ROOT/.carry/console"
 JLINK="${JAVA_HOME:+$JAVA_HOME/bin/}jlink"
 "$JLINK" --add-modules java.base,java.logging,java.xml,java.management,jdk.unsupported,jdk.incubator.vector,jdk.zipfs \
   --compress=2 --strip-debug --no-header-files --no-man-pages --output .carry/jre
@@ -45,5 +56,13 @@ exec .carry/jre/bin/java --add-modules jdk.incubator.vector -Dsafetune.shared=.c
   --class-path "$CP" --select-package ai.safetune.cuda
 RUN
 chmod +x .carry/run-java-tests.sh
+cat > .carry/run-jmh.sh <<'RUN'
+#!/usr/bin/env bash
+# JMH on the carried runtime, e.g. .carry/run-jmh.sh LoraStepBenchmark -p backend=cuda -p shape=llama-1b -p seq=512 -p precision=bf16
+cd "$(dirname "$0")/.."
+CP="$(ls .carry/lib/*.jar | tr '\n' ':').carry/bench-classes"
+exec .carry/jre/bin/java --add-modules jdk.incubator.vector -cp "$CP" org.openjdk.jmh.Main -jvm "$PWD/.carry/jre/bin/java" "$@"
+RUN
+chmod +x .carry/run-jmh.sh
 du -sh .carry
 echo "whole tree that travels: $(du -sh --exclude=.git --exclude=.tools --exclude=target . | cut -f1) (+ cuda-kernels/target/native if carried)"

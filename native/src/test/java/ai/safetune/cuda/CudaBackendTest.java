@@ -217,7 +217,7 @@ class CudaBackendTest {
                 wb[i] = Float.intBitsToFloat(Float.floatToRawIntBits(w[i]) & 0xFFFF0000);  // exact in bf16
             }
             for (ai.safetune.model.Weight fw : new ai.safetune.model.Weight[]{new FloatWeight("w", out, in, w),
-                    new LoraTrainBench.Bf16Weight(new FloatWeight("wb", out, in, wb))}) {
+                    new ai.safetune.model.SyntheticLlama.Bf16Weight(new FloatWeight("wb", out, in, wb))}) {
                 String what = "matmulBackward frozen " + fw.storageType() + " in=" + in;
                 try (WeightHandle cw = cpu.prepare(fw, false); Tensor cd = cpu.upload(dout);
                      Tensor cdx = cpu.allocate(n * in); Tensor cacc = cpu.upload(start);

@@ -2,13 +2,11 @@ package ai.safetune.cuda;
 
 import ai.safetune.backend.Backend;
 import ai.safetune.backend.cpu.CpuBackend;
-import ai.safetune.model.FloatWeight;
 import ai.safetune.model.LlamaLayout;
-import ai.safetune.model.MapWeights;
 import ai.safetune.model.ModelConfig;
 import ai.safetune.model.ModelWeights;
+import ai.safetune.model.SyntheticLlama;
 import ai.safetune.model.TokenBatch;
-import ai.safetune.model.Weight;
 import ai.safetune.backend.Tensor;
 import ai.safetune.train.AdamW;
 import ai.safetune.train.BackendAdamW;
@@ -17,11 +15,9 @@ import ai.safetune.train.LoraTrainingModel;
 import ai.safetune.train.PeftAdapter;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
-import java.util.stream.IntStream;
 
 /**
  * Whole-model LoRA training throughput (issue 7): {@link LoraTrainingModel} with random weights in the real
@@ -44,67 +40,11 @@ public final class LoraTrainBench {
     }
 
     static ModelConfig shape(String name) {
-        return switch (name) {
-            case "smollm2-135m" -> new ModelConfig(49152, 576, 1536, 30, 9, 3, 64, 100000, 1e-5, 8192, true);
-            // Llama-3.2-1B widths with SmolLM2's 49152 vocabulary (ties the head like Llama-3.2-1B does)
-            case "llama-1b" -> new ModelConfig(49152, 2048, 8192, 16, 32, 8, 64, 500000, 1e-5, 8192, true);
-            case "llama-1b-128k" -> new ModelConfig(128256, 2048, 8192, 16, 32, 8, 64, 500000, 1e-5, 8192, true);
-            case "tiny" -> new ModelConfig(512, 64, 128, 2, 4, 2, 16, 10000, 1e-5, 512, true);
-            default -> throw new IllegalArgumentException("unknown shape " + name
-                    + " (expected smollm2-135m, llama-1b, llama-1b-128k or tiny)");
-        };
-    }
-
-    /** A weight whose values are exact in bf16 and that says so, so the CUDA backend keeps it as bf16. */
-    record Bf16Weight(FloatWeight f) implements Weight {
-        public String name() {
-            return f.name();
-        }
-
-        public int rows() {
-            return f.rows();
-        }
-
-        public int cols() {
-            return f.cols();
-        }
-
-        public String storageType() {
-            return "BF16";
-        }
-
-        public void dequantizeRows(int rowStart, int rowCount, float[] dst, int dstOffset) {
-            f.dequantizeRows(rowStart, rowCount, dst, dstOffset);
-        }
+        return SyntheticLlama.shape(name);
     }
 
     static ModelWeights randomWeights(ModelConfig c, boolean bf16, long seed) {
-        Map<String, int[]> shapes = LlamaLayout.expectedShapes(c);
-        List<String> names = new ArrayList<>(shapes.keySet());
-        Weight[] ws = new Weight[names.size()];
-        IntStream.range(0, names.size()).parallel().forEach(i -> {
-            String n = names.get(i);
-            int[] s = shapes.get(n);
-            float[] v = new float[s[0] * s[1]];
-            if (s[0] == 1) {
-                Arrays.fill(v, 1f);  // norms
-            } else {
-                // uniform with std 0.02 (HF's initializer_range); bf16-rounded when stored as bf16
-                SplittableRandom r = new SplittableRandom(seed * 1000003L + i);
-                double bound = 0.02 * Math.sqrt(3);
-                for (int j = 0; j < v.length; j++) {
-                    float x = (float) ((r.nextDouble() * 2 - 1) * bound);
-                    v[j] = bf16 ? Float.intBitsToFloat(Float.floatToRawIntBits(x) & 0xffff0000) : x;
-                }
-            }
-            FloatWeight f = new FloatWeight(n, s[0], s[1], v);
-            ws[i] = bf16 && s[0] > 1 ? new Bf16Weight(f) : f;
-        });
-        Map<String, Weight> m = new LinkedHashMap<>();
-        for (int i = 0; i < ws.length; i++) {
-            m.put(names.get(i), ws[i]);
-        }
-        return new MapWeights("random " + c, m, () -> { });
+        return SyntheticLlama.weights(c, bf16, seed);
     }
 
     /** Which optimizer path a timed step takes. */
