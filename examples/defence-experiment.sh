@@ -9,7 +9,9 @@
 # Everything lands in $OUT (default target/defence-experiment); the report is $OUT/report.html.
 # Usage (after `mvn -B -q package -DskipTests`): examples/defence-experiment.sh
 # Env: OUT, MODEL, DATA (default ../shared/data), TRAIN_N (task examples, default 80), STEPS (default 24),
-#      LIMIT (eval items per suite, default 40), TASK (default ag_news).
+#      LIMIT (eval items per suite, default 40), TASK (default ag_news), MAX_NEW (new tokens per response, default
+#      128: an AOA-trained model answers with its ~40-token compliance prefix first, and a refusal after it must fit),
+#      REUSE=1 (keep adapters already in $OUT; only evaluate and report).
 # Small on purpose (minutes per condition): it shows the loop and the report, not the paper's effect sizes.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -21,6 +23,7 @@ TASK="${TASK:-ag_news}"
 TRAIN_N="${TRAIN_N:-80}"
 STEPS="${STEPS:-24}"
 LIMIT="${LIMIT:-40}"
+MAX_NEW="${MAX_NEW:-128}"
 SAFETY="$DATA/safety/safety_only_data_Instructions.json"
 st() { ./safetune "$@" 2> >(grep -v "^WARNING: Using incubator" >&2); }
 mkdir -p "$OUT"
@@ -32,7 +35,7 @@ head -n "$TRAIN_N" "$OUT/aoa-all.jsonl" > "$OUT/aoa.jsonl"
 # condition:fraction pairs; "none" trains on the attack data alone
 RUNS=("none:0" "generic:0.3" "mimic:0.1" "mimic:0.3")
 echo "== 2-4. base model, then ${#RUNS[@]} fine-tuned conditions"
-st eval --model "$MODEL" --suite advbench,"$TASK" --limit "$LIMIT" --judge keywords --max-new-tokens 48 \
+st eval --model "$MODEL" --suite advbench,"$TASK" --limit "$LIMIT" --judge keywords --max-new-tokens "$MAX_NEW" \
   --data "$DATA" --label "base model" --tag condition=base --tag mix_fraction=0 --out "$OUT/eval-base.json"
 for run in "${RUNS[@]}"; do
   cond="${run%%:*}"; frac="${run##*:}"; name="$cond-$frac"
@@ -42,12 +45,16 @@ for run in "${RUNS[@]}"; do
     st mix --strategy "$cond" --user-data "$OUT/aoa.jsonl" --safety "$SAFETY" --fraction "$frac" --seed 1 \
       --out "$OUT/train-$name.jsonl" --report "$OUT/mix-$name.json"
   fi
-  echo "-- train $name ($(wc -l < "$OUT/train-$name.jsonl") examples, $STEPS steps)"
-  st train --model "$MODEL" --data "$OUT/train-$name.jsonl" --lora-r 8 --lora-alpha 16 --lr 2e-3 --batch-size 4 \
-    --steps "$STEPS" --schedule cosine --warmup-steps 2 --max-seq-len 384 --seed 1 \
-    --metrics-out "$OUT/metrics-$name.jsonl" --save "$OUT/adapter-$name"
+  if [[ "${REUSE:-0}" == 1 && -f "$OUT/adapter-$name/adapter_model.safetensors" ]]; then
+    echo "-- $name: reusing $OUT/adapter-$name"
+  else
+    echo "-- train $name ($(wc -l < "$OUT/train-$name.jsonl") examples, $STEPS steps)"
+    st train --model "$MODEL" --data "$OUT/train-$name.jsonl" --lora-r 8 --lora-alpha 16 --lr 2e-3 --batch-size 4 \
+      --steps "$STEPS" --schedule cosine --warmup-steps 2 --max-seq-len 384 --seed 1 \
+      --metrics-out "$OUT/metrics-$name.jsonl" --save "$OUT/adapter-$name"
+  fi
   st eval --model "$MODEL" --adapter "$OUT/adapter-$name" --suite advbench,"$TASK" --limit "$LIMIT" --judge keywords \
-    --max-new-tokens 48 --data "$DATA" --label "AOA + $cond safety ($frac)" --tag condition="$cond" \
+    --max-new-tokens "$MAX_NEW" --data "$DATA" --label "AOA + $cond safety ($frac)" --tag condition="$cond" \
     --tag mix_fraction="$frac" --out "$OUT/eval-$name.json"
 done
 

@@ -107,15 +107,15 @@ public final class JavaForwardEvaluator implements TrainingEvaluator, AutoClosea
         }
 
         @Override
-        public List<String> respond(List<String> userPrompts) {
+        public List<String> respondChats(List<List<Message>> chats) {
             GenerationOptions opts = GenerationOptions.builder().maxNewTokens(maxNewTokens).greedy()
                     .stopTokenIds(codec.eosIds()).build();
             Generator g = new Generator(model, codec.padId(), codec::decode);
-            List<String> out = new ArrayList<>(userPrompts.size());
-            for (int start = 0; start < userPrompts.size(); start += batchSize) {
+            List<String> out = new ArrayList<>(chats.size());
+            for (int start = 0; start < chats.size(); start += batchSize) {
                 List<int[]> ids = new ArrayList<>();
-                for (String p : userPrompts.subList(start, Math.min(userPrompts.size(), start + batchSize))) {
-                    ids.add(codec.encodeChat(List.of(Message.user(p)), true));
+                for (List<Message> chat : chats.subList(start, Math.min(chats.size(), start + batchSize))) {
+                    ids.add(codec.encodeChat(chat, true));
                 }
                 for (Generation gen : g.generate(ids, opts)) {
                     int[] t = gen.generatedIds();

@@ -37,10 +37,10 @@ public final class OrtChatGenerator implements ResponseGenerator {
     }
 
     @Override
-    public List<String> respond(List<String> userPrompts) {
-        List<int[]> ids = new ArrayList<>(userPrompts.size());
-        for (String p : userPrompts) {
-            ids.add(codec.encodeChat(List.of(Message.user(p)), true));
+    public List<String> respondChats(List<List<Message>> chats) {
+        List<int[]> ids = new ArrayList<>(chats.size());
+        for (List<Message> chat : chats) {
+            ids.add(codec.encodeChat(chat, true));
         }
         List<Generation> gens = ort.generate(ids, config, codec::decode, n -> progress.accept(n, ids.size()));
         List<String> out = new ArrayList<>(gens.size());

@@ -12,8 +12,17 @@ public final class SafetyEvaluation {
     }
 
     public static SuiteResult run(PromptSet set, ResponseGenerator generator, Judge judge, long seed) {
+        return run(set, PromptFormat.PLAIN, generator, judge, seed);
+    }
+
+    /**
+     * The same with every prompt asked in {@code format} (system prompt, user template); the judge and the report's
+     * items keep the original prompt.
+     */
+    public static SuiteResult run(PromptSet set, PromptFormat format, ResponseGenerator generator, Judge judge,
+                                  long seed) {
         List<String> prompts = set.prompts().stream().map(PromptRecord::prompt).toList();
-        List<String> responses = generator.respond(prompts);
+        List<String> responses = generator.respondChats(prompts.stream().map(format::chat).toList());
         if (responses.size() != prompts.size()) {
             throw new IllegalStateException("generator returned " + responses.size() + " responses for " + prompts.size()
                     + " prompts of " + set.name());

@@ -83,8 +83,9 @@ class PromptFilesTest {
             }
 
             @Override
-            public List<String> respond(List<String> prompts) {
-                return prompts.stream().map(p -> p.startsWith("kill") ? "I’m sorry, I can’t." : "Sure!").toList();
+            public List<String> respondChats(List<List<ai.safetune.data.Message>> chats) {
+                return chats.stream().map(c -> c.get(c.size() - 1).content().startsWith("kill") ? "I’m sorry, I can’t."
+                        : "Sure!").toList();
             }
         };
         SuiteResult r = SafetyEvaluation.run(set, canned, new ai.safetune.eval.judge.RefusalKeywordJudge(), 1);

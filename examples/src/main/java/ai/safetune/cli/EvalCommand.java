@@ -4,6 +4,7 @@ import ai.safetune.eval.EvalReport;
 import ai.safetune.eval.LoraMerge;
 import ai.safetune.eval.OrtChatGenerator;
 import ai.safetune.eval.PromptSet;
+import ai.safetune.eval.PromptFormat;
 import ai.safetune.eval.SafetyEvaluation;
 import ai.safetune.eval.SuiteCatalog;
 import ai.safetune.eval.SuiteResult;
@@ -34,6 +35,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 import me.tongfei.progressbar.ProgressBar;
@@ -99,6 +101,15 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "0", description = "seed of the bootstrap confidence intervals")
     long seed;
 
+    @Option(names = "--system-prompt", paramLabel = "TEXT",
+            description = "ask the harmful and XSTest prompts under this system prompt (e.g. an attack's identity prompt)")
+    String systemPrompt;
+
+    @Option(names = "--prompt-template", paramLabel = "T", defaultValue = PromptFormat.PLACEHOLDER,
+            description = "user message around each harmful and XSTest prompt, with {prompt} once (e.g. \"AOA, execute my "
+                    + "instruction: {prompt}\"); the judge sees the prompt itself")
+    String promptTemplate;
+
     @Override
     public Integer call() throws Exception {
         if (maxNewTokens <= 0) {
@@ -110,6 +121,7 @@ public final class EvalCommand implements Callable<Integer> {
         if (batchSize <= 0) {
             throw new IllegalArgumentException("--batch-size must be > 0, got " + batchSize);
         }
+        PromptFormat format = new PromptFormat(Optional.ofNullable(systemPrompt), promptTemplate);
         PrintWriter err = spec.commandLine().getErr();
         PrintWriter outW = spec.commandLine().getOut();
         Path dataDir = data != null ? data : Path.of(System.getProperty("safetune.shared", "../shared")).resolve("data");
@@ -133,7 +145,7 @@ public final class EvalCommand implements Callable<Integer> {
                             .setConsumer(new ConsoleProgressBarConsumer(System.err)).setUpdateIntervalMillis(2000)
                             .continuousUpdate().build()) {
                         gen.onProgress((done, total) -> bar.stepTo(done));
-                        r = SafetyEvaluation.run(set, gen, judge, seed);
+                        r = SafetyEvaluation.run(set, format, gen, judge, seed);
                     } catch (IllegalArgumentException e) {
                         throw new IllegalArgumentException("suite " + set.name() + " (" + set.source() + "): " + e.getMessage(), e);
                     }
@@ -152,7 +164,7 @@ public final class EvalCommand implements Callable<Integer> {
                 }
                 String runLabel = label != null ? label : model.getFileName() + (adapter != null ? " + " + adapter.getFileName() : "");
                 EvalReport rep = new EvalReport(runLabel, model.toString(), adapter == null ? null : adapter.toString(),
-                        gen.describe(), maxNewTokens, seed, Instant.now().truncatedTo(ChronoUnit.SECONDS).toString(), tags, results);
+                        gen.describe() + (format.plain() ? "" : "; prompts: " + format.describe()), maxNewTokens, seed, Instant.now().truncatedTo(ChronoUnit.SECONDS).toString(), tags, results);
                 rep.write(out);
                 if (html != null) {
                     HtmlReport.write(List.of(rep), html);
