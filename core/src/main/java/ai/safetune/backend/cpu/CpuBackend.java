@@ -127,7 +127,13 @@ public final class CpuBackend implements Backend {
         float[] xs = data(x, "matmul", "x", n * k);
         QuantFormat qf = cw.dense() == null ? QuantGemm.applies(cw.source(), n) : null;
         if (qf != null) {
-            QuantGemm.matmul(par, quantKernel, qf, o, xs, n, k, (QuantizedWeight) cw.source(), m);
+            QuantizedWeight qw = (QuantizedWeight) cw.source();
+            PackedQuant packed = QuantGemm.PACK ? cw.packed(qw, qf) : null;
+            if (packed != null) {
+                QuantGemm.matmul(par, quantKernel, packed, o, xs, n, k, m);
+            } else {
+                QuantGemm.matmul(par, quantKernel, qf, o, xs, n, k, qw, m);
+            }
             return;
         }
         Gemm.matmul(par, kernel, o, xs, n, k, cw, m, 1f, false);

@@ -25,6 +25,13 @@ final class QuantGemm {
     static final String PROPERTY = "safetune.cpu.fusedQuant";
     private static final boolean ENABLED = !"false".equalsIgnoreCase(System.getProperty(PROPERTY, "true").trim());
 
+    /**
+     * {@code -Dsafetune.cpu.packQuant=false} keeps the raw-block path (no {@link PackedQuant} copy on the heap), for
+     * A/B runs and for very large models where ~1/4 more memory per quantized weight matters more than speed.
+     */
+    static final String PACK_PROPERTY = "safetune.cpu.packQuant";
+    static final boolean PACK = !"false".equalsIgnoreCase(System.getProperty(PACK_PROPERTY, "true").trim());
+
     private static final ThreadLocal<byte[]> SCRATCH = ThreadLocal.withInitial(() -> new byte[0]);
 
     private QuantGemm() {
@@ -63,6 +70,32 @@ final class QuantGemm {
             }
         };
         par.forEach(parts, c -> body.run((int) ((long) M * c / parts), (int) ((long) M * (c + 1) / parts)));
+    }
+
+    /** {@code out[n, M] = x[n, K] · W[M, K]ᵀ} on a packed weight; parallel over contiguous shares of its rows. */
+    static void matmul(Parallel par, QuantKernel kernel, PackedQuant w, float[] out, float[] x, int n, int K, int M) {
+        if (w.rows != M || w.blocks * QuantFormat.BLOCK != K) {
+            throw new IllegalArgumentException("packed weight is [" + w.rows + ", " + w.blocks * QuantFormat.BLOCK
+                    + "], the product needs [" + M + ", " + K + "]");
+        }
+        float[] sums = null;
+        if (w.mins != null) {
+            int blocks = w.blocks;
+            sums = new float[n * blocks];
+            for (int i = 0; i < n * blocks; i++) {
+                float s = 0f;
+                for (int j = i * QuantFormat.BLOCK, e = j + QuantFormat.BLOCK; j < e; j++) {
+                    s += x[j];
+                }
+                sums[i] = s;
+            }
+        }
+        float[] blockSums = sums;
+        // two contiguous shares per thread: few hand-offs per call (decode makes ~200 calls per token), yet a
+        // stalled thread's share can still be taken over
+        int parts = Math.max(1, Math.min(par.threads() * 2, M / 16));
+        par.forEach(parts, c -> kernel.packed(w, (int) ((long) M * c / parts), (int) ((long) M * (c + 1) / parts), x, n,
+                K, blockSums, out, M));
     }
 
     /**

@@ -112,6 +112,9 @@ class QuantGemmTest {
                     java.util.Arrays.fill(out, Float.NaN); // every entry must be written
                     QuantGemm.matmul(par, k, f, out, x, n, shape[1], w, shape[0]);
                     assertProduct(out, x, w, n, f + " " + k.name() + " n=" + n + " " + shape[0] + "x" + shape[1]);
+                    java.util.Arrays.fill(out, Float.NaN);
+                    QuantGemm.matmul(par, k, PackedQuant.pack(w, f), out, x, n, shape[1], shape[0]);
+                    assertProduct(out, x, w, n, f + " packed " + k.name() + " n=" + n + " " + shape[0] + "x" + shape[1]);
                 }
             }
         }
@@ -131,7 +134,30 @@ class QuantGemmTest {
             float[] out = new float[3 * rows];
             QuantGemm.matmul(par, k, f, out, x, 3, 128, w, rows);
             assertProduct(out, x, w, 3, f + " " + k.name() + " permuted");
+            QuantGemm.matmul(par, k, PackedQuant.pack(w, f), out, x, 3, 128, rows);
+            assertProduct(out, x, w, 3, f + " packed " + k.name() + " permuted");
         }
+    }
+
+    /** The packed layout holds the same values as the GGUF dequantizer, exactly (Q4_0 as q·d − 8d too). */
+    @ParameterizedTest
+    @EnumSource(QuantFormat.class)
+    void packedRowsExpandToTheDequantizedWeight(QuantFormat f) {
+        int[] map = {3, 0, 4, 1, 2};
+        MappedWeight w = randomWeight(f, 5, 96, map);
+        PackedQuant p = PackedQuant.pack(w, f);
+        float[] want = w.toFloatArray();
+        float[] row = new float[96];
+        for (int r = 0; r < 5; r++) {
+            p.expandRow(r, row);
+            for (int k = 0; k < 96; k++) {
+                // == : equal values; only the sign of a zero may differ ((8−8)·d = −0 for d < 0, 8d − 8d = +0)
+                assertThat(row[k] == want[r * 96 + k]).as("%s row %d col %d: %s vs %s", f, r, k, row[k], want[r * 96 + k])
+                        .isTrue();
+            }
+        }
+        assertThatThrownBy(() -> QuantGemm.matmul(par, new ScalarQuantKernel(), p, new float[5], new float[64], 1, 64, 5))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("[5, 96]");
     }
 
     @Test
