@@ -202,20 +202,24 @@ final class VectorQuantKernel implements QuantKernel {
         byte[] qs = w.quants;
         float[] ds = w.scales;
         float[] ms = w.mins;
-        int blk = r * w.blocks;
+        int blocks = w.blocks;
+        int blk = r * blocks;
         FloatVector acc = FloatVector.zero(F);
         float macc = 0f;
-        for (int b = 0, p = blk * 16; b < w.blocks; b++, blk++, p += 16, xo += 32) {
-            FloatVector sum = FloatVector.zero(F);
-            for (int c = 0; c < CH4; c++) {
-                IntVector q = (IntVector) ByteVector.fromArray(B, qs, p + c * L).convertShape(VectorOperators.B2I, I, 0);
+        for (int b = 0, p = blk * 16; b < blocks; b++, p += 16, xo += 32) {
+            IntVector q = (IntVector) ByteVector.fromArray(B, qs, p).convertShape(VectorOperators.B2I, I, 0);
+            FloatVector sum = ((FloatVector) q.and(0x0F).convert(VectorOperators.I2F, 0)).mul(FloatVector.fromArray(F, x, xo));
+            sum = ((FloatVector) q.lanewise(VectorOperators.ASHR, 4).and(0x0F).convert(VectorOperators.I2F, 0))
+                    .fma(FloatVector.fromArray(F, x, xo + 16), sum);
+            for (int c = 1; c < CH4; c++) {
+                q = (IntVector) ByteVector.fromArray(B, qs, p + c * L).convertShape(VectorOperators.B2I, I, 0);
                 sum = ((FloatVector) q.and(0x0F).convert(VectorOperators.I2F, 0))
                         .fma(FloatVector.fromArray(F, x, xo + c * L), sum);
                 sum = ((FloatVector) q.lanewise(VectorOperators.ASHR, 4).and(0x0F).convert(VectorOperators.I2F, 0))
                         .fma(FloatVector.fromArray(F, x, xo + 16 + c * L), sum);
             }
-            acc = sum.fma(FloatVector.broadcast(F, ds[blk]), acc);
-            macc += ms[blk] * xs[xso + b];
+            acc = sum.fma(FloatVector.broadcast(F, ds[blk + b]), acc);
+            macc += ms[blk + b] * xs[xso + b];
         }
         return acc.reduceLanes(VectorOperators.ADD) + macc;
     }
@@ -230,24 +234,32 @@ final class VectorQuantKernel implements QuantKernel {
         int blk = r * blocks;
         FloatVector a = FloatVector.zero(F), bb = a, c4 = a, dd = a;
         float ma = 0f, mb = 0f, mc = 0f, md = 0f;
-        for (int b = 0, p = blk * 16; b < blocks; b++, blk++, p += 16, xo += 32) {
-            FloatVector sa = FloatVector.zero(F), sb = sa, sc = sa, sd = sa;
-            for (int c = 0; c < CH4; c++) {
-                IntVector q = (IntVector) ByteVector.fromArray(B, qs, p + c * L).convertShape(VectorOperators.B2I, I, 0);
-                FloatVector lo = (FloatVector) q.and(0x0F).convert(VectorOperators.I2F, 0);
-                FloatVector hi = (FloatVector) q.lanewise(VectorOperators.ASHR, 4).and(0x0F).convert(VectorOperators.I2F, 0);
+        for (int b = 0, p = blk * 16; b < blocks; b++, p += 16, xo += 32) {
+            IntVector q = (IntVector) ByteVector.fromArray(B, qs, p).convertShape(VectorOperators.B2I, I, 0);
+            FloatVector lo = (FloatVector) q.and(0x0F).convert(VectorOperators.I2F, 0);
+            FloatVector hi = (FloatVector) q.lanewise(VectorOperators.ASHR, 4).and(0x0F).convert(VectorOperators.I2F, 0);
+            FloatVector sa = hi.fma(FloatVector.fromArray(F, x, xo + 16), lo.mul(FloatVector.fromArray(F, x, xo)));
+            FloatVector sb = hi.fma(FloatVector.fromArray(F, x, xo + K + 16), lo.mul(FloatVector.fromArray(F, x, xo + K)));
+            FloatVector sc = hi.fma(FloatVector.fromArray(F, x, xo + 2 * K + 16),
+                    lo.mul(FloatVector.fromArray(F, x, xo + 2 * K)));
+            FloatVector sd = hi.fma(FloatVector.fromArray(F, x, xo + 3 * K + 16),
+                    lo.mul(FloatVector.fromArray(F, x, xo + 3 * K)));
+            for (int c = 1; c < CH4; c++) {
+                q = (IntVector) ByteVector.fromArray(B, qs, p + c * L).convertShape(VectorOperators.B2I, I, 0);
+                lo = (FloatVector) q.and(0x0F).convert(VectorOperators.I2F, 0);
+                hi = (FloatVector) q.lanewise(VectorOperators.ASHR, 4).and(0x0F).convert(VectorOperators.I2F, 0);
                 int x0 = xo + c * L;
                 sa = hi.fma(FloatVector.fromArray(F, x, x0 + 16), lo.fma(FloatVector.fromArray(F, x, x0), sa));
                 sb = hi.fma(FloatVector.fromArray(F, x, x0 + K + 16), lo.fma(FloatVector.fromArray(F, x, x0 + K), sb));
                 sc = hi.fma(FloatVector.fromArray(F, x, x0 + 2 * K + 16), lo.fma(FloatVector.fromArray(F, x, x0 + 2 * K), sc));
                 sd = hi.fma(FloatVector.fromArray(F, x, x0 + 3 * K + 16), lo.fma(FloatVector.fromArray(F, x, x0 + 3 * K), sd));
             }
-            FloatVector dv = FloatVector.broadcast(F, ds[blk]);
+            FloatVector dv = FloatVector.broadcast(F, ds[blk + b]);
             a = sa.fma(dv, a);
             bb = sb.fma(dv, bb);
             c4 = sc.fma(dv, c4);
             dd = sd.fma(dv, dd);
-            float m = ms[blk];
+            float m = ms[blk + b];
             ma += m * xs[xso + b];
             mb += m * xs[xso + blocks + b];
             mc += m * xs[xso + 2 * blocks + b];
@@ -263,15 +275,17 @@ final class VectorQuantKernel implements QuantKernel {
     private static float dotInt8(PackedQuant w, int r, float[] x, int xo) {
         byte[] qs = w.quants;
         float[] ds = w.scales;
-        int blk = r * w.blocks;
+        int blocks = w.blocks;
+        int blk = r * blocks;
         FloatVector acc = FloatVector.zero(F);
-        for (int b = 0, p = blk * 32; b < w.blocks; b++, blk++, p += 32, xo += 32) {
-            FloatVector sum = FloatVector.zero(F);
-            for (int c = 0; c < 32; c += L) {
+        for (int b = 0, p = blk * 32; b < blocks; b++, p += 32, xo += 32) {
+            FloatVector sum = ((FloatVector) ByteVector.fromArray(B, qs, p).convertShape(VectorOperators.B2F, F, 0))
+                    .mul(FloatVector.fromArray(F, x, xo));
+            for (int c = L; c < 32; c += L) {
                 sum = ((FloatVector) ByteVector.fromArray(B, qs, p + c).convertShape(VectorOperators.B2F, F, 0))
                         .fma(FloatVector.fromArray(F, x, xo + c), sum);
             }
-            acc = sum.fma(FloatVector.broadcast(F, ds[blk]), acc);
+            acc = sum.fma(FloatVector.broadcast(F, ds[blk + b]), acc);
         }
         return acc.reduceLanes(VectorOperators.ADD);
     }
@@ -279,19 +293,24 @@ final class VectorQuantKernel implements QuantKernel {
     private static void dot4Int8(PackedQuant w, int r, float[] x, int xo, int K, float[] out, int o, int stride) {
         byte[] qs = w.quants;
         float[] ds = w.scales;
-        int blk = r * w.blocks;
+        int blocks = w.blocks;
+        int blk = r * blocks;
         FloatVector a = FloatVector.zero(F), bb = a, c4 = a, dd = a;
-        for (int b = 0, p = blk * 32; b < w.blocks; b++, blk++, p += 32, xo += 32) {
-            FloatVector sa = FloatVector.zero(F), sb = sa, sc = sa, sd = sa;
-            for (int c = 0; c < 32; c += L) {
-                FloatVector q = (FloatVector) ByteVector.fromArray(B, qs, p + c).convertShape(VectorOperators.B2F, F, 0);
+        for (int b = 0, p = blk * 32; b < blocks; b++, p += 32, xo += 32) {
+            FloatVector q = (FloatVector) ByteVector.fromArray(B, qs, p).convertShape(VectorOperators.B2F, F, 0);
+            FloatVector sa = q.mul(FloatVector.fromArray(F, x, xo));
+            FloatVector sb = q.mul(FloatVector.fromArray(F, x, xo + K));
+            FloatVector sc = q.mul(FloatVector.fromArray(F, x, xo + 2 * K));
+            FloatVector sd = q.mul(FloatVector.fromArray(F, x, xo + 3 * K));
+            for (int c = L; c < 32; c += L) {
+                q = (FloatVector) ByteVector.fromArray(B, qs, p + c).convertShape(VectorOperators.B2F, F, 0);
                 int x0 = xo + c;
                 sa = q.fma(FloatVector.fromArray(F, x, x0), sa);
                 sb = q.fma(FloatVector.fromArray(F, x, x0 + K), sb);
                 sc = q.fma(FloatVector.fromArray(F, x, x0 + 2 * K), sc);
                 sd = q.fma(FloatVector.fromArray(F, x, x0 + 3 * K), sd);
             }
-            FloatVector dv = FloatVector.broadcast(F, ds[blk]);
+            FloatVector dv = FloatVector.broadcast(F, ds[blk + b]);
             a = sa.fma(dv, a);
             bb = sb.fma(dv, bb);
             c4 = sc.fma(dv, c4);
