@@ -74,13 +74,32 @@ final class QuantGemm {
 
     /** {@code out[n, M] = x[n, K] · W[M, K]ᵀ} on a packed weight; parallel over contiguous shares of its rows. */
     static void matmul(Parallel par, QuantKernel kernel, PackedQuant w, float[] out, float[] x, int n, int K, int M) {
-        if (w.rows != M || w.blocks * QuantFormat.BLOCK != K) {
+        if (w.rows != M) {
             throw new IllegalArgumentException("packed weight is [" + w.rows + ", " + w.blocks * QuantFormat.BLOCK
                     + "], the product needs [" + M + ", " + K + "]");
         }
+        matmul(par, kernel, new PackedQuant[] {w}, new float[][] {out}, x, n, K);
+    }
+
+    /**
+     * {@code outs[i][n, rows_i] = x[n, K] · W_iᵀ} for packed weights sharing the input, as one parallel job: the
+     * concatenated rows of all weights are cut into a few contiguous shares (two per thread), so decode hands work
+     * to the other threads once per group (q/k/v, gate/up) instead of once per weight.
+     */
+    static void matmul(Parallel par, QuantKernel kernel, PackedQuant[] ws, float[][] outs, float[] x, int n, int K) {
+        int total = 0;
+        boolean mins = false;
+        for (PackedQuant w : ws) {
+            if (w.blocks * QuantFormat.BLOCK != K) {
+                throw new IllegalArgumentException("packed weight is [" + w.rows + ", " + w.blocks * QuantFormat.BLOCK
+                        + "], the product needs K = " + K);
+            }
+            total += w.rows;
+            mins |= w.mins != null;
+        }
         float[] sums = null;
-        if (w.mins != null) {
-            int blocks = w.blocks;
+        if (mins) {
+            int blocks = K / QuantFormat.BLOCK;
             sums = new float[n * blocks];
             for (int i = 0; i < n * blocks; i++) {
                 float s = 0f;
@@ -91,11 +110,19 @@ final class QuantGemm {
             }
         }
         float[] blockSums = sums;
-        // two contiguous shares per thread: few hand-offs per call (decode makes ~200 calls per token), yet a
-        // stalled thread's share can still be taken over
-        int parts = Math.max(1, Math.min(par.threads() * 2, M / 16));
-        par.forEach(parts, c -> kernel.packed(w, (int) ((long) M * c / parts), (int) ((long) M * (c + 1) / parts), x, n,
-                K, blockSums, out, M));
+        int rows = total;
+        int parts = Math.max(1, Math.min(par.threads() * 2, rows / 16));
+        par.forEach(parts, c -> {
+            int s = (int) ((long) rows * c / parts);
+            int e = (int) ((long) rows * (c + 1) / parts);
+            for (int i = 0, base = 0; i < ws.length && base < e; base += ws[i].rows, i++) {
+                int lo = Math.max(s, base) - base;
+                int hi = Math.min(e, base + ws[i].rows) - base;
+                if (lo < hi) {
+                    kernel.packed(ws[i], lo, hi, x, n, K, blockSums, outs[i], ws[i].rows);
+                }
+            }
+        });
     }
 
     /**

@@ -210,6 +210,52 @@ class QuantGemmTest {
         }
     }
 
+    /**
+     * Several weights of one input as one job (decode's q/k/v): bit-identical to one call per weight, with mixed
+     * formats, a dense weight among them (falls back to per-weight calls) and many rows (tile path).
+     */
+    @Test
+    void groupedMatmulEqualsOneCallPerWeight() {
+        int k = 96;
+        MappedWeight[] ws = {randomWeight(QuantFormat.Q4_1, 37, k, null), randomWeight(QuantFormat.Q8_0, 5, k, null),
+                randomWeight(QuantFormat.Q4_0, 64, k, null)};
+        for (boolean simd : new boolean[] {false, true}) {
+            try (CpuBackend be = new CpuBackend(2, simd)) {
+                for (boolean dequantizeLast : new boolean[] {false, true}) {
+                    WeightHandle[] hs = new WeightHandle[ws.length];
+                    for (int i = 0; i < ws.length; i++) {
+                        hs[i] = be.prepare(ws[i], dequantizeLast && i == ws.length - 1);
+                    }
+                    for (int n : new int[] {1, 3, 16, 100}) {
+                        float[] x = randn(n * k);
+                        Tensor xt = be.allocate(x.length);
+                        be.write(xt, 0, x, 0, x.length);
+                        Tensor[] outs = new Tensor[ws.length];
+                        for (int i = 0; i < ws.length; i++) {
+                            outs[i] = be.allocate(n * ws[i].rows());
+                            be.fill(outs[i], Float.NaN);
+                        }
+                        be.matmul(outs, xt, hs, n);
+                        for (int i = 0; i < ws.length; i++) {
+                            Tensor one = be.allocate(n * ws[i].rows());
+                            be.matmul(one, xt, hs[i], n);
+                            float[] want = new float[n * ws[i].rows()];
+                            float[] got = new float[want.length];
+                            be.read(one, 0, want, 0, want.length);
+                            be.read(outs[i], 0, got, 0, got.length);
+                            assertThat(got).as("simd=%s dense=%s n=%d weight %d", simd, dequantizeLast, n, i)
+                                    .containsExactly(want);
+                        }
+                    }
+                }
+                Tensor x = be.allocate(k);
+                assertThatThrownBy(() -> be.matmul(new Tensor[] {be.allocate(37)}, x,
+                        new WeightHandle[] {be.prepare(ws[0], false), be.prepare(ws[1], false)}, 1))
+                        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("1 outputs for 2 weights");
+            }
+        }
+    }
+
     @Test
     void rawRowsAreCheckedAndFailAfterClose() {
         boolean[] closed = {false};
