@@ -155,20 +155,39 @@ final class VectorQuantKernel implements QuantKernel {
             return;
         }
         int blocks = w.blocks;
+        float[] xq = x;
+        if (w.mins != null) {
+            // x with the high half of every block divided by 16 (exact): the high nibbles then need no shift, their
+            // (q & 0xF0) = 16·hi meets x/16
+            xq = X16.get();
+            if (xq.length < n * K) {
+                xq = new float[n * K];
+                X16.set(xq);
+            }
+            FloatVector sixteenth = FloatVector.broadcast(F, 0.0625f);
+            for (int k = 0; k < n * K; k += 32) {
+                for (int c = 0; c < 16; c += L) {
+                    FloatVector.fromArray(F, x, k + c).intoArray(xq, k + c);
+                    FloatVector.fromArray(F, x, k + 16 + c).mul(sixteenth).intoArray(xq, k + 16 + c);
+                }
+            }
+        }
         for (int r = r0; r < r1; r++) {
             int i = 0;
             for (; i + 4 <= n; i += 4) {
                 if (w.mins != null) {
-                    dot4Nibbles(w, r, x, i * K, K, xs, i * blocks, out, i * stride + r, stride);
+                    dot4Nibbles(w, r, xq, i * K, K, xs, i * blocks, out, i * stride + r, stride);
                 } else {
                     dot4Int8(w, r, x, i * K, K, out, i * stride + r, stride);
                 }
             }
             for (; i < n; i++) {
-                out[i * stride + r] = w.mins != null ? dotNibbles(w, r, x, i * K, xs, i * blocks) : dotInt8(w, r, x, i * K);
+                out[i * stride + r] = w.mins != null ? dotNibbles(w, r, xq, i * K, xs, i * blocks) : dotInt8(w, r, x, i * K);
             }
         }
     }
+
+    private static final ThreadLocal<float[]> X16 = ThreadLocal.withInitial(() -> new float[0]);
 
     /** Row r of a packed weight as fp32 ({@code q·d + m} as one FMA per vector). */
     private static void expandPacked(PackedQuant w, int r, float[] dst) {
@@ -209,13 +228,13 @@ final class VectorQuantKernel implements QuantKernel {
         for (int b = 0, p = blk * 16; b < blocks; b++, p += 16, xo += 32) {
             IntVector q = (IntVector) ByteVector.fromArray(B, qs, p).convertShape(VectorOperators.B2I, I, 0);
             FloatVector sum = ((FloatVector) q.and(0x0F).convert(VectorOperators.I2F, 0)).mul(FloatVector.fromArray(F, x, xo));
-            sum = ((FloatVector) q.lanewise(VectorOperators.ASHR, 4).and(0x0F).convert(VectorOperators.I2F, 0))
+            sum = ((FloatVector) q.and(0xF0).convert(VectorOperators.I2F, 0))
                     .fma(FloatVector.fromArray(F, x, xo + 16), sum);
             for (int c = 1; c < CH4; c++) {
                 q = (IntVector) ByteVector.fromArray(B, qs, p + c * L).convertShape(VectorOperators.B2I, I, 0);
                 sum = ((FloatVector) q.and(0x0F).convert(VectorOperators.I2F, 0))
                         .fma(FloatVector.fromArray(F, x, xo + c * L), sum);
-                sum = ((FloatVector) q.lanewise(VectorOperators.ASHR, 4).and(0x0F).convert(VectorOperators.I2F, 0))
+                sum = ((FloatVector) q.and(0xF0).convert(VectorOperators.I2F, 0))
                         .fma(FloatVector.fromArray(F, x, xo + 16 + c * L), sum);
             }
             acc = sum.fma(FloatVector.broadcast(F, ds[blk + b]), acc);
@@ -237,7 +256,7 @@ final class VectorQuantKernel implements QuantKernel {
         for (int b = 0, p = blk * 16; b < blocks; b++, p += 16, xo += 32) {
             IntVector q = (IntVector) ByteVector.fromArray(B, qs, p).convertShape(VectorOperators.B2I, I, 0);
             FloatVector lo = (FloatVector) q.and(0x0F).convert(VectorOperators.I2F, 0);
-            FloatVector hi = (FloatVector) q.lanewise(VectorOperators.ASHR, 4).and(0x0F).convert(VectorOperators.I2F, 0);
+            FloatVector hi = (FloatVector) q.and(0xF0).convert(VectorOperators.I2F, 0);
             FloatVector sa = hi.fma(FloatVector.fromArray(F, x, xo + 16), lo.mul(FloatVector.fromArray(F, x, xo)));
             FloatVector sb = hi.fma(FloatVector.fromArray(F, x, xo + K + 16), lo.mul(FloatVector.fromArray(F, x, xo + K)));
             FloatVector sc = hi.fma(FloatVector.fromArray(F, x, xo + 2 * K + 16),
@@ -247,7 +266,7 @@ final class VectorQuantKernel implements QuantKernel {
             for (int c = 1; c < CH4; c++) {
                 q = (IntVector) ByteVector.fromArray(B, qs, p + c * L).convertShape(VectorOperators.B2I, I, 0);
                 lo = (FloatVector) q.and(0x0F).convert(VectorOperators.I2F, 0);
-                hi = (FloatVector) q.lanewise(VectorOperators.ASHR, 4).and(0x0F).convert(VectorOperators.I2F, 0);
+                hi = (FloatVector) q.and(0xF0).convert(VectorOperators.I2F, 0);
                 int x0 = xo + c * L;
                 sa = hi.fma(FloatVector.fromArray(F, x, x0 + 16), lo.fma(FloatVector.fromArray(F, x, x0), sa));
                 sb = hi.fma(FloatVector.fromArray(F, x, x0 + K + 16), lo.fma(FloatVector.fromArray(F, x, x0 + K), sb));
