@@ -76,18 +76,18 @@ final class VectorQuantKernel implements QuantKernel {
         }
         for (int r = 0; r < rows; r++) {
             expand(f, w, wOff + r * rowBytes, K / QuantFormat.BLOCK, row);
-            dotExpanded(row, x, n, K, out, outOff + r, stride);
+            dotExpanded(row, 0, x, 0, n, K, out, outOff + r, stride);
         }
     }
 
     /** {@code out[i·stride + o] = x_i · row} for the n rows of x: four x rows per pass share each row load. */
-    private static void dotExpanded(float[] row, float[] x, int n, int K, float[] out, int o0, int stride) {
-        int i = 0;
+    private static void dotExpanded(float[] row, int ro, float[] x, int i0, int n, int K, float[] out, int o0, int stride) {
+        int i = i0;
         for (; i + 4 <= n; i += 4) {
             int x0 = i * K, x1 = x0 + K, x2 = x1 + K, x3 = x2 + K;
             FloatVector a = FloatVector.zero(F), b = a, c = a, d = a;
             for (int k = 0; k < K; k += L) {
-                FloatVector wv = FloatVector.fromArray(F, row, k);
+                FloatVector wv = FloatVector.fromArray(F, row, ro + k);
                 a = wv.fma(FloatVector.fromArray(F, x, x0 + k), a);
                 b = wv.fma(FloatVector.fromArray(F, x, x1 + k), b);
                 c = wv.fma(FloatVector.fromArray(F, x, x2 + k), c);
@@ -104,14 +104,69 @@ final class VectorQuantKernel implements QuantKernel {
             FloatVector a = FloatVector.zero(F), b = a;
             int k = 0;
             for (; k + 2 * L <= K; k += 2 * L) {
-                a = FloatVector.fromArray(F, row, k).fma(FloatVector.fromArray(F, x, x0 + k), a);
-                b = FloatVector.fromArray(F, row, k + L).fma(FloatVector.fromArray(F, x, x0 + k + L), b);
+                a = FloatVector.fromArray(F, row, ro + k).fma(FloatVector.fromArray(F, x, x0 + k), a);
+                b = FloatVector.fromArray(F, row, ro + k + L).fma(FloatVector.fromArray(F, x, x0 + k + L), b);
             }
             for (; k < K; k += L) {
-                a = FloatVector.fromArray(F, row, k).fma(FloatVector.fromArray(F, x, x0 + k), a);
+                a = FloatVector.fromArray(F, row, ro + k).fma(FloatVector.fromArray(F, x, x0 + k), a);
             }
             out[i * stride + o0] = a.add(b).reduceLanes(VectorOperators.ADD);
         }
+    }
+
+    /**
+     * Four expanded weight rows ({@code row[j·K ..]}) · four x rows: 16 accumulators, each loaded vector used four
+     * times (batched decode is bound by loads when one weight row meets four x rows).
+     */
+    private static void dot4x4(float[] row, float[] x, int x0, int K, float[] out, int o, int stride) {
+        int x1 = x0 + K, x2 = x1 + K, x3 = x2 + K;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        FloatVector c0 = a0, c1 = a0, c2 = a0, c3 = a0, d0 = a0, d1 = a0, d2 = a0, d3 = a0;
+        for (int k = 0; k < K; k += L) {
+            FloatVector w0 = FloatVector.fromArray(F, row, k);
+            FloatVector w1 = FloatVector.fromArray(F, row, K + k);
+            FloatVector w2 = FloatVector.fromArray(F, row, 2 * K + k);
+            FloatVector w3 = FloatVector.fromArray(F, row, 3 * K + k);
+            FloatVector xv = FloatVector.fromArray(F, x, x0 + k);
+            a0 = w0.fma(xv, a0);
+            a1 = w1.fma(xv, a1);
+            a2 = w2.fma(xv, a2);
+            a3 = w3.fma(xv, a3);
+            xv = FloatVector.fromArray(F, x, x1 + k);
+            b0 = w0.fma(xv, b0);
+            b1 = w1.fma(xv, b1);
+            b2 = w2.fma(xv, b2);
+            b3 = w3.fma(xv, b3);
+            xv = FloatVector.fromArray(F, x, x2 + k);
+            c0 = w0.fma(xv, c0);
+            c1 = w1.fma(xv, c1);
+            c2 = w2.fma(xv, c2);
+            c3 = w3.fma(xv, c3);
+            xv = FloatVector.fromArray(F, x, x3 + k);
+            d0 = w0.fma(xv, d0);
+            d1 = w1.fma(xv, d1);
+            d2 = w2.fma(xv, d2);
+            d3 = w3.fma(xv, d3);
+        }
+        out[o] = a0.reduceLanes(VectorOperators.ADD);
+        out[o + 1] = a1.reduceLanes(VectorOperators.ADD);
+        out[o + 2] = a2.reduceLanes(VectorOperators.ADD);
+        out[o + 3] = a3.reduceLanes(VectorOperators.ADD);
+        o += stride;
+        out[o] = b0.reduceLanes(VectorOperators.ADD);
+        out[o + 1] = b1.reduceLanes(VectorOperators.ADD);
+        out[o + 2] = b2.reduceLanes(VectorOperators.ADD);
+        out[o + 3] = b3.reduceLanes(VectorOperators.ADD);
+        o += stride;
+        out[o] = c0.reduceLanes(VectorOperators.ADD);
+        out[o + 1] = c1.reduceLanes(VectorOperators.ADD);
+        out[o + 2] = c2.reduceLanes(VectorOperators.ADD);
+        out[o + 3] = c3.reduceLanes(VectorOperators.ADD);
+        o += stride;
+        out[o] = d0.reduceLanes(VectorOperators.ADD);
+        out[o + 1] = d1.reduceLanes(VectorOperators.ADD);
+        out[o + 2] = d2.reduceLanes(VectorOperators.ADD);
+        out[o + 3] = d3.reduceLanes(VectorOperators.ADD);
     }
 
     /** Expands {@code blocks} blocks at {@code w[p]} to {@code dst[0 .. 32·blocks)} (q·d + m as one FMA). */
@@ -144,13 +199,28 @@ final class VectorQuantKernel implements QuantKernel {
     public void packed(PackedQuant w, int r0, int r1, float[] x, int n, int K, float[] xs, float[] out, int stride) {
         if (n >= EXPAND_ROWS) {
             float[] row = ROW.get();
-            if (row.length < K) {
-                row = new float[K];
+            if (row.length < 4 * K) {
+                row = new float[4 * K];
                 ROW.set(row);
             }
-            for (int r = r0; r < r1; r++) {
-                expandPacked(w, r, row);
-                dotExpanded(row, x, n, K, out, r, stride);
+            int r = r0;
+            for (; r + 4 <= r1; r += 4) {
+                for (int j = 0; j < 4; j++) {
+                    expandPacked(w, r + j, row, j * K);
+                }
+                int i = 0;
+                for (; i + 4 <= n; i += 4) {
+                    dot4x4(row, x, i * K, K, out, i * stride + r, stride);
+                }
+                if (i < n) {
+                    for (int j = 0; j < 4; j++) {
+                        dotExpanded(row, j * K, x, i, n, K, out, r + j, stride);
+                    }
+                }
+            }
+            for (; r < r1; r++) {
+                expandPacked(w, r, row, 0);
+                dotExpanded(row, 0, x, 0, n, K, out, r, stride);
             }
             return;
         }
@@ -190,10 +260,10 @@ final class VectorQuantKernel implements QuantKernel {
     private static final ThreadLocal<float[]> X16 = ThreadLocal.withInitial(() -> new float[0]);
 
     /** Row r of a packed weight as fp32 ({@code q·d + m} as one FMA per vector). */
-    private static void expandPacked(PackedQuant w, int r, float[] dst) {
+    private static void expandPacked(PackedQuant w, int r, float[] dst, int o0) {
         int blk = r * w.blocks;
         byte[] qs = w.quants;
-        for (int b = 0, o = 0, p = blk * w.quantBytes; b < w.blocks; b++, blk++, p += w.quantBytes, o += 32) {
+        for (int b = 0, o = o0, p = blk * w.quantBytes; b < w.blocks; b++, blk++, p += w.quantBytes, o += 32) {
             FloatVector dv = FloatVector.broadcast(F, w.scales[blk]);
             if (w.mins != null) {
                 FloatVector mv = FloatVector.broadcast(F, w.mins[blk]);
