@@ -128,7 +128,7 @@ public final class CpuBackend implements Backend {
         QuantFormat qf = cw.dense() == null ? QuantGemm.applies(cw.source(), n) : null;
         if (qf != null) {
             QuantizedWeight qw = (QuantizedWeight) cw.source();
-            PackedQuant packed = QuantGemm.PACK ? cw.packed(qw, qf) : null;
+            PackedQuant packed = QuantGemm.PACK ? cw.packed(qw, qf, quantKernel.group()) : null;
             if (packed != null) {
                 QuantGemm.matmul(par, quantKernel, packed, o, xs, n, k, m);
             } else {
@@ -151,7 +151,7 @@ public final class CpuBackend implements Backend {
         for (int i = 0; i < ws.length && packed != null; i++) {
             CpuWeight cw = weight(ws[i], "matmul");
             QuantFormat qf = QuantGemm.PACK && cw.dense() == null ? QuantGemm.applies(cw.source(), n) : null;
-            packed[i] = qf == null ? null : cw.packed((QuantizedWeight) cw.source(), qf);
+            packed[i] = qf == null ? null : cw.packed((QuantizedWeight) cw.source(), qf, quantKernel.group());
             if (packed[i] == null || (k >= 0 && cw.cols() != k)) {
                 packed = null;
             } else {

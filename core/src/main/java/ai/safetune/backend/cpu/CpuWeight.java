@@ -46,13 +46,13 @@ final class CpuWeight implements WeightHandle, Gemm.Rows {
      * The source re-laid for the fused products ({@link PackedQuant}), made on first use (so weights only ever used
      * by larger products never pay its memory); null when it does not fit one array.
      */
-    PackedQuant packed(QuantizedWeight q, QuantFormat f) {
+    PackedQuant packed(QuantizedWeight q, QuantFormat f, int group) {
         PackedQuant p = packed;
-        if (p == null && PackedQuant.fits(q, f)) {
+        if (p == null && PackedQuant.fits(q, f, group)) {
             synchronized (this) {
                 p = packed;
                 if (p == null) {
-                    packed = p = PackedQuant.pack(q, f);
+                    packed = p = PackedQuant.pack(q, f, group);
                 }
             }
         }

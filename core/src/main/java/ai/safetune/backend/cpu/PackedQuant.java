@@ -20,43 +20,66 @@ final class PackedQuant {
     final int blocks;
     /** Bytes of quants per block. */
     final int quantBytes;
-    /** {@code (row·blocks + b)·quantBytes}: block b's quants. */
+    /**
+     * Rows interleaved per group (1, or a vector kernel's lane count): byte j of block b of row {@code r = g·G + i}
+     * sits at {@code ((g·blocks + b)·quantBytes + j)·G + i}, so one vector load reads the same byte of G rows.
+     */
+    final int group;
+    /** Quants, in the layout of {@link #group} (rows padded to a multiple of it with zeros). */
     final byte[] quants;
-    /** {@code d} of block {@code row·blocks + b}. */
+    /** {@code d} of row {@code g·G + i}, block b at {@code (g·blocks + b)·G + i}. */
     final float[] scales;
-    /** {@code m} of block {@code row·blocks + b} (nibble formats), null for Q8_0. */
+    /** {@code m} at the same index as {@link #scales} (nibble formats), null for Q8_0. */
     final float[] mins;
 
-    private PackedQuant(QuantFormat format, int rows, int blocks) {
+    private PackedQuant(QuantFormat format, int rows, int blocks, int group) {
         this.format = format;
         this.rows = rows;
         this.blocks = blocks;
+        this.group = group;
         this.quantBytes = format.nibbles ? 16 : 32;
-        this.quants = new byte[rows * blocks * quantBytes];
-        this.scales = new float[rows * blocks];
-        this.mins = format.nibbles ? new float[rows * blocks] : null;
+        int padded = (rows + group - 1) / group * group;
+        this.quants = new byte[padded * blocks * quantBytes];
+        this.scales = new float[padded * blocks];
+        this.mins = format.nibbles ? new float[padded * blocks] : null;
     }
 
     /** Whether {@code w} (rows of {@code cols / 32} blocks of {@code f}) fits this layout's arrays. */
-    static boolean fits(QuantizedWeight w, QuantFormat f) {
-        long blocks = (long) w.rows() * (w.cols() / QuantFormat.BLOCK);
+    static boolean fits(QuantizedWeight w, QuantFormat f, int group) {
+        long blocks = (long) (w.rows() + group) * (w.cols() / QuantFormat.BLOCK);
         return blocks * (f.nibbles ? 16 : 32) <= Integer.MAX_VALUE - 16;
     }
 
-    /** Reads every block of {@code w} (its row map applied) once. */
-    static PackedQuant pack(QuantizedWeight w, QuantFormat f) {
-        if (!fits(w, f)) {
-            throw new IllegalArgumentException(w.name() + ": " + w.rows() + " x " + w.cols() + " is too large to pack");
+    /** Index of row r, block b in {@link #scales}; its byte j in {@link #quants} is {@code (that·quantBytes + j·G)}. */
+    int blockIndex(int r, int b) {
+        int g = r / group;
+        return (g * blocks + b) * group + r % group;
+    }
+
+    /** Position of byte j of row r's block b in {@link #quants}. */
+    int quantIndex(int r, int b, int j) {
+        int g = r / group;
+        return ((g * blocks + b) * quantBytes + j) * group + r % group;
+    }
+
+    /** Reads every block of {@code w} (its row map applied) once, rows interleaved by {@code group}. */
+    static PackedQuant pack(QuantizedWeight w, QuantFormat f, int group) {
+        if (group < 1 || !fits(w, f, group)) {
+            throw new IllegalArgumentException(w.name() + ": " + w.rows() + " x " + w.cols() + " cannot be packed in groups of "
+                    + group);
         }
         int blocks = w.cols() / QuantFormat.BLOCK;
-        PackedQuant p = new PackedQuant(f, w.rows(), blocks);
+        PackedQuant p = new PackedQuant(f, w.rows(), blocks, group);
         int rowBytes = w.rowBytes();
         int chunkRows = Math.max(1, (64 << 10) / rowBytes);
         byte[] raw = new byte[chunkRows * rowBytes];
         for (int r0 = 0; r0 < w.rows(); r0 += chunkRows) {
             int cnt = Math.min(chunkRows, w.rows() - r0);
             w.copyRawRows(r0, cnt, raw, 0);
-            for (int i = 0, src = 0, blk = r0 * blocks; i < cnt * blocks; i++, src += f.blockBytes, blk++) {
+            for (int i = 0, src = 0; i < cnt * blocks; i++, src += f.blockBytes) {
+                int r = r0 + i / blocks;
+                int b = i % blocks;
+                int blk = p.blockIndex(r, b);
                 float d = ScalarQuantKernel.half(raw, src);
                 p.scales[blk] = d;
                 if (f == QuantFormat.Q4_1) {
@@ -64,7 +87,13 @@ final class PackedQuant {
                 } else if (f == QuantFormat.Q4_0) {
                     p.mins[blk] = -8f * d;
                 }
-                System.arraycopy(raw, src + f.quantOffset, p.quants, blk * p.quantBytes, p.quantBytes);
+                if (group == 1) {
+                    System.arraycopy(raw, src + f.quantOffset, p.quants, blk * p.quantBytes, p.quantBytes);
+                } else {
+                    for (int j = 0, q = p.quantIndex(r, b, 0); j < p.quantBytes; j++, q += group) {
+                        p.quants[q] = raw[src + f.quantOffset + j];
+                    }
+                }
             }
         }
         return p;
@@ -75,18 +104,19 @@ final class PackedQuant {
      * (int8), the same values as the GGUF dequantizer's (Q4_0's {@code (q−8)·d} equals {@code q·d − 8d} exactly, up to the sign of a zero).
      */
     void expandRow(int r, float[] dst) {
-        int blk = r * blocks;
-        int q = blk * quantBytes;
-        for (int b = 0, o = 0; b < blocks; b++, blk++, q += quantBytes, o += 32) {
+        int gs = group;
+        for (int b = 0, o = 0; b < blocks; b++, o += 32) {
+            int blk = blockIndex(r, b);
+            int q = quantIndex(r, b, 0);
             float d = scales[blk];
             if (mins == null) {
                 for (int j = 0; j < 32; j++) {
-                    dst[o + j] = quants[q + j] * d;
+                    dst[o + j] = quants[q + j * gs] * d;
                 }
             } else {
                 float m = mins[blk];
                 for (int j = 0; j < 16; j++) {
-                    int v = quants[q + j];
+                    int v = quants[q + j * gs];
                     dst[o + j] = (v & 0x0F) * d + m;
                     dst[o + j + 16] = ((v >> 4) & 0x0F) * d + m;
                 }

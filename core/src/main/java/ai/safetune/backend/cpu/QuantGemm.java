@@ -110,16 +110,25 @@ final class QuantGemm {
             }
         }
         float[] blockSums = sums;
-        int rows = total;
-        int parts = Math.max(1, Math.min(par.threads() * 2, rows / 16));
+        // shares are whole row groups of the packed layout (a vector kernel reads a group of rows per load)
+        int gs = kernel.group();
+        int groups = 0;
+        for (PackedQuant w : ws) {
+            if (w.group != gs) {
+                throw new IllegalArgumentException("weight packed in row groups of " + w.group + ", the kernel reads " + gs);
+            }
+            groups += (w.rows + gs - 1) / gs;
+        }
+        int total2 = groups;
+        int parts = Math.max(1, Math.min(par.threads() * 2, Math.min(groups, total / 16)));
         par.forEach(parts, c -> {
-            int s = (int) ((long) rows * c / parts);
-            int e = (int) ((long) rows * (c + 1) / parts);
-            for (int i = 0, base = 0; i < ws.length && base < e; base += ws[i].rows, i++) {
+            int s = (int) ((long) total2 * c / parts);
+            int e = (int) ((long) total2 * (c + 1) / parts);
+            for (int i = 0, base = 0; i < ws.length && base < e; base += (ws[i].rows + gs - 1) / gs, i++) {
                 int lo = Math.max(s, base) - base;
-                int hi = Math.min(e, base + ws[i].rows) - base;
+                int hi = Math.min(e, base + (ws[i].rows + gs - 1) / gs) - base;
                 if (lo < hi) {
-                    kernel.packed(ws[i], lo, hi, x, n, K, blockSums, outs[i], ws[i].rows);
+                    kernel.packed(ws[i], lo * gs, Math.min(hi * gs, ws[i].rows), x, n, K, blockSums, outs[i], ws[i].rows);
                 }
             }
         });

@@ -113,7 +113,7 @@ class QuantGemmTest {
                     QuantGemm.matmul(par, k, f, out, x, n, shape[1], w, shape[0]);
                     assertProduct(out, x, w, n, f + " " + k.name() + " n=" + n + " " + shape[0] + "x" + shape[1]);
                     java.util.Arrays.fill(out, Float.NaN);
-                    QuantGemm.matmul(par, k, PackedQuant.pack(w, f), out, x, n, shape[1], shape[0]);
+                    QuantGemm.matmul(par, k, PackedQuant.pack(w, f, k.group()), out, x, n, shape[1], shape[0]);
                     assertProduct(out, x, w, n, f + " packed " + k.name() + " n=" + n + " " + shape[0] + "x" + shape[1]);
                 }
             }
@@ -134,30 +134,37 @@ class QuantGemmTest {
             float[] out = new float[3 * rows];
             QuantGemm.matmul(par, k, f, out, x, 3, 128, w, rows);
             assertProduct(out, x, w, 3, f + " " + k.name() + " permuted");
-            QuantGemm.matmul(par, k, PackedQuant.pack(w, f), out, x, 3, 128, rows);
+            QuantGemm.matmul(par, k, PackedQuant.pack(w, f, k.group()), out, x, 3, 128, rows);
             assertProduct(out, x, w, 3, f + " packed " + k.name() + " permuted");
         }
     }
 
-    /** The packed layout holds the same values as the GGUF dequantizer, exactly (Q4_0 as q·d − 8d too). */
+    /**
+     * The packed layout holds the same values as the GGUF dequantizer, exactly (Q4_0 as q·d − 8d too), plain and
+     * with rows interleaved in groups (a partial last group included).
+     */
     @ParameterizedTest
     @EnumSource(QuantFormat.class)
     void packedRowsExpandToTheDequantizedWeight(QuantFormat f) {
         int[] map = {3, 0, 4, 1, 2};
         MappedWeight w = randomWeight(f, 5, 96, map);
-        PackedQuant p = PackedQuant.pack(w, f);
         float[] want = w.toFloatArray();
         float[] row = new float[96];
-        for (int r = 0; r < 5; r++) {
-            p.expandRow(r, row);
-            for (int k = 0; k < 96; k++) {
-                // == : equal values; only the sign of a zero may differ ((8−8)·d = −0 for d < 0, 8d − 8d = +0)
-                assertThat(row[k] == want[r * 96 + k]).as("%s row %d col %d: %s vs %s", f, r, k, row[k], want[r * 96 + k])
-                        .isTrue();
+        for (int group : new int[] {1, 2, 8, 16}) {
+            PackedQuant p = PackedQuant.pack(w, f, group);
+            for (int r = 0; r < 5; r++) {
+                p.expandRow(r, row);
+                for (int k = 0; k < 96; k++) {
+                    // == : equal values; only the sign of a zero may differ ((8−8)·d = −0 for d < 0, 8d − 8d = +0)
+                    assertThat(row[k] == want[r * 96 + k])
+                            .as("%s group %d row %d col %d: %s vs %s", f, group, r, k, row[k], want[r * 96 + k]).isTrue();
+                }
             }
         }
+        PackedQuant p = PackedQuant.pack(w, f, 1);
         assertThatThrownBy(() -> QuantGemm.matmul(par, new ScalarQuantKernel(), p, new float[5], new float[64], 1, 64, 5))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("[5, 96]");
+        assertThatThrownBy(() -> PackedQuant.pack(w, f, 0)).isInstanceOf(IllegalArgumentException.class);
     }
 
     @Test
