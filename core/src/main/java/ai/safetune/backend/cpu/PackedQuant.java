@@ -3,15 +3,17 @@ package ai.safetune.backend.cpu;
 import ai.safetune.model.QuantizedWeight;
 
 /**
- * A quantized weight re-laid for the fused decode products, still quantized: the quants of every block back to
- * back ({@link #quantBytes} per block: the 16 nibble bytes of Q4_0/Q4_1 as stored, or the 32 int8 of Q8_0) and the
+ * A quantized weight re-laid for the fused decode products, still quantized: the quants of every block
+ * ({@link #quantBytes} per block: the 16 nibble bytes of Q4_0/Q4_1 as stored, or the 32 int8 of Q8_0), rows
+ * interleaved in groups of {@link #group} (a vector kernel's lane count, so one load reads a byte of 16 rows), and the
  * fp16 scales decoded once to floats beside them. Value of element j of block b: {@code q_j·d_b + m_b} with
  * {@code q} the unsigned nibble (Q4_0: {@code m = −8·d}, exact in fp32, so one kernel serves both nibble formats)
  * or the int8 ({@code m} absent).
  * <p>Why: decoding the fp16 scales of every block on every product and copying the raw 20-byte blocks out of the
- * mapped file per tile cost more than half of the decode time (one thread, SmolLM2 Q4_1: 5 → 11 GMAC/s per core
- * with this layout, see benchmarks/RESULTS.md). Costs 4 (Q8_0) or 8 (nibbles) bytes per block of heap beyond the
- * stored size (SmolLM2-135M: ~110 MB), so it is made on the first fused product of a weight, not at load.
+ * mapped file per tile cost more than half of the decode time, and reading one row at a time needs a horizontal sum
+ * per row and x row (one thread, SmolLM2 Q4_1/Q8_0 decode: 26 → 54 tokens per CPU-second, see
+ * benchmarks/RESULTS.md). A heap copy about the size of the stored weight (4 or 8 bytes per block more; SmolLM2-135M:
+ * ~110 MB), so it is made on the first fused product of a weight, not at load.
  */
 final class PackedQuant {
     final QuantFormat format;
@@ -101,7 +103,8 @@ final class PackedQuant {
 
     /**
      * Expands row {@code r} to fp32 in {@code dst[0 .. 32·blocks)}: {@code q·d + m} (nibbles) or {@code q·d}
-     * (int8), the same values as the GGUF dequantizer's (Q4_0's {@code (q−8)·d} equals {@code q·d − 8d} exactly, up to the sign of a zero).
+     * (int8), the same values as the GGUF dequantizer's (Q4_0's {@code (q−8)·d} equals
+     * {@code q·d − 8d} exactly, up to the sign of a zero).
      */
     void expandRow(int r, float[] dst) {
         int gs = group;
