@@ -78,27 +78,40 @@ final class PackedQuant {
         for (int r0 = 0; r0 < w.rows(); r0 += chunkRows) {
             int cnt = Math.min(chunkRows, w.rows() - r0);
             w.copyRawRows(r0, cnt, raw, 0);
-            for (int i = 0, src = 0; i < cnt * blocks; i++, src += f.blockBytes) {
-                int r = r0 + i / blocks;
-                int b = i % blocks;
-                int blk = p.blockIndex(r, b);
-                float d = ScalarQuantKernel.half(raw, src);
-                p.scales[blk] = d;
-                if (f == QuantFormat.Q4_1) {
-                    p.mins[blk] = ScalarQuantKernel.half(raw, src + 2);
-                } else if (f == QuantFormat.Q4_0) {
-                    p.mins[blk] = -8f * d;
-                }
-                if (group == 1) {
-                    System.arraycopy(raw, src + f.quantOffset, p.quants, blk * p.quantBytes, p.quantBytes);
-                } else {
-                    for (int j = 0, q = p.quantIndex(r, b, 0); j < p.quantBytes; j++, q += group) {
-                        p.quants[q] = raw[src + f.quantOffset + j];
-                    }
+            p.put(r0, cnt, raw);
+        }
+        return p;
+    }
+
+    /** Packs {@code rows} rows of raw GGUF blocks stored back to back in {@code raw} (the kernels' self-check). */
+    static PackedQuant ofRaw(byte[] raw, int rows, int blocks, QuantFormat f, int group) {
+        PackedQuant p = new PackedQuant(f, rows, blocks, group);
+        p.put(0, rows, raw);
+        return p;
+    }
+
+    /** Stores rows {@code [r0, r0+cnt)} from their raw blocks at {@code raw[0 ..]}. */
+    private void put(int r0, int cnt, byte[] raw) {
+        QuantFormat f = format;
+        for (int i = 0, src = 0; i < cnt * blocks; i++, src += f.blockBytes) {
+            int r = r0 + i / blocks;
+            int b = i % blocks;
+            int blk = blockIndex(r, b);
+            float d = ScalarQuantKernel.half(raw, src);
+            scales[blk] = d;
+            if (f == QuantFormat.Q4_1) {
+                mins[blk] = ScalarQuantKernel.half(raw, src + 2);
+            } else if (f == QuantFormat.Q4_0) {
+                mins[blk] = -8f * d;
+            }
+            if (group == 1) {
+                System.arraycopy(raw, src + f.quantOffset, quants, blk * quantBytes, quantBytes);
+            } else {
+                for (int j = 0, q = quantIndex(r, b, 0); j < quantBytes; j++, q += group) {
+                    quants[q] = raw[src + f.quantOffset + j];
                 }
             }
         }
-        return p;
     }
 
     /**

@@ -83,8 +83,8 @@ final class QuantGemm {
 
     /**
      * {@code outs[i][n, rows_i] = x[n, K] · W_iᵀ} for packed weights sharing the input, as one parallel job: the
-     * concatenated rows of all weights are cut into a few contiguous shares (two per thread), so decode hands work
-     * to the other threads once per group (q/k/v, gate/up) instead of once per weight.
+     * concatenated row groups of all weights are cut into a few contiguous shares (two per thread), so decode hands
+     * work to the other threads once per projection group (q/k/v, gate/up) instead of once per weight.
      */
     static void matmul(Parallel par, QuantKernel kernel, PackedQuant[] ws, float[][] outs, float[] x, int n, int K) {
         int total = 0;
@@ -112,18 +112,18 @@ final class QuantGemm {
         float[] blockSums = sums;
         // shares are whole row groups of the packed layout (a vector kernel reads a group of rows per load)
         int gs = kernel.group();
-        int groups = 0;
+        int count = 0;
         for (PackedQuant w : ws) {
             if (w.group != gs) {
                 throw new IllegalArgumentException("weight packed in row groups of " + w.group + ", the kernel reads " + gs);
             }
-            groups += (w.rows + gs - 1) / gs;
+            count += (w.rows + gs - 1) / gs;
         }
-        int total2 = groups;
+        int groups = count;
         int parts = Math.max(1, Math.min(par.threads() * 2, Math.min(groups, total / 16)));
         par.forEach(parts, c -> {
-            int s = (int) ((long) total2 * c / parts);
-            int e = (int) ((long) total2 * (c + 1) / parts);
+            int s = (int) ((long) groups * c / parts);
+            int e = (int) ((long) groups * (c + 1) / parts);
             for (int i = 0, base = 0; i < ws.length && base < e; base += (ws[i].rows + gs - 1) / gs, i++) {
                 int lo = Math.max(s, base) - base;
                 int hi = Math.min(e, base + (ws[i].rows + gs - 1) / gs) - base;
@@ -150,17 +150,21 @@ final class QuantGemm {
         });
     }
 
-    /** Two blocks, five x rows (the four-row and the one-row loops) against the scalar kernel. */
+    /**
+     * Two blocks, five x rows (the four-row and the one-row loops) against the scalar kernel, on raw blocks and on
+     * the packed layout (17 rows: a full and a partial row group of a 16-lane kernel).
+     */
     private static boolean agrees(QuantKernel k, QuantKernel ref, QuantFormat f) {
         int K = 64;
         int n = 5;
+        int rows = 17;
         int rowBytes = 2 * f.blockBytes;
-        byte[] w = new byte[rowBytes];
+        byte[] w = new byte[rows * rowBytes];
         for (int i = 0; i < w.length; i++) {
             w[i] = (byte) (i * 37 + 11);
         }
-        for (int b = 0; b < 2; b++) {
-            short d = Float16.floatToHalf(0.01f * (b + 1));
+        for (int b = 0; b < 2 * rows; b++) {
+            short d = Float16.floatToHalf(0.01f * (b % 5 + 1));
             w[b * f.blockBytes] = (byte) d;
             w[b * f.blockBytes + 1] = (byte) (d >> 8);
             if (f == QuantFormat.Q4_1) {
@@ -177,7 +181,24 @@ final class QuantGemm {
         float[] want = new float[n];
         k.tile(f, w, 0, 1, rowBytes, x, n, K, got, 0, 1);
         ref.tile(f, w, 0, 1, rowBytes, x, n, K, want, 0, 1);
-        for (int i = 0; i < n; i++) {
+        if (!close(got, want)) {
+            return false;
+        }
+        float[] sums = new float[n * 2];
+        for (int i = 0; i < sums.length; i++) {
+            for (int j = 0; j < 32; j++) {
+                sums[i] += x[i * 32 + j];
+            }
+        }
+        got = new float[n * rows];
+        want = new float[n * rows];
+        k.packed(PackedQuant.ofRaw(w, rows, 2, f, k.group()), 0, rows, x, n, K, sums, got, rows);
+        ref.packed(PackedQuant.ofRaw(w, rows, 2, f, ref.group()), 0, rows, x, n, K, sums, want, rows);
+        return close(got, want);
+    }
+
+    private static boolean close(float[] got, float[] want) {
+        for (int i = 0; i < got.length; i++) {
             if (!(Math.abs(got[i] - want[i]) <= 1e-4f * (1 + Math.abs(want[i])))) {
                 return false;
             }
