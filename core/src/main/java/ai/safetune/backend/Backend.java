@@ -64,6 +64,21 @@ public interface Backend extends AutoCloseable {
     void matmul(Tensor out, Tensor x, WeightHandle w, int n);
 
     /**
+     * {@code outs[i][n, ws[i].rows] = x · ws[i]ᵀ} for several frozen weights that read the same input (a block's
+     * q/k/v or gate/up projections). Same results as one {@link #matmul(Tensor, Tensor, WeightHandle, int)} per
+     * weight; a backend may run them as one job (the CPU backend does for decode: one thread hand-off instead of one
+     * per weight).
+     */
+    default void matmul(Tensor[] outs, Tensor x, WeightHandle[] ws, int n) {
+        if (outs.length != ws.length) {
+            throw new IllegalArgumentException("matmul: " + outs.length + " outputs for " + ws.length + " weights");
+        }
+        for (int i = 0; i < ws.length; i++) {
+            matmul(outs[i], x, ws[i], n);
+        }
+    }
+
+    /**
      * {@code out[n, outDim] = (accumulate ? out : 0) + scale · x[n, inDim] · w[outDim, inDim]ᵀ} over an fp32
      * buffer — the LoRA path: {@code y += s·(x·Aᵀ)·Bᵀ} is two calls.
      */

@@ -194,9 +194,7 @@ public final class LlamaModel implements AutoCloseable {
                 Layer layer = layers[l];
                 // attention block
                 backend.rmsnorm(h, null, x, layer.attnNorm, n, c, eps);
-                linear(q, h, layer.q, n, lora);
-                linear(k, h, layer.k, n, lora);
-                linear(val, h, layer.v, n, lora);
+                linears(new Tensor[] {q, k, val}, h, new Linear[] {layer.q, layer.k, layer.v}, n, lora);
                 backend.rope(q, step.positions(), n, config.numHeads(), hd, config.ropeTheta());
                 backend.rope(k, step.positions(), n, config.numKvHeads(), hd, config.ropeTheta());
                 for (int r = 0; r < b; r++) {
@@ -209,8 +207,7 @@ public final class LlamaModel implements AutoCloseable {
                 backend.add(x, x, h, n * c);
                 // MLP block
                 backend.rmsnorm(h, null, x, layer.mlpNorm, n, c, eps);
-                linear(gate, h, layer.gate, n, lora);
-                linear(up, h, layer.up, n, lora);
+                linears(new Tensor[] {gate, up}, h, new Linear[] {layer.gate, layer.up}, n, lora);
                 backend.swiglu(gate, gate, up, n * f);
                 linear(h, gate, layer.down, n, lora);
                 backend.add(x, x, h, n * c);
@@ -249,6 +246,22 @@ public final class LlamaModel implements AutoCloseable {
         if (lin.loraA != null) {
             backend.matmul(loraScratch, in, lin.loraA, n, lin.loraR, lin.w.cols(), 1f, false);
             backend.matmul(out, loraScratch, lin.loraB, n, lin.w.rows(), lin.loraR, lin.loraScale, true);
+        }
+    }
+
+    /** Projections of one input; the frozen products go to the backend together (one job on the CPU backend). */
+    private void linears(Tensor[] outs, Tensor in, Linear[] lins, int n, Tensor loraScratch) {
+        WeightHandle[] ws = new WeightHandle[lins.length];
+        for (int i = 0; i < lins.length; i++) {
+            ws[i] = lins[i].w;
+        }
+        backend.matmul(outs, in, ws, n);
+        for (int i = 0; i < lins.length; i++) {
+            Linear lin = lins[i];
+            if (lin.loraA != null) {
+                backend.matmul(loraScratch, in, lin.loraA, n, lin.loraR, lin.w.cols(), 1f, false);
+                backend.matmul(outs[i], loraScratch, lin.loraB, n, lin.w.rows(), lin.loraR, lin.loraScale, true);
+            }
         }
     }
 

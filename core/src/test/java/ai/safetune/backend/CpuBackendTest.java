@@ -8,6 +8,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.util.Random;
 
@@ -161,10 +162,12 @@ class CpuBackendTest {
         }
     }
 
-    @Test
-    void attentionMatchesNaiveQuadraticReference() {
-        // 2 rows, GQA 4/2 heads, a cache of capacity 9 holding 7 slots; 3 new queries at slots 4..6; padding masked
-        int b = 2, tq = 3, tk = 7, cap = 9, start = 4, h = 4, hkv = 2, d = 8;
+    /** One and two queries per row take the decode path (direct dot products), more the packed-Kᵀ products. */
+    @ParameterizedTest
+    @ValueSource(ints = {1, 2, 3, 5})
+    void attentionMatchesNaiveQuadraticReference(int tq) {
+        // 2 rows, GQA 4/2 heads, a cache of capacity 9 holding 7 slots; tq new queries at the last slots; padding masked
+        int b = 2, tk = 7, cap = 9, start = tk - tq, h = 4, hkv = 2, d = 8;
         AttentionShape s = new AttentionShape(b, tq, tk, cap, start, h, hkv, d);
         float[] q = randn(s.querySize());
         float[] k = randn(s.kvSize());

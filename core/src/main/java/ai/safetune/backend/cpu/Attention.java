@@ -17,6 +17,9 @@ final class Attention {
     /** Per-thread scratch, grown on demand (the backward needs two [T × T] matrices per task). */
     private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[4][0]);
 
+    /** Up to this many queries per row the forward scores keys by direct dot products (no packed Kᵀ). */
+    static final int DIRECT_QUERIES = 2;
+
     private Attention() {
     }
 
@@ -94,15 +97,29 @@ final class Attention {
             int kvh = h / group;
             int kvBase = (b * cap * hkv + kvh) * d;
             int[] masked = maskedSlots(keyMask, b, cap, tk);
-            float[] kt = scratch(0, d * tkPad);
             float[] sc = scratch(1, 4 * tkPad);
-            packTransposed(kt, tkPad, k, kvBase, hkv * d, tk, d);
+            // decode (a query or two per row): dot products straight off the cached key rows; packing Kᵀ for so
+            // few queries cost more than the products themselves
+            boolean direct = tq <= DIRECT_QUERIES;
+            float[] kt = direct ? null : scratch(0, d * tkPad);
+            if (!direct) {
+                packTransposed(kt, tkPad, k, kvBase, hkv * d, tk, d);
+            }
             for (int i0 = 0; i0 < tq; i0 += 4) {
                 int rows = Math.min(4, tq - i0);
                 int ncols = qs + i0 + rows;
                 int n1 = Math.min(roundUp(ncols, w), tkPad);
                 int qOff = ((b * tq + i0) * hq + h) * d;
-                ker.mm(q, qOff, hq * d, 1, rows, kt, 0, tkPad, 0, d, sc, 0, tkPad, 0, n1, false);
+                if (direct) {
+                    for (int r = 0; r < rows; r++) {
+                        int qr = qOff + r * hq * d;
+                        for (int j = 0, last = qs + i0 + r; j <= last; j++) {
+                            sc[r * tkPad + j] = ker.dot(q, qr, k, kvBase + j * hkv * d, d);
+                        }
+                    }
+                } else {
+                    ker.mm(q, qOff, hq * d, 1, rows, kt, 0, tkPad, 0, d, sc, 0, tkPad, 0, n1, false);
+                }
                 for (int r = 0; r < rows; r++) {
                     int row = r * tkPad;
                     int last = qs + i0 + r;

@@ -127,10 +127,43 @@ public final class CpuBackend implements Backend {
         float[] xs = data(x, "matmul", "x", n * k);
         QuantFormat qf = cw.dense() == null ? QuantGemm.applies(cw.source(), n) : null;
         if (qf != null) {
-            QuantGemm.matmul(par, quantKernel, qf, o, xs, n, k, (QuantizedWeight) cw.source(), m);
+            QuantizedWeight qw = (QuantizedWeight) cw.source();
+            PackedQuant packed = QuantGemm.PACK ? cw.packed(qw, qf, quantKernel.group()) : null;
+            if (packed != null) {
+                QuantGemm.matmul(par, quantKernel, packed, o, xs, n, k, m);
+            } else {
+                QuantGemm.matmul(par, quantKernel, qf, o, xs, n, k, qw, m);
+            }
             return;
         }
         Gemm.matmul(par, kernel, o, xs, n, k, cw, m, 1f, false);
+    }
+
+    /** Quantized decode products of one input as one parallel job (see {@code QuantGemm.matmul} over several weights). */
+    @Override
+    public void matmul(Tensor[] outs, Tensor x, WeightHandle[] ws, int n) {
+        if (outs.length != ws.length) {
+            throw new IllegalArgumentException("matmul: " + outs.length + " outputs for " + ws.length + " weights");
+        }
+        PackedQuant[] packed = new PackedQuant[ws.length];
+        float[][] os = new float[ws.length][];
+        int k = -1;
+        for (int i = 0; i < ws.length && packed != null; i++) {
+            CpuWeight cw = weight(ws[i], "matmul");
+            QuantFormat qf = QuantGemm.PACK && cw.dense() == null ? QuantGemm.applies(cw.source(), n) : null;
+            packed[i] = qf == null ? null : cw.packed((QuantizedWeight) cw.source(), qf, quantKernel.group());
+            if (packed[i] == null || (k >= 0 && cw.cols() != k)) {
+                packed = null;
+            } else {
+                k = cw.cols();
+                os[i] = data(outs[i], "matmul", "out", n * cw.rows());
+            }
+        }
+        if (packed == null) {
+            Backend.super.matmul(outs, x, ws, n);
+            return;
+        }
+        QuantGemm.matmul(par, quantKernel, packed, os, data(x, "matmul", "x", n * k), n, k);
     }
 
     @Override
@@ -191,7 +224,11 @@ public final class CpuBackend implements Backend {
         float[] o = data(out, "swiglu", "out", n);
         float[] g = data(gate, "swiglu", "gate", n);
         float[] u = data(up, "swiglu", "up", n);
-        par.forRange(n, (s, e) -> ops.swiglu(o, g, u, s, e));
+        if (n < 1 << 14) {
+            ops.swiglu(o, g, u, 0, n); // decode: a few microseconds, less than handing it to another thread
+        } else {
+            par.forRange(n, (s, e) -> ops.swiglu(o, g, u, s, e));
+        }
     }
 
     @Override

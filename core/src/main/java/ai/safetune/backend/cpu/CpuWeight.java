@@ -2,6 +2,7 @@ package ai.safetune.backend.cpu;
 
 import ai.safetune.backend.Backend;
 import ai.safetune.backend.WeightHandle;
+import ai.safetune.model.QuantizedWeight;
 import ai.safetune.model.Weight;
 
 /** A frozen weight on the CPU: either the source {@link Weight} (expanded per tile) or a dense fp32 copy. */
@@ -9,6 +10,7 @@ final class CpuWeight implements WeightHandle, Gemm.Rows {
     private final CpuBackend backend;
     private Weight source;
     private float[] dense;
+    private volatile PackedQuant packed;
 
     CpuWeight(CpuBackend backend, Weight source, float[] dense) {
         this.backend = backend;
@@ -38,6 +40,23 @@ final class CpuWeight implements WeightHandle, Gemm.Rows {
     Weight source() {
         check();
         return source;
+    }
+
+    /**
+     * The source re-laid for the fused products ({@link PackedQuant}), made on first use (so weights only ever used
+     * by larger products never pay its memory); null when it does not fit one array.
+     */
+    PackedQuant packed(QuantizedWeight q, QuantFormat f, int group) {
+        PackedQuant p = packed;
+        if (p == null && PackedQuant.fits(q, f, group)) {
+            synchronized (this) {
+                p = packed;
+                if (p == null) {
+                    packed = p = PackedQuant.pack(q, f, group);
+                }
+            }
+        }
+        return p;
     }
 
     private void check() {
@@ -73,5 +92,6 @@ final class CpuWeight implements WeightHandle, Gemm.Rows {
     public void close() {
         source = null;
         dense = null;
+        packed = null;
     }
 }

@@ -25,6 +25,13 @@ final class QuantGemm {
     static final String PROPERTY = "safetune.cpu.fusedQuant";
     private static final boolean ENABLED = !"false".equalsIgnoreCase(System.getProperty(PROPERTY, "true").trim());
 
+    /**
+     * {@code -Dsafetune.cpu.packQuant=false} keeps the raw-block path (no {@link PackedQuant} copy on the heap), for
+     * A/B runs and for very large models where ~1/4 more memory per quantized weight matters more than speed.
+     */
+    static final String PACK_PROPERTY = "safetune.cpu.packQuant";
+    static final boolean PACK = !"false".equalsIgnoreCase(System.getProperty(PACK_PROPERTY, "true").trim());
+
     private static final ThreadLocal<byte[]> SCRATCH = ThreadLocal.withInitial(() -> new byte[0]);
 
     private QuantGemm() {
@@ -65,6 +72,68 @@ final class QuantGemm {
         par.forEach(parts, c -> body.run((int) ((long) M * c / parts), (int) ((long) M * (c + 1) / parts)));
     }
 
+    /** {@code out[n, M] = x[n, K] · W[M, K]ᵀ} on a packed weight; parallel over contiguous shares of its rows. */
+    static void matmul(Parallel par, QuantKernel kernel, PackedQuant w, float[] out, float[] x, int n, int K, int M) {
+        if (w.rows != M) {
+            throw new IllegalArgumentException("packed weight is [" + w.rows + ", " + w.blocks * QuantFormat.BLOCK
+                    + "], the product needs [" + M + ", " + K + "]");
+        }
+        matmul(par, kernel, new PackedQuant[] {w}, new float[][] {out}, x, n, K);
+    }
+
+    /**
+     * {@code outs[i][n, rows_i] = x[n, K] · W_iᵀ} for packed weights sharing the input, as one parallel job: the
+     * concatenated row groups of all weights are cut into a few contiguous shares (two per thread), so decode hands
+     * work to the other threads once per projection group (q/k/v, gate/up) instead of once per weight.
+     */
+    static void matmul(Parallel par, QuantKernel kernel, PackedQuant[] ws, float[][] outs, float[] x, int n, int K) {
+        int total = 0;
+        boolean mins = false;
+        for (PackedQuant w : ws) {
+            if (w.blocks * QuantFormat.BLOCK != K) {
+                throw new IllegalArgumentException("packed weight is [" + w.rows + ", " + w.blocks * QuantFormat.BLOCK
+                        + "], the product needs K = " + K);
+            }
+            total += w.rows;
+            mins |= w.mins != null;
+        }
+        float[] sums = null;
+        if (mins) {
+            int blocks = K / QuantFormat.BLOCK;
+            sums = new float[n * blocks];
+            for (int i = 0; i < n * blocks; i++) {
+                float s = 0f;
+                for (int j = i * QuantFormat.BLOCK, e = j + QuantFormat.BLOCK; j < e; j++) {
+                    s += x[j];
+                }
+                sums[i] = s;
+            }
+        }
+        float[] blockSums = sums;
+        // shares are whole row groups of the packed layout (a vector kernel reads a group of rows per load)
+        int gs = kernel.group();
+        int count = 0;
+        for (PackedQuant w : ws) {
+            if (w.group != gs) {
+                throw new IllegalArgumentException("weight packed in row groups of " + w.group + ", the kernel reads " + gs);
+            }
+            count += (w.rows + gs - 1) / gs;
+        }
+        int groups = count;
+        int parts = Math.max(1, Math.min(par.threads() * 2, Math.min(groups, total / 16)));
+        par.forEach(parts, c -> {
+            int s = (int) ((long) groups * c / parts);
+            int e = (int) ((long) groups * (c + 1) / parts);
+            for (int i = 0, base = 0; i < ws.length && base < e; base += (ws[i].rows + gs - 1) / gs, i++) {
+                int lo = Math.max(s, base) - base;
+                int hi = Math.min(e, base + (ws[i].rows + gs - 1) / gs) - base;
+                if (lo < hi) {
+                    kernel.packed(ws[i], lo * gs, Math.min(hi * gs, ws[i].rows), x, n, K, blockSums, outs[i], ws[i].rows);
+                }
+            }
+        });
+    }
+
     /**
      * The vector kernel when {@code simd} is allowed, the JVM has {@code jdk.incubator.vector} and it passes a
      * self-check against the scalar kernel; else the scalar kernel. Never fails.
@@ -81,17 +150,21 @@ final class QuantGemm {
         });
     }
 
-    /** Two blocks, five x rows (the four-row and the one-row loops) against the scalar kernel. */
+    /**
+     * Two blocks, five x rows (the four-row and the one-row loops) against the scalar kernel, on raw blocks and on
+     * the packed layout (17 rows: a full and a partial row group of a 16-lane kernel).
+     */
     private static boolean agrees(QuantKernel k, QuantKernel ref, QuantFormat f) {
         int K = 64;
         int n = 5;
+        int rows = 17;
         int rowBytes = 2 * f.blockBytes;
-        byte[] w = new byte[rowBytes];
+        byte[] w = new byte[rows * rowBytes];
         for (int i = 0; i < w.length; i++) {
             w[i] = (byte) (i * 37 + 11);
         }
-        for (int b = 0; b < 2; b++) {
-            short d = Float16.floatToHalf(0.01f * (b + 1));
+        for (int b = 0; b < 2 * rows; b++) {
+            short d = Float16.floatToHalf(0.01f * (b % 5 + 1));
             w[b * f.blockBytes] = (byte) d;
             w[b * f.blockBytes + 1] = (byte) (d >> 8);
             if (f == QuantFormat.Q4_1) {
@@ -108,7 +181,24 @@ final class QuantGemm {
         float[] want = new float[n];
         k.tile(f, w, 0, 1, rowBytes, x, n, K, got, 0, 1);
         ref.tile(f, w, 0, 1, rowBytes, x, n, K, want, 0, 1);
-        for (int i = 0; i < n; i++) {
+        if (!close(got, want)) {
+            return false;
+        }
+        float[] sums = new float[n * 2];
+        for (int i = 0; i < sums.length; i++) {
+            for (int j = 0; j < 32; j++) {
+                sums[i] += x[i * 32 + j];
+            }
+        }
+        got = new float[n * rows];
+        want = new float[n * rows];
+        k.packed(PackedQuant.ofRaw(w, rows, 2, f, k.group()), 0, rows, x, n, K, sums, got, rows);
+        ref.packed(PackedQuant.ofRaw(w, rows, 2, f, ref.group()), 0, rows, x, n, K, sums, want, rows);
+        return close(got, want);
+    }
+
+    private static boolean close(float[] got, float[] want) {
+        for (int i = 0; i < got.length; i++) {
             if (!(Math.abs(got[i] - want[i]) <= 1e-4f * (1 + Math.abs(want[i])))) {
                 return false;
             }

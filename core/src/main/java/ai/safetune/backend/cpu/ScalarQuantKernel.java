@@ -25,21 +25,40 @@ final class ScalarQuantKernel implements QuantKernel {
         }
         for (int r = 0; r < rows; r++) {
             expand(format, w, wOff + r * rowBytes, K / QuantFormat.BLOCK, row);
-            for (int i = 0; i < n; i++) {
-                int xo = i * K;
-                float s0 = 0f, s1 = 0f, s2 = 0f, s3 = 0f;
-                int k = 0;
-                for (; k + 4 <= K; k += 4) {
-                    s0 += x[xo + k] * row[k];
-                    s1 += x[xo + k + 1] * row[k + 1];
-                    s2 += x[xo + k + 2] * row[k + 2];
-                    s3 += x[xo + k + 3] * row[k + 3];
-                }
-                for (; k < K; k++) {
-                    s0 += x[xo + k] * row[k];
-                }
-                out[i * outStride + outOff + r] = (s0 + s1) + (s2 + s3);
+            dotRows(row, x, n, K, out, outOff + r, outStride);
+        }
+    }
+
+    @Override
+    public void packed(PackedQuant w, int r0, int r1, float[] x, int n, int K, float[] blockSums, float[] out,
+                       int outStride) {
+        float[] row = ROW.get();
+        if (row.length < K) {
+            row = new float[K];
+            ROW.set(row);
+        }
+        for (int r = r0; r < r1; r++) {
+            w.expandRow(r, row);
+            dotRows(row, x, n, K, out, r, outStride);
+        }
+    }
+
+    /** {@code out[i·stride + o] = x_i · row} for the n rows of x. */
+    private static void dotRows(float[] row, float[] x, int n, int K, float[] out, int o, int stride) {
+        for (int i = 0; i < n; i++) {
+            int xo = i * K;
+            float s0 = 0f, s1 = 0f, s2 = 0f, s3 = 0f;
+            int k = 0;
+            for (; k + 4 <= K; k += 4) {
+                s0 += x[xo + k] * row[k];
+                s1 += x[xo + k + 1] * row[k + 1];
+                s2 += x[xo + k + 2] * row[k + 2];
+                s3 += x[xo + k + 3] * row[k + 3];
             }
+            for (; k < K; k++) {
+                s0 += x[xo + k] * row[k];
+            }
+            out[i * stride + o] = (s0 + s1) + (s2 + s3);
         }
     }
 

@@ -112,6 +112,9 @@ class QuantGemmTest {
                     java.util.Arrays.fill(out, Float.NaN); // every entry must be written
                     QuantGemm.matmul(par, k, f, out, x, n, shape[1], w, shape[0]);
                     assertProduct(out, x, w, n, f + " " + k.name() + " n=" + n + " " + shape[0] + "x" + shape[1]);
+                    java.util.Arrays.fill(out, Float.NaN);
+                    QuantGemm.matmul(par, k, PackedQuant.pack(w, f, k.group()), out, x, n, shape[1], shape[0]);
+                    assertProduct(out, x, w, n, f + " packed " + k.name() + " n=" + n + " " + shape[0] + "x" + shape[1]);
                 }
             }
         }
@@ -131,7 +134,37 @@ class QuantGemmTest {
             float[] out = new float[3 * rows];
             QuantGemm.matmul(par, k, f, out, x, 3, 128, w, rows);
             assertProduct(out, x, w, 3, f + " " + k.name() + " permuted");
+            QuantGemm.matmul(par, k, PackedQuant.pack(w, f, k.group()), out, x, 3, 128, rows);
+            assertProduct(out, x, w, 3, f + " packed " + k.name() + " permuted");
         }
+    }
+
+    /**
+     * The packed layout holds the same values as the GGUF dequantizer, exactly (Q4_0 as q·d − 8d too), plain and
+     * with rows interleaved in groups (a partial last group included).
+     */
+    @ParameterizedTest
+    @EnumSource(QuantFormat.class)
+    void packedRowsExpandToTheDequantizedWeight(QuantFormat f) {
+        int[] map = {3, 0, 4, 1, 2};
+        MappedWeight w = randomWeight(f, 5, 96, map);
+        float[] want = w.toFloatArray();
+        float[] row = new float[96];
+        for (int group : new int[] {1, 2, 8, 16}) {
+            PackedQuant p = PackedQuant.pack(w, f, group);
+            for (int r = 0; r < 5; r++) {
+                p.expandRow(r, row);
+                for (int k = 0; k < 96; k++) {
+                    // == : equal values; only the sign of a zero may differ ((8−8)·d = −0 for d < 0, 8d − 8d = +0)
+                    assertThat(row[k] == want[r * 96 + k])
+                            .as("%s group %d row %d col %d: %s vs %s", f, group, r, k, row[k], want[r * 96 + k]).isTrue();
+                }
+            }
+        }
+        PackedQuant p = PackedQuant.pack(w, f, 1);
+        assertThatThrownBy(() -> QuantGemm.matmul(par, new ScalarQuantKernel(), p, new float[5], new float[64], 1, 64, 5))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("[5, 96]");
+        assertThatThrownBy(() -> PackedQuant.pack(w, f, 0)).isInstanceOf(IllegalArgumentException.class);
     }
 
     @Test
@@ -180,6 +213,52 @@ class QuantGemmTest {
                     be.read(ot, 0, out, 0, out.length);
                     assertProduct(out, x, w, n, f + " backend simd=" + simd + " n=" + n);
                 }
+            }
+        }
+    }
+
+    /**
+     * Several weights of one input as one job (decode's q/k/v): bit-identical to one call per weight, with mixed
+     * formats, a dense weight among them (falls back to per-weight calls) and many rows (tile path).
+     */
+    @Test
+    void groupedMatmulEqualsOneCallPerWeight() {
+        int k = 96;
+        MappedWeight[] ws = {randomWeight(QuantFormat.Q4_1, 37, k, null), randomWeight(QuantFormat.Q8_0, 5, k, null),
+                randomWeight(QuantFormat.Q4_0, 64, k, null)};
+        for (boolean simd : new boolean[] {false, true}) {
+            try (CpuBackend be = new CpuBackend(2, simd)) {
+                for (boolean dequantizeLast : new boolean[] {false, true}) {
+                    WeightHandle[] hs = new WeightHandle[ws.length];
+                    for (int i = 0; i < ws.length; i++) {
+                        hs[i] = be.prepare(ws[i], dequantizeLast && i == ws.length - 1);
+                    }
+                    for (int n : new int[] {1, 3, 16, 100}) {
+                        float[] x = randn(n * k);
+                        Tensor xt = be.allocate(x.length);
+                        be.write(xt, 0, x, 0, x.length);
+                        Tensor[] outs = new Tensor[ws.length];
+                        for (int i = 0; i < ws.length; i++) {
+                            outs[i] = be.allocate(n * ws[i].rows());
+                            be.fill(outs[i], Float.NaN);
+                        }
+                        be.matmul(outs, xt, hs, n);
+                        for (int i = 0; i < ws.length; i++) {
+                            Tensor one = be.allocate(n * ws[i].rows());
+                            be.matmul(one, xt, hs[i], n);
+                            float[] want = new float[n * ws[i].rows()];
+                            float[] got = new float[want.length];
+                            be.read(one, 0, want, 0, want.length);
+                            be.read(outs[i], 0, got, 0, got.length);
+                            assertThat(got).as("simd=%s dense=%s n=%d weight %d", simd, dequantizeLast, n, i)
+                                    .containsExactly(want);
+                        }
+                    }
+                }
+                Tensor x = be.allocate(k);
+                assertThatThrownBy(() -> be.matmul(new Tensor[] {be.allocate(37)}, x,
+                        new WeightHandle[] {be.prepare(ws[0], false), be.prepare(ws[1], false)}, 1))
+                        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("1 outputs for 2 weights");
             }
         }
     }
