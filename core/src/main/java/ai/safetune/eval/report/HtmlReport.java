@@ -282,6 +282,9 @@ public final class HtmlReport {
         series.values().forEach(data::addSeries);
         NumberAxis xAxis = new NumberAxis("safety data in the fine-tuning mix (%)");
         xAxis.setAutoRangeIncludesZero(true);
+        xAxis.setAutoRangeStickyZero(false);  // keep a margin left of 0%, so the runs without safety data show
+        xAxis.setLowerMargin(0.06);
+        xAxis.setUpperMargin(0.06);
         NumberAxis yAxis = new NumberAxis("% (95% bootstrap CI)");
         yAxis.setRange(-3, 103);
         yAxis.setTickUnit(new org.jfree.chart.axis.NumberTickUnit(10));
