@@ -27,7 +27,6 @@ import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
 import java.util.List;
-import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -77,18 +76,8 @@ public class LoraStepBenchmark {
         LoraConfig lora = LoraConfig.builder().r(rank).alpha(2 * rank).targetModules(LoraConfig.ALL_LINEAR).build();
         model = new LoraTrainingModel(c, weights, be, PeftAdapter.init(c, lora, 7), false);
         optimizer = new BackendAdamW(be, model.parameterSizes(), 0.9, 0.999, 1e-8, 0.0);
-        SplittableRandom r = new SplittableRandom(1);
-        int n = batch * seq;
-        int[] ids = new int[n];
-        int[] pos = new int[n];
-        int[] mask = new int[n];
-        for (int i = 0; i < n; i++) {
-            ids[i] = r.nextInt(c.vocabSize());
-            pos[i] = i % seq;
-            mask[i] = 1;
-        }
-        tokens = new TokenBatch(batch, seq, ids, pos, mask);
-        targets = LoraTrainingModel.shiftLabels(ids, batch, seq);
+        tokens = SyntheticLlama.randomBatch(c, batch, seq, 1);
+        targets = LoraTrainingModel.shiftLabels(tokens.ids(), batch, seq);
         for (int t : targets) {
             lossTokens += t >= 0 ? 1 : 0;
         }

@@ -6,6 +6,7 @@ import ai.safetune.backend.WeightHandle;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.BiFunction;
 
 /**
  * The frozen weights of a Llama model prepared on a backend: embedding, output head (the embedding when tied),
@@ -16,11 +17,28 @@ import java.util.List;
  */
 public final class FrozenLlama implements AutoCloseable {
 
-    /** One block's frozen weights; {@link #linears()} in {@link LlamaModel#LINEAR_MODULES} order. */
+    /** The seven projections' names within a block, in {@link LlamaModel#LINEAR_MODULES} order. */
+    public static final List<String> PROJECTIONS = List.of("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+            "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj");
+
+    /** One block's frozen weights; {@link #linears()} in {@link #PROJECTIONS} order. */
     public record Block(Tensor attnNorm, WeightHandle q, WeightHandle k, WeightHandle v, WeightHandle o, Tensor mlpNorm,
                         WeightHandle gate, WeightHandle up, WeightHandle down) {
         public List<WeightHandle> linears() {
             return List.of(q, k, v, o, gate, up, down);
+        }
+
+        /**
+         * The seven projections wrapped by a model's own type: {@code wrap(module, weight)} with the module's full
+         * name ({@code model.layers.3.mlp.up_proj}), in {@link #PROJECTIONS} order.
+         */
+        public <T> List<T> wrap(int layer, BiFunction<String, WeightHandle, T> wrap) {
+            List<WeightHandle> ws = linears();
+            List<T> out = new ArrayList<>(ws.size());
+            for (int i = 0; i < ws.size(); i++) {
+                out.add(wrap.apply(LlamaLayout.layer(layer, PROJECTIONS.get(i)), ws.get(i)));
+            }
+            return out;
         }
     }
 

@@ -67,16 +67,12 @@ public final class LlamaModel implements AutoCloseable {
         this.layers = new Layer[config.numLayers()];
         for (int l = 0; l < layers.length; l++) {
             FrozenLlama.Block b = base.block(l);
-            layers[l] = new Layer(b.attnNorm(), linear(l, "self_attn.q_proj", b.q()), linear(l, "self_attn.k_proj", b.k()),
-                    linear(l, "self_attn.v_proj", b.v()), linear(l, "self_attn.o_proj", b.o()), b.mlpNorm(),
-                    linear(l, "mlp.gate_proj", b.gate()), linear(l, "mlp.up_proj", b.up()),
-                    linear(l, "mlp.down_proj", b.down()));
+            List<Linear> ls = b.wrap(l, Linear::new);
+            layers[l] = new Layer(b.attnNorm(), ls.get(0), ls.get(1), ls.get(2), ls.get(3), b.mlpNorm(), ls.get(4),
+                    ls.get(5), ls.get(6));
         }
     }
 
-    private static Linear linear(int layer, String suffix, WeightHandle w) {
-        return new Linear(LlamaLayout.layer(layer, suffix), w);
-    }
 
     /**
      * Prepares the weights on {@code backend}. The weights object must stay open while the model is used

@@ -65,6 +65,21 @@ public final class SyntheticLlama {
         return new MapWeights("random " + c, m, () -> { });
     }
 
+    /** {@code batch} full rows of {@code seq} uniformly random token ids (positions 0..seq-1, no padding), seeded. */
+    public static TokenBatch randomBatch(ModelConfig c, int batch, int seq, long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        int n = batch * seq;
+        int[] ids = new int[n];
+        int[] pos = new int[n];
+        int[] mask = new int[n];
+        for (int i = 0; i < n; i++) {
+            ids[i] = r.nextInt(c.vocabSize());
+            pos[i] = i % seq;
+            mask[i] = 1;
+        }
+        return new TokenBatch(batch, seq, ids, pos, mask);
+    }
+
     /** A weight whose values are exact in bf16 and that says so ({@code storageType() = "BF16"}). */
     public record Bf16Weight(FloatWeight f) implements Weight {
         public String name() {

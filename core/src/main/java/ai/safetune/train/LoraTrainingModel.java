@@ -5,7 +5,6 @@ import ai.safetune.backend.Backend;
 import ai.safetune.backend.Tensor;
 import ai.safetune.backend.WeightHandle;
 import ai.safetune.model.FrozenLlama;
-import ai.safetune.model.LlamaLayout;
 import ai.safetune.model.LoraAdapter;
 import ai.safetune.model.ModelConfig;
 import ai.safetune.model.ModelWeights;
@@ -129,10 +128,9 @@ public final class LoraTrainingModel implements AutoCloseable {
         Map<String, Linear> byModule = new LinkedHashMap<>();
         for (int l = 0; l < layers.length; l++) {
             FrozenLlama.Block b = base.block(l);
-            layers[l] = new Layer(b.attnNorm(), linear(l, "self_attn.q_proj", b.q()), linear(l, "self_attn.k_proj", b.k()),
-                    linear(l, "self_attn.v_proj", b.v()), linear(l, "self_attn.o_proj", b.o()), b.mlpNorm(),
-                    linear(l, "mlp.gate_proj", b.gate()), linear(l, "mlp.up_proj", b.up()),
-                    linear(l, "mlp.down_proj", b.down()));
+            List<Linear> ls = b.wrap(l, Linear::new);
+            layers[l] = new Layer(b.attnNorm(), ls.get(0), ls.get(1), ls.get(2), ls.get(3), b.mlpNorm(), ls.get(4),
+                    ls.get(5), ls.get(6));
             for (Linear lin : layers[l].linears()) {
                 byModule.put(lin.module, lin);
             }
@@ -161,9 +159,6 @@ public final class LoraTrainingModel implements AutoCloseable {
         }
     }
 
-    private static Linear linear(int layer, String suffix, WeightHandle w) {
-        return new Linear(LlamaLayout.layer(layer, suffix), w);
-    }
 
     public ModelConfig config() {
         return config;

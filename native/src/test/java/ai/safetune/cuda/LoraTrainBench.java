@@ -17,7 +17,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
-import java.util.SplittableRandom;
 
 /**
  * Whole-model LoRA training throughput (issue 7): {@link LoraTrainingModel} with random weights in the real
@@ -184,18 +183,9 @@ public final class LoraTrainBench {
             for (int s : lm.parameterSizes()) {
                 pLora += s;
             }
-            SplittableRandom r = new SplittableRandom(1);
             int n = batch * seq;
-            int[] ids = new int[n];
-            int[] pos = new int[n];
-            int[] mask = new int[n];
-            for (int i = 0; i < n; i++) {
-                ids[i] = r.nextInt(c.vocabSize());
-                pos[i] = i % seq;
-                mask[i] = 1;
-            }
-            TokenBatch tb = new TokenBatch(batch, seq, ids, pos, mask);
-            int[] targets = LoraTrainingModel.shiftLabels(ids, batch, seq);
+            TokenBatch tb = SyntheticLlama.randomBatch(c, batch, seq, 1);
+            int[] targets = LoraTrainingModel.shiftLabels(tb.ids(), batch, seq);
             int lossTokens = (int) Arrays.stream(targets).filter(x -> x >= 0).count();
             AdamW adam = AdamW.withDefaults(lm.parameterSizes(), 0.0);
             double[] ms = new double[steps];
