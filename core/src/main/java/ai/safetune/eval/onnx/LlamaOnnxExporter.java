@@ -31,11 +31,13 @@ import org.tribuo.util.onnx.ONNXRef;
  * <ul>
  * <li>{@code input_ids} int64 [B, S]; {@code position_ids} int64 [B, S];</li>
  * <li>{@code attention_mask} int64 [B, P+S]: 1 for real tokens, 0 for padding anywhere (left or right);</li>
- * <li>{@code num_logits_to_keep} int64 [1]: logits are computed for the last K positions only (1 while
- * generating, S when scoring);</li>
+ * <li>{@code logit_rows} int64 [N]: flat indices {@code b * S + s} of the positions whose logits are computed
+ * (each sequence's last position while generating, the continuation positions when scoring);</li>
+ * <li>{@code target_ids} int64 [N]: the token whose log-probability is read at each of those rows (any valid id
+ * when only the logits are wanted);</li>
  * <li>{@code past_key_values.N.key|value} float [B, kvHeads, P, headDim] (P may be 0);</li>
- * <li>outputs {@code logits} float [B, K, vocab], {@code logsumexp} float [B, K] (log-sum-exp of each logits row) and {@code present.N.key|value} [B, kvHeads, P+S, headDim],
- * keys already rotated.</li>
+ * <li>outputs {@code logits} float [N, vocab], {@code target_logprobs} float [N] ({@code log softmax(logits[n])[target_ids[n]]})
+ * and {@code present.N.key|value} [B, kvHeads, P+S, headDim], keys already rotated.</li>
  * </ul>
  * Arithmetic follows HF's eager Llama in fp32: RMSNorm as {@code x * 1/sqrt(mean(x²)+ε) * w}, rotate-half RoPE,
  * grouped-query attention scaled by {@code 1/sqrt(headDim)} with an additive mask, SwiGLU MLP.
@@ -45,9 +47,10 @@ public final class LlamaOnnxExporter {
     public static final String INPUT_IDS = "input_ids";
     public static final String ATTENTION_MASK = "attention_mask";
     public static final String POSITION_IDS = "position_ids";
-    public static final String LOGITS_TO_KEEP = "num_logits_to_keep";
+    public static final String LOGIT_ROWS = "logit_rows";
+    public static final String TARGET_IDS = "target_ids";
     public static final String LOGITS = "logits";
-    public static final String LOGSUMEXP = "logsumexp";
+    public static final String TARGET_LOGPROBS = "target_logprobs";
     // Additive mask value: exp(-1e9 + score) underflows to exactly 0 in fp32, like HF's finfo.min.
     private static final float MASKED = -1e9f;
 
@@ -109,7 +112,8 @@ public final class LlamaOnnxExporter {
         ONNXPlaceholder ids = ctx.floatInput(INPUT_IDS, 1);
         ONNXPlaceholder mask = ctx.floatInput(ATTENTION_MASK, 1);
         ONNXPlaceholder pos = ctx.floatInput(POSITION_IDS, 1);
-        ONNXPlaceholder keep = ctx.floatInput(LOGITS_TO_KEEP, 1);
+        ONNXPlaceholder rows = ctx.floatInput(LOGIT_ROWS, 1);
+        ONNXPlaceholder targets = ctx.floatInput(TARGET_IDS, 1);
         ONNXPlaceholder[] pastK = new ONNXPlaceholder[cfg.numLayers()];
         ONNXPlaceholder[] pastV = new ONNXPlaceholder[cfg.numLayers()];
         for (int l = 0; l < cfg.numLayers(); l++) {
@@ -215,9 +219,11 @@ public final class LlamaOnnxExporter {
             x = op(ONNXOperators.ADD, "resid_mlp" + l, Map.of(), x, linear(act, p + "mlp.down_proj.weight", h, cfg.intermediateSize()));
         }
 
-        ONNXNode xn = rmsNorm(x, "model.norm.weight", epsT);
-        ONNXNode last = op(Ops.SLICE, "last_positions", Map.of(), xn, op(ONNXOperators.NEG, "keep_neg", Map.of(), keep),
-                ctx.array("int64_max", new long[]{Long.MAX_VALUE}), axis1);
+        // Only the requested rows reach the final norm and the head: a [vocab]-wide row costs vocab × hidden
+        // multiply-adds, so scoring computes the continuation positions only and generation one row per sequence.
+        ONNXNode flat = op(Ops.RESHAPE, "hidden_flat", Map.of(), x, ctx.array("flat_shape", new long[]{-1, h}));
+        ONNXNode picked = op(ONNXOperators.GATHER, "hidden_rows", Map.of("axis", 0), flat, rows);
+        ONNXNode xn = rmsNorm(picked, "model.norm.weight", epsT);
         ONNXRef<?> head;
         if (cfg.tieWordEmbeddings()) {
             head = embedT;
@@ -227,15 +233,15 @@ public final class LlamaOnnxExporter {
             head = tensor("lm_head.weight", lm, false);
         }
         // Gemm with transB reads the [vocab, hidden] matrix as stored, so a tied head shares the embedding.
-        ONNXNode flat = op(Ops.RESHAPE, "last_flat", Map.of(), last, ctx.array("flat_shape", new long[]{-1, h}));
-        ONNXNode logits2 = op(ONNXOperators.GEMM, "logits_flat", Map.of("transB", 1), flat, head);
-        ONNXNode bk = op(Ops.SLICE, "bk", Map.of(), op(Ops.SHAPE, "last_shape", Map.of(), last), start0, idx2);
-        ONNXNode logitsShape = op(ONNXOperators.CONCAT, "logits_shape", Map.of("axis", 0), bk, ctx.array("vocab", new long[]{cfg.vocabSize()}));
-        ONNXNode logitsOut = op(Ops.RESHAPE, "logits_r", Map.of(), logits2, logitsShape);
-        ctx.assignTo(logitsOut, ctx.floatOutput(LOGITS, 1));
-        // log of the softmax denominator per kept position: scoring reads one logit and this, not the whole row
-        ctx.assignTo(op(Ops.REDUCE_LOG_SUM_EXP, "lse", Map.of("axes", new int[]{-1}, "keepdims", 0), logitsOut),
-                ctx.floatOutput(LOGSUMEXP, 1));
+        ONNXNode logits = op(ONNXOperators.GEMM, "logits_rows", Map.of("transB", 1), xn, head);
+        ctx.assignTo(logits, ctx.floatOutput(LOGITS, 1));
+        // Scoring reads one log-probability per row: ORT's LogSoftmax is vectorised (ReduceLogSumExp was not,
+        // and cost half of a scoring run), and nothing [rows, vocab]-wide is copied out.
+        ONNXNode logProbs = op(Ops.LOG_SOFTMAX, "log_probs", Map.of("axis", -1), logits);
+        ONNXNode picked2 = op(Ops.GATHER_ELEMENTS, "target_lp", Map.of("axis", 1), logProbs,
+                op(ONNXOperators.UNSQUEEZE, "targets_col", Map.of(), targets, axis1));
+        ctx.assignTo(op(Ops.RESHAPE, "target_lp_flat", Map.of(), picked2, ctx.array("rows_shape", new long[]{-1})),
+                ctx.floatOutput(TARGET_LOGPROBS, 1));
 
         return OnnxMl.ModelProto.newBuilder()
                 .setIrVersion(8)
@@ -254,13 +260,14 @@ public final class LlamaOnnxExporter {
         b.addInput(valueInfo(INPUT_IDS, OnnxMl.TensorProto.DataType.INT64, "batch", "seq"));
         b.addInput(valueInfo(ATTENTION_MASK, OnnxMl.TensorProto.DataType.INT64, "batch", "total_seq"));
         b.addInput(valueInfo(POSITION_IDS, OnnxMl.TensorProto.DataType.INT64, "batch", "seq"));
-        b.addInput(valueInfo(LOGITS_TO_KEEP, OnnxMl.TensorProto.DataType.INT64, 1L));
+        b.addInput(valueInfo(LOGIT_ROWS, OnnxMl.TensorProto.DataType.INT64, "rows"));
+        b.addInput(valueInfo(TARGET_IDS, OnnxMl.TensorProto.DataType.INT64, "rows"));
         for (int l = 0; l < cfg.numLayers(); l++) {
             b.addInput(valueInfo(pastKey(l), OnnxMl.TensorProto.DataType.FLOAT, "batch", kvH, "past_seq", d));
             b.addInput(valueInfo(pastValue(l), OnnxMl.TensorProto.DataType.FLOAT, "batch", kvH, "past_seq", d));
         }
-        b.addOutput(valueInfo(LOGITS, OnnxMl.TensorProto.DataType.FLOAT, "batch", "kept", (long) cfg.vocabSize()));
-        b.addOutput(valueInfo(LOGSUMEXP, OnnxMl.TensorProto.DataType.FLOAT, "batch", "kept"));
+        b.addOutput(valueInfo(LOGITS, OnnxMl.TensorProto.DataType.FLOAT, "rows", (long) cfg.vocabSize()));
+        b.addOutput(valueInfo(TARGET_LOGPROBS, OnnxMl.TensorProto.DataType.FLOAT, "rows"));
         for (int l = 0; l < cfg.numLayers(); l++) {
             b.addOutput(valueInfo(presentKey(l), OnnxMl.TensorProto.DataType.FLOAT, "batch", kvH, "total_seq", d));
             b.addOutput(valueInfo(presentValue(l), OnnxMl.TensorProto.DataType.FLOAT, "batch", kvH, "total_seq", d));
