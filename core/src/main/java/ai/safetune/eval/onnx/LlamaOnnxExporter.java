@@ -33,10 +33,11 @@ import org.tribuo.util.onnx.ONNXRef;
  * <li>{@code attention_mask} int64 [B, P+S]: 1 for real tokens, 0 for padding anywhere (left or right);</li>
  * <li>{@code logit_rows} int64 [N]: flat indices {@code b * S + s} of the positions whose logits are computed
  * (each sequence's last position while generating, the continuation positions when scoring);</li>
- * <li>{@code target_ids} int64 [N]: the token whose log-probability is read at each of those rows (any valid id
- * when only the logits are wanted);</li>
+ * <li>{@code target_rows} int64 [M] (same indexing) and {@code target_ids} int64 [M]: positions whose
+ * log-probability of the given token is computed (scoring; empty while generating, as {@code logit_rows} is
+ * when scoring);</li>
  * <li>{@code past_key_values.N.key|value} float [B, kvHeads, P, headDim] (P may be 0);</li>
- * <li>outputs {@code logits} float [N, vocab], {@code target_logprobs} float [N] ({@code log softmax(logits[n])[target_ids[n]]})
+ * <li>outputs {@code logits} float [N, vocab], {@code target_logprobs} float [M] ({@code log softmax(logits at target_rows[m])[target_ids[m]]})
  * and {@code present.N.key|value} [B, kvHeads, P+S, headDim], keys already rotated.</li>
  * </ul>
  * Arithmetic follows HF's eager Llama in fp32: RMSNorm as {@code x * 1/sqrt(mean(x²)+ε) * w}, rotate-half RoPE,
@@ -48,6 +49,7 @@ public final class LlamaOnnxExporter {
     public static final String ATTENTION_MASK = "attention_mask";
     public static final String POSITION_IDS = "position_ids";
     public static final String LOGIT_ROWS = "logit_rows";
+    public static final String TARGET_ROWS = "target_rows";
     public static final String TARGET_IDS = "target_ids";
     public static final String LOGITS = "logits";
     public static final String TARGET_LOGPROBS = "target_logprobs";
@@ -113,6 +115,7 @@ public final class LlamaOnnxExporter {
         ONNXPlaceholder mask = ctx.floatInput(ATTENTION_MASK, 1);
         ONNXPlaceholder pos = ctx.floatInput(POSITION_IDS, 1);
         ONNXPlaceholder rows = ctx.floatInput(LOGIT_ROWS, 1);
+        ONNXPlaceholder targetRows = ctx.floatInput(TARGET_ROWS, 1);
         ONNXPlaceholder targets = ctx.floatInput(TARGET_IDS, 1);
         ONNXPlaceholder[] pastK = new ONNXPlaceholder[cfg.numLayers()];
         ONNXPlaceholder[] pastV = new ONNXPlaceholder[cfg.numLayers()];
@@ -220,10 +223,9 @@ public final class LlamaOnnxExporter {
         }
 
         // Only the requested rows reach the final norm and the head: a [vocab]-wide row costs vocab × hidden
-        // multiply-adds, so scoring computes the continuation positions only and generation one row per sequence.
-        ONNXNode flat = op(Ops.RESHAPE, "hidden_flat", Map.of(), x, ctx.array("flat_shape", new long[]{-1, h}));
-        ONNXNode picked = op(ONNXOperators.GATHER, "hidden_rows", Map.of("axis", 0), flat, rows);
-        ONNXNode xn = rmsNorm(picked, "model.norm.weight", epsT);
+        // multiply-adds, so generation computes one row per sequence and scoring the continuation positions.
+        // Two branches, each fed an empty row list when not wanted: ONNX Runtime runs every node whatever
+        // outputs are requested, and a generation step has no use for a log-softmax over its logits.
         ONNXRef<?> head;
         if (cfg.tieWordEmbeddings()) {
             head = embedT;
@@ -232,15 +234,20 @@ public final class LlamaOnnxExporter {
             checkShape(lm, cfg.vocabSize(), h);
             head = tensor("lm_head.weight", lm, false);
         }
+        ONNXInitializer normW = tensor("model.norm.weight", normWeight("model.norm.weight"), false);
+        ONNXNode flat = op(Ops.RESHAPE, "hidden_flat", Map.of(), x, ctx.array("flat_shape", new long[]{-1, h}));
         // Gemm with transB reads the [vocab, hidden] matrix as stored, so a tied head shares the embedding.
-        ONNXNode logits = op(ONNXOperators.GEMM, "logits_rows", Map.of("transB", 1), xn, head);
+        ONNXNode logits = op(ONNXOperators.GEMM, "logits_rows", Map.of("transB", 1),
+                rmsNorm(op(ONNXOperators.GATHER, "hidden_rows", Map.of("axis", 0), flat, rows), normW, epsT), head);
         ctx.assignTo(logits, ctx.floatOutput(LOGITS, 1));
         // Scoring reads one log-probability per row: ORT's LogSoftmax is vectorised (ReduceLogSumExp was not,
         // and cost half of a scoring run), and nothing [rows, vocab]-wide is copied out.
-        ONNXNode logProbs = op(Ops.LOG_SOFTMAX, "log_probs", Map.of("axis", -1), logits);
-        ONNXNode picked2 = op(Ops.GATHER_ELEMENTS, "target_lp", Map.of("axis", 1), logProbs,
+        ONNXNode scoreLogits = op(ONNXOperators.GEMM, "score_logits", Map.of("transB", 1),
+                rmsNorm(op(ONNXOperators.GATHER, "score_hidden", Map.of("axis", 0), flat, targetRows), normW, epsT), head);
+        ONNXNode logProbs = op(Ops.LOG_SOFTMAX, "log_probs", Map.of("axis", -1), scoreLogits);
+        ONNXNode picked = op(Ops.GATHER_ELEMENTS, "target_lp", Map.of("axis", 1), logProbs,
                 op(ONNXOperators.UNSQUEEZE, "targets_col", Map.of(), targets, axis1));
-        ctx.assignTo(op(Ops.RESHAPE, "target_lp_flat", Map.of(), picked2, ctx.array("rows_shape", new long[]{-1})),
+        ctx.assignTo(op(Ops.RESHAPE, "target_lp_flat", Map.of(), picked, ctx.array("rows_shape", new long[]{-1})),
                 ctx.floatOutput(TARGET_LOGPROBS, 1));
 
         return OnnxMl.ModelProto.newBuilder()
@@ -261,13 +268,14 @@ public final class LlamaOnnxExporter {
         b.addInput(valueInfo(ATTENTION_MASK, OnnxMl.TensorProto.DataType.INT64, "batch", "total_seq"));
         b.addInput(valueInfo(POSITION_IDS, OnnxMl.TensorProto.DataType.INT64, "batch", "seq"));
         b.addInput(valueInfo(LOGIT_ROWS, OnnxMl.TensorProto.DataType.INT64, "rows"));
-        b.addInput(valueInfo(TARGET_IDS, OnnxMl.TensorProto.DataType.INT64, "rows"));
+        b.addInput(valueInfo(TARGET_ROWS, OnnxMl.TensorProto.DataType.INT64, "targets"));
+        b.addInput(valueInfo(TARGET_IDS, OnnxMl.TensorProto.DataType.INT64, "targets"));
         for (int l = 0; l < cfg.numLayers(); l++) {
             b.addInput(valueInfo(pastKey(l), OnnxMl.TensorProto.DataType.FLOAT, "batch", kvH, "past_seq", d));
             b.addInput(valueInfo(pastValue(l), OnnxMl.TensorProto.DataType.FLOAT, "batch", kvH, "past_seq", d));
         }
         b.addOutput(valueInfo(LOGITS, OnnxMl.TensorProto.DataType.FLOAT, "rows", (long) cfg.vocabSize()));
-        b.addOutput(valueInfo(TARGET_LOGPROBS, OnnxMl.TensorProto.DataType.FLOAT, "rows"));
+        b.addOutput(valueInfo(TARGET_LOGPROBS, OnnxMl.TensorProto.DataType.FLOAT, "targets"));
         for (int l = 0; l < cfg.numLayers(); l++) {
             b.addOutput(valueInfo(presentKey(l), OnnxMl.TensorProto.DataType.FLOAT, "batch", kvH, "total_seq", d));
             b.addOutput(valueInfo(presentValue(l), OnnxMl.TensorProto.DataType.FLOAT, "batch", kvH, "total_seq", d));
@@ -333,13 +341,20 @@ public final class LlamaOnnxExporter {
     }
 
     private ONNXNode rmsNorm(ONNXRef<?> x, String weightName, ONNXInitializer eps) {
-        Weight w = weights.get(weightName);
+        return rmsNorm(x, tensor(weightName, normWeight(weightName), false), eps);
+    }
+
+    private Weight normWeight(String name) {
+        Weight w = weights.get(name);
         checkShape(w, 1, cfg.hiddenSize());
-        ONNXInitializer wT = tensor(weightName, w, false);
+        return w;
+    }
+
+    private ONNXNode rmsNorm(ONNXRef<?> x, ONNXInitializer w, ONNXInitializer eps) {
         ONNXNode ms = op(ONNXOperators.REDUCE_MEAN, "ms", Map.of("axes", new int[]{-1}, "keepdims", 1),
                 op(ONNXOperators.MUL, "sq", Map.of(), x, x));
         ONNXNode inv = op(Ops.RECIPROCAL, "rinv", Map.of(), op(Ops.SQRT, "rms", Map.of(), op(ONNXOperators.ADD, "ms_eps", Map.of(), ms, eps)));
-        return op(ONNXOperators.MUL, "normed", Map.of(), op(ONNXOperators.MUL, "xinv", Map.of(), x, inv), wT);
+        return op(ONNXOperators.MUL, "normed", Map.of(), op(ONNXOperators.MUL, "xinv", Map.of(), x, inv), w);
     }
 
     private ONNXNode rope(ONNXNode t, ONNXNode cos, ONNXNode sin, ONNXInitializer start0, ONNXInitializer half,

@@ -72,7 +72,7 @@ public final class OrtEvaluator implements AutoCloseable {
             throw new IllegalStateException("ONNX Runtime could not load " + onnxFile + ": " + e.getMessage(), e);
         }
         for (String in : List.of(LlamaOnnxExporter.INPUT_IDS, LlamaOnnxExporter.ATTENTION_MASK, LlamaOnnxExporter.POSITION_IDS,
-                LlamaOnnxExporter.LOGIT_ROWS, LlamaOnnxExporter.TARGET_IDS, LlamaOnnxExporter.pastKey(cfg.numLayers() - 1))) {
+                LlamaOnnxExporter.LOGIT_ROWS, LlamaOnnxExporter.TARGET_ROWS, LlamaOnnxExporter.TARGET_IDS, LlamaOnnxExporter.pastKey(cfg.numLayers() - 1))) {
             if (!session.getInputNames().contains(in)) {
                 close();
                 throw new IllegalArgumentException(onnxFile + " lacks input " + in + ": not a SafeTune decoder export for "
@@ -202,14 +202,16 @@ public final class OrtEvaluator implements AutoCloseable {
                 rows[r * keep + j] = (long) r * s + s - keep + j;
             }
         }
-        OrtSession.Result r = run(ids, positions, mask, past, rows, new long[rows.length], total, STEP_OUTPUTS);
+        OrtSession.Result r = run(ids, positions, mask, past, rows, NONE, NONE, total, STEP_OUTPUTS);
         float[] logits = new float[b * keep * cfg.vocabSize()];
         tensor(r, LlamaOnnxExporter.LOGITS).getFloatBuffer().get(logits);
         return new Step(logits, keep, new KvCache(r, b, total));
     }
 
-    private OrtSession.Result run(long[][] ids, long[][] positions, long[][] mask, KvCache past, long[] rows, long[] targets,
-                                  int total, java.util.Set<String> outputs) {
+    private static final long[] NONE = new long[0];
+
+    private OrtSession.Result run(long[][] ids, long[][] positions, long[][] mask, KvCache past, long[] rows, long[] targetRows,
+                                  long[] targets, int total, java.util.Set<String> outputs) {
         int b = ids.length;
         int s = ids[0].length;
         Map<String, OnnxTensor> inputs = new HashMap<>(past.past);
@@ -221,6 +223,9 @@ public final class OrtEvaluator implements AutoCloseable {
             OnnxTensor rt = OnnxTensor.createTensor(env, LongBuffer.wrap(rows), new long[]{rows.length});
             created.add(rt);
             inputs.put(LlamaOnnxExporter.LOGIT_ROWS, rt);
+            OnnxTensor tr = OnnxTensor.createTensor(env, LongBuffer.wrap(targetRows), new long[]{targetRows.length});
+            created.add(tr);
+            inputs.put(LlamaOnnxExporter.TARGET_ROWS, tr);
             OnnxTensor tt = OnnxTensor.createTensor(env, LongBuffer.wrap(targets), new long[]{targets.length});
             created.add(tt);
             inputs.put(LlamaOnnxExporter.TARGET_IDS, tt);
@@ -524,9 +529,9 @@ public final class OrtEvaluator implements AutoCloseable {
                     ctxMask[r][off + j] = 1;
                 }
             }
-            // one dummy logit row: the context pass is run for its keys and values only
+            // the context pass is run for its keys and values only: no logit rows
             try (KvCache empty = emptyCache(g)) {
-                shared = new KvCache(run(ids, pos, ctxMask, empty, new long[]{0}, new long[]{0}, p, CACHE_OUTPUTS), g, p);
+                shared = new KvCache(run(ids, pos, ctxMask, empty, NONE, NONE, NONE, p, CACHE_OUTPUTS), g, p);
             }
         }
         // one row per option: [last context token, continuation without its final token], right-padded to s
@@ -564,7 +569,7 @@ public final class OrtEvaluator implements AutoCloseable {
             }
         }
         try (KvCache past = shared.repeat(rowGroup);
-             OrtSession.Result res = run(ids, pos, mask, past, logitRows, targetIds, p + s, SCORE_OUTPUTS)) {
+             OrtSession.Result res = run(ids, pos, mask, past, NONE, logitRows, targetIds, p + s, SCORE_OUTPUTS)) {
             FloatBuffer lp = tensor(res, LlamaOnnxExporter.TARGET_LOGPROBS).getFloatBuffer();
             t = 0;
             for (int r = 0; r < b; r++) {
