@@ -350,11 +350,22 @@ public final class LlamaOnnxExporter {
         return w;
     }
 
+    // Written as Pow → ReduceMean → Add → Sqrt → Div → Mul, the pattern ONNX Runtime's optimizer fuses into one
+    // SimplifiedLayerNormalization (and, with the residual Add before it, SkipSimplifiedLayerNormalization).
     private ONNXNode rmsNorm(ONNXRef<?> x, ONNXInitializer w, ONNXInitializer eps) {
         ONNXNode ms = op(ONNXOperators.REDUCE_MEAN, "ms", Map.of("axes", new int[]{-1}, "keepdims", 1),
-                op(ONNXOperators.MUL, "sq", Map.of(), x, x));
-        ONNXNode inv = op(Ops.RECIPROCAL, "rinv", Map.of(), op(Ops.SQRT, "rms", Map.of(), op(ONNXOperators.ADD, "ms_eps", Map.of(), ms, eps)));
-        return op(ONNXOperators.MUL, "normed", Map.of(), op(ONNXOperators.MUL, "xinv", Map.of(), x, inv), w);
+                op(ONNXOperators.POW, "sq", Map.of(), x, two()));
+        ONNXNode rms = op(Ops.SQRT, "rms", Map.of(), op(ONNXOperators.ADD, "ms_eps", Map.of(), ms, eps));
+        return op(ONNXOperators.MUL, "normed", Map.of(), op(ONNXOperators.DIV, "xinv", Map.of(), x, rms), w);
+    }
+
+    private ONNXInitializer two;
+
+    private ONNXInitializer two() {
+        if (two == null) {
+            two = ctx.constant("two", 2f);
+        }
+        return two;
     }
 
     private ONNXNode rope(ONNXNode t, ONNXNode cos, ONNXNode sin, ONNXInitializer start0, ONNXInitializer half,
