@@ -209,6 +209,8 @@ public final class OrtEvaluator implements AutoCloseable {
     }
 
     private static final long[] NONE = new long[0];
+    // a scoring run holds two [rows, vocab] float tensors (logits, log-probabilities): ~400 MB at 1,024 rows of 49,152
+    private static final int MAX_TARGET_ROWS = 1024;
 
     private OrtSession.Result run(long[][] ids, long[][] positions, long[][] mask, KvCache past, long[] rows, long[] targetRows,
                                   long[] targets, int total, java.util.Set<String> outputs) {
@@ -445,7 +447,8 @@ public final class OrtEvaluator implements AutoCloseable {
      * token and its own tokens but the final one (right-padded). The head and the log-softmax see only the
      * continuation positions, and ONNX Runtime returns one log-probability per continuation token.
      *
-     * @param batchSize continuation rows per run; the options of one context always share a run
+     * @param batchSize options per run, fewer when their continuations exceed 1,024 tokens in all; the options of
+     *                  one context always share a run
      */
     public double[] logLikelihoods(List<int[]> contexts, List<int[]> continuations, int batchSize) {
         if (contexts.size() != continuations.size()) {
@@ -486,8 +489,17 @@ public final class OrtEvaluator implements AutoCloseable {
         for (int start = 0; start < order.length; ) {
             int end = start;
             int rows = 0;
-            while (end < order.length && (end == start || rows + members.get(order[end]).size() <= batchSize)) {
+            int targets = 0;
+            while (end < order.length) {
+                int more = 0;
+                for (int i : members.get(order[end])) {
+                    more += continuations.get(i).length;
+                }
+                if (end > start && (rows + members.get(order[end]).size() > batchSize || targets + more > MAX_TARGET_ROWS)) {
+                    break;
+                }
                 rows += members.get(order[end]).size();
+                targets += more;
                 end++;
             }
             scoreGroups(Arrays.asList(order).subList(start, end), groupCtx, members, continuations, out);
