@@ -37,6 +37,8 @@ import org.tribuo.util.onnx.ONNXRef;
  * log-probability of the given token is computed (scoring; empty while generating, as {@code logit_rows} is
  * when scoring);</li>
  * <li>{@code past_key_values.N.key|value} float [B, kvHeads, P, headDim] (P may be 0);</li>
+ * <li>{@code hidden_rows} int64 [K] (same indexing): positions whose final (normed) hidden state is returned as
+ * {@code hidden} [K, hidden], the input of the head model written beside the decoder (see {@link #headFile});</li>
  * <li>outputs {@code logits} float [N, vocab], {@code target_logprobs} float [M] ({@code log softmax(logits at target_rows[m])[target_ids[m]]})
  * and {@code present.N.key|value} [B, kvHeads, P+S, headDim], keys already rotated.</li>
  * </ul>
@@ -53,6 +55,8 @@ public final class LlamaOnnxExporter {
     public static final String TARGET_IDS = "target_ids";
     public static final String LOGITS = "logits";
     public static final String TARGET_LOGPROBS = "target_logprobs";
+    public static final String HIDDEN_ROWS = "hidden_rows";
+    public static final String HIDDEN = "hidden";
     // Additive mask value: exp(-1e9 + score) underflows to exactly 0 in fp32, like HF's finfo.min.
     private static final float MASKED = -1e9f;
 
@@ -86,9 +90,29 @@ public final class LlamaOnnxExporter {
         return new LlamaOnnxExporter(cfg, weights).buildModel();
     }
 
-    /** Writes the ONNX model to {@code out}; returns the file. Protobuf limits one model file to 2 GiB. */
+    /**
+     * Writes the ONNX model to {@code out} and the head model to {@link #headFile(Path) headFile(out)}; returns
+     * {@code out}. Protobuf limits one model file to 2 GiB.
+     */
     public static Path export(ModelConfig cfg, ModelWeights weights, Path out) throws IOException {
-        OnnxMl.ModelProto model = build(cfg, weights);
+        write(build(cfg, weights), out);
+        write(new LlamaOnnxExporter(cfg, weights).buildHead(), headFile(out));
+        return out;
+    }
+
+    /**
+     * The head model beside a decoder file ({@code model.onnx} → {@code model.head.onnx}): {@code hidden} float [n,
+     * hidden] and {@code target_ids} int64 [n] in, {@code target_logprobs} float [n] out. Scoring runs it on a few
+     * dozen rows at a time so the [rows, vocab] logits stay in cache, where one pass over thousands of continuation
+     * rows inside the decoder graph streams them through memory twice.
+     */
+    public static Path headFile(Path model) {
+        String name = model.getFileName().toString();
+        String stem = name.endsWith(".onnx") ? name.substring(0, name.length() - 5) : name;
+        return model.resolveSibling(stem + ".head.onnx");
+    }
+
+    private static void write(OnnxMl.ModelProto model, Path out) throws IOException {
         long size = model.getSerializedSize();
         Path parent = out.toAbsolutePath().getParent();
         if (parent != null) {
@@ -100,7 +124,33 @@ public final class LlamaOnnxExporter {
         if (Files.size(out) != size) {
             throw new IOException("wrote " + Files.size(out) + " bytes to " + out + ", expected " + size);
         }
-        return out;
+    }
+
+    private OnnxMl.ModelProto buildHead() {
+        int h = cfg.hiddenSize();
+        ctx.setName("safetune_llama_head");
+        ONNXPlaceholder hidden = ctx.floatInput(HIDDEN, h);
+        ONNXPlaceholder targets = ctx.floatInput(TARGET_IDS, 1);
+        String headName = cfg.tieWordEmbeddings() ? "model.embed_tokens.weight" : "lm_head.weight";
+        Weight w = weights.get(headName);
+        checkShape(w, cfg.vocabSize(), h);
+        ONNXNode logits = op(ONNXOperators.GEMM, "logits", Map.of("transB", 1), hidden, tensor(headName, w, false));
+        ONNXNode logProbs = op(Ops.LOG_SOFTMAX, "log_probs", Map.of("axis", -1), logits);
+        ONNXNode picked = op(Ops.GATHER_ELEMENTS, "target_lp", Map.of("axis", 1), logProbs,
+                op(ONNXOperators.UNSQUEEZE, "targets_col", Map.of(), targets, ctx.array("axis1", new long[]{1})));
+        ctx.assignTo(op(Ops.RESHAPE, "target_lp_flat", Map.of(), picked, ctx.array("rows_shape", new long[]{-1})),
+                ctx.floatOutput(TARGET_LOGPROBS, 1));
+        OnnxMl.GraphProto.Builder b = elideOutputIdentities(ctx.buildGraph()).toBuilder().clearInput().clearOutput();
+        b.addInput(valueInfo(HIDDEN, OnnxMl.TensorProto.DataType.FLOAT, "rows", (long) h));
+        b.addInput(valueInfo(TARGET_IDS, OnnxMl.TensorProto.DataType.INT64, "rows"));
+        b.addOutput(valueInfo(TARGET_LOGPROBS, OnnxMl.TensorProto.DataType.FLOAT, "rows"));
+        return OnnxMl.ModelProto.newBuilder()
+                .setIrVersion(8)
+                .setProducerName("safetune")
+                .setProducerVersion("0.1.0")
+                .addOpsetImport(OnnxMl.OperatorSetIdProto.newBuilder().setDomain("").setVersion(ONNXOperators.getOpsetVersion()))
+                .setGraph(b.build())
+                .build();
     }
 
     private OnnxMl.ModelProto buildModel() {
@@ -116,6 +166,7 @@ public final class LlamaOnnxExporter {
         ONNXPlaceholder pos = ctx.floatInput(POSITION_IDS, 1);
         ONNXPlaceholder rows = ctx.floatInput(LOGIT_ROWS, 1);
         ONNXPlaceholder targetRows = ctx.floatInput(TARGET_ROWS, 1);
+        ONNXPlaceholder hiddenRows = ctx.floatInput(HIDDEN_ROWS, 1);
         ONNXPlaceholder targets = ctx.floatInput(TARGET_IDS, 1);
         ONNXPlaceholder[] pastK = new ONNXPlaceholder[cfg.numLayers()];
         ONNXPlaceholder[] pastV = new ONNXPlaceholder[cfg.numLayers()];
@@ -249,6 +300,9 @@ public final class LlamaOnnxExporter {
                 op(ONNXOperators.UNSQUEEZE, "targets_col", Map.of(), targets, axis1));
         ctx.assignTo(op(Ops.RESHAPE, "target_lp_flat", Map.of(), picked, ctx.array("rows_shape", new long[]{-1})),
                 ctx.floatOutput(TARGET_LOGPROBS, 1));
+        // final hidden states of the requested rows, for the separate head model (see headFile)
+        ctx.assignTo(rmsNorm(op(ONNXOperators.GATHER, "out_hidden", Map.of("axis", 0), flat, hiddenRows), normW, epsT),
+                ctx.floatOutput(HIDDEN, 1));
 
         return OnnxMl.ModelProto.newBuilder()
                 .setIrVersion(8)
@@ -270,12 +324,14 @@ public final class LlamaOnnxExporter {
         b.addInput(valueInfo(LOGIT_ROWS, OnnxMl.TensorProto.DataType.INT64, "rows"));
         b.addInput(valueInfo(TARGET_ROWS, OnnxMl.TensorProto.DataType.INT64, "targets"));
         b.addInput(valueInfo(TARGET_IDS, OnnxMl.TensorProto.DataType.INT64, "targets"));
+        b.addInput(valueInfo(HIDDEN_ROWS, OnnxMl.TensorProto.DataType.INT64, "hidden_rows"));
         for (int l = 0; l < cfg.numLayers(); l++) {
             b.addInput(valueInfo(pastKey(l), OnnxMl.TensorProto.DataType.FLOAT, "batch", kvH, "past_seq", d));
             b.addInput(valueInfo(pastValue(l), OnnxMl.TensorProto.DataType.FLOAT, "batch", kvH, "past_seq", d));
         }
         b.addOutput(valueInfo(LOGITS, OnnxMl.TensorProto.DataType.FLOAT, "rows", (long) cfg.vocabSize()));
         b.addOutput(valueInfo(TARGET_LOGPROBS, OnnxMl.TensorProto.DataType.FLOAT, "targets"));
+        b.addOutput(valueInfo(HIDDEN, OnnxMl.TensorProto.DataType.FLOAT, "hidden_rows", (long) cfg.hiddenSize()));
         for (int l = 0; l < cfg.numLayers(); l++) {
             b.addOutput(valueInfo(presentKey(l), OnnxMl.TensorProto.DataType.FLOAT, "batch", kvH, "total_seq", d));
             b.addOutput(valueInfo(presentValue(l), OnnxMl.TensorProto.DataType.FLOAT, "batch", kvH, "total_seq", d));

@@ -76,55 +76,74 @@ class OrtScoringTest {
             ctx.add(ctx.get(0).clone());
             cont.add(new int[]{cont.get(1)[0]});
             Path onnx = LlamaOnnxExporter.export(files.config(), files.weights(), dir.resolve("tiny.onnx"));
+            assertThat(LlamaOnnxExporter.headFile(onnx)).isRegularFile().hasFileName("tiny.head.onnx");
+            double[] want = new double[ctx.size()];
             try (OrtEvaluator ev = new OrtEvaluator(onnx, files.config(), codec.padId(), 2)) {
-                double[] want = new double[ctx.size()];
                 for (int i = 0; i < want.length; i++) {
                     want[i] = plainScore(ev, ctx.get(i), cont.get(i));
                 }
                 // 1: a context's options exceed the batch; 3: mixed; 64: everything in one run
                 for (int batch : new int[]{1, 3, 64}) {
-                    double[] got = ev.logLikelihoods(ctx, cont, batch);
-                    for (int i = 0; i < want.length; i++) {
-                        assertThat(got[i]).as("batch %d, item %d", batch, i)
-                                .isCloseTo(want[i], Offset.offset(1e-4 * Math.max(1, Math.abs(want[i]))));
-                    }
+                    assertScores(ev.logLikelihoods(ctx, cont, batch), want, "head model, batch " + batch);
                 }
             }
+            // without the head model beside it, the decoder graph's own scoring branch
+            java.nio.file.Files.delete(LlamaOnnxExporter.headFile(onnx));
+            try (OrtEvaluator ev = new OrtEvaluator(onnx, files.config(), codec.padId(), 2)) {
+                for (int batch : new int[]{3, 64}) {
+                    assertScores(ev.logLikelihoods(ctx, cont, batch), want, "in-graph, batch " + batch);
+                }
+            }
+        }
+    }
+
+    private static void assertScores(double[] got, double[] want, String what) {
+        for (int i = 0; i < want.length; i++) {
+            assertThat(got[i]).as("%s, item %d", what, i).isCloseTo(want[i], Offset.offset(1e-4 * Math.max(1, Math.abs(want[i]))));
         }
     }
 
     @Test
     void sharedContextsMatchTheFloat64Forward(@TempDir Path dir) throws Exception {
         RandomLlama m = new RandomLlama(RandomLlama.config(true), 5);
+        Path onnx = LlamaOnnxExporter.export(m.cfg, m, dir.resolve("m.onnx"));
+        try (OrtEvaluator ev = new OrtEvaluator(onnx, m.cfg, 0, 1)) {
+            checkAgainstFloat64(m, ev, "head model");
+        }
+        java.nio.file.Files.delete(LlamaOnnxExporter.headFile(onnx));
+        try (OrtEvaluator ev = new OrtEvaluator(onnx, m.cfg, 0, 1)) {
+            checkAgainstFloat64(m, ev, "in-graph");
+        }
+    }
+
+    private static void checkAgainstFloat64(RandomLlama m, OrtEvaluator ev, String what) {
         List<int[]> ctx = List.of(new int[]{4, 9, 33}, new int[]{4, 9, 33}, new int[]{12, 1, 7, 7, 50}, new int[]{3},
                 new int[]{4, 9, 33}, new int[]{12, 1, 7, 7, 50});
         List<int[]> cont = List.of(new int[]{2}, new int[]{7, 7, 50, 1}, new int[]{10, 11}, new int[]{9, 8},
                 new int[]{5, 5}, new int[]{3});
-        try (OrtEvaluator ev = LlamaOnnxExportTest.export(m, dir)) {
-            for (int batch : new int[]{1, 2, 8}) {
-                double[] ll = ev.logLikelihoods(ctx, cont, batch);
-                for (int i = 0; i < ctx.size(); i++) {
-                    int[] all = new int[ctx.get(i).length + cont.get(i).length];
-                    System.arraycopy(ctx.get(i), 0, all, 0, ctx.get(i).length);
-                    System.arraycopy(cont.get(i), 0, all, ctx.get(i).length, cont.get(i).length);
-                    double[][] lg = m.forward(all);
-                    double want = 0;
-                    for (int j = 0; j < cont.get(i).length; j++) {
-                        double[] r = lg[ctx.get(i).length - 1 + j];
-                        double max = java.util.Arrays.stream(r).max().orElseThrow();
-                        double z = 0;
-                        for (double x : r) {
-                            z += Math.exp(x - max);
-                        }
-                        want += r[cont.get(i)[j]] - max - Math.log(z);
+        for (int batch : new int[]{1, 2, 8}) {
+            double[] ll = ev.logLikelihoods(ctx, cont, batch);
+            for (int i = 0; i < ctx.size(); i++) {
+                int[] all = new int[ctx.get(i).length + cont.get(i).length];
+                System.arraycopy(ctx.get(i), 0, all, 0, ctx.get(i).length);
+                System.arraycopy(cont.get(i), 0, all, ctx.get(i).length, cont.get(i).length);
+                double[][] lg = m.forward(all);
+                double want = 0;
+                for (int j = 0; j < cont.get(i).length; j++) {
+                    double[] r = lg[ctx.get(i).length - 1 + j];
+                    double max = java.util.Arrays.stream(r).max().orElseThrow();
+                    double z = 0;
+                    for (double x : r) {
+                        z += Math.exp(x - max);
                     }
-                    assertThat(ll[i]).as("batch %d, item %d", batch, i).isCloseTo(want, Offset.offset(1e-4));
+                    want += r[cont.get(i)[j]] - max - Math.log(z);
                 }
+                assertThat(ll[i]).as("%s, batch %d, item %d", what, batch, i).isCloseTo(want, Offset.offset(1e-4));
             }
-            assertThatThrownBy(() -> ev.logLikelihoods(List.of(new int[]{1}), List.of(new int[]{70}), 4))
-                    .hasMessageContaining("item 0 continuation has token id 70");
-            assertThatThrownBy(() -> ev.logLikelihoods(List.of(new int[]{}), List.of(new int[]{7}), 4))
-                    .hasMessageContaining("item 0").hasMessageContaining("non-empty");
         }
+        assertThatThrownBy(() -> ev.logLikelihoods(List.of(new int[]{1}), List.of(new int[]{70}), 4))
+                .hasMessageContaining("item 0 continuation has token id 70");
+        assertThatThrownBy(() -> ev.logLikelihoods(List.of(new int[]{}), List.of(new int[]{7}), 4))
+                .hasMessageContaining("item 0").hasMessageContaining("non-empty");
     }
 }
