@@ -161,7 +161,8 @@ public final class EvalThroughput {
                 long c0 = OS.getProcessCpuTime();
                 long t0 = System.nanoTime();
                 SuiteResult r = TaskEvaluation.multipleChoice(task, ex, ort, codec, batch, 0);
-                result("score:" + task + ":" + model.getFileName(), "onnxruntime-fp32", choices, "choices", t0, c0);
+                String engine = inGraph ? "onnxruntime-fp32-in-graph-head" : "onnxruntime-fp32";
+                result("score:" + task + ":" + model.getFileName(), engine, choices, "choices", t0, c0);
                 System.out.printf(Locale.ROOT, "  (%s accuracy %.3f over %d examples)%n", task, r.overall().value(), ex.size());
                 // the log-likelihoods alone (no prompt rendering, no bootstrap CIs): what the ≥ 2,000 choices/s goal is about
                 List<int[]> ctx = new ArrayList<>();
@@ -176,7 +177,7 @@ public final class EvalThroughput {
                 c0 = OS.getProcessCpuTime();
                 t0 = System.nanoTime();
                 ort.logLikelihoods(ctx, cont, batch);
-                result("loglik:" + task + ":" + model.getFileName(), "onnxruntime-fp32", choices, "choices", t0, c0);
+                result("loglik:" + task + ":" + model.getFileName(), engine, choices, "choices", t0, c0);
             } finally {
                 Files.deleteIfExists(onnx);
                 Files.deleteIfExists(LlamaOnnxExporter.headFile(onnx));

@@ -223,7 +223,8 @@ public final class OrtEvaluator implements AutoCloseable {
     }
 
     private static final long[] NONE = new long[0];
-    // a scoring run holds two [rows, vocab] float tensors (logits, log-probabilities): ~400 MB at 1,024 rows of 49,152
+    // scored inside the decoder graph (no head model), a run holds two [rows, vocab] float tensors (logits,
+    // log-probabilities): ~400 MB at 1,024 rows of a 49,152-token vocabulary
     private static final int MAX_TARGET_ROWS = 1024;
 
     private OrtSession.Result run(long[][] ids, long[][] positions, long[][] mask, KvCache past, long[] rows, long[] targetRows,
@@ -637,8 +638,11 @@ public final class OrtEvaluator implements AutoCloseable {
         float[] lp = new float[targetIds.length];
         try (res) {
             FloatBuffer hidden = tensor(res, LlamaOnnxExporter.HIDDEN).getFloatBuffer();
-            for (int start = 0; start < targetIds.length; start += HEAD_CHUNK) {
-                int n = Math.min(HEAD_CHUNK, targetIds.length - start);
+            // equal chunks: a small last one would stream the whole head weight for a few rows
+            int chunks = (targetIds.length + HEAD_CHUNK - 1) / HEAD_CHUNK;
+            int size = (targetIds.length + chunks - 1) / Math.max(1, chunks);
+            for (int start = 0; start < targetIds.length; start += size) {
+                int n = Math.min(size, targetIds.length - start);
                 FloatBuffer x = java.nio.ByteBuffer.allocateDirect(n * h * Float.BYTES).order(java.nio.ByteOrder.nativeOrder()).asFloatBuffer();
                 x.put(0, hidden, start * h, n * h);
                 try (OnnxTensor xt = OnnxTensor.createTensor(env, x, new long[]{n, h});
