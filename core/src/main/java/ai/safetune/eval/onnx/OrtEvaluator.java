@@ -65,6 +65,11 @@ public final class OrtEvaluator implements AutoCloseable {
             if (threads > 0) {
                 opts.setIntraOpNumThreads(threads);
             }
+            if (Boolean.parseBoolean(System.getProperty("safetune.ort.stopSpinning", "true"))) {
+                // the decoder and head sessions have a thread pool each and run in turn: a pool left spinning after
+                // its run would compete with the other's on two cores
+                opts.addConfigEntry("session.force_spinning_stop", "1");
+            }
             String profile = System.getProperty("safetune.ort.profile");
             if (profile != null) {
                 // diagnostics: ONNX Runtime writes a per-node timing JSON with this prefix on close
