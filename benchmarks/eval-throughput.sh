@@ -6,7 +6,7 @@
 # Usage: benchmarks/eval-throughput.sh [N=64] [B=16] [T=64] [THREADS=2]
 #   env: PYTHON (python with torch+transformers+gguf; default /work/train2/.venv-bench/bin/python, else a venv
 #        made in benchmarks/eval-bench/.venv), SHARED (default ../shared), SKIP_JAVA=1 (skip the Java forward), SKIP_HF=1,
-#        SKIP_BUILD=1, SCORE_N (examples per scoring task, default 200: piqa item 628 is longer than the tiny model's 512 positions, which the scorer rejects), ORT_BATCH (our batch size, default 32, safetune eval's default).
+#        SKIP_BUILD=1, SKIP_SCORE_AB=1 (skip the A/B run scoring with the head inside the decoder graph), SCORE_N (examples per scoring task, default 200: piqa item 628 is longer than the tiny model's 512 positions, which the scorer rejects), ORT_BATCH (our batch size, default 32, safetune eval's default).
 # Full AdvBench: benchmarks/eval-throughput.sh 520 16 64 2
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +40,9 @@ if [[ -z "${SKIP_JAVA:-}" ]]; then
 fi
 for task in arc-easy piqa hellaswag; do  # short contexts: the tiny model has 512 positions
   $JAVA score ort "$SHARED" "$SHARED/models/tiny-llama" "$task" "${SCORE_N:-200}" 16 "$THREADS" 2>/dev/null | grep -A2 '^RESULT' | tee -a "$OUT/log"
+  if [[ -z "${SKIP_SCORE_AB:-}" ]]; then  # A/B: the log-softmax inside the decoder graph instead of the chunked head model
+    $JAVA score ort "$SHARED" "$SHARED/models/tiny-llama" "$task" "${SCORE_N:-200}" 16 "$THREADS" in-graph 2>/dev/null | grep '^RESULT' | tee -a "$OUT/log"
+  fi
 done
 $JAVA score ort "$SHARED" "$SHARED/models/SmolLM2-135M-Instruct.Q4_1.gguf" arc-easy "$(( ${SCORE_N:-200} / 5 ))" 16 "$THREADS" 2>/dev/null \
   | grep -A2 '^RESULT' | tee -a "$OUT/log"

@@ -33,12 +33,13 @@ import java.util.Set;
  *
  * <pre>
  * java -cp benchmarks.jar ai.safetune.bench.EvalThroughput gen ort|java SHARED N BATCH NEW_TOKENS THREADS
- * java -cp benchmarks.jar ai.safetune.bench.EvalThroughput score ort SHARED MODEL TASK N BATCH THREADS
+ * java -cp benchmarks.jar ai.safetune.bench.EvalThroughput score ort SHARED MODEL TASK N BATCH THREADS [in-graph]
  * </pre>
  * {@code gen}: batched greedy generation on the first N AdvBench prompts (chat template), exactly NEW_TOKENS
  * new tokens per prompt (no EOS stop) so every engine does the same work; one untimed warm-up batch first.
  * {@code score}: log-likelihood of every option of the first N examples of a shared multiple-choice task
- * (choices/s), through {@link TaskEvaluation#multipleChoice}, i.e. exactly what {@code safetune eval} runs.
+ * (choices/s), through {@link TaskEvaluation#multipleChoice}, i.e. exactly what {@code safetune eval} runs;
+ * {@code in-graph} scores inside the decoder graph instead of with the head model beside it (A/B).
  */
 public final class EvalThroughput {
     private static final com.sun.management.OperatingSystemMXBean OS =
@@ -47,7 +48,7 @@ public final class EvalThroughput {
     public static void main(String[] args) throws Exception {
         if (args.length > 0 && args[0].equals("score")) {
             score(Path.of(args[2]), Path.of(args[3]), args[4], Integer.parseInt(args[5]), Integer.parseInt(args[6]),
-                    Integer.parseInt(args[7]));
+                    Integer.parseInt(args[7]), args.length > 8 && args[8].equals("in-graph"));
             return;
         }
         if (args.length < 7 || !args[0].equals("gen")) {
@@ -92,6 +93,7 @@ public final class EvalThroughput {
             result("gen", "onnxruntime-fp32", tokens, "new_tokens", t0, c0);
         } finally {
             Files.deleteIfExists(onnx);
+            Files.deleteIfExists(LlamaOnnxExporter.headFile(onnx));
             Files.deleteIfExists(dir);
         }
     }
@@ -143,7 +145,7 @@ public final class EvalThroughput {
         return tokens;
     }
 
-    private static void score(Path shared, Path model, String task, int n, int batch, int threads) throws Exception {
+    private static void score(Path shared, Path model, String task, int n, int batch, int threads, boolean inGraph) throws Exception {
         List<TaskExample> all = SharedDatasets.task(shared.resolve("data"), task);
         List<TaskExample> ex = all.subList(0, Math.min(n, all.size()));
         long choices = ex.stream().mapToLong(e -> e.choices().size()).sum();
@@ -151,12 +153,16 @@ public final class EvalThroughput {
             TokenizerChatCodec codec = TokenizerChatCodec.of(files);
             Path dir = Files.createTempDirectory("bench-score");
             Path onnx = LlamaOnnxExporter.export(files.config(), files.weights(), dir.resolve("m.onnx"));
+            if (inGraph) { // A/B: score inside the decoder graph instead of the chunked head model
+                Files.delete(LlamaOnnxExporter.headFile(onnx));
+            }
             try (OrtEvaluator ort = new OrtEvaluator(onnx, files.config(), codec.padId(), threads)) {
                 TaskEvaluation.multipleChoice(task, ex.subList(0, Math.min(8, ex.size())), ort, codec, batch, 0); // warm-up
                 long c0 = OS.getProcessCpuTime();
                 long t0 = System.nanoTime();
                 SuiteResult r = TaskEvaluation.multipleChoice(task, ex, ort, codec, batch, 0);
-                result("score:" + task + ":" + model.getFileName(), "onnxruntime-fp32", choices, "choices", t0, c0);
+                String engine = inGraph ? "onnxruntime-fp32-in-graph-head" : "onnxruntime-fp32";
+                result("score:" + task + ":" + model.getFileName(), engine, choices, "choices", t0, c0);
                 System.out.printf(Locale.ROOT, "  (%s accuracy %.3f over %d examples)%n", task, r.overall().value(), ex.size());
                 // the log-likelihoods alone (no prompt rendering, no bootstrap CIs): what the ≥ 2,000 choices/s goal is about
                 List<int[]> ctx = new ArrayList<>();
@@ -171,9 +177,10 @@ public final class EvalThroughput {
                 c0 = OS.getProcessCpuTime();
                 t0 = System.nanoTime();
                 ort.logLikelihoods(ctx, cont, batch);
-                result("loglik:" + task + ":" + model.getFileName(), "onnxruntime-fp32", choices, "choices", t0, c0);
+                result("loglik:" + task + ":" + model.getFileName(), engine, choices, "choices", t0, c0);
             } finally {
                 Files.deleteIfExists(onnx);
+                Files.deleteIfExists(LlamaOnnxExporter.headFile(onnx));
                 Files.deleteIfExists(dir);
             }
         }

@@ -31,11 +31,16 @@ import org.tribuo.util.onnx.ONNXRef;
  * <ul>
  * <li>{@code input_ids} int64 [B, S]; {@code position_ids} int64 [B, S];</li>
  * <li>{@code attention_mask} int64 [B, P+S]: 1 for real tokens, 0 for padding anywhere (left or right);</li>
- * <li>{@code num_logits_to_keep} int64 [1]: logits are computed for the last K positions only (1 while
- * generating, S when scoring);</li>
+ * <li>{@code logit_rows} int64 [N]: flat indices {@code b * S + s} of the positions whose logits are computed
+ * (each sequence's last position while generating, the continuation positions when scoring);</li>
+ * <li>{@code target_rows} int64 [M] (same indexing) and {@code target_ids} int64 [M]: positions whose
+ * log-probability of the given token is computed (scoring; empty while generating, as {@code logit_rows} is
+ * when scoring);</li>
  * <li>{@code past_key_values.N.key|value} float [B, kvHeads, P, headDim] (P may be 0);</li>
- * <li>outputs {@code logits} float [B, K, vocab], {@code logsumexp} float [B, K] (log-sum-exp of each logits row) and {@code present.N.key|value} [B, kvHeads, P+S, headDim],
- * keys already rotated.</li>
+ * <li>{@code hidden_rows} int64 [K] (same indexing): positions whose final (normed) hidden state is returned as
+ * {@code hidden} [K, hidden], the input of the head model written beside the decoder (see {@link #headFile});</li>
+ * <li>outputs {@code logits} float [N, vocab], {@code target_logprobs} float [M] ({@code log softmax(logits at target_rows[m])[target_ids[m]]})
+ * and {@code present.N.key|value} [B, kvHeads, P+S, headDim], keys already rotated.</li>
  * </ul>
  * Arithmetic follows HF's eager Llama in fp32: RMSNorm as {@code x * 1/sqrt(mean(x²)+ε) * w}, rotate-half RoPE,
  * grouped-query attention scaled by {@code 1/sqrt(headDim)} with an additive mask, SwiGLU MLP.
@@ -45,9 +50,13 @@ public final class LlamaOnnxExporter {
     public static final String INPUT_IDS = "input_ids";
     public static final String ATTENTION_MASK = "attention_mask";
     public static final String POSITION_IDS = "position_ids";
-    public static final String LOGITS_TO_KEEP = "num_logits_to_keep";
+    public static final String LOGIT_ROWS = "logit_rows";
+    public static final String TARGET_ROWS = "target_rows";
+    public static final String TARGET_IDS = "target_ids";
     public static final String LOGITS = "logits";
-    public static final String LOGSUMEXP = "logsumexp";
+    public static final String TARGET_LOGPROBS = "target_logprobs";
+    public static final String HIDDEN_ROWS = "hidden_rows";
+    public static final String HIDDEN = "hidden";
     // Additive mask value: exp(-1e9 + score) underflows to exactly 0 in fp32, like HF's finfo.min.
     private static final float MASKED = -1e9f;
 
@@ -81,9 +90,29 @@ public final class LlamaOnnxExporter {
         return new LlamaOnnxExporter(cfg, weights).buildModel();
     }
 
-    /** Writes the ONNX model to {@code out}; returns the file. Protobuf limits one model file to 2 GiB. */
+    /**
+     * Writes the ONNX model to {@code out} and the head model to {@link #headFile(Path) headFile(out)}; returns
+     * {@code out}. Protobuf limits one model file to 2 GiB.
+     */
     public static Path export(ModelConfig cfg, ModelWeights weights, Path out) throws IOException {
-        OnnxMl.ModelProto model = build(cfg, weights);
+        write(build(cfg, weights), out);
+        write(new LlamaOnnxExporter(cfg, weights).buildHead(), headFile(out));
+        return out;
+    }
+
+    /**
+     * The head model beside a decoder file ({@code model.onnx} → {@code model.head.onnx}): {@code hidden} float [n,
+     * hidden] and {@code target_ids} int64 [n] in, {@code target_logprobs} float [n] out. Scoring runs it on a few
+     * dozen rows at a time so the [rows, vocab] logits stay in cache, where one pass over thousands of continuation
+     * rows inside the decoder graph streams them through memory twice.
+     */
+    public static Path headFile(Path model) {
+        String name = model.getFileName().toString();
+        String stem = name.endsWith(".onnx") ? name.substring(0, name.length() - 5) : name;
+        return model.resolveSibling(stem + ".head.onnx");
+    }
+
+    private static void write(OnnxMl.ModelProto model, Path out) throws IOException {
         long size = model.getSerializedSize();
         Path parent = out.toAbsolutePath().getParent();
         if (parent != null) {
@@ -95,7 +124,33 @@ public final class LlamaOnnxExporter {
         if (Files.size(out) != size) {
             throw new IOException("wrote " + Files.size(out) + " bytes to " + out + ", expected " + size);
         }
-        return out;
+    }
+
+    private OnnxMl.ModelProto buildHead() {
+        int h = cfg.hiddenSize();
+        ctx.setName("safetune_llama_head");
+        ONNXPlaceholder hidden = ctx.floatInput(HIDDEN, h);
+        ONNXPlaceholder targets = ctx.floatInput(TARGET_IDS, 1);
+        String headName = cfg.tieWordEmbeddings() ? "model.embed_tokens.weight" : "lm_head.weight";
+        Weight w = weights.get(headName);
+        checkShape(w, cfg.vocabSize(), h);
+        ONNXNode logits = op(ONNXOperators.GEMM, "logits", Map.of("transB", 1), hidden, tensor(headName, w, false));
+        ONNXNode logProbs = op(Ops.LOG_SOFTMAX, "log_probs", Map.of("axis", -1), logits);
+        ONNXNode picked = op(Ops.GATHER_ELEMENTS, "target_lp", Map.of("axis", 1), logProbs,
+                op(ONNXOperators.UNSQUEEZE, "targets_col", Map.of(), targets, ctx.array("axis1", new long[]{1})));
+        ctx.assignTo(op(Ops.RESHAPE, "target_lp_flat", Map.of(), picked, ctx.array("rows_shape", new long[]{-1})),
+                ctx.floatOutput(TARGET_LOGPROBS, 1));
+        OnnxMl.GraphProto.Builder b = elideOutputIdentities(ctx.buildGraph()).toBuilder().clearInput().clearOutput();
+        b.addInput(valueInfo(HIDDEN, OnnxMl.TensorProto.DataType.FLOAT, "rows", (long) h));
+        b.addInput(valueInfo(TARGET_IDS, OnnxMl.TensorProto.DataType.INT64, "rows"));
+        b.addOutput(valueInfo(TARGET_LOGPROBS, OnnxMl.TensorProto.DataType.FLOAT, "rows"));
+        return OnnxMl.ModelProto.newBuilder()
+                .setIrVersion(8)
+                .setProducerName("safetune")
+                .setProducerVersion("0.1.0")
+                .addOpsetImport(OnnxMl.OperatorSetIdProto.newBuilder().setDomain("").setVersion(ONNXOperators.getOpsetVersion()))
+                .setGraph(b.build())
+                .build();
     }
 
     private OnnxMl.ModelProto buildModel() {
@@ -109,7 +164,10 @@ public final class LlamaOnnxExporter {
         ONNXPlaceholder ids = ctx.floatInput(INPUT_IDS, 1);
         ONNXPlaceholder mask = ctx.floatInput(ATTENTION_MASK, 1);
         ONNXPlaceholder pos = ctx.floatInput(POSITION_IDS, 1);
-        ONNXPlaceholder keep = ctx.floatInput(LOGITS_TO_KEEP, 1);
+        ONNXPlaceholder rows = ctx.floatInput(LOGIT_ROWS, 1);
+        ONNXPlaceholder targetRows = ctx.floatInput(TARGET_ROWS, 1);
+        ONNXPlaceholder hiddenRows = ctx.floatInput(HIDDEN_ROWS, 1);
+        ONNXPlaceholder targets = ctx.floatInput(TARGET_IDS, 1);
         ONNXPlaceholder[] pastK = new ONNXPlaceholder[cfg.numLayers()];
         ONNXPlaceholder[] pastV = new ONNXPlaceholder[cfg.numLayers()];
         for (int l = 0; l < cfg.numLayers(); l++) {
@@ -215,9 +273,10 @@ public final class LlamaOnnxExporter {
             x = op(ONNXOperators.ADD, "resid_mlp" + l, Map.of(), x, linear(act, p + "mlp.down_proj.weight", h, cfg.intermediateSize()));
         }
 
-        ONNXNode xn = rmsNorm(x, "model.norm.weight", epsT);
-        ONNXNode last = op(Ops.SLICE, "last_positions", Map.of(), xn, op(ONNXOperators.NEG, "keep_neg", Map.of(), keep),
-                ctx.array("int64_max", new long[]{Long.MAX_VALUE}), axis1);
+        // Only the requested rows reach the final norm and the head: a [vocab]-wide row costs vocab × hidden
+        // multiply-adds, so generation computes one row per sequence and scoring the continuation positions.
+        // Two branches, each fed an empty row list when not wanted: ONNX Runtime runs every node whatever
+        // outputs are requested, and a generation step has no use for a log-softmax over its logits.
         ONNXRef<?> head;
         if (cfg.tieWordEmbeddings()) {
             head = embedT;
@@ -226,16 +285,24 @@ public final class LlamaOnnxExporter {
             checkShape(lm, cfg.vocabSize(), h);
             head = tensor("lm_head.weight", lm, false);
         }
+        ONNXInitializer normW = tensor("model.norm.weight", normWeight("model.norm.weight"), false);
+        ONNXNode flat = op(Ops.RESHAPE, "hidden_flat", Map.of(), x, ctx.array("flat_shape", new long[]{-1, h}));
         // Gemm with transB reads the [vocab, hidden] matrix as stored, so a tied head shares the embedding.
-        ONNXNode flat = op(Ops.RESHAPE, "last_flat", Map.of(), last, ctx.array("flat_shape", new long[]{-1, h}));
-        ONNXNode logits2 = op(ONNXOperators.GEMM, "logits_flat", Map.of("transB", 1), flat, head);
-        ONNXNode bk = op(Ops.SLICE, "bk", Map.of(), op(Ops.SHAPE, "last_shape", Map.of(), last), start0, idx2);
-        ONNXNode logitsShape = op(ONNXOperators.CONCAT, "logits_shape", Map.of("axis", 0), bk, ctx.array("vocab", new long[]{cfg.vocabSize()}));
-        ONNXNode logitsOut = op(Ops.RESHAPE, "logits_r", Map.of(), logits2, logitsShape);
-        ctx.assignTo(logitsOut, ctx.floatOutput(LOGITS, 1));
-        // log of the softmax denominator per kept position: scoring reads one logit and this, not the whole row
-        ctx.assignTo(op(Ops.REDUCE_LOG_SUM_EXP, "lse", Map.of("axes", new int[]{-1}, "keepdims", 0), logitsOut),
-                ctx.floatOutput(LOGSUMEXP, 1));
+        ONNXNode logits = op(ONNXOperators.GEMM, "logits_rows", Map.of("transB", 1),
+                rmsNorm(op(ONNXOperators.GATHER, "hidden_rows", Map.of("axis", 0), flat, rows), normW, epsT), head);
+        ctx.assignTo(logits, ctx.floatOutput(LOGITS, 1));
+        // Scoring reads one log-probability per row: ORT's LogSoftmax is vectorised (ReduceLogSumExp was not,
+        // and cost half of a scoring run), and nothing [rows, vocab]-wide is copied out.
+        ONNXNode scoreLogits = op(ONNXOperators.GEMM, "score_logits", Map.of("transB", 1),
+                rmsNorm(op(ONNXOperators.GATHER, "score_hidden", Map.of("axis", 0), flat, targetRows), normW, epsT), head);
+        ONNXNode logProbs = op(Ops.LOG_SOFTMAX, "log_probs", Map.of("axis", -1), scoreLogits);
+        ONNXNode picked = op(Ops.GATHER_ELEMENTS, "target_lp", Map.of("axis", 1), logProbs,
+                op(ONNXOperators.UNSQUEEZE, "targets_col", Map.of(), targets, axis1));
+        ctx.assignTo(op(Ops.RESHAPE, "target_lp_flat", Map.of(), picked, ctx.array("rows_shape", new long[]{-1})),
+                ctx.floatOutput(TARGET_LOGPROBS, 1));
+        // final hidden states of the requested rows, for the separate head model (see headFile)
+        ctx.assignTo(rmsNorm(op(ONNXOperators.GATHER, "out_hidden", Map.of("axis", 0), flat, hiddenRows), normW, epsT),
+                ctx.floatOutput(HIDDEN, 1));
 
         return OnnxMl.ModelProto.newBuilder()
                 .setIrVersion(8)
@@ -254,13 +321,17 @@ public final class LlamaOnnxExporter {
         b.addInput(valueInfo(INPUT_IDS, OnnxMl.TensorProto.DataType.INT64, "batch", "seq"));
         b.addInput(valueInfo(ATTENTION_MASK, OnnxMl.TensorProto.DataType.INT64, "batch", "total_seq"));
         b.addInput(valueInfo(POSITION_IDS, OnnxMl.TensorProto.DataType.INT64, "batch", "seq"));
-        b.addInput(valueInfo(LOGITS_TO_KEEP, OnnxMl.TensorProto.DataType.INT64, 1L));
+        b.addInput(valueInfo(LOGIT_ROWS, OnnxMl.TensorProto.DataType.INT64, "rows"));
+        b.addInput(valueInfo(TARGET_ROWS, OnnxMl.TensorProto.DataType.INT64, "targets"));
+        b.addInput(valueInfo(TARGET_IDS, OnnxMl.TensorProto.DataType.INT64, "targets"));
+        b.addInput(valueInfo(HIDDEN_ROWS, OnnxMl.TensorProto.DataType.INT64, "hidden_rows"));
         for (int l = 0; l < cfg.numLayers(); l++) {
             b.addInput(valueInfo(pastKey(l), OnnxMl.TensorProto.DataType.FLOAT, "batch", kvH, "past_seq", d));
             b.addInput(valueInfo(pastValue(l), OnnxMl.TensorProto.DataType.FLOAT, "batch", kvH, "past_seq", d));
         }
-        b.addOutput(valueInfo(LOGITS, OnnxMl.TensorProto.DataType.FLOAT, "batch", "kept", (long) cfg.vocabSize()));
-        b.addOutput(valueInfo(LOGSUMEXP, OnnxMl.TensorProto.DataType.FLOAT, "batch", "kept"));
+        b.addOutput(valueInfo(LOGITS, OnnxMl.TensorProto.DataType.FLOAT, "rows", (long) cfg.vocabSize()));
+        b.addOutput(valueInfo(TARGET_LOGPROBS, OnnxMl.TensorProto.DataType.FLOAT, "targets"));
+        b.addOutput(valueInfo(HIDDEN, OnnxMl.TensorProto.DataType.FLOAT, "hidden_rows", (long) cfg.hiddenSize()));
         for (int l = 0; l < cfg.numLayers(); l++) {
             b.addOutput(valueInfo(presentKey(l), OnnxMl.TensorProto.DataType.FLOAT, "batch", kvH, "total_seq", d));
             b.addOutput(valueInfo(presentValue(l), OnnxMl.TensorProto.DataType.FLOAT, "batch", kvH, "total_seq", d));
@@ -326,13 +397,31 @@ public final class LlamaOnnxExporter {
     }
 
     private ONNXNode rmsNorm(ONNXRef<?> x, String weightName, ONNXInitializer eps) {
-        Weight w = weights.get(weightName);
+        return rmsNorm(x, tensor(weightName, normWeight(weightName), false), eps);
+    }
+
+    private Weight normWeight(String name) {
+        Weight w = weights.get(name);
         checkShape(w, 1, cfg.hiddenSize());
-        ONNXInitializer wT = tensor(weightName, w, false);
+        return w;
+    }
+
+    // Written as Pow → ReduceMean → Add → Sqrt → Div → Mul, the pattern ONNX Runtime's optimizer fuses into one
+    // SimplifiedLayerNormalization (and, with the residual Add before it, SkipSimplifiedLayerNormalization).
+    private ONNXNode rmsNorm(ONNXRef<?> x, ONNXInitializer w, ONNXInitializer eps) {
         ONNXNode ms = op(ONNXOperators.REDUCE_MEAN, "ms", Map.of("axes", new int[]{-1}, "keepdims", 1),
-                op(ONNXOperators.MUL, "sq", Map.of(), x, x));
-        ONNXNode inv = op(Ops.RECIPROCAL, "rinv", Map.of(), op(Ops.SQRT, "rms", Map.of(), op(ONNXOperators.ADD, "ms_eps", Map.of(), ms, eps)));
-        return op(ONNXOperators.MUL, "normed", Map.of(), op(ONNXOperators.MUL, "xinv", Map.of(), x, inv), wT);
+                op(ONNXOperators.POW, "sq", Map.of(), x, two()));
+        ONNXNode rms = op(Ops.SQRT, "rms", Map.of(), op(ONNXOperators.ADD, "ms_eps", Map.of(), ms, eps));
+        return op(ONNXOperators.MUL, "normed", Map.of(), op(ONNXOperators.DIV, "xinv", Map.of(), x, rms), w);
+    }
+
+    private ONNXInitializer two;
+
+    private ONNXInitializer two() {
+        if (two == null) {
+            two = ctx.constant("two", 2f);
+        }
+        return two;
     }
 
     private ONNXNode rope(ONNXNode t, ONNXNode cos, ONNXNode sin, ONNXInitializer start0, ONNXInitializer half,

@@ -22,8 +22,8 @@ enum Ops implements ONNXOperator {
     SHAPE("Shape", 1, 0, Map.of()),
     AND("And", 2, 0, Map.of()),
     RANGE("Range", 3, 0, Map.of()),
-    REDUCE_LOG_SUM_EXP("ReduceLogSumExp", 1, 0, Map.of("axes", new ONNXAttribute("axes", AttributeType.INTS, true),
-            "keepdims", new ONNXAttribute("keepdims", AttributeType.INT, true)));
+    LOG_SOFTMAX("LogSoftmax", 1, 0, Map.of("axis", new ONNXAttribute("axis", AttributeType.INT, true))),
+    GATHER_ELEMENTS("GatherElements", 2, 0, Map.of("axis", new ONNXAttribute("axis", AttributeType.INT, true)));
 
     private final String opName;
     private final int numInputs;
