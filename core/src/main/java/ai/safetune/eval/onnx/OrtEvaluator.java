@@ -247,24 +247,23 @@ public final class OrtEvaluator implements AutoCloseable {
             created.add(put(inputs, LlamaOnnxExporter.INPUT_IDS, flatten(ids, s), b, s));
             created.add(put(inputs, LlamaOnnxExporter.POSITION_IDS, flatten(positions, s), b, s));
             created.add(put(inputs, LlamaOnnxExporter.ATTENTION_MASK, flatten(mask, total), b, total));
-            OnnxTensor rt = OnnxTensor.createTensor(env, LongBuffer.wrap(rows), new long[]{rows.length});
-            created.add(rt);
-            inputs.put(LlamaOnnxExporter.LOGIT_ROWS, rt);
-            OnnxTensor tr = OnnxTensor.createTensor(env, LongBuffer.wrap(targetRows), new long[]{targetRows.length});
-            created.add(tr);
-            inputs.put(LlamaOnnxExporter.TARGET_ROWS, tr);
-            OnnxTensor hr = OnnxTensor.createTensor(env, LongBuffer.wrap(hiddenRows), new long[]{hiddenRows.length});
-            created.add(hr);
-            inputs.put(LlamaOnnxExporter.HIDDEN_ROWS, hr);
-            OnnxTensor tt = OnnxTensor.createTensor(env, LongBuffer.wrap(targets), new long[]{targets.length});
-            created.add(tt);
-            inputs.put(LlamaOnnxExporter.TARGET_IDS, tt);
+            created.add(put(inputs, LlamaOnnxExporter.LOGIT_ROWS, rows));
+            created.add(put(inputs, LlamaOnnxExporter.TARGET_ROWS, targetRows));
+            created.add(put(inputs, LlamaOnnxExporter.HIDDEN_ROWS, hiddenRows));
+            created.add(put(inputs, LlamaOnnxExporter.TARGET_IDS, targets));
             return session.run(inputs, outputs);
         } catch (OrtException e) {
             throw new IllegalStateException("ONNX Runtime failed on a batch of " + b + " x " + s + " tokens: " + e.getMessage(), e);
         } finally {
             created.forEach(OnnxTensor::close);
         }
+    }
+
+    /** A 1-D int64 input. */
+    private OnnxTensor put(Map<String, OnnxTensor> inputs, String name, long[] data) throws OrtException {
+        OnnxTensor t = OnnxTensor.createTensor(env, LongBuffer.wrap(data), new long[]{data.length});
+        inputs.put(name, t);
+        return t;
     }
 
     private OnnxTensor put(Map<String, OnnxTensor> inputs, String name, long[] data, int rows, int cols) throws OrtException {

@@ -85,6 +85,25 @@ public final class RandomLlama implements ModelWeights {
     }
 
     /** Logits [T][V] of one unpadded sequence with positions 0..T-1. */
+    /** log p(continuation | context) in float64: the reference for the ONNX scorers. */
+    public double logLikelihood(int[] context, int[] continuation) {
+        int[] all = new int[context.length + continuation.length];
+        System.arraycopy(context, 0, all, 0, context.length);
+        System.arraycopy(continuation, 0, all, context.length, continuation.length);
+        double[][] lg = forward(all);
+        double ll = 0;
+        for (int j = 0; j < continuation.length; j++) {
+            double[] r = lg[context.length - 1 + j];
+            double max = java.util.Arrays.stream(r).max().orElseThrow();
+            double z = 0;
+            for (double x : r) {
+                z += Math.exp(x - max);
+            }
+            ll += r[continuation[j]] - max - Math.log(z);
+        }
+        return ll;
+    }
+
     public double[][] forward(int[] ids) {
         int t = ids.length;
         int h = cfg.hiddenSize();
