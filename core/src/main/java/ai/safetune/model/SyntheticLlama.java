@@ -32,7 +32,8 @@ public final class SyntheticLlama {
             case "llama-1b" -> new ModelConfig(49152, 2048, 8192, 16, 32, 8, 64, 500000, 1e-5, 8192, true);
             case "llama-1b-128k" -> new ModelConfig(128256, 2048, 8192, 16, 32, 8, 64, 500000, 1e-5, 8192, true);
             case "tiny" -> new ModelConfig(512, 64, 128, 2, 4, 2, 16, 10000, 1e-5, 512, true);
-            default -> throw new IllegalArgumentException("unknown shape '" + name + "'; known: " + SHAPES);
+            default -> throw new IllegalArgumentException("unknown shape " + name
+                    + " (expected smollm2-135m, llama-1b, llama-1b-128k or tiny)");
         };
     }
 
