@@ -45,8 +45,8 @@ if command -v nvcc >/dev/null && ST_JOBS=16 timeout "$(budget 120)" cuda-kernels
    && [[ -x "$NATIVE/test_ops" ]]; then
   echo "kernels built here [$(el)]"
   timeout "$(budget 60)" "$NATIVE/test_ops" > "$OUT/test_ops.txt" 2>&1; OPS_RC=$?
-  # a second, fixed seed (the runs in RESULTS.md used 20261126 too); ST_PLAN=quick skips it
-  [[ "${ST_PLAN:-full}" == quick ]] || timeout "$(budget 40)" "$NATIVE/test_ops" 20261126 >> "$OUT/test_ops.txt" 2>&1 || OPS_RC=$((OPS_RC + 100))
+  # a second, fixed seed (the runs in RESULTS.md used 20261126 too); ST_PLAN=quick and ab skip it
+  [[ "${ST_PLAN:-full}" == quick || "${ST_PLAN:-full}" == ab ]] || timeout "$(budget 40)" "$NATIVE/test_ops" 20261126 >> "$OUT/test_ops.txt" 2>&1 || OPS_RC=$((OPS_RC + 100))
   echo "test_ops rc=$OPS_RC: $(grep -c '^PASS' "$OUT/test_ops.txt") passed, $(grep -c '^FAIL' "$OUT/test_ops.txt") failed [$(el)]"
 else
   echo "kernel build FAILED or no nvcc (see build.txt); the Java tests still use the kernel library carried in the jar [$(el)]"
@@ -77,7 +77,18 @@ peft() {  # peft BUDGET SHAPE WARMUP STEPS DTYPE
     | grep -v Warning >> "$TRAIN"
   echo "peft $2 $5 rc=${PIPESTATUS[0]} [$(el)]" | tee -a "$TRAIN"
 }
-if [[ "${ST_PLAN:-full}" == quick ]]; then
+if [[ "${ST_PLAN:-full}" == ab ]]; then
+  # ST_PLAN=ab: the attention micro-benchmark (fp32, register-resident mma.sync, WMMA), then the 1B bf16 step with
+  # each tensor-core attention in the same call, and both peers
+  [[ -x "$NATIVE/bench" ]] && timeout "$(budget 40)" "$NATIVE/bench" attention > "$OUT/bench.txt" 2>&1
+  ours 50 llama-1b 2 10 --precision bf16 --optimizer device --profile 1
+  export SAFETUNE_ATTENTION=wmma
+  ours 40 llama-1b 2 10 --precision bf16 --optimizer device
+  unset SAFETUNE_ATTENTION
+  peft 60 llama-1b 3 16 bf16
+  ours 40 smollm2-135m 3 10 --precision bf16 --optimizer device --profile 1
+  peft 50 smollm2-135m 3 16 bf16
+elif [[ "${ST_PLAN:-full}" == quick ]]; then
   # ST_PLAN=quick: the bf16 paths with a per-op profile (each op synchronized) and one peer, for a short call
   ours 50 llama-1b 2 6 --precision bf16 --optimizer device --profile 1
   ours 40 smollm2-135m 2 6 --precision bf16 --optimizer device --profile 1

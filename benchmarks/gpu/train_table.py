@@ -26,7 +26,8 @@ def parse(lines):
         if r["side"] == "ours":
             # runs before the precision flag printed "cuda" (= f32) and had no optimizer field (= host)
             prec = "f32" if r["mode"] == "cuda" else r["mode"]
-            r["label"] = f"{prec}, AdamW {opt.group(1) if opt else 'host'}"
+            att = re.search(r"attention (\w+)", r["rest"])
+            r["label"] = f"{prec}, AdamW {opt.group(1) if opt else 'host'}" + (f", attention {att.group(1)}" if att else "")
         else:
             r["label"] = r["mode"]
         rows.append(r)

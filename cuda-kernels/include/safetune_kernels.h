@@ -93,12 +93,19 @@ ST_API int st_lora_forward(st_ctx *ctx, float *y, float *xa, const float *x, con
 ST_API int st_lora_backward(st_ctx *ctx, float *dx, float *dA, float *dB, float *g, const float *dy, const float *x,
                      const float *xa, const void *W, int wtype, const float *A, const float *B, float scale,
                      int N, int in, int out, int r, int precision, int accumulate);
+/* The backward of the plain frozen matmul, dx (+)= dy·W, in ST_PREC_BF16 only (cuBLAS with beta = accumulate:
+ * no scratch copy and no separate add for a residual-stream gradient). */
+ST_API int st_matmul_backward_bf16(st_ctx *ctx, float *dx, const float *dy, const void *W, int wtype, int N, int in,
+                                   int out, int accumulate);
 
 /* ---- RMSNorm (rmsnorm.cu): y = x * rstd * w, rstd = 1/sqrt(mean(x²)+eps); x,y [N,C], rstd [N] saved.
  *      backward: dx [N,C]; dw (+)= sum_n dy*x*rstd if dw != NULL (accumulates) ---- */
 ST_API int st_rmsnorm_forward(st_ctx *ctx, float *y, float *rstd, const float *x, const float *w, int N, int C, float eps);
 ST_API int st_rmsnorm_backward(st_ctx *ctx, float *dx, float *dw, const float *dy, const float *x, const float *w,
                         const float *rstd, int N, int C);
+/* The same, adding to dx (the residual stream's gradient) instead of writing it; dx must not alias x or dy. */
+ST_API int st_rmsnorm_backward_add(st_ctx *ctx, float *dx, float *dw, const float *dy, const float *x, const float *w,
+                                   const float *rstd, int N, int C);
 
 /* ---- RoPE, HF rotate-half (rope.cu): x [N,H,D], out may equal in (in place); pos [N] int32;
  *      inv_freq [D/2] fp32 on the device (1/theta^(2i/D) as HF computes it in fp32, or a scaled variant):

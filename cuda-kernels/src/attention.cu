@@ -332,6 +332,8 @@ extern "C" int st_attention_backward(st_ctx *ctx, float *dq, float *dk, float *d
 #include <mma.h>
 #include <algorithm>
 #include <initializer_list>
+#include <stdlib.h>
+#include <string.h>
 
 #define TCW 4    // warps per block
 #define TCR 64   // rows per block (16 per warp)
@@ -346,18 +348,31 @@ template <int D> struct TcGeom {
   static constexpr size_t P = (size_t)16 * LDP * 2;          // bytes of one warp's bf16 P / dS
 };
 
-// rows t0..t0+63 of head h of a [B, Tseq, H, D] fp32 tensor -> bf16 tile [64][LDT]; rows >= limit are zeros
+// rows t0..t0+63 of head h of a [B, Tseq, H, D] fp32 tensor -> bf16 tile [64][LDT]; rows >= limit are zeros.
+// Every load of a chunk is issued before the first conversion, so a tile costs about one memory latency
+// instead of one per float4 (the strided loop this replaces ran load -> store -> load ...). Needs blockDim.x
+// == TCW * 32, as every tensor-core kernel here is launched.
 template <int D>
 __device__ __forceinline__ void tc_load(__nv_bfloat16 *dst, const float *src, int b, int t0, int h, int H, int Tseq,
                                         int limit) {
-  constexpr int C4 = D / 4, LDT = TcGeom<D>::LDT;
-  for (int i = threadIdx.x; i < TCR * C4; i += blockDim.x) {
-    int r = i / C4, c = (i % C4) * 4, t = t0 + r;
-    float4 x = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    if (t < limit) x = *reinterpret_cast<const float4 *>(src + qkv_index(b, t, h, H, Tseq, D) + c);
-    __nv_bfloat162 *d2 = reinterpret_cast<__nv_bfloat162 *>(dst + r * LDT + c);
-    d2[0] = __floats2bfloat162_rn(x.x, x.y);
-    d2[1] = __floats2bfloat162_rn(x.z, x.w);
+  constexpr int C4 = D / 4, LDT = TcGeom<D>::LDT, NT = TCW * 32, PER = TCR * C4 / NT, CH = PER > 8 ? 8 : PER;
+  static_assert(TCR * C4 % NT == 0 && PER % CH == 0, "tile / thread count");
+#pragma unroll
+  for (int c0 = 0; c0 < PER; c0 += CH) {
+    float4 x[CH];
+#pragma unroll
+    for (int u = 0; u < CH; u++) {
+      int i = threadIdx.x + (c0 + u) * NT, r = i / C4, c = (i % C4) * 4, t = t0 + r;
+      x[u] = t < limit ? __ldg(reinterpret_cast<const float4 *>(src + qkv_index(b, t, h, H, Tseq, D) + c))
+                       : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    }
+#pragma unroll
+    for (int u = 0; u < CH; u++) {
+      int i = threadIdx.x + (c0 + u) * NT, r = i / C4, c = (i % C4) * 4;
+      __nv_bfloat162 *d2 = reinterpret_cast<__nv_bfloat162 *>(dst + r * LDT + c);
+      d2[0] = __floats2bfloat162_rn(x[u].x, x[u].y);
+      d2[1] = __floats2bfloat162_rn(x[u].z, x[u].w);
+    }
   }
 }
 
@@ -642,6 +657,309 @@ __global__ void __launch_bounds__(TCW * 32) attention_tc_dkv_kernel(float *dk, f
   }
 }
 
+// ---------------------------------------------------------------------------------------------------
+// The same three passes with the fragments kept in registers (mma.sync m16n8k16 bf16, the FlashAttention-2
+// layout): the WMMA kernels above stage every score tile and every partial output through shared memory in
+// fp32 and run the softmax with two lanes per row; here a thread owns 2 rows x 16 columns of each 16x64 score
+// tile as the accumulator fragment of the PTX ISA (c0,c1: row g = lane/4, columns 2*(lane%4)+{0,1} of each
+// 8-wide n-tile; c2,c3: row g+8), reduces rows across its quad with two shuffles, and turns P (or dS) into
+// the A operand of the next product without leaving registers (the C layout of two adjacent n-tiles is the
+// A layout of one k-chunk). Operands come from the bf16 tiles with ldmatrix (.trans for the [k][n] tiles).
+// Same roundings as the WMMA kernels (Q, K, V, dO, P, dS to bf16; scores, softmax, lse, accumulators fp32);
+// exp2 of log2-scaled scores instead of exp. Geometry as above: 4 warps x 16 rows, 64-wide inner tiles.
+__device__ __forceinline__ void ldsm4(uint32_t *r, const __nv_bfloat16 *p) {
+  uint32_t a = (uint32_t)__cvta_generic_to_shared(p);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+}
+
+__device__ __forceinline__ void ldsm4t(uint32_t *r, const __nv_bfloat16 *p) {
+  uint32_t a = (uint32_t)__cvta_generic_to_shared(p);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+}
+
+// c[4] += a (16x16, 4 regs) · b (16x8, 2 regs)
+__device__ __forceinline__ void mma16816(float *c, const uint32_t *a, uint32_t b0, uint32_t b1) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+               "{%0,%1,%2,%3};\n"
+               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<uint32_t *>(&v);
+}
+
+// s[8][4] = A[16][D] · Bt[64][D]ᵀ, A = rows a_row0.. of a bf16 tile, Bt a bf16 tile ([n][k]: plain ldmatrix)
+template <int D>
+__device__ __forceinline__ void mma_abt(float (*s)[4], const __nv_bfloat16 *A, int a_row0, const __nv_bfloat16 *Bt,
+                                        int lane) {
+  constexpr int LDT = TcGeom<D>::LDT;
+  int m = lane >> 3, r8 = lane & 7;
+#pragma unroll
+  for (int j = 0; j < 8; j++) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
+#pragma unroll
+  for (int kk = 0; kk < D; kk += 16) {
+    uint32_t a[4];
+    ldsm4(a, A + (a_row0 + (m & 1) * 8 + r8) * LDT + kk + (m >> 1) * 8);
+#pragma unroll
+    for (int np = 0; np < 4; np++) {
+      uint32_t b[4];
+      ldsm4(b, Bt + (np * 16 + (m >> 1) * 8 + r8) * LDT + kk + (m & 1) * 8);
+      mma16816(s[2 * np], a, b[0], b[1]);
+      mma16816(s[2 * np + 1], a, b[2], b[3]);
+    }
+  }
+}
+
+// acc[D/8][4] += P[16][64] · Bm[64][D]: P given as the accumulator fragments p[8][4] (rounded to bf16 here),
+// Bm a bf16 tile ([k][n]: transposing ldmatrix)
+template <int D>
+__device__ __forceinline__ void mma_pb(float (*acc)[4], const float (*p)[4], const __nv_bfloat16 *Bm, int lane) {
+  constexpr int LDT = TcGeom<D>::LDT;
+  int m = lane >> 3, r8 = lane & 7;
+#pragma unroll
+  for (int kc = 0; kc < 4; kc++) {
+    uint32_t a[4] = {pack_bf16(p[2 * kc][0], p[2 * kc][1]), pack_bf16(p[2 * kc][2], p[2 * kc][3]),
+                     pack_bf16(p[2 * kc + 1][0], p[2 * kc + 1][1]), pack_bf16(p[2 * kc + 1][2], p[2 * kc + 1][3])};
+#pragma unroll
+    for (int dp = 0; dp < D / 16; dp++) {
+      uint32_t b[4];
+      ldsm4t(b, Bm + (kc * 16 + (m & 1) * 8 + r8) * LDT + dp * 16 + (m >> 1) * 8);
+      mma16816(acc[2 * dp], a, b[0], b[1]);
+      mma16816(acc[2 * dp + 1], a, b[2], b[3]);
+    }
+  }
+}
+
+// rows row0 and row0+8 of a fragment accumulator [D/8][4] -> fp32 rows of dst (scaled; rows >= T skipped)
+template <int D>
+__device__ __forceinline__ void mma_store_rows(float *dst, const float (*acc)[4], int b, int row0, int h, int H, int T,
+                                               int tg, float s0, float s1) {
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    int t = row0 + 8 * r;
+    if (t >= T) continue;
+    float s = r ? s1 : s0;
+    float *p = dst + qkv_index(b, t, h, H, T, D) + 2 * tg;
+#pragma unroll
+    for (int dt = 0; dt < D / 8; dt++)
+      *reinterpret_cast<float2 *>(p + dt * 8) = make_float2(acc[dt][2 * r] * s, acc[dt][2 * r + 1] * s);
+  }
+}
+
+#define ST_LOG2E 1.4426950408889634f
+#define ST_LN2 0.6931471805599453f
+
+// forward: grid (ceil(T/64), Hq, B), 128 threads
+template <int D>
+__global__ void __launch_bounds__(TCW * 32, D == 64 ? 4 : 2) attention_mma_forward_kernel(float *out, float *lse, const float *q,
+    const float *k, const float *v, const int32_t *key_mask, int T, int Tk, int cap, int q_start, int Hq, int Hkv,
+    float scale) {
+  constexpr int LDT = TcGeom<D>::LDT;
+  extern __shared__ __align__(128) unsigned char smem[];
+  __nv_bfloat16 *Qs = (__nv_bfloat16 *)smem, *Ks = Qs + TCR * LDT, *Vs = Ks + TCR * LDT;
+  int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tg = lane & 3;
+  int b = blockIdx.z, h = blockIdx.y, hk = h / (Hq / Hkv);
+  int q0 = (gridDim.x - 1 - blockIdx.x) * TCR;
+  tc_load<D>(Qs, q, b, q0, h, Hq, T, T);
+  int wfirst = q0 + warp * 16, slot0 = q_start + wfirst + g;  // the thread's rows: wfirst+g and wfirst+g+8
+  int wlast_slot = q_start + min(wfirst + 15, T - 1);
+  int block_last = min(q_start + min(q0 + TCR - 1, T - 1), Tk - 1);
+  float sl2 = scale * ST_LOG2E;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f}, o[D / 8][4];
+#pragma unroll
+  for (int dt = 0; dt < D / 8; dt++) o[dt][0] = o[dt][1] = o[dt][2] = o[dt][3] = 0.0f;
+  for (int k0 = 0; k0 <= block_last; k0 += TCC) {
+    __syncthreads();  // previous K/V tiles consumed (and Qs written, the first time)
+    tc_load<D>(Ks, k, b, k0, hk, Hkv, cap, Tk);
+    tc_load<D>(Vs, v, b, k0, hk, Hkv, cap, Tk);
+    __syncthreads();
+    if (wfirst >= T || k0 > wlast_slot) continue;  // warp-uniform: nothing of this tile is visible
+    float s[8][4];
+    mma_abt<D>(s, Qs, warp * 16, Ks, lane);
+    // every key of the tile visible to every row of the warp: no per-element mask
+    bool full = key_mask == nullptr && k0 + TCC - 1 <= q_start + wfirst && k0 + TCC - 1 < Tk;
+    float mt[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int nt = 0; nt < 8; nt++)
+#pragma unroll
+      for (int i = 0; i < 4; i++) {
+        float x = s[nt][i] * sl2;
+        if (!full) {
+          int j = k0 + nt * 8 + 2 * tg + (i & 1), slot = slot0 + 8 * (i >> 1);
+          bool ok = j <= slot && j < Tk && (key_mask == nullptr || key_mask[(int64_t)b * cap + j] != 0);
+          x = ok ? x : -INFINITY;
+        }
+        s[nt][i] = x;
+        mt[i >> 1] = fmaxf(mt[i >> 1], x);
+      }
+    float corr[2];
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+      mt[r] = fmaxf(mt[r], __shfl_xor_sync(0xffffffff, mt[r], 1));
+      mt[r] = fmaxf(mt[r], __shfl_xor_sync(0xffffffff, mt[r], 2));
+      float mnew = fmaxf(m[r], mt[r]);
+      corr[r] = mnew == -INFINITY ? 1.0f : exp2f(m[r] - mnew);
+      m[r] = mnew;
+      l[r] *= corr[r];
+    }
+#pragma unroll
+    for (int nt = 0; nt < 8; nt++)
+#pragma unroll
+      for (int i = 0; i < 4; i++) {
+        float mr = m[i >> 1];
+        float p = mr == -INFINITY ? 0.0f : exp2f(s[nt][i] - mr);
+        s[nt][i] = p;
+        l[i >> 1] += p;  // this thread's 16 columns; the quad's partial sums are added at the end
+      }
+#pragma unroll
+    for (int dt = 0; dt < D / 8; dt++)
+#pragma unroll
+      for (int i = 0; i < 4; i++) o[dt][i] *= corr[i >> 1];
+    mma_pb<D>(o, s, Vs, lane);
+  }
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    l[r] += __shfl_xor_sync(0xffffffff, l[r], 1);
+    l[r] += __shfl_xor_sync(0xffffffff, l[r], 2);
+  }
+  // a query that sees no key gets zeros and lse = -inf
+  mma_store_rows<D>(out, o, b, wfirst + g, h, Hq, T, tg, l[0] > 0.0f ? 1.0f / l[0] : 0.0f,
+                    l[1] > 0.0f ? 1.0f / l[1] : 0.0f);
+  if (tg == 0) {
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+      int t = wfirst + g + 8 * r;
+      if (t < T) lse[((int64_t)b * T + t) * Hq + h] = l[r] > 0.0f ? (m[r] + log2f(l[r])) * ST_LN2 : -INFINITY;
+    }
+  }
+}
+
+// backward dQ: grid (ceil(T/64), Hq, B). dS = P∘(dO·Vᵀ − delta)·scale, dQ = dS·K
+template <int D>
+__global__ void __launch_bounds__(TCW * 32, D == 64 ? 4 : 1) attention_mma_dq_kernel(float *dq, const float *dout, const float *q,
+    const float *k, const float *v, const float *lse, const float *delta, const int32_t *key_mask, int T, int Hq,
+    int Hkv, float scale) {
+  constexpr int LDT = TcGeom<D>::LDT;
+  extern __shared__ __align__(128) unsigned char smem[];
+  __nv_bfloat16 *Qs = (__nv_bfloat16 *)smem, *dOs = Qs + TCR * LDT, *Ks = dOs + TCR * LDT, *Vs = Ks + TCR * LDT;
+  int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tg = lane & 3;
+  int b = blockIdx.z, h = blockIdx.y, hk = h / (Hq / Hkv);
+  int q0 = (gridDim.x - 1 - blockIdx.x) * TCR;
+  tc_load<D>(Qs, q, b, q0, h, Hq, T, T);
+  tc_load<D>(dOs, dout, b, q0, h, Hq, T, T);
+  int wfirst = q0 + warp * 16, t0 = wfirst + g;
+  float L[2], Dl[2];  // the thread's two rows: lse (log2 units) and delta
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    int t = t0 + 8 * r;
+    L[r] = t < T ? lse[((int64_t)b * T + t) * Hq + h] * ST_LOG2E : -INFINITY;
+    Dl[r] = t < T ? delta[((int64_t)b * T + t) * Hq + h] : 0.0f;
+  }
+  int wlast = min(wfirst + 15, T - 1), qlast = min(q0 + TCR - 1, T - 1);
+  float sl2 = scale * ST_LOG2E;
+  float acc[D / 8][4];
+#pragma unroll
+  for (int dt = 0; dt < D / 8; dt++) acc[dt][0] = acc[dt][1] = acc[dt][2] = acc[dt][3] = 0.0f;
+  for (int k0 = 0; k0 <= qlast; k0 += TCC) {
+    __syncthreads();
+    tc_load<D>(Ks, k, b, k0, hk, Hkv, T, T);
+    tc_load<D>(Vs, v, b, k0, hk, Hkv, T, T);
+    __syncthreads();
+    if (wfirst >= T || k0 > wlast) continue;
+    float s[8][4], dp[8][4];
+    mma_abt<D>(s, Qs, warp * 16, Ks, lane);
+    mma_abt<D>(dp, dOs, warp * 16, Vs, lane);
+    bool full = key_mask == nullptr && k0 + TCC - 1 <= wfirst && k0 + TCC - 1 < T;
+#pragma unroll
+    for (int nt = 0; nt < 8; nt++)
+#pragma unroll
+      for (int i = 0; i < 4; i++) {
+        int r = i >> 1, t = t0 + 8 * r, j = k0 + nt * 8 + 2 * tg + (i & 1);
+        bool ok = L[r] != -INFINITY &&
+                  (full || (j <= t && j < T && (key_mask == nullptr || key_mask[(int64_t)b * T + j] != 0)));
+        float p = ok ? exp2f(s[nt][i] * sl2 - L[r]) : 0.0f;
+        s[nt][i] = p * (dp[nt][i] - Dl[r]) * scale;
+      }
+    mma_pb<D>(acc, s, Ks, lane);
+  }
+  mma_store_rows<D>(dq, acc, b, t0, h, Hq, T, tg, 1.0f, 1.0f);
+}
+
+// backward dK, dV: grid (ceil(T/64), Hkv*S, B), the head split of attention_tc_dkv_kernel. Per warp (16 keys):
+// Sᵀ = K·Qᵀ, dPᵀ = V·dOᵀ, dV += Pᵀ·dO, dK += dSᵀ·Q.
+template <int D>
+__global__ void __launch_bounds__(TCW * 32, D == 64 ? 3 : 1) attention_mma_dkv_kernel(float *dk, float *dv, const float *dout,
+    const float *q, const float *k, const float *v, const float *lse, const float *delta, const int32_t *key_mask,
+    int T, int Hq, int Hkv, float scale, int S, int64_t nk) {
+  constexpr int LDT = TcGeom<D>::LDT;
+  extern __shared__ __align__(128) unsigned char smem[];
+  __nv_bfloat16 *Ks = (__nv_bfloat16 *)smem, *Vs = Ks + TCR * LDT, *Qs = Vs + TCR * LDT, *dOs = Qs + TCR * LDT;
+  float *Ls = (float *)(dOs + TCR * LDT), *Ds = Ls + TCC;
+  int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tg = lane & 3;
+  int b = blockIdx.z, hk = blockIdx.y / S, split = blockIdx.y % S, GQ = Hq / Hkv;
+  int g0 = split * (GQ / S), g1 = g0 + GQ / S;
+  if (S > 1) {
+    dk += split * nk;
+    dv += split * nk;
+  }
+  int j0 = (gridDim.x - 1 - blockIdx.x) * TCR;
+  tc_load<D>(Ks, k, b, j0, hk, Hkv, T, T);
+  tc_load<D>(Vs, v, b, j0, hk, Hkv, T, T);
+  int wfirst = j0 + warp * 16, tj0 = wfirst + g;
+  bool kok[2];  // the thread's two keys are real (a padding key gets dK = dV = 0)
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    int t = tj0 + 8 * r;
+    kok[r] = t < T && (key_mask == nullptr || key_mask[(int64_t)b * T + t] != 0);
+  }
+  float sl2 = scale * ST_LOG2E;
+  float adk[D / 8][4], adv[D / 8][4];
+#pragma unroll
+  for (int dt = 0; dt < D / 8; dt++)
+#pragma unroll
+    for (int i = 0; i < 4; i++) adk[dt][i] = adv[dt][i] = 0.0f;
+  for (int gq = g0; gq < g1; gq++) {
+    int h = hk * GQ + gq;
+    for (int i0 = j0; i0 < T; i0 += TCC) {  // j0 is a multiple of 64: earlier query tiles see none of these keys
+      __syncthreads();
+      tc_load<D>(Qs, q, b, i0, h, Hq, T, T);
+      tc_load<D>(dOs, dout, b, i0, h, Hq, T, T);
+      if (threadIdx.x < TCC) {
+        int t = i0 + threadIdx.x;
+        Ls[threadIdx.x] = t < T ? lse[((int64_t)b * T + t) * Hq + h] * ST_LOG2E : -INFINITY;
+        Ds[threadIdx.x] = t < T ? delta[((int64_t)b * T + t) * Hq + h] : 0.0f;
+      }
+      __syncthreads();
+      if (wfirst >= T || i0 + TCC - 1 < wfirst) continue;
+      float s[8][4], dp[8][4];
+      mma_abt<D>(s, Ks, warp * 16, Qs, lane);
+      mma_abt<D>(dp, Vs, warp * 16, dOs, lane);
+#pragma unroll
+      for (int nt = 0; nt < 8; nt++) {
+        int c = nt * 8 + 2 * tg;
+        float2 L2 = *reinterpret_cast<const float2 *>(Ls + c), D2 = *reinterpret_cast<const float2 *>(Ds + c);
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+          int r = i >> 1, ti = i0 + c + (i & 1), tj = tj0 + 8 * r;
+          float L = (i & 1) ? L2.y : L2.x, Dc = (i & 1) ? D2.y : D2.x;
+          bool ok = kok[r] && ti < T && ti >= tj && L != -INFINITY;
+          float p = ok ? exp2f(s[nt][i] * sl2 - L) : 0.0f;
+          s[nt][i] = p;
+          dp[nt][i] = p * (dp[nt][i] - Dc) * scale;
+        }
+      }
+      mma_pb<D>(adv, s, dOs, lane);
+      mma_pb<D>(adk, dp, Qs, lane);
+    }
+  }
+  mma_store_rows<D>(dk, adk, b, tj0, hk, Hkv, T, tg, 1.0f, 1.0f);
+  mma_store_rows<D>(dv, adv, b, tj0, hk, Hkv, T, tg, 1.0f, 1.0f);
+}
+
 // out[i] = sum over s < S of part[s*n + i], in order (the dK/dV partial sums of the S head splits)
 __global__ void attention_sum_kernel(float *out, const float *part, int S, int64_t n) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
@@ -658,6 +976,13 @@ static int tc_smem(const char *op, K kernel, size_t bytes) {
   return ST_OK;
 }
 
+// SAFETUNE_ATTENTION=wmma selects the WMMA kernels (shared-memory staging) instead of the register-resident
+// ones: kept to compare the two on a device and as a fallback
+static bool attention_wmma() {
+  const char *e = getenv("SAFETUNE_ATTENTION");
+  return e != nullptr && strcmp(e, "wmma") == 0;
+}
+
 static bool tc_usable(int D, std::initializer_list<const void *> ptrs) {
   if (D != 64 && D != 128) return false;
   for (const void *p : ptrs)
@@ -671,11 +996,19 @@ static int tc_forward(const char *op, st_ctx *ctx, float *out, float *lse, const
                       int Hkv, float scale) {
   using G = TcGeom<D>;
   size_t bytes = 3 * G::TILE + TCW * (G::F + G::P);
-  int rc = tc_smem(op, attention_tc_forward_kernel<D>, bytes);
-  if (rc) return rc;
   dim3 grid((unsigned)ceil_div(T, TCR), Hq, B);
-  attention_tc_forward_kernel<D><<<grid, TCW * 32, bytes, ctx->stream>>>(out, lse, q, k, v, key_mask, T, Tk, cap,
-                                                                          q_start, Hq, Hkv, scale);
+  if (attention_wmma()) {
+    int rc = tc_smem(op, attention_tc_forward_kernel<D>, bytes);
+    if (rc) return rc;
+    attention_tc_forward_kernel<D><<<grid, TCW * 32, bytes, ctx->stream>>>(out, lse, q, k, v, key_mask, T, Tk, cap,
+                                                                            q_start, Hq, Hkv, scale);
+  } else {
+    bytes = 3 * G::TILE;  // no fp32 staging: the three bf16 tiles only
+    int rc = tc_smem(op, attention_mma_forward_kernel<D>, bytes);
+    if (rc) return rc;
+    attention_mma_forward_kernel<D><<<grid, TCW * 32, bytes, ctx->stream>>>(out, lse, q, k, v, key_mask, T, Tk, cap,
+                                                                             q_start, Hq, Hkv, scale);
+  }
   ST_LAUNCHED(op);
   return ST_OK;
 }
@@ -687,11 +1020,21 @@ static int tc_backward(const char *op, st_ctx *ctx, float *dq, float *dk, float 
   using G = TcGeom<D>;
   size_t b1 = 4 * G::TILE + TCW * (2 * G::F + G::P) + TCW * 32 * sizeof(float);
   size_t b2 = 4 * G::TILE + TCW * (2 * G::F + 2 * G::P) + 2 * TCC * sizeof(float);
-  int rc = tc_smem(op, attention_tc_dq_kernel<D>, b1);
-  if (rc || (rc = tc_smem(op, attention_tc_dkv_kernel<D>, b2))) return rc;
+  bool wmma = attention_wmma();
+  if (!wmma) {  // the register-resident kernels: bf16 tiles only (+ lse/delta of one query tile in dK/dV)
+    b1 = 4 * G::TILE;
+    b2 = 4 * G::TILE + 2 * TCC * sizeof(float);
+  }
+  int rc = wmma ? tc_smem(op, attention_tc_dq_kernel<D>, b1) : tc_smem(op, attention_mma_dq_kernel<D>, b1);
+  if (rc || (rc = wmma ? tc_smem(op, attention_tc_dkv_kernel<D>, b2) : tc_smem(op, attention_mma_dkv_kernel<D>, b2)))
+    return rc;
   dim3 g1((unsigned)ceil_div(T, TCR), Hq, B);
-  attention_tc_dq_kernel<D><<<g1, TCW * 32, b1, ctx->stream>>>(dq, dout, q, k, v, lse, delta, key_mask, T, Hq, Hkv,
-                                                                scale);
+  if (wmma)
+    attention_tc_dq_kernel<D><<<g1, TCW * 32, b1, ctx->stream>>>(dq, dout, q, k, v, lse, delta, key_mask, T, Hq, Hkv,
+                                                                  scale);
+  else
+    attention_mma_dq_kernel<D><<<g1, TCW * 32, b1, ctx->stream>>>(dq, dout, q, k, v, lse, delta, key_mask, T, Hq, Hkv,
+                                                                   scale);
   ST_LAUNCHED(op);
   // split the query heads of a KV head over blocks when the grid would not fill the GPU twice
   int GQ = Hq / Hkv, S = 1;
@@ -706,8 +1049,12 @@ static int tc_backward(const char *op, st_ctx *ctx, float *dq, float *dk, float 
     pv = pk + S * nk;
   }
   dim3 g2((unsigned)ceil_div(T, TCR), Hkv * S, B);
-  attention_tc_dkv_kernel<D><<<g2, TCW * 32, b2, ctx->stream>>>(pk, pv, dout, q, k, v, lse, delta, key_mask, T, Hq,
-                                                                 Hkv, scale, S, nk);
+  if (wmma)
+    attention_tc_dkv_kernel<D><<<g2, TCW * 32, b2, ctx->stream>>>(pk, pv, dout, q, k, v, lse, delta, key_mask, T, Hq,
+                                                                   Hkv, scale, S, nk);
+  else
+    attention_mma_dkv_kernel<D><<<g2, TCW * 32, b2, ctx->stream>>>(pk, pv, dout, q, k, v, lse, delta, key_mask, T, Hq,
+                                                                    Hkv, scale, S, nk);
   ST_LAUNCHED(op);
   if (S > 1) {
     unsigned grid = (unsigned)std::min<int64_t>(ceil_div(nk, 256), 4096);

@@ -397,3 +397,19 @@ extern "C" int st_lora_backward(st_ctx *ctx, float *dx, float *dA, float *dB, fl
   if ((rc = st_sgemm_strided(ctx, dB, r, dy, 1, out, xa, r, 1, out, r, N, scale, accumulate))) return rc;
   return ST_OK;
 }
+
+extern "C" int st_matmul_backward_bf16(st_ctx *ctx, float *dx, const float *dy, const void *W, int wtype, int N,
+                                       int in, int out, int accumulate) {
+  const char *op = "st_matmul_backward_bf16";
+  int rc = check_lora(op, ctx, W, wtype, N, in, out, 0, ST_PREC_BF16);
+  if (rc) return rc;
+  ST_CHECK(op, dx && dy, "NULL buffer");
+  size_t yb_bytes = align256((size_t)N * out * 2), wb_bytes = wtype == ST_W_BF16 ? 0 : (size_t)out * in * 2;
+  if ((rc = st_workspace(ctx, yb_bytes + wb_bytes, op))) return rc;
+  uint16_t *yb = (uint16_t *)ctx->ws;
+  const uint16_t *Wb;
+  if ((rc = st_cast_f32_to_bf16(ctx, yb, dy, (int64_t)N * out))) return rc;
+  if ((rc = weight_bf16(ctx, op, W, wtype, out, in, (char *)ctx->ws + yb_bytes, &Wb))) return rc;
+  // dx (+)= bf16(dy)·bf16(W): the accumulation is cuBLAS's beta, in fp32
+  return st_matmul_bf16(ctx, dx, 0, yb, Wb, N, in, out, 0, 0, 1.0f, accumulate ? 1.0f : 0.0f);
+}

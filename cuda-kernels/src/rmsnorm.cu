@@ -15,6 +15,7 @@ __global__ void rmsnorm_forward_kernel(float *y, float *rstd, const float *x, co
 }
 
 // xh = x*rstd, dxh = dy*w:  dx = rstd * (dxh - xh * mean(dxh*xh));  dw += dy*xh (if requested)
+template <bool ADD>
 __global__ void rmsnorm_backward_kernel(float *dx, float *dw, const float *dy, const float *x, const float *w,
                                         const float *rstd, int C) {
   int64_t off = (int64_t)blockIdx.x * C;
@@ -26,7 +27,8 @@ __global__ void rmsnorm_backward_kernel(float *dx, float *dw, const float *dy, c
     float xh = x[off + c] * r;
     float g = dy[off + c];
     if (dw) atomicAdd(dw + c, g * xh);
-    dx[off + c] = r * (g * w[c] - xh * dot);
+    float d = r * (g * w[c] - xh * dot);
+    dx[off + c] = ADD ? dx[off + c] + d : d;
   }
 }
 
@@ -48,7 +50,19 @@ extern "C" int st_rmsnorm_backward(st_ctx *ctx, float *dx, float *dw, const floa
   ST_CHECK(op, dx && dy && x && w && rstd && N >= 0 && C > 0, "bad arguments N=%d C=%d", N, C);
   ST_CHECK(op, dx != x, "dx must not alias x (x is re-read after dx is written)");
   if (N == 0) return ST_OK;
-  rmsnorm_backward_kernel<<<N, 256, 0, ctx->stream>>>(dx, dw, dy, x, w, rstd, C);
+  rmsnorm_backward_kernel<false><<<N, 256, 0, ctx->stream>>>(dx, dw, dy, x, w, rstd, C);
+  ST_LAUNCHED(op);
+  return ST_OK;
+}
+
+extern "C" int st_rmsnorm_backward_add(st_ctx *ctx, float *dx, float *dw, const float *dy, const float *x,
+                                       const float *w, const float *rstd, int N, int C) {
+  const char *op = "st_rmsnorm_backward_add";
+  ST_CTX(op);
+  ST_CHECK(op, dx && dy && x && w && rstd && N >= 0 && C > 0, "bad arguments N=%d C=%d", N, C);
+  ST_CHECK(op, dx != x && dx != dy, "dx must not alias x or dy (both are re-read after dx is updated)");
+  if (N == 0) return ST_OK;
+  rmsnorm_backward_kernel<true><<<N, 256, 0, ctx->stream>>>(dx, dw, dy, x, w, rstd, C);
   ST_LAUNCHED(op);
   return ST_OK;
 }

@@ -250,6 +250,13 @@ static void test_rmsnorm() {
   compare("st_rmsnorm_forward", "rstd", rs.down<float>(), rr, 1e-6, 1e-5);
   compare("st_rmsnorm_backward", "dx", dx.down<float>(), rdx, 1e-5, 1e-4);
   compare("st_rmsnorm_backward", "dw (sum over rows)", dw.down<float>(), rdw, 1e-4, 1e-4);
+  // the accumulating form adds the same dx to what the buffer held (the residual stream's gradient)
+  auto base = rnd((size_t)N * C);
+  Buf acc(base);
+  CK(st_rmsnorm_backward_add(ctx, acc.f(), nullptr, dy_.f(), dx_.f(), dw_.f(), rs.f(), N, C));
+  std::vector<float> radd(base);
+  for (size_t i = 0; i < radd.size(); i++) radd[i] += rdx[i];
+  compare("st_rmsnorm_backward_add", "dx += (N133 C576)", acc.down<float>(), radd, 1e-5, 1e-4);
 }
 
 static void test_rope() {
@@ -283,9 +290,11 @@ static void test_attention() {
   // bf16-exact inputs, so only their own roundings remain: P (forward, dV) and dS (dQ, dK) to bf16, relative 2^-9
   // each. out = sum p~ v / l moves by at most 2^-9 max|v| (= 2^-9: v in [-1, 1]); the gradients are sums of many
   // such terms with cancellation, so they get 2^-7 (dV) and 2^-6 (dQ, dK) of their largest element. Head dims
-  // other than 64/128 run the fp32 kernels there (the same tolerances hold trivially).
-  for (int tc = 0; tc < 2; tc++)
+  // other than 64/128 run the fp32 kernels there (the same tolerances hold trivially). tc = 1: the register-resident
+  // tensor-core kernels (the default), tc = 2: the WMMA ones (SAFETUNE_ATTENTION=wmma), same bounds.
+  for (int tc = 0; tc < 3; tc++)
     for (auto c : cfgs) {
+      if (tc == 2) setenv("SAFETUNE_ATTENTION", "wmma", 1);
       size_t nq = (size_t)c.B * c.T * c.Hq * c.D, nk = (size_t)c.B * c.T * c.Hkv * c.D, nl = (size_t)c.B * c.Hq * c.T;
       float scale = 1.0f / std::sqrt((float)c.D);
       auto rb = [tc](std::vector<float> v) {
@@ -311,7 +320,8 @@ static void test_attention() {
                                 c.Hq, c.Hkv, c.D, scale);
       auto amax = [](const std::vector<float> &x) { double m = 0; for (float e : x) m = std::max(m, (double)std::fabs(e)); return m; };
       char cs[96];
-      std::snprintf(cs, sizeof cs, "B%d T%d Hq%d Hkv%d D%d pad%d", c.B, c.T, c.Hq, c.Hkv, c.D, c.pad);
+      std::snprintf(cs, sizeof cs, "B%d T%d Hq%d Hkv%d D%d pad%d%s", c.B, c.T, c.Hq, c.Hkv, c.D, c.pad,
+                    tc == 2 ? " wmma" : "");
       const char *f = tc ? "st_attention_forward_bf16" : "st_attention_forward";
       const char *b = tc ? "st_attention_backward_bf16" : "st_attention_backward";
       compare(f, std::string("out ") + cs, o.down<float>(), ro, tc ? std::ldexp(1.0, -9) + 1e-5 : 2e-5, tc ? 1e-5 : 2e-4);
@@ -319,6 +329,7 @@ static void test_attention() {
       compare(b, std::string("dq ") + cs, dq.down<float>(), rdq, tc ? std::ldexp(amax(rdq), -6) : 5e-5, tc ? 1e-4 : 5e-4);
       compare(b, std::string("dk ") + cs, dk.down<float>(), rdk, tc ? std::ldexp(amax(rdk), -6) : 5e-5, tc ? 1e-4 : 5e-4);
       compare(b, std::string("dv ") + cs, dv.down<float>(), rdv, tc ? std::ldexp(amax(rdv), -7) : 5e-5, tc ? 1e-4 : 5e-4);
+      if (tc == 2) unsetenv("SAFETUNE_ATTENTION");
     }
   // KV-cache form: 3 new queries at slots 50..52 of a 64-slot cache with 53 filled, batch row 1 padded at the front
   {

@@ -385,6 +385,12 @@ public final class CudaBackend implements Backend {
         if (n == 0) {
             return;
         }
+        if (in % 32 == 0 && precision == CudaPrecision.BF16) {
+            // cuBLAS accumulates itself (beta = 1): no scratch copy, no separate add
+            check(st_matmul_backward_bf16(ctx, d, g, cw.ptr(), cw.wtype(), n, in, out, accumulate ? 1 : 0),
+                    "matmulBackward");
+            return;
+        }
         if (in % 32 == 0) {
             // r = 0 backward of the lora kernels in this precision (fp32: the SIMT tile kernel reads the stored
             // weight per tile, no fp32 copy of it): dx = dy·W written; accumulate through a scratch
@@ -443,7 +449,11 @@ public final class CudaBackend implements Backend {
         if (n == 0) {
             return;
         }
-        // the kernel writes dx; the op accumulates (residual stream): go through a scratch
+        if (d != xs && d != g) {
+            // the op accumulates (residual stream): the kernel adds to dx in place
+            check(st_rmsnorm_backward_add(ctx, d, 0, g, xs, w, r, n, dim), "rmsnormBackward");
+            return;
+        }
         long tmp = scratch(S_TMP, n * dim, "rmsnormBackward");
         check(st_rmsnorm_backward(ctx, tmp, 0, g, xs, w, r, n, dim), "rmsnormBackward");
         check(st_add(ctx, d, d, tmp, (long) n * dim), "rmsnormBackward");

@@ -113,6 +113,15 @@ public final class SafeTuneKernels {
                                                 @Cast("const float*") long x, @Cast("const float*") long w, int n, int c,
                                                 float eps);
 
+    public static native int st_matmul_backward_bf16(st_ctx ctx, @Cast("float*") long dx,
+                                                     @Cast("const float*") long dy, @Cast("const void*") long w,
+                                                     int wtype, int n, int in, int out, int accumulate);
+
+    public static native int st_rmsnorm_backward_add(st_ctx ctx, @Cast("float*") long dx, @Cast("float*") long dw,
+                                                     @Cast("const float*") long dy, @Cast("const float*") long x,
+                                                     @Cast("const float*") long w, @Cast("const float*") long rstd,
+                                                     int n, int c);
+
     public static native int st_rmsnorm_backward(st_ctx ctx, @Cast("float*") long dx, @Cast("float*") long dw,
                                                  @Cast("const float*") long dy, @Cast("const float*") long x,
                                                  @Cast("const float*") long w, @Cast("const float*") long rstd, int n,

@@ -534,6 +534,16 @@ class CudaBackendTest {
             gpu.rmsnorm(ge, gr, ge, gw, n, c, 1e-5f);
             assertClose("rmsnorm (in place)", get(gpu, ge, n * c), get(cpu, ce, n * c), 1e-6, 1e-5);
             assertClose("rmsnorm rstd", get(gpu, gr, n), get(cpu, cr, n), 1e-7, 1e-5);
+            // the backward adds to dx (the residual stream's gradient): start both from the same values
+            float[] dy = random(n * c, -1, 1);
+            float[] start = random(n * c, -1, 1);
+            try (Tensor cx = cpu.upload(get(cpu, ce, n * c)); Tensor gx = gpu.upload(get(cpu, ce, n * c));
+                 Tensor cdy = cpu.upload(dy); Tensor gdy = gpu.upload(dy);
+                 Tensor cdx = cpu.upload(start); Tensor gdx = gpu.upload(start)) {
+                cpu.rmsnormBackward(cdx, cdy, cx, cw, cr, n, c);
+                gpu.rmsnormBackward(gdx, gdy, gx, gw, gr, n, c);
+                assertClose("rmsnormBackward (accumulating)", get(gpu, gdx, n * c), get(cpu, cdx, n * c), 1e-5, 1e-4);
+            }
             cpu.rope(ce, pos, n, 2, 32, 10000.0);
             gpu.rope(ge, pos, n, 2, 32, 10000.0);
             assertClose("rope", get(gpu, ge, n * c), get(cpu, ce, n * c), 2e-6, 1e-5);
