@@ -64,7 +64,7 @@ TRAIN="$OUT/train.log"
 : > "$TRAIN"
 ours() {  # ours BUDGET SHAPE WARMUP STEPS ARGS...
   local t; t=$(budget "$1"); (( t == 0 )) && { echo "ours $2 ${*:5}: skipped, no time left" | tee -a "$TRAIN"; return; }
-  local args=(cuda "$2" 4 512 "$3" "$4" bf16 "${@:5}")
+  local args=(cuda "$2" "${ST_BATCH:-4}" 512 "$3" "$4" bf16 "${@:5}")
   # ST_DRY_RUN=1 (no GPU): the same calls on the CPU backend with the tiny shape, to check the plumbing here
   [[ "${ST_DRY_RUN:-0}" == 1 ]] && args=(cpu tiny 1 32 "$3" 2 f32 "${@:7}")
   timeout "$t" .carry/jre/bin/java -Xmx48g --add-modules jdk.incubator.vector -cp "$CP" ai.safetune.cuda.LoraTrainBench \
@@ -73,19 +73,17 @@ ours() {  # ours BUDGET SHAPE WARMUP STEPS ARGS...
 }
 peft() {  # peft BUDGET SHAPE WARMUP STEPS DTYPE
   local t; t=$(budget "$1"); (( t == 0 )) && { echo "peft $2 $5: skipped, no time left" | tee -a "$TRAIN"; return; }
-  PYTHONUNBUFFERED=1 timeout "$t" python3 benchmarks/gpu/peft_train_bench.py "$2" 4 512 "$3" "$4" "$5" 2>&1 \
+  PYTHONUNBUFFERED=1 timeout "$t" python3 benchmarks/gpu/peft_train_bench.py "$2" "${ST_BATCH:-4}" 512 "$3" "$4" "$5" 2>&1 \
     | grep -v Warning >> "$TRAIN"
   echo "peft $2 $5 rc=${PIPESTATUS[0]} [$(el)]" | tee -a "$TRAIN"
 }
 if [[ "${ST_PLAN:-full}" == ab ]]; then
-  # ST_PLAN=ab: the attention micro-benchmark (fp32, register-resident mma.sync, WMMA), then the 1B bf16 step with
-  # each tensor-core attention in the same call, and both peers
+  # ST_PLAN=ab: the attention micro-benchmark, the 1B bf16 step twice around PEFT (PEFT's time varies between
+  # calls: each ratio is against the PEFT run of the same call), the 135M step and its PEFT
   [[ -x "$NATIVE/bench" ]] && timeout "$(budget 40)" "$NATIVE/bench" attention > "$OUT/bench.txt" 2>&1
   ours 50 llama-1b 2 10 --precision bf16 --optimizer device --profile 1
-  export SAFETUNE_ATTENTION=wmma
-  ours 40 llama-1b 2 10 --precision bf16 --optimizer device
-  unset SAFETUNE_ATTENTION
   peft 60 llama-1b 3 16 bf16
+  ours 40 llama-1b 2 10 --precision bf16 --optimizer device
   ours 40 smollm2-135m 3 10 --precision bf16 --optimizer device --profile 1
   peft 50 smollm2-135m 3 16 bf16
 elif [[ "${ST_PLAN:-full}" == quick ]]; then
@@ -106,10 +104,14 @@ elif [[ "${ST_PLAN:-full}" == quick ]]; then
     done
   fi
 else
+[[ -x "$NATIVE/bench" ]] && timeout "$(budget 30)" "$NATIVE/bench" attention > "$OUT/bench.txt" 2>&1
 ours 45 llama-1b 2 10 --precision bf16 --optimizer device --profile 1
 peft 60 llama-1b 3 16 bf16
 ours 30 smollm2-135m 3 10 --precision bf16 --optimizer device --profile 1
 peft 50 smollm2-135m 3 16 bf16
+# batch 8 (the issue fixes the sequence length, not the batch): both sides, same call
+ST_BATCH=8 ours 45 llama-1b 2 8 --precision bf16 --optimizer device
+ST_BATCH=8 peft 60 llama-1b 3 12 bf16
 ours 45 llama-1b 2 8 --precision bf16-tiled --optimizer device
 ours 30 smollm2-135m 3 10 --precision bf16-tiled --optimizer device
 ours 40 llama-1b 2 8 --precision bf16 --optimizer host

@@ -26,8 +26,7 @@ def parse(lines):
         if r["side"] == "ours":
             # runs before the precision flag printed "cuda" (= f32) and had no optimizer field (= host)
             prec = "f32" if r["mode"] == "cuda" else r["mode"]
-            att = re.search(r"attention (\w+)", r["rest"])
-            r["label"] = f"{prec}, AdamW {opt.group(1) if opt else 'host'}" + (f", attention {att.group(1)}" if att else "")
+            r["label"] = f"{prec}, AdamW {opt.group(1) if opt else 'host'}"
         else:
             r["label"] = r["mode"]
         rows.append(r)

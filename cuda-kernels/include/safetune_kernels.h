@@ -176,7 +176,7 @@ ST_API int st_adamw_update_multi(st_ctx *ctx, const int64_t *table, int count, i
 ST_API int st_fill_multi(st_ctx *ctx, const int64_t *table, int count, int64_t max_n, float value);
 ST_API int st_sumsq_multi(st_ctx *ctx, float *out, const int64_t *table, int count, int64_t max_n);
 
-/* ---- embedding (embedding.cu): out [N,C] = table[ids[n]] with table f32 (wtype 0) or bf16 (wtype 1);
+/* ---- embedding (embedding.cu): out [N,C] = table[ids[n]] with table f32, bf16, Q8_0 or Q4_1 (any st_wtype; C % 32 == 0 for the GGUF blocks);
  *      ids outside [0,V) give NaN rows. backward: dtable[ids[n]] += dout[n] (fp32 table gradient). ---- */
 ST_API int st_embedding_forward(st_ctx *ctx, float *out, const int32_t *ids, const void *table, int wtype, int N, int V, int C);
 ST_API int st_embedding_backward(st_ctx *ctx, float *dtable, const float *dout, const int32_t *ids, int N, int V, int C);

@@ -320,20 +320,15 @@ extern "C" int st_attention_backward(st_ctx *ctx, float *dq, float *dk, float *d
 }
 
 // ===================================================================================================
-// The same three passes on tensor cores (WMMA bf16 16×16×16, fp32 accumulate), for the bf16 precisions:
+// The same three passes on tensor cores (mma.sync m16n8k16 bf16, fp32 accumulate), for the bf16 precisions:
 // Q, K, V, dO are rounded to bf16 as their tiles are loaded, and so are the probabilities P (forward, dV) and
 // dS (dQ, dK) before the second product; scores, the online softmax, lse and every accumulator stay fp32.
 // This is what a bf16 training run of PyTorch (SDPA / flash attention) computes. A block of 4 warps owns
-// 64 rows (queries, or keys in the dK/dV pass), 16 per warp, and walks 64-wide tiles of the other side.
-// Scores leave the MMA through per-warp shared memory; two lanes own one row (32 columns each) for the
-// elementwise softmax part. Blocks with the most causal work are scheduled first (row blocks reversed).
-// Needs D % 16 == 0, D <= 128 and 16-byte aligned buffers; st_attention_*_bf16 otherwise run the fp32
-// kernels above.
-#include <mma.h>
+// 64 rows (queries, or keys in the dK/dV pass), 16 per warp, and walks 64-wide tiles of the other side;
+// blocks with the most causal work are scheduled first (row blocks reversed). Needs D = 64 or 128 and
+// 16-byte aligned buffers; st_attention_*_bf16 otherwise run the fp32 kernels above.
 #include <algorithm>
 #include <initializer_list>
-#include <stdlib.h>
-#include <string.h>
 
 #define TCW 4    // warps per block
 #define TCR 64   // rows per block (16 per warp)
@@ -341,11 +336,7 @@ extern "C" int st_attention_backward(st_ctx *ctx, float *dq, float *dk, float *d
 
 template <int D> struct TcGeom {
   static constexpr int LDT = D + 8;                          // bf16 tile rows (+16 bytes: fewer bank conflicts)
-  static constexpr int LDF = (D > TCC ? D : TCC) + 4;        // fp32 per-warp staging rows (scores, outputs)
-  static constexpr int LDP = TCC + 8;                        // bf16 per-warp P / dS rows
   static constexpr size_t TILE = (size_t)TCR * LDT * 2;      // bytes of one bf16 tile
-  static constexpr size_t F = (size_t)16 * LDF * 4;          // bytes of one warp's fp32 staging
-  static constexpr size_t P = (size_t)16 * LDP * 2;          // bytes of one warp's bf16 P / dS
 };
 
 // rows t0..t0+63 of head h of a [B, Tseq, H, D] fp32 tensor -> bf16 tile [64][LDT]; rows >= limit are zeros.
@@ -376,297 +367,13 @@ __device__ __forceinline__ void tc_load(__nv_bfloat16 *dst, const float *src, in
   }
 }
 
-using namespace nvcuda;
-typedef wmma::fragment<wmma::accumulator, 16, 16, 16, float> FragC;
-typedef wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> FragA;
-typedef wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> FragBr;
-typedef wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> FragBc;
-
-// out[16][64] (fp32, ld LDF) = A[16][D] · Bt[64][D]ᵀ : both operands bf16 rows with stride LDT
-template <int D>
-__device__ __forceinline__ void tc_abt(float *out, const __nv_bfloat16 *A, const __nv_bfloat16 *Bt) {
-  constexpr int LDT = TcGeom<D>::LDT, LDF = TcGeom<D>::LDF;
-  FragC c[TCC / 16];
-#pragma unroll
-  for (int j = 0; j < TCC / 16; j++) wmma::fill_fragment(c[j], 0.0f);
-#pragma unroll
-  for (int kk = 0; kk < D; kk += 16) {
-    FragA a;
-    wmma::load_matrix_sync(a, A + kk, LDT);
-#pragma unroll
-    for (int j = 0; j < TCC / 16; j++) {
-      FragBc bt;
-      wmma::load_matrix_sync(bt, Bt + j * 16 * LDT + kk, LDT);
-      wmma::mma_sync(c[j], a, bt, c[j]);
-    }
-  }
-#pragma unroll
-  for (int j = 0; j < TCC / 16; j++) wmma::store_matrix_sync(out + j * 16, c[j], LDF, wmma::mem_row_major);
-}
-
-// acc[D/16] += P[16][64] (bf16, ld LDP) · Bm[64][D] (bf16 rows, ld LDT)
-template <int D>
-__device__ __forceinline__ void tc_pb(FragC *acc, const __nv_bfloat16 *P, const __nv_bfloat16 *Bm) {
-  constexpr int LDT = TcGeom<D>::LDT, LDP = TcGeom<D>::LDP;
-#pragma unroll
-  for (int kk = 0; kk < TCC; kk += 16) {
-    FragA a;
-    wmma::load_matrix_sync(a, P + kk, LDP);
-#pragma unroll
-    for (int f = 0; f < D / 16; f++) {
-      FragBr bm;
-      wmma::load_matrix_sync(bm, Bm + kk * LDT + f * 16, LDT);
-      wmma::mma_sync(acc[f], a, bm, acc[f]);
-    }
-  }
-}
-
-// forward: grid (ceil(T/64), Hq, B), 128 threads
-template <int D>
-__global__ void __launch_bounds__(TCW * 32) attention_tc_forward_kernel(float *out, float *lse, const float *q,
-    const float *k, const float *v, const int32_t *key_mask, int T, int Tk, int cap, int q_start, int Hq, int Hkv,
-    float scale) {
-  using G = TcGeom<D>;
-  constexpr int LDT = G::LDT, LDF = G::LDF, LDP = G::LDP, HALF = D / 2;
-  extern __shared__ __align__(128) unsigned char smem[];
-  __nv_bfloat16 *Qs = (__nv_bfloat16 *)smem, *Ks = Qs + TCR * LDT, *Vs = Ks + TCR * LDT;
-  int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  float *Sf = (float *)(smem + 3 * G::TILE + warp * G::F);
-  __nv_bfloat16 *Pb = (__nv_bfloat16 *)(smem + 3 * G::TILE + TCW * G::F + warp * G::P);
-  int b = blockIdx.z, h = blockIdx.y, hk = h / (Hq / Hkv);
-  int q0 = (gridDim.x - 1 - blockIdx.x) * TCR;
-  tc_load<D>(Qs, q, b, q0, h, Hq, T, T);
-  int r = lane >> 1, half = lane & 1;
-  int wfirst = q0 + warp * 16, tq = wfirst + r, slot = q_start + tq;
-  bool qok = tq < T;
-  int wlast_slot = q_start + min(wfirst + 15, T - 1);
-  int block_last = min(q_start + min(q0 + TCR - 1, T - 1), Tk - 1);
-  float m = -INFINITY, l = 0.0f, o[HALF];
-#pragma unroll
-  for (int i = 0; i < HALF; i++) o[i] = 0.0f;
-  for (int k0 = 0; k0 <= block_last; k0 += TCC) {
-    __syncthreads();  // previous K/V tiles consumed (and Qs written, the first time)
-    tc_load<D>(Ks, k, b, k0, hk, Hkv, cap, Tk);
-    tc_load<D>(Vs, v, b, k0, hk, Hkv, cap, Tk);
-    __syncthreads();
-    if (wfirst >= T || k0 > wlast_slot) continue;  // warp-uniform: nothing of this tile is visible
-    tc_abt<D>(Sf, Qs + warp * 16 * LDT, Ks);
-    __syncwarp();
-    float s[32], mt = -INFINITY;
-#pragma unroll
-    for (int c = 0; c < 32; c++) {
-      int j = k0 + half * 32 + c;
-      bool ok = qok && j <= slot && j < Tk && (key_mask == nullptr || key_mask[(int64_t)b * cap + j] != 0);
-      s[c] = ok ? Sf[r * LDF + half * 32 + c] * scale : -INFINITY;
-      mt = fmaxf(mt, s[c]);
-    }
-    mt = fmaxf(mt, __shfl_xor_sync(0xffffffff, mt, 1));
-    float mnew = fmaxf(m, mt);
-    float corr = mnew == -INFINITY ? 1.0f : expf(m - mnew), ps = 0.0f;
-#pragma unroll
-    for (int c = 0; c < 32; c++) {
-      float p = mnew == -INFINITY ? 0.0f : expf(s[c] - mnew);
-      ps += p;
-      Pb[r * LDP + half * 32 + c] = __float2bfloat16_rn(p);
-    }
-    ps += __shfl_xor_sync(0xffffffff, ps, 1);
-    l = l * corr + ps;
-    m = mnew;
-    __syncwarp();
-    FragC acc[D / 16];
-#pragma unroll
-    for (int f = 0; f < D / 16; f++) wmma::fill_fragment(acc[f], 0.0f);
-    tc_pb<D>(acc, Pb, Vs);
-#pragma unroll
-    for (int f = 0; f < D / 16; f++) wmma::store_matrix_sync(Sf + f * 16, acc[f], LDF, wmma::mem_row_major);
-    __syncwarp();
-#pragma unroll
-    for (int i = 0; i < HALF; i++) o[i] = o[i] * corr + Sf[r * LDF + half * HALF + i];
-    __syncwarp();
-  }
-  if (qok) {
-    float inv = l > 0.0f ? 1.0f / l : 0.0f;  // a query that sees no key gets zeros and lse = -inf
-    float *op = out + qkv_index(b, tq, h, Hq, T, D) + half * HALF;
-#pragma unroll
-    for (int i = 0; i < HALF; i += 4) *reinterpret_cast<float4 *>(op + i) = make_float4(o[i] * inv, o[i + 1] * inv, o[i + 2] * inv, o[i + 3] * inv);
-    if (half == 0) lse[((int64_t)b * T + tq) * Hq + h] = l > 0.0f ? m + logf(l) : -INFINITY;
-  }
-}
-
-// backward dQ: grid (ceil(T/64), Hq, B). dS = P∘(dO·Vᵀ − delta)·scale, dQ = dS·K
-template <int D>
-__global__ void __launch_bounds__(TCW * 32) attention_tc_dq_kernel(float *dq, const float *dout, const float *q,
-    const float *k, const float *v, const float *lse, const float *delta, const int32_t *key_mask, int T, int Hq,
-    int Hkv, float scale) {
-  using G = TcGeom<D>;
-  constexpr int LDT = G::LDT, LDF = G::LDF, LDP = G::LDP, HALF = D / 2;
-  extern __shared__ __align__(128) unsigned char smem[];
-  __nv_bfloat16 *Qs = (__nv_bfloat16 *)smem, *dOs = Qs + TCR * LDT, *Ks = dOs + TCR * LDT, *Vs = Ks + TCR * LDT;
-  int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  float *Sf = (float *)(smem + 4 * G::TILE + warp * 2 * G::F), *dPf = Sf + 16 * LDF;
-  __nv_bfloat16 *Pb = (__nv_bfloat16 *)(smem + 4 * G::TILE + TCW * 2 * G::F + warp * G::P);
-  float *Lw = (float *)(smem + 4 * G::TILE + TCW * (2 * G::F + G::P)) + warp * 32, *Dw = Lw + 16;
-  int b = blockIdx.z, h = blockIdx.y, hk = h / (Hq / Hkv);
-  int q0 = (gridDim.x - 1 - blockIdx.x) * TCR;
-  tc_load<D>(Qs, q, b, q0, h, Hq, T, T);
-  tc_load<D>(dOs, dout, b, q0, h, Hq, T, T);
-  int r = lane >> 1, half = lane & 1;
-  int wfirst = q0 + warp * 16, tq = wfirst + r;
-  bool qok = tq < T;
-  if (lane < 16) {  // the warp's 16 rows: lse and delta, read by every lane in the elementwise phase
-    int t = wfirst + lane;
-    Lw[lane] = t < T ? lse[((int64_t)b * T + t) * Hq + h] : -INFINITY;
-    Dw[lane] = t < T ? delta[((int64_t)b * T + t) * Hq + h] : 0.0f;
-  }
-  __syncwarp();
-  int wlast = min(wfirst + 15, T - 1), qlast = min(q0 + TCR - 1, T - 1);
-  FragC acc[D / 16];
-#pragma unroll
-  for (int f = 0; f < D / 16; f++) wmma::fill_fragment(acc[f], 0.0f);
-  for (int k0 = 0; k0 <= qlast; k0 += TCC) {
-    __syncthreads();
-    tc_load<D>(Ks, k, b, k0, hk, Hkv, T, T);
-    tc_load<D>(Vs, v, b, k0, hk, Hkv, T, T);
-    __syncthreads();
-    if (wfirst >= T || k0 > wlast) continue;
-    tc_abt<D>(Sf, Qs + warp * 16 * LDT, Ks);
-    tc_abt<D>(dPf, dOs + warp * 16 * LDT, Vs);
-    __syncwarp();
-    // lane = column (conflict-free shared reads), rows in turn
-#pragma unroll
-    for (int half2 = 0; half2 < 2; half2++) {
-      int cc = lane + 32 * half2, j = k0 + cc;
-      bool kv = j < T && (key_mask == nullptr || key_mask[(int64_t)b * T + j] != 0);
-#pragma unroll 4
-      for (int rr = 0; rr < 16; rr++) {
-        int t = wfirst + rr;
-        float L = Lw[rr];
-        bool ok = kv && t < T && j <= t && L != -INFINITY;
-        float p = ok ? expf(Sf[rr * LDF + cc] * scale - L) : 0.0f;
-        Pb[rr * LDP + cc] = __float2bfloat16_rn(p * (dPf[rr * LDF + cc] - Dw[rr]) * scale);
-      }
-    }
-    __syncwarp();
-    tc_pb<D>(acc, Pb, Ks);
-  }
-  __syncwarp();
-#pragma unroll
-  for (int f = 0; f < D / 16; f++) wmma::store_matrix_sync(Sf + f * 16, acc[f], LDF, wmma::mem_row_major);
-  __syncwarp();
-  if (qok) {
-    float *dp = dq + qkv_index(b, tq, h, Hq, T, D) + half * HALF;
-#pragma unroll
-    for (int i = 0; i < HALF; i += 4)
-      *reinterpret_cast<float4 *>(dp + i) = *reinterpret_cast<const float4 *>(Sf + r * LDF + half * HALF + i);
-  }
-}
-
-// backward dK, dV: grid (ceil(T/64), Hkv*S, B); a block owns 64 keys of one KV head and walks the query tiles at
-// or after its first key for its share of the G query heads sharing that KV head (S splits of G/S heads each,
-// so that the grid fills the GPU; with S > 1 each split writes its partial sums to dk/dv + split*nk, which
-// attention_sum_kernel adds in a fixed order): no atomics, deterministic.
-// Per warp (16 keys): Sᵀ = K·Qᵀ, dPᵀ = V·dOᵀ, dV += Pᵀ·dO, dK += dSᵀ·Q.
-template <int D>
-__global__ void __launch_bounds__(TCW * 32) attention_tc_dkv_kernel(float *dk, float *dv, const float *dout,
-    const float *q, const float *k, const float *v, const float *lse, const float *delta, const int32_t *key_mask,
-    int T, int Hq, int Hkv, float scale, int S, int64_t nk) {
-  using G = TcGeom<D>;
-  constexpr int LDT = G::LDT, LDF = G::LDF, LDP = G::LDP, HALF = D / 2;
-  extern __shared__ __align__(128) unsigned char smem[];
-  __nv_bfloat16 *Ks = (__nv_bfloat16 *)smem, *Vs = Ks + TCR * LDT, *Qs = Vs + TCR * LDT, *dOs = Qs + TCR * LDT;
-  int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  float *Sf = (float *)(smem + 4 * G::TILE + warp * 2 * G::F), *dPf = Sf + 16 * LDF;
-  __nv_bfloat16 *Pb = (__nv_bfloat16 *)(smem + 4 * G::TILE + TCW * 2 * G::F + warp * 2 * G::P), *dSb = Pb + 16 * LDP;
-  float *Ls = (float *)(smem + 4 * G::TILE + TCW * 2 * G::F + TCW * 2 * G::P), *Ds = Ls + TCC;
-  int b = blockIdx.z, hk = blockIdx.y / S, split = blockIdx.y % S, GQ = Hq / Hkv;
-  int g0 = split * (GQ / S), g1 = g0 + GQ / S;
-  if (S > 1) {
-    dk += split * nk;
-    dv += split * nk;
-  }
-  int j0 = (gridDim.x - 1 - blockIdx.x) * TCR;
-  tc_load<D>(Ks, k, b, j0, hk, Hkv, T, T);
-  tc_load<D>(Vs, v, b, j0, hk, Hkv, T, T);
-  int r = lane >> 1, half = lane & 1;
-  int wfirst = j0 + warp * 16, tj = wfirst + r;
-  bool kok = tj < T && (key_mask == nullptr || key_mask[(int64_t)b * T + tj] != 0);  // padding key: dK = dV = 0
-  // bit rr: key row wfirst + rr is a real key (pairs of lanes share a row: take the even lanes' votes)
-  unsigned kmask = 0;
-  {
-    unsigned votes = __ballot_sync(0xffffffff, kok);
-#pragma unroll
-    for (int rr = 0; rr < 16; rr++) kmask |= ((votes >> (2 * rr)) & 1u) << rr;
-  }
-  FragC adk[D / 16], adv[D / 16];
-#pragma unroll
-  for (int f = 0; f < D / 16; f++) {
-    wmma::fill_fragment(adk[f], 0.0f);
-    wmma::fill_fragment(adv[f], 0.0f);
-  }
-  for (int g = g0; g < g1; g++) {
-    int h = hk * GQ + g;
-    for (int i0 = j0; i0 < T; i0 += TCC) {  // j0 is a multiple of 64: earlier query tiles see none of these keys
-      __syncthreads();
-      tc_load<D>(Qs, q, b, i0, h, Hq, T, T);
-      tc_load<D>(dOs, dout, b, i0, h, Hq, T, T);
-      if (threadIdx.x < TCC) {
-        int t = i0 + threadIdx.x;
-        Ls[threadIdx.x] = t < T ? lse[((int64_t)b * T + t) * Hq + h] : -INFINITY;
-        Ds[threadIdx.x] = t < T ? delta[((int64_t)b * T + t) * Hq + h] : 0.0f;
-      }
-      __syncthreads();
-      if (wfirst >= T || i0 + TCC - 1 < wfirst) continue;
-      tc_abt<D>(Sf, Ks + warp * 16 * LDT, Qs);
-      tc_abt<D>(dPf, Vs + warp * 16 * LDT, dOs);
-      __syncwarp();
-      // lane = column (a query; conflict-free shared reads), rows (keys) in turn
-#pragma unroll
-      for (int half2 = 0; half2 < 2; half2++) {
-        int cc = lane + 32 * half2, ti = i0 + cc;
-        float L = Ls[cc], Dc = Ds[cc];
-        bool qv = ti < T && L != -INFINITY;
-#pragma unroll 4
-        for (int rr = 0; rr < 16; rr++) {
-          int t = wfirst + rr;
-          bool ok = qv && ti >= t && ((kmask >> rr) & 1);
-          float p = ok ? expf(Sf[rr * LDF + cc] * scale - L) : 0.0f;
-          Pb[rr * LDP + cc] = __float2bfloat16_rn(p);
-          dSb[rr * LDP + cc] = __float2bfloat16_rn(p * (dPf[rr * LDF + cc] - Dc) * scale);
-        }
-      }
-      __syncwarp();
-      tc_pb<D>(adv, Pb, dOs);
-      tc_pb<D>(adk, dSb, Qs);
-    }
-  }
-  __syncwarp();
-#pragma unroll
-  for (int pass = 0; pass < 2; pass++) {
-    FragC *acc = pass == 0 ? adk : adv;
-    float *dst = pass == 0 ? dk : dv;
-#pragma unroll
-    for (int f = 0; f < D / 16; f++) wmma::store_matrix_sync(Sf + f * 16, acc[f], LDF, wmma::mem_row_major);
-    __syncwarp();
-    if (tj < T) {
-      float *dp = dst + qkv_index(b, tj, hk, Hkv, T, D) + half * HALF;
-#pragma unroll
-      for (int i = 0; i < HALF; i += 4)
-        *reinterpret_cast<float4 *>(dp + i) = *reinterpret_cast<const float4 *>(Sf + r * LDF + half * HALF + i);
-    }
-    __syncwarp();
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------
-// The same three passes with the fragments kept in registers (mma.sync m16n8k16 bf16, the FlashAttention-2
-// layout): the WMMA kernels above stage every score tile and every partial output through shared memory in
-// fp32 and run the softmax with two lanes per row; here a thread owns 2 rows x 16 columns of each 16x64 score
-// tile as the accumulator fragment of the PTX ISA (c0,c1: row g = lane/4, columns 2*(lane%4)+{0,1} of each
+// Fragments stay in registers (the FlashAttention-2 layout; an earlier WMMA version staged every score tile and
+// partial output through shared memory in fp32 and ran 1.8x (forward) and 2.2x (backward) slower on an H100):
+// a thread owns 2 rows x 16 columns of each 16x64 score tile as the accumulator fragment of the PTX ISA (c0,c1: row g = lane/4, columns 2*(lane%4)+{0,1} of each
 // 8-wide n-tile; c2,c3: row g+8), reduces rows across its quad with two shuffles, and turns P (or dS) into
 // the A operand of the next product without leaving registers (the C layout of two adjacent n-tiles is the
 // A layout of one k-chunk). Operands come from the bf16 tiles with ldmatrix (.trans for the [k][n] tiles).
-// Same roundings as the WMMA kernels (Q, K, V, dO, P, dS to bf16; scores, softmax, lse, accumulators fp32);
-// exp2 of log2-scaled scores instead of exp. Geometry as above: 4 warps x 16 rows, 64-wide inner tiles.
+// exp2 of log2-scaled scores instead of exp.
 __device__ __forceinline__ void ldsm4(uint32_t *r, const __nv_bfloat16 *p) {
   uint32_t a = (uint32_t)__cvta_generic_to_shared(p);
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
@@ -889,8 +596,11 @@ __global__ void __launch_bounds__(TCW * 32, D == 64 ? 4 : 1) attention_mma_dq_ke
   mma_store_rows<D>(dq, acc, b, t0, h, Hq, T, tg, 1.0f, 1.0f);
 }
 
-// backward dK, dV: grid (ceil(T/64), Hkv*S, B), the head split of attention_tc_dkv_kernel. Per warp (16 keys):
-// Sᵀ = K·Qᵀ, dPᵀ = V·dOᵀ, dV += Pᵀ·dO, dK += dSᵀ·Q.
+// backward dK, dV: grid (ceil(T/64), Hkv*S, B); a block owns 64 keys of one KV head and walks the query tiles at
+// or after its first key for its share of the G query heads sharing that KV head (S splits of G/S heads each,
+// so that the grid fills the GPU; with S > 1 each split writes its partial sums to dk/dv + split*nk, which
+// attention_sum_kernel adds in a fixed order): no atomics, deterministic.
+// Per warp (16 keys): Sᵀ = K·Qᵀ, dPᵀ = V·dOᵀ, dV += Pᵀ·dO, dK += dSᵀ·Q.
 template <int D>
 __global__ void __launch_bounds__(TCW * 32, D == 64 ? 3 : 1) attention_mma_dkv_kernel(float *dk, float *dv, const float *dout,
     const float *q, const float *k, const float *v, const float *lse, const float *delta, const int32_t *key_mask,
@@ -976,13 +686,6 @@ static int tc_smem(const char *op, K kernel, size_t bytes) {
   return ST_OK;
 }
 
-// SAFETUNE_ATTENTION=wmma selects the WMMA kernels (shared-memory staging) instead of the register-resident
-// ones: kept to compare the two on a device and as a fallback
-static bool attention_wmma() {
-  const char *e = getenv("SAFETUNE_ATTENTION");
-  return e != nullptr && strcmp(e, "wmma") == 0;
-}
-
 static bool tc_usable(int D, std::initializer_list<const void *> ptrs) {
   if (D != 64 && D != 128) return false;
   for (const void *p : ptrs)
@@ -995,20 +698,12 @@ static int tc_forward(const char *op, st_ctx *ctx, float *out, float *lse, const
                       const float *v, const int32_t *key_mask, int B, int T, int Tk, int cap, int q_start, int Hq,
                       int Hkv, float scale) {
   using G = TcGeom<D>;
-  size_t bytes = 3 * G::TILE + TCW * (G::F + G::P);
+  size_t bytes = 3 * G::TILE;  // Q, K, V tiles
   dim3 grid((unsigned)ceil_div(T, TCR), Hq, B);
-  if (attention_wmma()) {
-    int rc = tc_smem(op, attention_tc_forward_kernel<D>, bytes);
-    if (rc) return rc;
-    attention_tc_forward_kernel<D><<<grid, TCW * 32, bytes, ctx->stream>>>(out, lse, q, k, v, key_mask, T, Tk, cap,
-                                                                            q_start, Hq, Hkv, scale);
-  } else {
-    bytes = 3 * G::TILE;  // no fp32 staging: the three bf16 tiles only
-    int rc = tc_smem(op, attention_mma_forward_kernel<D>, bytes);
-    if (rc) return rc;
-    attention_mma_forward_kernel<D><<<grid, TCW * 32, bytes, ctx->stream>>>(out, lse, q, k, v, key_mask, T, Tk, cap,
-                                                                             q_start, Hq, Hkv, scale);
-  }
+  int rc = tc_smem(op, attention_mma_forward_kernel<D>, bytes);
+  if (rc) return rc;
+  attention_mma_forward_kernel<D><<<grid, TCW * 32, bytes, ctx->stream>>>(out, lse, q, k, v, key_mask, T, Tk, cap,
+                                                                           q_start, Hq, Hkv, scale);
   ST_LAUNCHED(op);
   return ST_OK;
 }
@@ -1018,23 +713,13 @@ static int tc_backward(const char *op, st_ctx *ctx, float *dq, float *dk, float 
                        const float *dout, const float *q, const float *k, const float *v, const float *lse,
                        const int32_t *key_mask, int B, int T, int Hq, int Hkv, float scale) {
   using G = TcGeom<D>;
-  size_t b1 = 4 * G::TILE + TCW * (2 * G::F + G::P) + TCW * 32 * sizeof(float);
-  size_t b2 = 4 * G::TILE + TCW * (2 * G::F + 2 * G::P) + 2 * TCC * sizeof(float);
-  bool wmma = attention_wmma();
-  if (!wmma) {  // the register-resident kernels: bf16 tiles only (+ lse/delta of one query tile in dK/dV)
-    b1 = 4 * G::TILE;
-    b2 = 4 * G::TILE + 2 * TCC * sizeof(float);
-  }
-  int rc = wmma ? tc_smem(op, attention_tc_dq_kernel<D>, b1) : tc_smem(op, attention_mma_dq_kernel<D>, b1);
-  if (rc || (rc = wmma ? tc_smem(op, attention_tc_dkv_kernel<D>, b2) : tc_smem(op, attention_mma_dkv_kernel<D>, b2)))
-    return rc;
+  size_t b1 = 4 * G::TILE;                               // Q, dO, K, V tiles
+  size_t b2 = 4 * G::TILE + 2 * TCC * sizeof(float);     // K, V, Q, dO tiles, lse and delta of the query tile
+  int rc = tc_smem(op, attention_mma_dq_kernel<D>, b1);
+  if (rc || (rc = tc_smem(op, attention_mma_dkv_kernel<D>, b2))) return rc;
   dim3 g1((unsigned)ceil_div(T, TCR), Hq, B);
-  if (wmma)
-    attention_tc_dq_kernel<D><<<g1, TCW * 32, b1, ctx->stream>>>(dq, dout, q, k, v, lse, delta, key_mask, T, Hq, Hkv,
-                                                                  scale);
-  else
-    attention_mma_dq_kernel<D><<<g1, TCW * 32, b1, ctx->stream>>>(dq, dout, q, k, v, lse, delta, key_mask, T, Hq, Hkv,
-                                                                   scale);
+  attention_mma_dq_kernel<D><<<g1, TCW * 32, b1, ctx->stream>>>(dq, dout, q, k, v, lse, delta, key_mask, T, Hq, Hkv,
+                                                                 scale);
   ST_LAUNCHED(op);
   // split the query heads of a KV head over blocks when the grid would not fill the GPU twice
   int GQ = Hq / Hkv, S = 1;
@@ -1049,11 +734,7 @@ static int tc_backward(const char *op, st_ctx *ctx, float *dq, float *dk, float 
     pv = pk + S * nk;
   }
   dim3 g2((unsigned)ceil_div(T, TCR), Hkv * S, B);
-  if (wmma)
-    attention_tc_dkv_kernel<D><<<g2, TCW * 32, b2, ctx->stream>>>(pk, pv, dout, q, k, v, lse, delta, key_mask, T, Hq,
-                                                                   Hkv, scale, S, nk);
-  else
-    attention_mma_dkv_kernel<D><<<g2, TCW * 32, b2, ctx->stream>>>(pk, pv, dout, q, k, v, lse, delta, key_mask, T, Hq,
+  attention_mma_dkv_kernel<D><<<g2, TCW * 32, b2, ctx->stream>>>(pk, pv, dout, q, k, v, lse, delta, key_mask, T, Hq,
                                                                     Hkv, scale, S, nk);
   ST_LAUNCHED(op);
   if (S > 1) {

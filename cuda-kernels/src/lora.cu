@@ -41,42 +41,6 @@ struct TileArgs {
   float *Y;         // [M, P]
 };
 
-// 8 consecutive weights of row `row`, starting at column `col` (a multiple of 8) of the base weight.
-__device__ __forceinline__ void load8(float v[8], const void *W, int wtype, int in, int64_t row, int col) {
-  switch (wtype) {
-    case ST_W_F32: {
-      const float *p = (const float *)W + row * in + col;
-#pragma unroll
-      for (int i = 0; i < 8; i++) v[i] = p[i];
-      break;
-    }
-    case ST_W_BF16: {
-      const __nv_bfloat16 *p = (const __nv_bfloat16 *)W + row * in + col;
-#pragma unroll
-      for (int i = 0; i < 8; i++) v[i] = __bfloat162float(p[i]);
-      break;
-    }
-    case ST_W_Q8_0: {
-      const block_q8_0 *b = (const block_q8_0 *)W + row * (in / 32) + col / 32;
-      float d = __half2float(b->d);
-      int j = col % 32;
-#pragma unroll
-      for (int i = 0; i < 8; i++) v[i] = d * (float)b->qs[j + i];
-      break;
-    }
-    default: {  // Q4_1: elements 0-15 in the low nibbles of qs[0..15], elements 16-31 in the high nibbles
-      const block_q4_1 *b = (const block_q4_1 *)W + row * (in / 32) + col / 32;
-      float d = __half2float(b->d), m = __half2float(b->m);
-      int j = col % 32;
-      int shift = j < 16 ? 0 : 4;
-      int jj = j & 15;
-#pragma unroll
-      for (int i = 0; i < 8; i++) v[i] = d * (float)((b->qs[jj + i] >> shift) & 0xF) + m;
-      break;
-    }
-  }
-}
-
 template <typename T> __device__ __forceinline__ T cvt(float f);
 template <> __device__ __forceinline__ float cvt<float>(float f) { return f; }
 template <> __device__ __forceinline__ __nv_bfloat16 cvt<__nv_bfloat16>(float f) { return __float2bfloat16_rn(f); }

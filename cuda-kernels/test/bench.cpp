@@ -181,8 +181,7 @@ static void bench_attention() {
     CK(st_malloc(ctx, &o, nq * 4)); CK(st_malloc(ctx, &l, nl * 4)); CK(st_malloc(ctx, &dq, nq * 4));
     CK(st_malloc(ctx, &dk, nk * 4)); CK(st_malloc(ctx, &dv, nk * 4)); CK(st_malloc(ctx, &delta, nl * 4));
     float sc = 1.0f / std::sqrt((float)s.D);
-    for (int tc = 0; tc < 3; tc++) {  // fp32, tensor cores (registers), tensor cores (WMMA, SAFETUNE_ATTENTION=wmma)
-      if (tc == 2) setenv("SAFETUNE_ATTENTION", "wmma", 1);
+    for (int tc = 0; tc < 2; tc++) {
       auto fwd = tc ? st_attention_forward_bf16 : st_attention_forward;
       auto bwd = tc ? st_attention_backward_bf16 : st_attention_backward;
       double f = time_ms([&] { CK(fwd(ctx, (float *)o, (float *)l, (float *)q, (float *)k, (float *)v, nullptr, s.B, s.T, s.T, s.T, 0, s.Hq, s.Hkv, s.D, sc)); }, 10);
@@ -191,9 +190,8 @@ static void bench_attention() {
                (float *)k, (float *)v, (float *)l, nullptr, s.B, s.T, s.Hq, s.Hkv, s.D, sc));
       }, 10);
       double ff = 4.0 * s.B * s.Hq * (double)s.T * s.T / 2 * s.D;  // causal: half the score matrix
-      std::printf("%-28s %9.3f %9.3f %9.1f %9.1f\n", tc == 0 ? s.what : tc == 1 ? "  bf16 mma.sync (default)" : "  bf16 WMMA (old)",
+      std::printf("%-28s %9.3f %9.3f %9.1f %9.1f\n", tc == 0 ? s.what : "  same, bf16 tensor cores",
                   f, b, ff / (f * 1e-3) / 1e12, 2.5 * ff / (b * 1e-3) / 1e12);
-      if (tc == 2) unsetenv("SAFETUNE_ATTENTION");
     }
     for (void *p : {q, k, v, dO, o, l, dq, dk, dv, delta}) st_free(ctx, p);
   }

@@ -290,11 +290,9 @@ static void test_attention() {
   // bf16-exact inputs, so only their own roundings remain: P (forward, dV) and dS (dQ, dK) to bf16, relative 2^-9
   // each. out = sum p~ v / l moves by at most 2^-9 max|v| (= 2^-9: v in [-1, 1]); the gradients are sums of many
   // such terms with cancellation, so they get 2^-7 (dV) and 2^-6 (dQ, dK) of their largest element. Head dims
-  // other than 64/128 run the fp32 kernels there (the same tolerances hold trivially). tc = 1: the register-resident
-  // tensor-core kernels (the default), tc = 2: the WMMA ones (SAFETUNE_ATTENTION=wmma), same bounds.
-  for (int tc = 0; tc < 3; tc++)
+  // other than 64/128 run the fp32 kernels there (the same tolerances hold trivially).
+  for (int tc = 0; tc < 2; tc++)
     for (auto c : cfgs) {
-      if (tc == 2) setenv("SAFETUNE_ATTENTION", "wmma", 1);
       size_t nq = (size_t)c.B * c.T * c.Hq * c.D, nk = (size_t)c.B * c.T * c.Hkv * c.D, nl = (size_t)c.B * c.Hq * c.T;
       float scale = 1.0f / std::sqrt((float)c.D);
       auto rb = [tc](std::vector<float> v) {
@@ -320,8 +318,7 @@ static void test_attention() {
                                 c.Hq, c.Hkv, c.D, scale);
       auto amax = [](const std::vector<float> &x) { double m = 0; for (float e : x) m = std::max(m, (double)std::fabs(e)); return m; };
       char cs[96];
-      std::snprintf(cs, sizeof cs, "B%d T%d Hq%d Hkv%d D%d pad%d%s", c.B, c.T, c.Hq, c.Hkv, c.D, c.pad,
-                    tc == 2 ? " wmma" : "");
+      std::snprintf(cs, sizeof cs, "B%d T%d Hq%d Hkv%d D%d pad%d", c.B, c.T, c.Hq, c.Hkv, c.D, c.pad);
       const char *f = tc ? "st_attention_forward_bf16" : "st_attention_forward";
       const char *b = tc ? "st_attention_backward_bf16" : "st_attention_backward";
       compare(f, std::string("out ") + cs, o.down<float>(), ro, tc ? std::ldexp(1.0, -9) + 1e-5 : 2e-5, tc ? 1e-5 : 2e-4);
@@ -329,7 +326,6 @@ static void test_attention() {
       compare(b, std::string("dq ") + cs, dq.down<float>(), rdq, tc ? std::ldexp(amax(rdq), -6) : 5e-5, tc ? 1e-4 : 5e-4);
       compare(b, std::string("dk ") + cs, dk.down<float>(), rdk, tc ? std::ldexp(amax(rdk), -6) : 5e-5, tc ? 1e-4 : 5e-4);
       compare(b, std::string("dv ") + cs, dv.down<float>(), rdv, tc ? std::ldexp(amax(rdv), -7) : 5e-5, tc ? 1e-4 : 5e-4);
-      if (tc == 2) unsetenv("SAFETUNE_ATTENTION");
     }
   // KV-cache form: 3 new queries at slots 50..52 of a 64-slot cache with 53 filled, batch row 1 padded at the front
   {
@@ -398,6 +394,14 @@ static void test_swiglu() {
   compare("st_swiglu_forward", "h", h.down<float>(), rh, 1e-6, 1e-5);
   compare("st_swiglu_backward", "dgate", dg.down<float>(), rdg, 1e-6, 1e-5);
   compare("st_swiglu_backward", "dup", du.down<float>(), rdu, 1e-6, 1e-5);
+  // buffers 4 bytes off 16-byte alignment: the one-element kernels do all of it
+  h.poison(); dg.poison(); du.poison();
+  CK(st_swiglu_forward(ctx, h.f() + 1, dg_.f() + 1, du_.f() + 1, (int64_t)n - 1));
+  CK(st_swiglu_backward(ctx, dg.f() + 1, du.f() + 1, ddh.f() + 1, dg_.f() + 1, du_.f() + 1, (int64_t)n - 1));
+  auto tail = [](std::vector<float> v) { return std::vector<float>(v.begin() + 1, v.end()); };
+  compare("st_swiglu_forward", "h (unaligned)", tail(h.down<float>()), tail(rh), 1e-6, 1e-5);
+  compare("st_swiglu_backward", "dgate (unaligned)", tail(dg.down<float>()), tail(rdg), 1e-6, 1e-5);
+  compare("st_swiglu_backward", "dup (unaligned)", tail(du.down<float>()), tail(rdu), 1e-6, 1e-5);
 }
 
 static void test_cross_entropy() {
@@ -445,11 +449,15 @@ static void test_embedding() {
   ids[7] = ids[3];  // repeated token: the backward must add both
   ids[11] = V + 5;  // out of range: NaN row
   Buf dids(ids), dt(table), dtb(tb), o((size_t)N * C * 4);
-  for (int wt = 0; wt < 2; wt++) {
+  for (int wt = 0; wt < 4; wt++) {  // f32, bf16, and the GGUF Q8_0 / Q4_1 blocks (a quantized tied embedding)
+    std::vector<uint8_t> q(st_weight_bytes(wt, V, C));
+    if (wt >= 2) st_ref_quantize(q.data(), table.data(), wt, V, C);
+    Buf dq(q);
+    const void *host = wt == 0 ? (const void *)table.data() : wt == 1 ? (const void *)tb.data() : (const void *)q.data();
     o.poison();
-    CK(st_embedding_forward(ctx, o.f(), dids.as<int32_t>(), wt ? dtb.p : dt.p, wt, N, V, C));
+    CK(st_embedding_forward(ctx, o.f(), dids.as<int32_t>(), wt == 0 ? dt.p : wt == 1 ? dtb.p : dq.p, wt, N, V, C));
     std::vector<float> ro((size_t)N * C);
-    st_ref_embedding_forward(ro.data(), ids.data(), wt ? (const void *)tb.data() : table.data(), wt, N, V, C);
+    st_ref_embedding_forward(ro.data(), ids.data(), host, wt, N, V, C);
     compare("st_embedding_forward", std::string("table ") + wname(wt) + " (bad id -> NaN)", o.down<float>(), ro, 0, 0);
   }
   auto dout = rnd((size_t)N * C);

@@ -5,6 +5,7 @@ import ai.safetune.backend.Backend;
 import ai.safetune.backend.Tensor;
 import ai.safetune.backend.WeightHandle;
 import ai.safetune.cuda.SafeTuneKernels.st_ctx;
+import ai.safetune.model.QuantizedWeight;
 import ai.safetune.model.Weight;
 
 import java.nio.charset.StandardCharsets;
@@ -30,8 +31,9 @@ import static ai.safetune.cuda.SafeTuneKernels.*;
  * TF32 in the bf16 precisions. Everything else (norms, RoPE, loss, AdamW) is fp32 in every precision.
  * <p>Frozen weights live on the device as bf16 when stored as BF16 (exact), and as fp32 otherwise (exact) in
  * the f32 precision; the bf16 precisions round them to bf16 (nearest even) once at {@link #prepare}, as a
- * bf16 PEFT run holds its base. The kernels also read GGUF Q8_0/Q4_1 blocks, which needs raw block access
- * that {@link Weight} does not expose yet.
+ * bf16 PEFT run holds its base. A GGUF Q8_0/Q4_1 weight prepared without {@code dequantize} goes to the device
+ * as its stored blocks (a QLoRA-style base, ~4-7× smaller than fp32): the tile kernels expand them per tile, the
+ * cuBLAS path once per call into a bf16 scratch, the embedding kernel per row.
  * <p>The optimizer hooks ({@link #sumOfSquares}, {@link #adamw}) run on the device, so a training loop that
  * uses them ({@code BackendAdamW}) moves only the gradient norm to the host per step.
  * <p>Not thread-safe, like every backend: drive it from one thread.
@@ -163,6 +165,10 @@ public final class CudaBackend implements Backend {
         checkOpen();
         int rows = weight.rows();
         int cols = weight.cols();
+        int qtype = dequantize ? -1 : quantizedType(weight);
+        if (qtype >= 0) {
+            return uploadBlocks((QuantizedWeight) weight, qtype);
+        }
         float[] values = weight.toFloatArray();
         boolean exact = weight.storageType().equals("BF16");
         // the bf16 precisions read the base as bf16 anyway: round once here (the tile/cuBLAS kernels need
@@ -180,6 +186,42 @@ public final class CudaBackend implements Backend {
         CudaTensor t = rawAllocate(values.length, "prepare");
         check(st_memcpy_h2d(ctx, t.ptr(), values, 4L * values.length), "prepare");
         return new CudaWeight(this, weight.name(), rows, cols, ST_W_F32, t);
+    }
+
+    /**
+     * The kernel library's type for a GGUF Q8_0 / Q4_1 weight whose rows are whole blocks (the QLoRA-style frozen
+     * base: the kernels expand the blocks per tile, or once per call into bf16 for cuBLAS), or -1.
+     */
+    private static int quantizedType(Weight w) {
+        if (!(w instanceof QuantizedWeight q) || w.cols() % 32 != 0) {
+            return -1;
+        }
+        int type = switch (w.storageType()) {
+            case "Q8_0" -> ST_W_Q8_0;
+            case "Q4_1" -> ST_W_Q4_1;
+            default -> -1;
+        };
+        int blockBytes = type == ST_W_Q8_0 ? 34 : 20;
+        return type >= 0 && q.rowBytes() == w.cols() / 32 * blockBytes ? type : -1;
+    }
+
+    /** The stored blocks as they are, a few MB of rows at a time through one host buffer. */
+    private WeightHandle uploadBlocks(QuantizedWeight w, int type) {
+        long rowBytes = w.rowBytes();
+        long total = rowBytes * w.rows();
+        if ((total + 3) / 4 > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("prepare: " + w.name() + " has " + total + " bytes of blocks, more than"
+                    + " one device buffer holds; prepare it with dequantize or split it");
+        }
+        CudaTensor t = rawAllocate((int) ((total + 3) / 4), "prepare");
+        int chunk = (int) Math.max(1, Math.min(w.rows(), (8L << 20) / rowBytes));
+        byte[] buf = new byte[(int) (chunk * rowBytes)];
+        for (int r0 = 0; r0 < w.rows(); r0 += chunk) {
+            int n = Math.min(chunk, w.rows() - r0);
+            w.copyRawRows(r0, n, buf, 0);
+            check(st_memcpy_h2d(ctx, t.ptr() + r0 * rowBytes, buf, n * rowBytes), "prepare");
+        }
+        return new CudaWeight(this, w.name(), w.rows(), w.cols(), type, t);
     }
 
     /** fp32 → bf16 bits, round to nearest even (NaN stays NaN), as {@code st_cast_f32_to_bf16} does. */

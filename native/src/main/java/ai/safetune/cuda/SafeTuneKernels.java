@@ -73,6 +73,9 @@ public final class SafeTuneKernels {
     public static native int st_memcpy_h2d(st_ctx ctx, @Cast("void*") long dst, @Cast("const void*") int[] src,
                                            @Cast("size_t") long bytes);
 
+    public static native int st_memcpy_h2d(st_ctx ctx, @Cast("void*") long dst, @Cast("const void*") byte[] src,
+                                           @Cast("size_t") long bytes);
+
     public static native int st_memcpy_h2d(st_ctx ctx, @Cast("void*") long dst, @Cast("const void*") short[] src,
                                            @Cast("size_t") long bytes);
 

@@ -8,12 +8,17 @@ import ai.safetune.backend.Tensor;
 import ai.safetune.backend.WeightHandle;
 import ai.safetune.backend.cpu.CpuBackend;
 import ai.safetune.model.FloatWeight;
+import ai.safetune.model.gguf.GgmlType;
+import ai.safetune.model.io.Float16;
+import ai.safetune.model.io.MappedRows;
+import ai.safetune.model.io.MappedWeight;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.nio.ByteBuffer;
 import java.util.Random;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -270,6 +275,88 @@ class CudaBackendTest {
      * </ul>
      * Widths that are not a multiple of 32 fall back to the fp32 path: checked at fp32 bounds.
      */
+    /** Random GGUF blocks (fp16 scales, and mins for Q4_1, of realistic size) as the GGUF reader maps them. */
+    private MappedWeight randomBlocks(String type, int rows, int cols) {
+        int blockBytes = type.equals("Q8_0") ? 34 : 20;
+        int rowBytes = cols / 32 * blockBytes;
+        byte[] b = new byte[rows * rowBytes];
+        rnd.nextBytes(b);
+        for (int p = 0; p < b.length; p += blockBytes) {
+            short d = Float16.floatToHalf((0.002f + 0.02f * rnd.nextFloat()) * (rnd.nextBoolean() ? 1 : -1));
+            b[p] = (byte) d;
+            b[p + 1] = (byte) (d >> 8);
+            if (blockBytes == 20) {
+                short m = Float16.floatToHalf(-0.1f + 0.2f * rnd.nextFloat());
+                b[p + 2] = (byte) m;
+                b[p + 3] = (byte) (m >> 8);
+            }
+        }
+        return new MappedWeight("w" + type, type, rows, cols, MappedRows.wrap(ByteBuffer.wrap(b), rows, rowBytes),
+                GgmlType.valueOf(type).decoder(), null, () -> false);
+    }
+
+    @Test
+    void quantizedBaseGoesToTheDeviceAsItsBlocks() {
+        needGpu();
+        int n = 29;
+        int out = 70;
+        int in = 96;
+        int[] ids = {3, 0, 69, 3, 12};
+        for (String type : new String[]{"Q8_0", "Q4_1"}) {
+            MappedWeight w = randomBlocks(type, out, in);
+            float[] x = random(n * in, -1, 1);
+            float[] dout = random(n * out, -1, 1);
+            float[] start = random(n * in, -1, 1);
+            // CPU: the blocks expanded to fp32 once (exact); GPU f32 precision: expanded per tile in fp32
+            try (WeightHandle cw = cpu.prepare(w, true); WeightHandle gw = gpu.prepare(w, false);
+                 Tensor cx = cpu.upload(x); Tensor gx = gpu.upload(x);
+                 Tensor cy = cpu.allocate(n * out); Tensor gy = poisoned(n * out);
+                 Tensor cd = cpu.upload(dout); Tensor gd = gpu.upload(dout);
+                 Tensor cdx = cpu.upload(start); Tensor gdx = gpu.upload(start);
+                 Tensor ce = cpu.allocate(ids.length * in); Tensor ge = poisoned(ids.length * in)) {
+                assertThat(((CudaWeight) gw).wtype()).isEqualTo(type.equals("Q8_0") ? SafeTuneKernels.ST_W_Q8_0
+                        : SafeTuneKernels.ST_W_Q4_1);
+                cpu.matmul(cy, cx, cw, n);
+                gpu.matmul(gy, gx, gw, n);
+                assertClose(type + " matmul", get(gpu, gy, n * out), get(cpu, cy, n * out), 1e-5, 1e-4);
+                cpu.matmulBackward(cdx, cd, cw, n, true);
+                gpu.matmulBackward(gdx, gd, gw, n, true);
+                assertClose(type + " matmulBackward accumulate", get(gpu, gdx, n * in), get(cpu, cdx, n * in), 1e-5,
+                        1e-4);
+                cpu.embedding(ce, ids, cw);
+                gpu.embedding(ge, ids, gw);
+                assertClose(type + " embedding", get(gpu, ge, ids.length * in), get(cpu, ce, ids.length * in), 1e-7,
+                        1e-6);
+            }
+            // bf16 (cuBLAS) precision: the blocks are expanded to bf16 once per call; bf16-exact x keeps the
+            // error to the rounding of the expanded weights, 2^-9 of each product
+            float[] xb = new float[x.length];
+            for (int i = 0; i < xb.length; i++) {
+                xb[i] = Float.intBitsToFloat(Float.floatToRawIntBits(x[i]) & 0xFFFF0000);
+            }
+            try (CudaBackend g16 = new CudaBackend(0, CudaPrecision.BF16);
+                 WeightHandle cw = cpu.prepare(w, true); WeightHandle gw = g16.prepare(w, false);
+                 Tensor cx = cpu.upload(xb); Tensor gx = g16.upload(xb);
+                 Tensor cy = cpu.allocate(n * out); Tensor gy = poisoned(g16, n * out)) {
+                cpu.matmul(cy, cx, cw, n);
+                g16.matmul(gy, gx, gw, n);
+                float[] wf = w.toFloatArray();
+                float[] want = get(cpu, cy, n * out);
+                float[] got = get(g16, gy, n * out);
+                for (int t = 0; t < n; t++) {
+                    for (int o = 0; o < out; o++) {
+                        double abs = 0;
+                        for (int i = 0; i < in; i++) {
+                            abs += Math.abs((double) xb[t * in + i] * wf[o * in + i]);
+                        }
+                        double err = Math.abs(got[t * out + o] - want[t * out + o]);
+                        assertThat(err).as("%s bf16 matmul [%d,%d]", type, t, o).isLessThanOrEqualTo(abs * 0x1p-8 + 1e-6);
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void frozenMatmulInBf16PrecisionsIsWithinTheDerivedBounds() {
         needGpu();

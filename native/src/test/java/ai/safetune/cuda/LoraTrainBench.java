@@ -231,13 +231,11 @@ public final class LoraTrainBench {
             String mode = a.backend().equals("cuda") ? a.precision().id() : "cpu";
             System.out.printf("RESULT ours %s %s b%d s%d: median %.1f ms/step (mean %.1f), %.0f tokens/s, "
                             + "P_frozen %.1fM P_lora %.2fM, 6P: %.1f TFLOP/s = %.2f%% MFU, 4P: %.1f TFLOP/s = %.2f%% of 790, "
-                            + "final loss %.4f, optimizer %s%s%n",
+                            + "final loss %.4f, optimizer %s%n",
                     mode, a.shape(), batch, seq, med, mean, tokS, pFrozen / 1e6, pLora / 1e6,
                     f6 / (med / 1e3) / 1e12, 100 * f6 / (med / 1e3) / peak,
                     f4 / (med / 1e3) / 1e12, 100 * f4 / (med / 1e3) / peak, loss,
-                    a.optimizer().name().toLowerCase(java.util.Locale.ROOT),
-                    // the kernel library's attention switch (SAFETUNE_ATTENTION=wmma: the older WMMA kernels)
-                    System.getenv("SAFETUNE_ATTENTION") == null ? "" : ", attention " + System.getenv("SAFETUNE_ATTENTION"));
+                    a.optimizer().name().toLowerCase(java.util.Locale.ROOT));
             if (profiler != null) {
                 System.out.println("PROFILE " + mode + " " + a.shape() + " (" + profiled + " steps, each op synchronized)");
                 profiler.table(profiled).forEach(l -> System.out.println("PROFILE " + l));
