@@ -5,7 +5,14 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import ai.safetune.backend.BackendProvider;
 import ai.safetune.backend.cpu.CpuBackend;
+import ai.safetune.model.MapWeights;
 import ai.safetune.model.ModelFiles;
+import ai.safetune.model.ModelWeights;
+import ai.safetune.model.Weight;
+import ai.safetune.model.gguf.GgmlType;
+import ai.safetune.model.io.Float16;
+import ai.safetune.model.io.MappedRows;
+import ai.safetune.model.io.MappedWeight;
 import ai.safetune.model.TokenBatch;
 import ai.safetune.model.safetensors.SafetensorsFile;
 import ai.safetune.backend.Tensor;
@@ -15,10 +22,13 @@ import ai.safetune.train.LoraTrainingModel;
 import ai.safetune.train.PeftAdapter;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -168,6 +178,91 @@ class CudaTrainingStepTest {
      * Bounds as in {@link CudaBackendTest#optimizerOnTheDeviceMatchesTheHostDefaults}: norm 1e-4 relative;
      * parameters 1e-6 relative + 1e-3·lr per step; moments 1e-4 relative per step (+ 1e-6 of the largest).
      */
+    /**
+     * A QLoRA-style step: every matrix of the tiny model (embedding/head included) quantized to GGUF Q8_0 or Q4_1
+     * blocks. The GPU keeps the blocks (prepared without dequantize; expanded per tile in fp32) and the CPU
+     * expands the same blocks to fp32 once, so the two compute the same function: the fp32 bounds of
+     * {@link #tinyStepMatchesCpuAndPeft} apply.
+     */
+    @Test
+    void quantizedBaseStepMatchesCpu() throws Exception {
+        needGpuAndShared();
+        Case c = Case.load(shared().resolve("reference/tiny_lora"));
+        PeftAdapter init = PeftAdapter.load(shared().resolve("reference/tiny_lora/adapter_init"));
+        try (ModelFiles files = ModelFiles.open(shared().resolve("models/tiny-llama"))) {
+            Map<String, Weight> quantized = new LinkedHashMap<>();
+            int n = 0;
+            for (String name : files.weights().names()) {
+                Weight w = files.weights().get(name);
+                quantized.put(name, w.rows() > 1 && w.cols() % 32 == 0 ? quantize(w, n++ % 2 == 0 ? "Q8_0" : "Q4_1") : w);
+            }
+            assertThat(n).as("quantized matrices").isGreaterThan(7);
+            try (ModelWeights qw = new MapWeights("tiny-llama, Q8_0/Q4_1 blocks", quantized, () -> { });
+                 CudaBackend gpu = new CudaBackend(0, CudaPrecision.F32);
+                 CpuBackend cpu = new CpuBackend(2);
+                 LoraTrainingModel onGpu = new LoraTrainingModel(files.config(), qw, gpu, init, false);
+                 LoraTrainingModel onCpu = new LoraTrainingModel(files.config(), qw, cpu, init, true)) {
+                onGpu.zeroGradients();
+                onCpu.zeroGradients();
+                LoraTrainingModel.Pass g = onGpu.forwardBackward(c.batch(), c.targets(), 1f / c.tokens());
+                LoraTrainingModel.Pass p = onCpu.forwardBackward(c.batch(), c.targets(), 1f / c.tokens());
+                LOG.info("quantized base: loss gpu {} cpu {}", g.meanLoss(), p.meanLoss());
+                assertThat(Math.abs(g.meanLoss() - p.meanLoss()) / p.meanLoss()).as("GPU loss vs CPU").isLessThanOrEqualTo(1e-4);
+                List<String> names = onGpu.parameterNames();
+                List<float[]> gg = onGpu.gradients();
+                List<float[]> cg = onCpu.gradients();
+                for (int i = 0; i < names.size(); i++) {
+                    assertThat(relDiff(gg.get(i), cg.get(i))).as(names.get(i) + " GPU vs CPU ‖Δ‖/‖cpu‖").isLessThanOrEqualTo(1e-3);
+                }
+            }
+        }
+    }
+
+    /** ggml's Q8_0 (d = max|x|/127, q = round(x/d)) or Q4_1 (d = (max-min)/15, m = min) blocks of w's rows. */
+    private static MappedWeight quantize(Weight w, String type) {
+        float[] x = w.toFloatArray();
+        int blocks = w.cols() / 32;
+        int blockBytes = type.equals("Q8_0") ? 34 : 20;
+        byte[] out = new byte[w.rows() * blocks * blockBytes];
+        for (int b = 0; b < w.rows() * blocks; b++) {
+            int o = b * blockBytes;
+            float lo = Float.POSITIVE_INFINITY;
+            float hi = Float.NEGATIVE_INFINITY;
+            float amax = 0;
+            for (int j = 0; j < 32; j++) {
+                float v = x[b * 32 + j];
+                lo = Math.min(lo, v);
+                hi = Math.max(hi, v);
+                amax = Math.max(amax, Math.abs(v));
+            }
+            if (blockBytes == 34) {
+                float d = amax / 127;
+                putHalf(out, o, d);
+                for (int j = 0; j < 32; j++) {
+                    out[o + 2 + j] = (byte) (d == 0 ? 0 : Math.round(x[b * 32 + j] / d));
+                }
+            } else {
+                float d = (hi - lo) / 15;
+                putHalf(out, o, d);
+                putHalf(out, o + 2, lo);
+                for (int j = 0; j < 16; j++) {
+                    int q0 = d == 0 ? 0 : Math.min(15, Math.round((x[b * 32 + j] - lo) / d));
+                    int q1 = d == 0 ? 0 : Math.min(15, Math.round((x[b * 32 + j + 16] - lo) / d));
+                    out[o + 4 + j] = (byte) (q0 | (q1 << 4));
+                }
+            }
+        }
+        return new MappedWeight(w.name(), type, w.rows(), w.cols(),
+                MappedRows.wrap(ByteBuffer.wrap(out), w.rows(), (long) blocks * blockBytes),
+                GgmlType.valueOf(type).decoder(), null, () -> false);
+    }
+
+    private static void putHalf(byte[] b, int p, float v) {
+        short h = Float16.floatToHalf(v);
+        b[p] = (byte) h;
+        b[p + 1] = (byte) (h >> 8);
+    }
+
     @Test
     void deviceAdamWMatchesHostAdamWOnTheSameGradients() throws Exception {
         needGpuAndShared();
