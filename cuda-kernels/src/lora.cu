@@ -303,6 +303,17 @@ static int check_lora(const char *op, st_ctx *ctx, const void *W, int wtype, int
   return ST_OK;
 }
 
+// The cuBLAS path's operands: bf16(act) [rows, cols] and W as bf16 (a quantized W expanded) in the workspace.
+static int bf16_operands(const char *op, st_ctx *ctx, const float *act, int rows, int cols, const void *W, int wtype,
+                         int out, int in, uint16_t **actb, const uint16_t **Wb) {
+  size_t ab_bytes = align256((size_t)rows * cols * 2), wb_bytes = wtype == ST_W_BF16 ? 0 : (size_t)out * in * 2;
+  int rc = st_workspace(ctx, ab_bytes + wb_bytes, op);
+  if (rc) return rc;
+  *actb = (uint16_t *)ctx->ws;
+  if ((rc = st_cast_f32_to_bf16(ctx, *actb, act, (int64_t)rows * cols))) return rc;
+  return weight_bf16(ctx, op, W, wtype, out, in, (char *)ctx->ws + ab_bytes, Wb);
+}
+
 extern "C" int st_lora_forward(st_ctx *ctx, float *y, float *xa, const float *x, const void *W, int wtype,
                                const float *A, const float *B, float scale, int N, int in, int out, int r,
                                int precision) {
@@ -317,12 +328,9 @@ extern "C" int st_lora_forward(st_ctx *ctx, float *y, float *xa, const float *x,
     return launch_tile(op, ctx, a, precision == ST_PREC_F32 ? ST_PREC_F32 : ST_PREC_BF16);
   }
   // cuBLAS path: y = bf16(x)·bf16(W)ᵀ, then y += s·xa·Bᵀ in fp32
-  size_t xb_bytes = align256((size_t)N * in * 2), wb_bytes = wtype == ST_W_BF16 ? 0 : (size_t)out * in * 2;
-  if ((rc = st_workspace(ctx, xb_bytes + wb_bytes, op))) return rc;
-  uint16_t *xb = (uint16_t *)ctx->ws;
+  uint16_t *xb;
   const uint16_t *Wb;
-  if ((rc = st_cast_f32_to_bf16(ctx, xb, x, (int64_t)N * in))) return rc;
-  if ((rc = weight_bf16(ctx, op, W, wtype, out, in, (char *)ctx->ws + xb_bytes, &Wb))) return rc;
+  if ((rc = bf16_operands(op, ctx, x, N, in, W, wtype, out, in, &xb, &Wb))) return rc;
   if ((rc = st_matmul_bf16(ctx, y, 0, xb, Wb, N, out, in, 0, 1, 1.0f, 0.0f))) return rc;
   // U = xa [N,r], V[k=j][p=o] = B[o,j]
   if (r > 0 && (rc = st_sgemm_strided(ctx, y, out, xa, r, 1, B, 1, r, N, out, r, scale, 1))) return rc;
@@ -344,13 +352,7 @@ extern "C" int st_lora_backward(st_ctx *ctx, float *dx, float *dA, float *dB, fl
     if ((rc = launch_tile(op, ctx, a, precision == ST_PREC_F32 ? ST_PREC_F32 : ST_PREC_BF16))) return rc;
   } else if (dx) {
     // cuBLAS path: dx = bf16(dy)·bf16(W), then dx += s·g·A in fp32
-    size_t yb_bytes = align256((size_t)N * out * 2), wb_bytes = wtype == ST_W_BF16 ? 0 : (size_t)out * in * 2;
-    if ((rc = st_workspace(ctx, yb_bytes + wb_bytes, op))) return rc;
-    uint16_t *yb = (uint16_t *)ctx->ws;
-    const uint16_t *Wb;
-    if ((rc = st_cast_f32_to_bf16(ctx, yb, dy, (int64_t)N * out))) return rc;
-    if ((rc = weight_bf16(ctx, op, W, wtype, out, in, (char *)ctx->ws + yb_bytes, &Wb))) return rc;
-    if ((rc = st_matmul_bf16(ctx, dx, 0, yb, Wb, N, in, out, 0, 0, 1.0f, 0.0f))) return rc;
+    if ((rc = st_matmul_backward_bf16(ctx, dx, dy, W, wtype, N, in, out, 0))) return rc;
     // U = g [N,r], V[k=j][p=i] = A[j,i]
     if (r > 0 && (rc = st_sgemm_strided(ctx, dx, in, g, r, 1, A, in, 1, N, in, r, scale, 1))) return rc;
   }
@@ -368,12 +370,9 @@ extern "C" int st_matmul_backward_bf16(st_ctx *ctx, float *dx, const float *dy, 
   int rc = check_lora(op, ctx, W, wtype, N, in, out, 0, ST_PREC_BF16);
   if (rc) return rc;
   ST_CHECK(op, dx && dy, "NULL buffer");
-  size_t yb_bytes = align256((size_t)N * out * 2), wb_bytes = wtype == ST_W_BF16 ? 0 : (size_t)out * in * 2;
-  if ((rc = st_workspace(ctx, yb_bytes + wb_bytes, op))) return rc;
-  uint16_t *yb = (uint16_t *)ctx->ws;
+  uint16_t *yb;
   const uint16_t *Wb;
-  if ((rc = st_cast_f32_to_bf16(ctx, yb, dy, (int64_t)N * out))) return rc;
-  if ((rc = weight_bf16(ctx, op, W, wtype, out, in, (char *)ctx->ws + yb_bytes, &Wb))) return rc;
+  if ((rc = bf16_operands(op, ctx, dy, N, out, W, wtype, out, in, &yb, &Wb))) return rc;
   // dx (+)= bf16(dy)·bf16(W): the accumulation is cuBLAS's beta, in fp32
   return st_matmul_bf16(ctx, dx, 0, yb, Wb, N, in, out, 0, 0, 1.0f, accumulate ? 1.0f : 0.0f);
 }
