@@ -127,6 +127,40 @@ class TrainCommandTest {
         assertReproducesCase(shared().resolve("models/SmolLM2-135M-Instruct.Q4_1.gguf"), shared().resolve("reference/smollm2_lora"));
     }
 
+    /** The same steps from the GGUF blocks expanded per tile (--keep-quantized) as from the base expanded once. */
+    @Test
+    void keepQuantizedTrainsTheSameFunction() throws Exception {
+        Path gguf = shared().resolve("models/SmolLM2-135M-Instruct.Q4_1.gguf");
+        Path data = caseJsonl(shared().resolve("reference/smollm2_lora"), tmp);
+        double[][] losses = new double[2][];
+        for (int i = 0; i < 2; i++) {
+            Path metrics = tmp.resolve("m" + i + ".jsonl");
+            List<String> a = trainArgs(gguf, data, "--lora-r", "4", "--lora-alpha", "8", "--target-modules", "q_proj,down_proj",
+                    "--lr", "1e-3", "--batch-size", "1", "--steps", "2", "--max-seq-len", "24", "--no-shuffle", "--train-on-inputs",
+                    "--metrics-out", metrics.toString(), "--save", tmp.resolve("out" + i).toString());
+            if (i == 1) {
+                a.add("--keep-quantized");
+            }
+            Run r = run(a.toArray(String[]::new));
+            assertThat(r.exit()).as(r.err()).isZero();
+            if (i == 1) {
+                assertThat(r.err()).contains("base weights kept in their").contains("Q4_1").contains("blocks (--keep-quantized)");
+            } else {
+                assertThat(r.err()).doesNotContain("--keep-quantized");
+            }
+            ObjectMapper json = new ObjectMapper();
+            List<String> lines = Files.readAllLines(metrics);
+            losses[i] = new double[lines.size()];
+            for (int s = 0; s < lines.size(); s++) {
+                losses[i][s] = json.readTree(lines.get(s)).get("loss").asDouble();
+            }
+        }
+        assertThat(losses[1]).hasSize(2);
+        for (int s = 0; s < 2; s++) {
+            assertThat(relErr(losses[1][s], losses[0][s])).as("step %d loss, blocks vs expanded", s).isLessThan(1e-5);
+        }
+    }
+
     Path tiny() {
         return shared().resolve("models/tiny-llama");
     }
