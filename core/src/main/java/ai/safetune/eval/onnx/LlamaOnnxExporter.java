@@ -60,13 +60,35 @@ public final class LlamaOnnxExporter {
     // Additive mask value: exp(-1e9 + score) underflows to exactly 0 in fp32, like HF's finfo.min.
     private static final float MASKED = -1e9f;
 
+    /** Model metadata key naming the {@link Attention} variant a decoder was exported with. */
+    public static final String ATTENTION_METADATA = "safetune.attention";
+
+    /**
+     * How the attention block is emitted. All variants have the same graph interface and the same arithmetic up to
+     * fp32 rounding; the contrib-op variants need ONNX Runtime (domain {@code com.microsoft}).
+     */
+    public enum Attention {
+        /** Plain opset-13 ops: rotate-half RoPE as Slice/Neg/Concat/Mul/Add, Concat for the cache, MatMul/Softmax/MatMul. */
+        PLAIN,
+        /** As {@link #PLAIN}, with RoPE done by {@code com.microsoft.RotaryEmbedding} (per-row position ids). */
+        ROTARY,
+        /**
+         * {@code com.microsoft.RotaryEmbedding} on queries and keys, then {@code com.microsoft.GroupQueryAttention}
+         * (cache append, grouped QKᵀ, softmax, ·V in one kernel); padding anywhere is masked through its
+         * {@code attention_bias} input, so left-padded batches work as with {@link #PLAIN}.
+         */
+        GQA
+    }
+
     private final ModelConfig cfg;
     private final ModelWeights weights;
+    private final Attention attention;
     private final ONNXContext ctx = new ONNXContext();
 
-    private LlamaOnnxExporter(ModelConfig cfg, ModelWeights weights) {
+    private LlamaOnnxExporter(ModelConfig cfg, ModelWeights weights, Attention attention) {
         this.cfg = Objects.requireNonNull(cfg, "config");
         this.weights = Objects.requireNonNull(weights, "weights");
+        this.attention = Objects.requireNonNull(attention, "attention");
     }
 
     public static String pastKey(int layer) {
@@ -87,7 +109,12 @@ public final class LlamaOnnxExporter {
 
     /** Builds the ONNX model in memory. Weights are expanded to fp32 one tensor at a time. */
     public static OnnxMl.ModelProto build(ModelConfig cfg, ModelWeights weights) {
-        return new LlamaOnnxExporter(cfg, weights).buildModel();
+        return build(cfg, weights, Attention.PLAIN);
+    }
+
+    /** As {@link #build(ModelConfig, ModelWeights)} with the given attention variant. */
+    public static OnnxMl.ModelProto build(ModelConfig cfg, ModelWeights weights, Attention attention) {
+        return new LlamaOnnxExporter(cfg, weights, attention).buildModel();
     }
 
     /**
@@ -95,8 +122,13 @@ public final class LlamaOnnxExporter {
      * {@code out}. Protobuf limits one model file to 2 GiB.
      */
     public static Path export(ModelConfig cfg, ModelWeights weights, Path out) throws IOException {
-        write(build(cfg, weights), out);
-        write(new LlamaOnnxExporter(cfg, weights).buildHead(), headFile(out));
+        return export(cfg, weights, out, Attention.PLAIN);
+    }
+
+    /** As {@link #export(ModelConfig, ModelWeights, Path)} with the given attention variant. */
+    public static Path export(ModelConfig cfg, ModelWeights weights, Path out, Attention attention) throws IOException {
+        write(build(cfg, weights, attention), out);
+        write(new LlamaOnnxExporter(cfg, weights, Attention.PLAIN).buildHead(), headFile(out));
         return out;
     }
 
@@ -159,6 +191,10 @@ public final class LlamaOnnxExporter {
         int kvH = cfg.numKvHeads();
         int d = cfg.headDim();
         int rep = nH / kvH;
+        if (attention == Attention.GQA && d % 8 != 0) {
+            throw new IllegalArgumentException("attention " + attention + ": ONNX Runtime's GroupQueryAttention needs a head size that is a"
+                    + " multiple of 8, the config has " + d + "; export with Attention.PLAIN or ROTARY");
+        }
         ctx.setName("safetune_llama");
 
         ONNXPlaceholder ids = ctx.floatInput(INPUT_IDS, 1);
@@ -182,26 +218,34 @@ public final class LlamaOnnxExporter {
 
         // RoPE tables indexed by position: cos/sin(p * θ^(-2i/d)), each half duplicated (rotate-half layout).
         int maxPos = cfg.maxPositions();
-        float[] cos = new float[maxPos * d];
-        float[] sin = new float[maxPos * d];
-        for (int i = 0; i < d / 2; i++) {
-            // HF computes inv_freq in fp32; so do we, then the angle exactly.
-            float invFreq = (float) (1.0 / Math.pow(cfg.ropeTheta(), (float) (2 * i) / d));
-            for (int p = 0; p < maxPos; p++) {
-                double a = (double) p * invFreq;
-                float c = (float) Math.cos(a);
-                float s = (float) Math.sin(a);
-                cos[p * d + i] = c;
-                cos[p * d + i + d / 2] = c;
-                sin[p * d + i] = s;
-                sin[p * d + i + d / 2] = s;
-            }
-        }
-        ONNXInitializer cosT = ctx.floatTensor("rope_cos", List.of(maxPos, d), fb -> fb.put(cos));
-        ONNXInitializer sinT = ctx.floatTensor("rope_sin", List.of(maxPos, d), fb -> fb.put(sin));
+        float[][] tables = ropeTables(cfg);
+        float[] cosHalf = tables[0];
+        float[] sinHalf = tables[1];
         ONNXInitializer axis1 = ctx.array("axis1", new long[]{1});
-        ONNXNode cosB = op(ONNXOperators.UNSQUEEZE, "cos", Map.of(), op(ONNXOperators.GATHER, "cos_g", Map.of("axis", 0), cosT, pos), axis1);
-        ONNXNode sinB = op(ONNXOperators.UNSQUEEZE, "sin", Map.of(), op(ONNXOperators.GATHER, "sin_g", Map.of("axis", 0), sinT, pos), axis1);
+        ONNXNode cosB = null;
+        ONNXNode sinB = null;
+        ONNXInitializer cosCache = null;
+        ONNXInitializer sinCache = null;
+        if (attention == Attention.PLAIN) {
+            float[] cos = new float[maxPos * d];
+            float[] sin = new float[maxPos * d];
+            for (int p = 0; p < maxPos; p++) {
+                for (int i = 0; i < d / 2; i++) {
+                    cos[p * d + i] = cosHalf[p * (d / 2) + i];
+                    cos[p * d + i + d / 2] = cosHalf[p * (d / 2) + i];
+                    sin[p * d + i] = sinHalf[p * (d / 2) + i];
+                    sin[p * d + i + d / 2] = sinHalf[p * (d / 2) + i];
+                }
+            }
+            ONNXInitializer cosT = ctx.floatTensor("rope_cos", List.of(maxPos, d), fb -> fb.put(cos));
+            ONNXInitializer sinT = ctx.floatTensor("rope_sin", List.of(maxPos, d), fb -> fb.put(sin));
+            cosB = op(ONNXOperators.UNSQUEEZE, "cos", Map.of(), op(ONNXOperators.GATHER, "cos_g", Map.of("axis", 0), cosT, pos), axis1);
+            sinB = op(ONNXOperators.UNSQUEEZE, "sin", Map.of(), op(ONNXOperators.GATHER, "sin_g", Map.of("axis", 0), sinT, pos), axis1);
+        } else {
+            // the contrib op reads the half tables [maxPos, d/2] and rotates the halves itself
+            cosCache = ctx.floatTensor("rope_cos_cache", List.of(maxPos, d / 2), fb -> fb.put(cosHalf));
+            sinCache = ctx.floatTensor("rope_sin_cache", List.of(maxPos, d / 2), fb -> fb.put(sinHalf));
+        }
 
         // Additive attention bias [B,1,1,S,L]: key j visible to query i iff j <= P+i and key j is not padding.
         ONNXInitializer zero = ctx.constant("zero", 0L);
@@ -220,6 +264,19 @@ public final class LlamaOnnxExporter {
                 ctx.array("axes_1_2_3", new long[]{1, 2, 3}));
         ONNXNode allowed = op(Ops.AND, "allowed", Map.of(), causal, notPad);
         ONNXNode bias = op(ONNXOperators.WHERE, "attn_bias", Map.of(), allowed, ctx.constant("visible", 0f), ctx.constant("masked", MASKED));
+        ONNXNode gqaBias = null;
+        ONNXNode seqlensK = null;
+        ONNXNode totalLenI32 = null;
+        if (attention == Attention.GQA) {
+            // GroupQueryAttention: bias [B, 1, S, L]; every row's keys span the whole [0, L) (padding is masked by
+            // the bias, never skipped), so seqlens_k = L - 1 for all rows and total_sequence_length = L
+            gqaBias = op(Ops.SQUEEZE, "gqa_bias", Map.of(), bias, idx1);
+            int i32 = OnnxMl.TensorProto.DataType.INT32.getNumber();
+            totalLenI32 = op(ONNXOperators.CAST, "total_len_i32", Map.of("to", i32), totLen);
+            ONNXNode batch = op(Ops.SLICE, "B1", Map.of(), op(Ops.SHAPE, "ids_shape_b", Map.of(), ids), ctx.array("idx0", new long[]{0}), idx1);
+            seqlensK = op(Ops.EXPAND, "seqlens_k", Map.of(),
+                    op(ONNXOperators.CAST, "seqlens_k1", Map.of("to", i32), op(ONNXOperators.SUB, "L_minus_1", Map.of(), totLen, one)), batch);
+        }
 
         ONNXInitializer epsT = ctx.constant("rms_eps", (float) cfg.rmsNormEps());
         ONNXInitializer scaleT = ctx.constant("attn_scale", (float) (1.0 / Math.sqrt(d)));
@@ -238,14 +295,29 @@ public final class LlamaOnnxExporter {
         for (int l = 0; l < cfg.numLayers(); l++) {
             String p = "model.layers." + l + ".";
             ONNXNode hN = rmsNorm(x, p + "input_layernorm.weight", epsT);
-            ONNXNode q = op(Ops.TRANSPOSE, "q" + l, Map.of("perm", toHeads),
-                    op(Ops.RESHAPE, "q_r" + l, Map.of(), linear(hN, p + "self_attn.q_proj.weight", nH * d, h), qShape));
-            ONNXNode k = op(Ops.TRANSPOSE, "k" + l, Map.of("perm", toHeads),
-                    op(Ops.RESHAPE, "k_r" + l, Map.of(), linear(hN, p + "self_attn.k_proj.weight", kvH * d, h), kvShape));
-            ONNXNode v = op(Ops.TRANSPOSE, "v" + l, Map.of("perm", toHeads),
-                    op(Ops.RESHAPE, "v_r" + l, Map.of(), linear(hN, p + "self_attn.v_proj.weight", kvH * d, h), kvShape));
-            ONNXNode qRot = rope(q, cosB, sinB, start0, half, full, axis3, "q" + l);
-            ONNXNode kRot = rope(k, cosB, sinB, start0, half, full, axis3, "k" + l);
+            ONNXNode q3 = linear(hN, p + "self_attn.q_proj.weight", nH * d, h);
+            ONNXNode k3 = linear(hN, p + "self_attn.k_proj.weight", kvH * d, h);
+            ONNXNode v3 = linear(hN, p + "self_attn.v_proj.weight", kvH * d, h);
+            if (attention != Attention.PLAIN) {
+                q3 = op(MsOps.ROTARY_EMBEDDING, "q_rope" + l, Map.of("num_heads", nH, "interleaved", 0), q3, pos, cosCache, sinCache);
+                k3 = op(MsOps.ROTARY_EMBEDDING, "k_rope" + l, Map.of("num_heads", kvH, "interleaved", 0), k3, pos, cosCache, sinCache);
+            }
+            if (attention == Attention.GQA) {
+                List<ONNXNode> outs = ctx.operation(MsOps.GROUP_QUERY_ATTENTION,
+                        List.of(q3, k3, v3, pastK[l], pastV[l], seqlensK, totalLenI32, gqaBias),
+                        List.of("gqa" + l, "present_k" + l, "present_v" + l),
+                        new HashMap<>(Map.of("num_heads", nH, "kv_num_heads", kvH, "scale", (float) (1.0 / Math.sqrt(d)), "do_rotary", 0)));
+                ctx.assignTo(outs.get(1), ctx.floatOutput(presentKey(l), 1));
+                ctx.assignTo(outs.get(2), ctx.floatOutput(presentValue(l), 1));
+                x = op(ONNXOperators.ADD, "resid_attn" + l, Map.of(), x, linear(outs.get(0), p + "self_attn.o_proj.weight", h, nH * d));
+                x = mlp(x, p, l, epsT);
+                continue;
+            }
+            ONNXNode q = op(Ops.TRANSPOSE, "q" + l, Map.of("perm", toHeads), op(Ops.RESHAPE, "q_r" + l, Map.of(), q3, qShape));
+            ONNXNode k = op(Ops.TRANSPOSE, "k" + l, Map.of("perm", toHeads), op(Ops.RESHAPE, "k_r" + l, Map.of(), k3, kvShape));
+            ONNXNode v = op(Ops.TRANSPOSE, "v" + l, Map.of("perm", toHeads), op(Ops.RESHAPE, "v_r" + l, Map.of(), v3, kvShape));
+            ONNXNode qRot = attention == Attention.PLAIN ? rope(q, cosB, sinB, start0, half, full, axis3, "q" + l) : q;
+            ONNXNode kRot = attention == Attention.PLAIN ? rope(k, cosB, sinB, start0, half, full, axis3, "k" + l) : k;
             ONNXNode presK = op(ONNXOperators.CONCAT, "present_k" + l, Map.of("axis", 2), pastK[l], kRot);
             ONNXNode presV = op(ONNXOperators.CONCAT, "present_v" + l, Map.of("axis", 2), pastV[l], v);
             ctx.assignTo(presK, ctx.floatOutput(presentKey(l), 1));
@@ -264,13 +336,7 @@ public final class LlamaOnnxExporter {
                     op(Ops.TRANSPOSE, "attn_t" + l, Map.of("perm", toHeads), op(Ops.RESHAPE, "attn_h" + l, Map.of(), attn, ctxShape)),
                     outShape);
             x = op(ONNXOperators.ADD, "resid_attn" + l, Map.of(), x, linear(merged, p + "self_attn.o_proj.weight", h, nH * d));
-
-            ONNXNode h2 = rmsNorm(x, p + "post_attention_layernorm.weight", epsT);
-            ONNXNode gate = linear(h2, p + "mlp.gate_proj.weight", cfg.intermediateSize(), h);
-            ONNXNode up = linear(h2, p + "mlp.up_proj.weight", cfg.intermediateSize(), h);
-            ONNXNode act = op(ONNXOperators.MUL, "swiglu" + l, Map.of(),
-                    op(ONNXOperators.MUL, "silu" + l, Map.of(), gate, op(ONNXOperators.SIGMOID, "sig" + l, Map.of(), gate)), up);
-            x = op(ONNXOperators.ADD, "resid_mlp" + l, Map.of(), x, linear(act, p + "mlp.down_proj.weight", h, cfg.intermediateSize()));
+            x = mlp(x, p, l, epsT);
         }
 
         // Only the requested rows reach the final norm and the head: a [vocab]-wide row costs vocab × hidden
@@ -304,13 +370,48 @@ public final class LlamaOnnxExporter {
         ctx.assignTo(rmsNorm(op(ONNXOperators.GATHER, "out_hidden", Map.of("axis", 0), flat, hiddenRows), normW, epsT),
                 ctx.floatOutput(HIDDEN, 1));
 
-        return OnnxMl.ModelProto.newBuilder()
+        OnnxMl.ModelProto.Builder model = OnnxMl.ModelProto.newBuilder()
                 .setIrVersion(8)
                 .setProducerName("safetune")
                 .setProducerVersion("0.1.0")
                 .addOpsetImport(OnnxMl.OperatorSetIdProto.newBuilder().setDomain("").setVersion(ONNXOperators.getOpsetVersion()))
-                .setGraph(fixInterface(ctx.buildGraph()))
-                .build();
+                .addMetadataProps(OnnxMl.StringStringEntryProto.newBuilder().setKey(ATTENTION_METADATA).setValue(attention.name()))
+                .setGraph(fixInterface(ctx.buildGraph()));
+        if (attention != Attention.PLAIN) {
+            model.addOpsetImport(OnnxMl.OperatorSetIdProto.newBuilder().setDomain(MsOps.DOMAIN).setVersion(1));
+        }
+        return model.build();
+    }
+
+    private ONNXNode mlp(ONNXNode x, String p, int l, ONNXInitializer epsT) {
+        int h = cfg.hiddenSize();
+        ONNXNode h2 = rmsNorm(x, p + "post_attention_layernorm.weight", epsT);
+        ONNXNode gate = linear(h2, p + "mlp.gate_proj.weight", cfg.intermediateSize(), h);
+        ONNXNode up = linear(h2, p + "mlp.up_proj.weight", cfg.intermediateSize(), h);
+        ONNXNode act = op(ONNXOperators.MUL, "swiglu" + l, Map.of(),
+                op(ONNXOperators.MUL, "silu" + l, Map.of(), gate, op(ONNXOperators.SIGMOID, "sig" + l, Map.of(), gate)), up);
+        return op(ONNXOperators.ADD, "resid_mlp" + l, Map.of(), x, linear(act, p + "mlp.down_proj.weight", h, cfg.intermediateSize()));
+    }
+
+    /**
+     * RoPE half tables [maxPos, d/2] ({cos, sin}) as Hugging Face computes them in fp32: {@code inv_freq =
+     * 1 / θ^(2i/d)} in fp32, the angle {@code p · inv_freq} rounded to fp32 (its float32 outer product), then cos/sin.
+     */
+    static float[][] ropeTables(ModelConfig cfg) {
+        int d = cfg.headDim();
+        int maxPos = cfg.maxPositions();
+        float[] cos = new float[maxPos * (d / 2)];
+        float[] sin = new float[maxPos * (d / 2)];
+        for (int i = 0; i < d / 2; i++) {
+            float invFreq = (float) (1.0 / Math.pow(cfg.ropeTheta(), (float) (2 * i) / d));
+            for (int p = 0; p < maxPos; p++) {
+                // p and invFreq are exact in double and their product fits in 53 bits: one rounding, as in fp32
+                float a = (float) ((double) p * invFreq);
+                cos[p * (d / 2) + i] = (float) Math.cos(a);
+                sin[p * (d / 2) + i] = (float) Math.sin(a);
+            }
+        }
+        return new float[][]{cos, sin};
     }
 
     // Tribuo's placeholders are [batch, n] float; the decoder's interface has int64 ids and 4-D caches.

@@ -37,6 +37,14 @@ public final class OrtEvaluator implements AutoCloseable {
     private final java.util.Set<String> CACHE_OUTPUTS = new java.util.HashSet<>();
     private final java.util.Set<String> SCORE_OUTPUTS = java.util.Set.of(LlamaOnnxExporter.TARGET_LOGPROBS);
     private final java.util.Set<String> HIDDEN_OUTPUTS = java.util.Set.of(LlamaOnnxExporter.HIDDEN);
+    private final java.util.Set<String> LOGITS_ONLY = java.util.Set.of(LlamaOnnxExporter.LOGITS);
+    // the attention variant the decoder was exported with (LlamaOnnxExporter.ATTENTION_METADATA)
+    private final LlamaOnnxExporter.Attention attention;
+    // GroupQueryAttention appends in place when past and present are one buffer: generation then writes each step's
+    // keys and values into a preallocated cache instead of copying the whole cache into a new one
+    private final boolean inPlaceKv;
+    // direct buffers backing the in-place caches, reused from batch to batch (key and value of every layer)
+    private java.nio.ByteBuffer[] kvPool;
 
     /**
      * @param onnxFile a model written by {@link LlamaOnnxExporter#export}
@@ -90,6 +98,19 @@ public final class OrtEvaluator implements AutoCloseable {
         } catch (OrtException e) {
             throw new IllegalStateException("ONNX Runtime could not load " + onnxFile + ": " + e.getMessage(), e);
         }
+        LlamaOnnxExporter.Attention att = LlamaOnnxExporter.Attention.PLAIN;
+        try {
+            String a = session.getMetadata().getCustomMetadata().get(LlamaOnnxExporter.ATTENTION_METADATA);
+            if (a != null) {
+                att = LlamaOnnxExporter.Attention.valueOf(a);
+            }
+        } catch (OrtException | IllegalArgumentException e) {
+            close();
+            throw new IllegalArgumentException(onnxFile + ": unreadable " + LlamaOnnxExporter.ATTENTION_METADATA + " metadata: " + e.getMessage(), e);
+        }
+        this.attention = att;
+        this.inPlaceKv = att == LlamaOnnxExporter.Attention.GQA
+                && Boolean.parseBoolean(System.getProperty("safetune.ort.inPlaceKv", "true"));
         for (String in : List.of(LlamaOnnxExporter.INPUT_IDS, LlamaOnnxExporter.ATTENTION_MASK, LlamaOnnxExporter.POSITION_IDS,
                 LlamaOnnxExporter.LOGIT_ROWS, LlamaOnnxExporter.TARGET_ROWS, LlamaOnnxExporter.TARGET_IDS, LlamaOnnxExporter.HIDDEN_ROWS, LlamaOnnxExporter.pastKey(cfg.numLayers() - 1))) {
             if (!session.getInputNames().contains(in)) {
@@ -102,6 +123,90 @@ public final class OrtEvaluator implements AutoCloseable {
 
     public ModelConfig config() {
         return cfg;
+    }
+
+    /** The attention variant of the loaded decoder (PLAIN for exports without the metadata entry). */
+    public LlamaOnnxExporter.Attention attention() {
+        return attention;
+    }
+
+    /**
+     * Caches of one generation batch that GroupQueryAttention appends to in place: per layer one [B, kvHeads,
+     * capacity, headDim] key and value tensor, fed as {@code past_*} and bound as the {@code present_*} output of the
+     * same run; {@code length} positions are filled.
+     */
+    private final class InPlaceKv implements AutoCloseable {
+        final Map<String, OnnxTensor> past = new HashMap<>();
+        final Map<String, OnnxTensor> present = new HashMap<>();
+        final int batch;
+        int length;
+
+        InPlaceKv(int batch, int capacity) {
+            this.batch = batch;
+            long[] shape = {batch, cfg.numKvHeads(), capacity, cfg.headDim()};
+            int floats = batch * cfg.numKvHeads() * capacity * cfg.headDim();
+            int n = 2 * cfg.numLayers();
+            if (kvPool == null || kvPool[0].capacity() < floats * Float.BYTES) {
+                kvPool = new java.nio.ByteBuffer[n];
+                for (int i = 0; i < n; i++) {
+                    kvPool[i] = java.nio.ByteBuffer.allocateDirect(floats * Float.BYTES).order(java.nio.ByteOrder.nativeOrder());
+                }
+            }
+            try {
+                for (int l = 0; l < cfg.numLayers(); l++) {
+                    // unfilled positions are never read: the op attends to the first seqlens_k + 1 only
+                    OnnxTensor k = OnnxTensor.createTensor(env, kvPool[2 * l].asFloatBuffer().limit(floats), shape);
+                    OnnxTensor v = OnnxTensor.createTensor(env, kvPool[2 * l + 1].asFloatBuffer().limit(floats), shape);
+                    past.put(LlamaOnnxExporter.pastKey(l), k);
+                    past.put(LlamaOnnxExporter.pastValue(l), v);
+                    present.put(LlamaOnnxExporter.presentKey(l), k);
+                    present.put(LlamaOnnxExporter.presentValue(l), v);
+                }
+            } catch (OrtException e) {
+                close();
+                throw new IllegalStateException("ONNX Runtime: " + e.getMessage(), e);
+            }
+        }
+
+        @Override
+        public void close() {
+            past.values().forEach(OnnxTensor::close);
+        }
+    }
+
+    /** As {@link #forward} on an in-place cache: the new keys and values are written into it; returns the logits. */
+    private float[] forwardInPlace(long[][] ids, long[][] positions, long[][] mask, InPlaceKv kv, int keep) {
+        int b = ids.length;
+        int s = ids[0].length;
+        int total = kv.length + s;
+        long[] rows = new long[b * keep];
+        for (int r = 0; r < b; r++) {
+            for (int j = 0; j < keep; j++) {
+                rows[r * keep + j] = (long) r * s + s - keep + j;
+            }
+        }
+        Map<String, OnnxTensor> inputs = new HashMap<>(kv.past);
+        List<OnnxTensor> created = new ArrayList<>();
+        try {
+            created.add(put(inputs, LlamaOnnxExporter.INPUT_IDS, flatten(ids, s), b, s));
+            created.add(put(inputs, LlamaOnnxExporter.POSITION_IDS, flatten(positions, s), b, s));
+            created.add(put(inputs, LlamaOnnxExporter.ATTENTION_MASK, flatten(mask, total), b, total));
+            created.add(put(inputs, LlamaOnnxExporter.LOGIT_ROWS, rows));
+            created.add(put(inputs, LlamaOnnxExporter.TARGET_ROWS, NONE));
+            created.add(put(inputs, LlamaOnnxExporter.HIDDEN_ROWS, NONE));
+            created.add(put(inputs, LlamaOnnxExporter.TARGET_IDS, NONE));
+            try (OrtSession.Result r = session.run(inputs, LOGITS_ONLY, kv.present)) {
+                FloatBuffer fb = tensor(r, LlamaOnnxExporter.LOGITS).getFloatBuffer();
+                float[] logits = new float[fb.remaining()];
+                fb.get(logits);
+                kv.length = total;
+                return logits;
+            }
+        } catch (OrtException e) {
+            throw new IllegalStateException("ONNX Runtime failed on a batch of " + b + " x " + s + " tokens: " + e.getMessage(), e);
+        } finally {
+            created.forEach(OnnxTensor::close);
+        }
     }
 
     /** Key/value cache of a batch: the present tensors of the last step (or empty tensors before the first). */
@@ -375,12 +480,21 @@ public final class OrtEvaluator implements AutoCloseable {
         }
         Generation.Finish[] finish = new Generation.Finish[b];
         String[] texts = new String[b];
-        KvCache cache = emptyCache(b);
+        // the last generated token is never fed back: t + maxNewTokens - 1 positions at most
+        InPlaceKv kv = inPlaceKv ? new InPlaceKv(b, t + gc.maxNewTokens() - 1) : null;
+        KvCache cache = inPlaceKv ? null : emptyCache(b);
         try {
             int keep = left ? 1 : t;
-            Step step = forward(ids, pos, mask, cache, keep);
-            cache.close();
-            cache = step.cache();
+            float[] logits;
+            if (inPlaceKv) {
+                logits = forwardInPlace(ids, pos, mask, kv, keep);
+            } else {
+                Step step = forward(ids, pos, mask, cache, keep);
+                cache.close();
+                cache = step.cache();
+                logits = step.logits();
+            }
+            int kept = keep;
             float[] row = new float[v];
             List<long[]> maskRows = new ArrayList<>();
             for (long[] m : mask) {
@@ -397,7 +511,7 @@ public final class OrtEvaluator implements AutoCloseable {
                         continue;
                     }
                     int at = stepNo == 0 ? (left ? 0 : len[r] - 1) : 0;
-                    System.arraycopy(step.logits(), (r * step.kept() + at) * v, row, 0, v);
+                    System.arraycopy(logits, (r * kept + at) * v, row, 0, v);
                     int tok = gc.greedy() ? argmax(row) : Sampling.sample(row, gc.temperature(), gc.topK(), gc.topP(), rnd[r]);
                     gen.get(r).add(tok);
                     if (gc.eosIds().contains(tok)) {
@@ -428,12 +542,23 @@ public final class OrtEvaluator implements AutoCloseable {
                     m[m.length - 1] = 1;
                     maskRows.set(r, m);
                 }
-                step = forward(next, nextPos, maskRows.toArray(long[][]::new), cache, 1);
-                cache.close();
-                cache = step.cache();
+                kept = 1;
+                if (inPlaceKv) {
+                    logits = forwardInPlace(next, nextPos, maskRows.toArray(long[][]::new), kv, 1);
+                } else {
+                    Step step = forward(next, nextPos, maskRows.toArray(long[][]::new), cache, 1);
+                    cache.close();
+                    cache = step.cache();
+                    logits = step.logits();
+                }
             }
         } finally {
-            cache.close();
+            if (cache != null) {
+                cache.close();
+            }
+            if (kv != null) {
+                kv.close();
+            }
         }
         Generation[] out = new Generation[b];
         for (int r = 0; r < b; r++) {
@@ -546,9 +671,12 @@ public final class OrtEvaluator implements AutoCloseable {
     private void scoreGroups(List<Integer> groups, List<int[]> groupCtx, List<List<Integer>> members, List<int[]> continuations,
                              double[] out) {
         int g = groups.size();
+        // GroupQueryAttention takes several new tokens on top of a cache only for batch 1: with it, every option row
+        // carries its whole context and runs without a cache
+        boolean shareContext = attention != LlamaOnnxExporter.Attention.GQA;
         int p = 0;
         for (int grp : groups) {
-            p = Math.max(p, groupCtx.get(grp).length - 1);
+            p = shareContext ? Math.max(p, groupCtx.get(grp).length - 1) : 0;
         }
         // contexts without their last token, left-padded to p
         long[][] ctxMask = new long[g][p];
@@ -573,16 +701,18 @@ public final class OrtEvaluator implements AutoCloseable {
                 shared = new KvCache(run(ids, pos, ctxMask, empty, NONE, NONE, NONE, p, CACHE_OUTPUTS), g, p);
             }
         }
-        // one row per option: [last context token, continuation without its final token], right-padded to s
+        // one row per option: [context tokens not in the cache (the last one when shared), continuation without its
+        // final token], right-padded to s
         List<Integer> items = new ArrayList<>();
         List<Integer> rowGroup = new ArrayList<>();
         int s = 0;
         int targets = 0;
         for (int r = 0; r < g; r++) {
+            int fresh = shareContext ? 1 : groupCtx.get(groups.get(r)).length;
             for (int i : members.get(groups.get(r))) {
                 items.add(i);
                 rowGroup.add(r);
-                s = Math.max(s, continuations.get(i).length);
+                s = Math.max(s, fresh - 1 + continuations.get(i).length);
                 targets += continuations.get(i).length;
             }
         }
@@ -596,13 +726,17 @@ public final class OrtEvaluator implements AutoCloseable {
         for (int r = 0; r < b; r++) {
             int[] c = groupCtx.get(groups.get(rowGroup.get(r)));
             int[] k = continuations.get(items.get(r));
+            int cached = shareContext ? c.length - 1 : 0;
+            int fresh = c.length - cached;
             Arrays.fill(ids[r], padId);
             System.arraycopy(ctxMask[rowGroup.get(r)], 0, mask[r], 0, p);
-            for (int j = 0; j < k.length; j++) {
-                ids[r][j] = j == 0 ? c[c.length - 1] : k[j - 1];
-                pos[r][j] = c.length - 1 + j;
+            for (int j = 0; j < fresh + k.length - 1; j++) {
+                ids[r][j] = j < fresh ? c[cached + j] : k[j - fresh];
+                pos[r][j] = cached + j;
                 mask[r][p + j] = 1;
-                logitRows[t] = (long) r * s + j;
+            }
+            for (int j = 0; j < k.length; j++) {
+                logitRows[t] = (long) r * s + fresh - 1 + j;
                 targetIds[t] = k[j];
                 t++;
             }

@@ -11,7 +11,8 @@ import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /** The exported graph on ONNX Runtime against an independent float64 forward of the same random weights. */
 class LlamaOnnxExportTest {
@@ -19,7 +20,11 @@ class LlamaOnnxExportTest {
     static final double TOL = 1e-4;
 
     static OrtEvaluator export(RandomLlama m, Path dir) throws Exception {
-        Path f = LlamaOnnxExporter.export(m.cfg, m, dir.resolve("m.onnx"));
+        return export(m, dir, LlamaOnnxExporter.Attention.PLAIN);
+    }
+
+    static OrtEvaluator export(RandomLlama m, Path dir, LlamaOnnxExporter.Attention attention) throws Exception {
+        Path f = LlamaOnnxExporter.export(m.cfg, m, dir.resolve("m.onnx"), attention);
         return new OrtEvaluator(f, m.cfg, 0, 1);
     }
 
@@ -41,14 +46,15 @@ class LlamaOnnxExportTest {
         return r;
     }
 
-    @ParameterizedTest
-    @ValueSource(booleans = {false, true})
-    void prefillAndCachedDecodeMatchFullRecompute(boolean tied, @TempDir Path dir) throws Exception {
-        RandomLlama m = new RandomLlama(RandomLlama.config(tied), 42);
+    @ParameterizedTest(name = "tied={0} {1} headDim={2}")
+    @CsvSource({"false, PLAIN, 4", "true, PLAIN, 4", "false, PLAIN, 8", "false, ROTARY, 4", "true, ROTARY, 8", "true, GQA, 8", "false, GQA, 8"})
+    void prefillAndCachedDecodeMatchFullRecompute(boolean tied, LlamaOnnxExporter.Attention attention, int headDim, @TempDir Path dir)
+            throws Exception {
+        RandomLlama m = new RandomLlama(RandomLlama.config(tied, headDim), 42);
         int[] seq = {3, 17, 5, 60, 8, 22, 41, 9, 13, 2};
         double[][] ref = m.forward(seq);
         int v = m.cfg.vocabSize();
-        try (OrtEvaluator ev = export(m, dir)) {
+        try (OrtEvaluator ev = export(m, dir, attention)) {
             int prefill = 6;
             long[] ids = new long[prefill];
             for (int i = 0; i < prefill; i++) {
@@ -73,12 +79,14 @@ class LlamaOnnxExportTest {
         }
     }
 
-    @Test
-    void paddedBatchesGiveTheSameGreedyTokensAndScoresAsSingleRows(@TempDir Path dir) throws Exception {
-        RandomLlama m = new RandomLlama(RandomLlama.config(false), 7);
+    @ParameterizedTest
+    @EnumSource(LlamaOnnxExporter.Attention.class)
+    void paddedBatchesGiveTheSameGreedyTokensAndScoresAsSingleRows(LlamaOnnxExporter.Attention attention, @TempDir Path dir) throws Exception {
+        // GroupQueryAttention needs a head size that is a multiple of 8
+        RandomLlama m = new RandomLlama(RandomLlama.config(false, attention == LlamaOnnxExporter.Attention.GQA ? 8 : 4), 7);
         List<int[]> prompts = List.of(new int[]{4, 9, 33}, new int[]{12, 1, 7, 7, 50, 28, 3}, new int[]{5}, new int[]{19, 23, 44, 2, 6});
         GenerationConfig one = GenerationConfig.greedy(8, Set.of()).withBatchSize(1);
-        try (OrtEvaluator ev = export(m, dir)) {
+        try (OrtEvaluator ev = export(m, dir, attention)) {
             List<Generation> single = ev.generate(prompts, one, null);
             // the independent forward's greedy continuation for every prompt
             for (int p = 0; p < prompts.size(); p++) {
