@@ -33,7 +33,7 @@ import java.util.Set;
  *
  * <pre>
  * java -cp benchmarks.jar ai.safetune.bench.EvalThroughput gen ort|java SHARED N BATCH NEW_TOKENS THREADS
- * java -cp benchmarks.jar ai.safetune.bench.EvalThroughput score ort SHARED MODEL TASK N BATCH THREADS [in-graph]
+ * java -cp benchmarks.jar ai.safetune.bench.EvalThroughput score ort SHARED MODEL TASK N BATCH THREADS [in-graph] [PLAIN|ROTARY|GQA]
  * java -cp benchmarks.jar ai.safetune.bench.EvalThroughput gen-ab SHARED N BATCH NEW_TOKENS THREADS REPS PLAIN,GQA[,ROTARY]
  * </pre>
  * {@code gen}: batched greedy generation on the first N AdvBench prompts (chat template), exactly NEW_TOKENS
@@ -56,8 +56,15 @@ public final class EvalThroughput {
             return;
         }
         if (args.length > 0 && args[0].equals("score")) {
+            List<String> opts = List.of(args).subList(Math.min(8, args.length), args.length);
+            LlamaOnnxExporter.Attention att = LlamaOnnxExporter.Attention.PLAIN;
+            for (String o : opts) {
+                if (!o.equals("in-graph")) {
+                    att = LlamaOnnxExporter.Attention.valueOf(o);
+                }
+            }
             score(Path.of(args[2]), Path.of(args[3]), args[4], Integer.parseInt(args[5]), Integer.parseInt(args[6]),
-                    Integer.parseInt(args[7]), args.length > 8 && args[8].equals("in-graph"));
+                    Integer.parseInt(args[7]), opts.contains("in-graph"), att);
             return;
         }
         if (args.length < 7 || !args[0].equals("gen")) {
@@ -220,14 +227,15 @@ public final class EvalThroughput {
         return tokens;
     }
 
-    private static void score(Path shared, Path model, String task, int n, int batch, int threads, boolean inGraph) throws Exception {
+    private static void score(Path shared, Path model, String task, int n, int batch, int threads, boolean inGraph,
+                              LlamaOnnxExporter.Attention attention) throws Exception {
         List<TaskExample> all = SharedDatasets.task(shared.resolve("data"), task);
         List<TaskExample> ex = all.subList(0, Math.min(n, all.size()));
         long choices = ex.stream().mapToLong(e -> e.choices().size()).sum();
         try (ModelFiles files = ModelFiles.open(model)) {
             TokenizerChatCodec codec = TokenizerChatCodec.of(files);
             Path dir = Files.createTempDirectory("bench-score");
-            Path onnx = LlamaOnnxExporter.export(files.config(), files.weights(), dir.resolve("m.onnx"));
+            Path onnx = LlamaOnnxExporter.export(files.config(), files.weights(), dir.resolve("m.onnx"), attention);
             if (inGraph) { // A/B: score inside the decoder graph instead of the chunked head model
                 Files.delete(LlamaOnnxExporter.headFile(onnx));
             }
@@ -236,7 +244,8 @@ public final class EvalThroughput {
                 long c0 = OS.getProcessCpuTime();
                 long t0 = System.nanoTime();
                 SuiteResult r = TaskEvaluation.multipleChoice(task, ex, ort, codec, batch, 0);
-                String engine = inGraph ? "onnxruntime-fp32-in-graph-head" : "onnxruntime-fp32";
+                String engine = (inGraph ? "onnxruntime-fp32-in-graph-head" : "onnxruntime-fp32")
+                        + (attention == LlamaOnnxExporter.Attention.PLAIN ? "" : "-" + attention);
                 result("score:" + task + ":" + model.getFileName(), engine, choices, "choices", t0, c0);
                 System.out.printf(Locale.ROOT, "  (%s accuracy %.3f over %d examples)%n", task, r.overall().value(), ex.size());
                 // the log-likelihoods alone (no prompt rendering, no bootstrap CIs): what the ≥ 2,000 choices/s goal is about

@@ -279,17 +279,20 @@ public final class LlamaOnnxExporter {
         }
 
         ONNXInitializer epsT = ctx.constant("rms_eps", (float) cfg.rmsNormEps());
-        ONNXInitializer scaleT = ctx.constant("attn_scale", (float) (1.0 / Math.sqrt(d)));
-        ONNXInitializer qShape = ctx.array("q_shape", new long[]{0, 0, nH, d});
-        ONNXInitializer kvShape = ctx.array("kv_shape", new long[]{0, 0, kvH, d});
-        ONNXInitializer q5Shape = ctx.array("q5_shape", new long[]{0, kvH, rep, -1, d});
-        ONNXInitializer ctxShape = ctx.array("ctx_shape", new long[]{0, nH, -1, d});
-        ONNXInitializer outShape = ctx.array("attn_out_shape", new long[]{0, 0, (long) nH * d});
-        ONNXInitializer axis2 = ctx.array("axis2", new long[]{2});
-        ONNXInitializer axis3 = ctx.array("axis3", new long[]{3});
-        ONNXInitializer half = ctx.array("half", new long[]{d / 2});
-        ONNXInitializer full = ctx.array("full", new long[]{d});
-        ONNXInitializer start0 = ctx.array("start0", new long[]{0});
+        // constants of the plain attention block and of the plain RoPE (none unused: ORT warns about those)
+        boolean plainAttn = attention != Attention.GQA;
+        boolean plainRope = attention == Attention.PLAIN;
+        ONNXInitializer scaleT = plainAttn ? ctx.constant("attn_scale", (float) (1.0 / Math.sqrt(d))) : null;
+        ONNXInitializer qShape = plainAttn ? ctx.array("q_shape", new long[]{0, 0, nH, d}) : null;
+        ONNXInitializer kvShape = plainAttn ? ctx.array("kv_shape", new long[]{0, 0, kvH, d}) : null;
+        ONNXInitializer q5Shape = plainAttn ? ctx.array("q5_shape", new long[]{0, kvH, rep, -1, d}) : null;
+        ONNXInitializer ctxShape = plainAttn ? ctx.array("ctx_shape", new long[]{0, nH, -1, d}) : null;
+        ONNXInitializer outShape = plainAttn ? ctx.array("attn_out_shape", new long[]{0, 0, (long) nH * d}) : null;
+        ONNXInitializer axis2 = plainAttn ? ctx.array("axis2", new long[]{2}) : null;
+        ONNXInitializer axis3 = plainRope ? ctx.array("axis3", new long[]{3}) : null;
+        ONNXInitializer half = plainRope ? ctx.array("half", new long[]{d / 2}) : null;
+        ONNXInitializer full = plainRope ? ctx.array("full", new long[]{d}) : null;
+        ONNXInitializer start0 = plainRope ? ctx.array("start0", new long[]{0}) : null;
         int[] toHeads = {0, 2, 1, 3};
 
         for (int l = 0; l < cfg.numLayers(); l++) {
