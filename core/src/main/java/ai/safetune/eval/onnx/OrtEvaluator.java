@@ -671,12 +671,9 @@ public final class OrtEvaluator implements AutoCloseable {
     private void scoreGroups(List<Integer> groups, List<int[]> groupCtx, List<List<Integer>> members, List<int[]> continuations,
                              double[] out) {
         int g = groups.size();
-        // GroupQueryAttention takes several new tokens on top of a cache only for batch 1: with it, every option row
-        // carries its whole context and runs without a cache
-        boolean shareContext = attention != LlamaOnnxExporter.Attention.GQA;
         int p = 0;
         for (int grp : groups) {
-            p = shareContext ? Math.max(p, groupCtx.get(grp).length - 1) : 0;
+            p = Math.max(p, groupCtx.get(grp).length - 1);
         }
         // contexts without their last token, left-padded to p
         long[][] ctxMask = new long[g][p];
@@ -701,18 +698,16 @@ public final class OrtEvaluator implements AutoCloseable {
                 shared = new KvCache(run(ids, pos, ctxMask, empty, NONE, NONE, NONE, p, CACHE_OUTPUTS), g, p);
             }
         }
-        // one row per option: [context tokens not in the cache (the last one when shared), continuation without its
-        // final token], right-padded to s
+        // one row per option: [last context token, continuation without its final token], right-padded to s
         List<Integer> items = new ArrayList<>();
         List<Integer> rowGroup = new ArrayList<>();
         int s = 0;
         int targets = 0;
         for (int r = 0; r < g; r++) {
-            int fresh = shareContext ? 1 : groupCtx.get(groups.get(r)).length;
             for (int i : members.get(groups.get(r))) {
                 items.add(i);
                 rowGroup.add(r);
-                s = Math.max(s, fresh - 1 + continuations.get(i).length);
+                s = Math.max(s, continuations.get(i).length);
                 targets += continuations.get(i).length;
             }
         }
@@ -726,23 +721,23 @@ public final class OrtEvaluator implements AutoCloseable {
         for (int r = 0; r < b; r++) {
             int[] c = groupCtx.get(groups.get(rowGroup.get(r)));
             int[] k = continuations.get(items.get(r));
-            int cached = shareContext ? c.length - 1 : 0;
-            int fresh = c.length - cached;
             Arrays.fill(ids[r], padId);
             System.arraycopy(ctxMask[rowGroup.get(r)], 0, mask[r], 0, p);
-            for (int j = 0; j < fresh + k.length - 1; j++) {
-                ids[r][j] = j < fresh ? c[cached + j] : k[j - fresh];
-                pos[r][j] = cached + j;
-                mask[r][p + j] = 1;
-            }
             for (int j = 0; j < k.length; j++) {
-                logitRows[t] = (long) r * s + fresh - 1 + j;
+                ids[r][j] = j == 0 ? c[c.length - 1] : k[j - 1];
+                pos[r][j] = c.length - 1 + j;
+                mask[r][p + j] = 1;
+                logitRows[t] = (long) r * s + j;
                 targetIds[t] = k[j];
                 t++;
             }
         }
         try (KvCache past = shared.repeat(rowGroup)) {
-            float[] lp = head != null
+            // GroupQueryAttention takes several new tokens on top of a cache only for batch 1: with it the options run
+            // one token per step, all rows at once, as generation does
+            boolean stepwise = attention == LlamaOnnxExporter.Attention.GQA && p > 0 && s > 1;
+            float[] lp = stepwise ? stepwiseLogProbs(ids, pos, mask, past, logitRows, targetIds)
+                    : head != null
                     ? headLogProbs(run(ids, pos, mask, past, NONE, NONE, NONE, logitRows, p + s, HIDDEN_OUTPUTS), targetIds)
                     : graphLogProbs(run(ids, pos, mask, past, NONE, logitRows, targetIds, p + s, SCORE_OUTPUTS));
             t = 0;
@@ -756,6 +751,68 @@ public final class OrtEvaluator implements AutoCloseable {
         } finally {
             shared.close();
         }
+    }
+
+    /**
+     * The option rows of {@link #scoreGroups} fed one column at a time on top of {@code past}: the log-probabilities of
+     * the targets at flat positions {@code logitRows} (row · s + column), in order.
+     */
+    private float[] stepwiseLogProbs(long[][] ids, long[][] pos, long[][] mask, KvCache past, long[] logitRows, long[] targetIds) {
+        int b = ids.length;
+        int s = ids[0].length;
+        int p = past.length;
+        int h = cfg.hiddenSize();
+        float[] lp = new float[targetIds.length];
+        float[] hidden = head != null ? new float[targetIds.length * h] : null;
+        java.util.Set<String> outs = new java.util.HashSet<>(CACHE_OUTPUTS);
+        outs.addAll(head != null ? HIDDEN_OUTPUTS : SCORE_OUTPUTS);
+        KvCache cache = past;
+        try {
+            for (int j = 0; j < s; j++) {
+                long[][] colIds = new long[b][1];
+                long[][] colPos = new long[b][1];
+                long[][] colMask = new long[b][];
+                for (int r = 0; r < b; r++) {
+                    colIds[r][0] = ids[r][j];
+                    colPos[r][0] = pos[r][j];
+                    colMask[r] = Arrays.copyOf(mask[r], p + j + 1);
+                }
+                // the targets of this column, in the order of logitRows
+                List<Integer> at = new ArrayList<>();
+                for (int t = 0; t < logitRows.length; t++) {
+                    if (logitRows[t] % s == j) {
+                        at.add(t);
+                    }
+                }
+                long[] rows = new long[at.size()];
+                long[] tids = new long[at.size()];
+                for (int i = 0; i < rows.length; i++) {
+                    rows[i] = logitRows[at.get(i)] / s;
+                    tids[i] = targetIds[at.get(i)];
+                }
+                OrtSession.Result res = head != null
+                        ? run(colIds, colPos, colMask, cache, NONE, NONE, NONE, rows, p + j + 1, outs)
+                        : run(colIds, colPos, colMask, cache, NONE, rows, tids, p + j + 1, outs);
+                KvCache next = new KvCache(res, b, p + j + 1);
+                if (cache != past) {
+                    cache.close();
+                }
+                cache = next;
+                FloatBuffer fb = tensor(res, head != null ? LlamaOnnxExporter.HIDDEN : LlamaOnnxExporter.TARGET_LOGPROBS).getFloatBuffer();
+                for (int i = 0; i < rows.length; i++) {
+                    if (head != null) {
+                        fb.get(i * h, hidden, at.get(i) * h, h);
+                    } else {
+                        lp[at.get(i)] = fb.get(i);
+                    }
+                }
+            }
+        } finally {
+            if (cache != past) {
+                cache.close();
+            }
+        }
+        return head != null ? headLogProbs(FloatBuffer.wrap(hidden), targetIds) : lp;
     }
 
     private static float[] graphLogProbs(OrtSession.Result res) {
@@ -772,10 +829,16 @@ public final class OrtEvaluator implements AutoCloseable {
     private static final int HEAD_CHUNK = 64;
 
     private float[] headLogProbs(OrtSession.Result res, long[] targetIds) {
+        try (res) {
+            return headLogProbs(tensor(res, LlamaOnnxExporter.HIDDEN).getFloatBuffer(), targetIds);
+        }
+    }
+
+    /** Log-probabilities of {@code targetIds} from the final hidden rows [n, hidden], through the head model. */
+    private float[] headLogProbs(FloatBuffer hidden, long[] targetIds) {
         int h = cfg.hiddenSize();
         float[] lp = new float[targetIds.length];
-        try (res) {
-            FloatBuffer hidden = tensor(res, LlamaOnnxExporter.HIDDEN).getFloatBuffer();
+        try {
             // equal chunks: a small last one would stream the whole head weight for a few rows
             int chunks = (targetIds.length + HEAD_CHUNK - 1) / HEAD_CHUNK;
             int size = (targetIds.length + chunks - 1) / Math.max(1, chunks);
