@@ -80,6 +80,17 @@ public final class LlamaOnnxExporter {
         GQA
     }
 
+    /**
+     * The faster variant for a workload, as measured (benchmarks/RESULTS.md, helper {@code gqa}): {@link Attention#GQA}
+     * for generation (its in-place cache append saves ~10% of the CPU time per new token), {@link Attention#PLAIN} when
+     * option log-likelihoods are scored (GroupQueryAttention cannot run the options of a shared context as one batch on
+     * its cache, and the one-token-per-step option pass is 1.4-1.5x slower on SmolLM2) or when the head size is not a
+     * multiple of 8 (GroupQueryAttention's requirement).
+     */
+    public static Attention fastest(ModelConfig cfg, boolean scoresOptions) {
+        return !scoresOptions && cfg.headDim() % 8 == 0 ? Attention.GQA : Attention.PLAIN;
+    }
+
     private final ModelConfig cfg;
     private final ModelWeights weights;
     private final Attention attention;

@@ -175,6 +175,19 @@ class LlamaOnnxExportTest {
                     .hasMessageContaining("token id 99");
         }
         assertThatThrownBy(() -> new OrtEvaluator(dir.resolve("missing.onnx"), m.cfg, 0, 1)).hasMessageContaining("missing.onnx");
+        assertThatThrownBy(() -> LlamaOnnxExporter.build(m.cfg, m, LlamaOnnxExporter.Attention.GQA))
+                .hasMessageContaining("multiple of 8").hasMessageContaining("has 4");
+    }
+
+    @Test
+    void fastestVariantIsGqaForGenerationWhereItRuns() {
+        assertThat(LlamaOnnxExporter.fastest(RandomLlama.config(false, 8), false)).isEqualTo(LlamaOnnxExporter.Attention.GQA);
+        assertThat(LlamaOnnxExporter.fastest(RandomLlama.config(false, 8), true)).isEqualTo(LlamaOnnxExporter.Attention.PLAIN);
+        assertThat(LlamaOnnxExporter.fastest(RandomLlama.config(false, 4), false)).isEqualTo(LlamaOnnxExporter.Attention.PLAIN);
+        RandomLlama m = new RandomLlama(RandomLlama.config(false, 8), 1);
+        assertThat(LlamaOnnxExporter.build(m.cfg, m, LlamaOnnxExporter.Attention.GQA).getGraph().getNodeList())
+                .filteredOn(n -> n.getOpType().equals("GroupQueryAttention")).hasSize(m.cfg.numLayers())
+                .allSatisfy(n -> assertThat(n.getDomain()).isEqualTo("com.microsoft"));
     }
 
     static void assertClose(float[] got, int off, double[] want, String what) {
