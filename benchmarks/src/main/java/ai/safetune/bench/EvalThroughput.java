@@ -98,7 +98,9 @@ public final class EvalThroughput {
     private static void genOrt(ModelFiles files, TokenizerChatCodec codec, List<int[]> prompts, int batch, int newTokens,
                                int threads) throws Exception {
         Path dir = Files.createTempDirectory("bench-ort");
-        Path onnx = LlamaOnnxExporter.export(files.config(), files.weights(), dir.resolve("m.onnx"));
+        // the variant safetune eval exports for generation suites
+        LlamaOnnxExporter.Attention attention = LlamaOnnxExporter.fastest(files.config(), false);
+        Path onnx = LlamaOnnxExporter.export(files.config(), files.weights(), dir.resolve("m.onnx"), attention);
         try (OrtEvaluator ort = new OrtEvaluator(onnx, files.config(), codec.padId(), threads)) {
             GenerationConfig gc = GenerationConfig.greedy(newTokens, Set.of()).withBatchSize(batch);
             ort.generate(prompts.subList(0, Math.min(batch, prompts.size())), gc, null); // warm-up
@@ -106,7 +108,7 @@ public final class EvalThroughput {
             long t0 = System.nanoTime();
             List<Generation> g = ort.generate(prompts, gc, null);
             long tokens = g.stream().mapToLong(x -> x.generatedIds().length).sum();
-            result("gen", "onnxruntime-fp32", tokens, "new_tokens", t0, c0);
+            result("gen", "onnxruntime-fp32-" + attention, tokens, "new_tokens", t0, c0);
         } finally {
             Files.deleteIfExists(onnx);
             Files.deleteIfExists(LlamaOnnxExporter.headFile(onnx));
