@@ -144,7 +144,12 @@ public final class OrtEvaluator implements AutoCloseable {
         InPlaceKv(int batch, int capacity) {
             this.batch = batch;
             long[] shape = {batch, cfg.numKvHeads(), capacity, cfg.headDim()};
-            int floats = batch * cfg.numKvHeads() * capacity * cfg.headDim();
+            long need = (long) batch * cfg.numKvHeads() * capacity * cfg.headDim();
+            if (need * Float.BYTES > Integer.MAX_VALUE) {
+                throw new IllegalArgumentException("a KV cache of " + batch + " rows x " + capacity + " positions exceeds 2 GiB per layer"
+                        + " tensor; use a smaller batch size");
+            }
+            int floats = (int) need;
             int n = 2 * cfg.numLayers();
             if (kvPool == null || kvPool[0].capacity() < floats * Float.BYTES) {
                 kvPool = new java.nio.ByteBuffer[n];
