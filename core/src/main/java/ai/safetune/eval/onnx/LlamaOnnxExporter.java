@@ -24,8 +24,8 @@ import org.tribuo.util.onnx.ONNXRef;
 
 /**
  * Exports a Llama-family decoder (Hugging Face weight names and layout) to an fp32 ONNX graph with a
- * key/value cache, built with Tribuo's ONNX builders and protobuf classes (opset 13, plain ops only, so
- * any ONNX Runtime build runs it).
+ * key/value cache, built with Tribuo's ONNX builders and protobuf classes (opset 13; plain ops only by default, so
+ * any ONNX Runtime build runs it, or ONNX Runtime's RotaryEmbedding / GroupQueryAttention: see {@link Attention}).
  *
  * <p>Graph interface ({@code B} batch, {@code S} new tokens, {@code P} cached tokens):
  * <ul>
