@@ -82,7 +82,7 @@ public final class LlamaOnnxExporter {
 
     /**
      * The faster variant for a workload, as measured (benchmarks/RESULTS.md, helper {@code gqa}): {@link Attention#GQA}
-     * for generation (its in-place cache append saves ~10% of the CPU time per new token), {@link Attention#PLAIN} when
+     * for generation (with the in-place cache append, 4-12% more new tokens per CPU-second on SmolLM2), {@link Attention#PLAIN} when
      * option log-likelihoods are scored (GroupQueryAttention cannot run the options of a shared context as one batch on
      * its cache, and the one-token-per-step option pass is 1.4-1.5x slower on SmolLM2) or when the head size is not a
      * multiple of 8 (GroupQueryAttention's requirement).
