@@ -325,6 +325,10 @@ public final class OrtEvaluator implements AutoCloseable {
         if (keep < 1 || keep > s) {
             throw new IllegalArgumentException("keep must be in [1, " + s + "], got " + keep);
         }
+        if (attention == LlamaOnnxExporter.Attention.GQA && past.length > 0 && s > 1 && b > 1) {
+            throw new IllegalArgumentException("a GQA export takes " + s + " new tokens on a cache only for one row (ONNX Runtime's"
+                    + " GroupQueryAttention), this batch has " + b + "; feed one token per step or export with Attention.PLAIN");
+        }
         long[] rows = new long[b * keep];
         for (int r = 0; r < b; r++) {
             for (int j = 0; j < keep; j++) {

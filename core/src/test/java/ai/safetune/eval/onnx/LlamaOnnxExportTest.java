@@ -75,6 +75,12 @@ class LlamaOnnxExportTest {
                 assertThat(cache.length()).isEqualTo(i + 1);
                 assertClose(d.logits(), 0, ref[i], "cached decode step at position " + i);
             }
+            if (attention == LlamaOnnxExporter.Attention.GQA) {
+                try (OrtEvaluator.KvCache two = cache.repeat(List.of(0, 0))) {
+                    assertThatThrownBy(() -> ev.forward(new long[][]{{1, 2}, {3, 4}}, new long[][]{{10, 11}, {10, 11}},
+                            new long[][]{ones(12), ones(12)}, two, 1)).hasMessageContaining("only for one row");
+                }
+            }
             cache.close();
         }
     }
