@@ -57,7 +57,7 @@ public final class EvalThroughput {
         }
         if (args.length > 0 && args[0].equals("score")) {
             List<String> opts = List.of(args).subList(Math.min(8, args.length), args.length);
-            LlamaOnnxExporter.Attention att = LlamaOnnxExporter.Attention.PLAIN;
+            LlamaOnnxExporter.Attention att = null; // LlamaOnnxExporter.fastest, what safetune eval exports
             for (String o : opts) {
                 if (!o.equals("in-graph")) {
                     att = LlamaOnnxExporter.Attention.valueOf(o);
@@ -98,8 +98,8 @@ public final class EvalThroughput {
     private static void genOrt(ModelFiles files, TokenizerChatCodec codec, List<int[]> prompts, int batch, int newTokens,
                                int threads) throws Exception {
         Path dir = Files.createTempDirectory("bench-ort");
-        // the variant safetune eval exports for generation suites
-        LlamaOnnxExporter.Attention attention = LlamaOnnxExporter.fastest(files.config(), false);
+        // the variant safetune eval exports
+        LlamaOnnxExporter.Attention attention = LlamaOnnxExporter.fastest(files.config());
         Path onnx = LlamaOnnxExporter.export(files.config(), files.weights(), dir.resolve("m.onnx"), attention);
         try (OrtEvaluator ort = new OrtEvaluator(onnx, files.config(), codec.padId(), threads)) {
             GenerationConfig gc = GenerationConfig.greedy(newTokens, Set.of()).withBatchSize(batch);
@@ -237,6 +237,9 @@ public final class EvalThroughput {
         try (ModelFiles files = ModelFiles.open(model)) {
             TokenizerChatCodec codec = TokenizerChatCodec.of(files);
             Path dir = Files.createTempDirectory("bench-score");
+            if (attention == null) {
+                attention = LlamaOnnxExporter.fastest(files.config());
+            }
             Path onnx = LlamaOnnxExporter.export(files.config(), files.weights(), dir.resolve("m.onnx"), attention);
             if (inGraph) { // A/B: score inside the decoder graph instead of the chunked head model
                 Files.delete(LlamaOnnxExporter.headFile(onnx));
@@ -247,7 +250,7 @@ public final class EvalThroughput {
                 long t0 = System.nanoTime();
                 SuiteResult r = TaskEvaluation.multipleChoice(task, ex, ort, codec, batch, 0);
                 String engine = (inGraph ? "onnxruntime-fp32-in-graph-head" : "onnxruntime-fp32")
-                        + (attention == LlamaOnnxExporter.Attention.PLAIN ? "" : "-" + attention);
+                        + "-" + attention;
                 result("score:" + task + ":" + model.getFileName(), engine, choices, "choices", t0, c0);
                 System.out.printf(Locale.ROOT, "  (%s accuracy %.3f over %d examples)%n", task, r.overall().value(), ex.size());
                 // the log-likelihoods alone (no prompt rendering, no bootstrap CIs): what the ≥ 2,000 choices/s goal is about

@@ -131,9 +131,7 @@ public final class EvalCommand implements Callable<Integer> {
         try (ModelFiles files = ModelFiles.open(model);
              Judge judge = judge(judgeSpec, work, err)) {
             TokenizerChatCodec codec = TokenizerChatCodec.of(files);
-            // GroupQueryAttention generates faster, the plain graph scores options faster
-            boolean scoresOptions = resolved.tasks().stream().anyMatch(t -> !t.generative());
-            Path onnx = exportModel(files, adapter, work.resolve("model.onnx"), err, LlamaOnnxExporter.fastest(files.config(), scoresOptions));
+            Path onnx = exportModel(files, adapter, work.resolve("model.onnx"), err);
             GenerationConfig gc = GenerationConfig.greedy(maxNewTokens, codec.eosIds()).withBatchSize(batchSize);
             List<SuiteResult> results = new ArrayList<>();
             try (OrtEvaluator ort = new OrtEvaluator(onnx, files.config(), codec.padId(), threads)) {
@@ -192,16 +190,15 @@ public final class EvalCommand implements Callable<Integer> {
         err.flush();
     }
 
-    static Path exportModel(ModelFiles files, Path adapterDir, Path target, PrintWriter err, LlamaOnnxExporter.Attention attention)
-            throws IOException {
+    static Path exportModel(ModelFiles files, Path adapterDir, Path target, PrintWriter err) throws IOException {
         long t0 = System.nanoTime();
         ModelWeights w = files.weights();
         if (adapterDir != null) {
             w = LoraMerge.merge(w, adapterDir);
         }
-        LlamaOnnxExporter.export(files.config(), w, target, attention);
-        err.printf(Locale.ROOT, "eval: exported %s%s to ONNX fp32, %s attention (%.0f MB, %.1f s)%n", files.path(),
-                adapterDir != null ? " + " + adapterDir : "", attention, Files.size(target) / 1e6, (System.nanoTime() - t0) / 1e9);
+        LlamaOnnxExporter.export(files.config(), w, target);
+        err.printf(Locale.ROOT, "eval: exported %s%s to ONNX fp32 (%.0f MB, %.1f s)%n", files.path(),
+                adapterDir != null ? " + " + adapterDir : "", Files.size(target) / 1e6, (System.nanoTime() - t0) / 1e9);
         err.flush();
         return target;
     }
@@ -226,8 +223,7 @@ public final class EvalCommand implements Callable<Integer> {
             Path p = Path.of(spec.substring(6));
             try (ModelFiles files = ModelFiles.open(p)) {
                 TokenizerChatCodec codec = TokenizerChatCodec.of(files);
-                // the judge scores its verdict options
-                Path onnx = exportModel(files, null, work.resolve("judge.onnx"), err, LlamaOnnxExporter.fastest(files.config(), true));
+                Path onnx = exportModel(files, null, work.resolve("judge.onnx"), err);
                 return new ModelJudge(new OrtEvaluator(onnx, files.config(), codec.padId(), 0), codec, p.getFileName().toString(),
                         ModelJudge.DEFAULT_RUBRIC, 8);
             }

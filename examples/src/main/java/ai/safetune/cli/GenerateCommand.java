@@ -162,8 +162,7 @@ public final class GenerateCommand implements Callable<Integer> {
         Path work = Files.createTempDirectory("safetune-generate");
         try {
             PrintWriter err = new PrintWriter(System.err, true);
-            Path onnx = EvalCommand.exportModel(files, modelOptions.adapter, work.resolve("model.onnx"), err,
-                    ai.safetune.eval.onnx.LlamaOnnxExporter.fastest(files.config(), false));
+            Path onnx = EvalCommand.exportModel(files, modelOptions.adapter, work.resolve("model.onnx"), err);
             List<ai.safetune.eval.onnx.Generation> results;
             try (OrtEvaluator ort = new OrtEvaluator(onnx, files.config(), pad, modelOptions.threads);
                  ProgressBar pb = new ProgressBarBuilder().setTaskName("generate").setUnit(" prompts", 1)

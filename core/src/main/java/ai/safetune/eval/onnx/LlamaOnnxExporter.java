@@ -73,22 +73,24 @@ public final class LlamaOnnxExporter {
         /** As {@link #PLAIN}, with RoPE done by {@code com.microsoft.RotaryEmbedding} (per-row position ids). */
         ROTARY,
         /**
-         * {@code com.microsoft.RotaryEmbedding} on queries and keys, then {@code com.microsoft.GroupQueryAttention}
-         * (cache append, grouped QKᵀ, softmax, ·V in one kernel); padding anywhere is masked through its
-         * {@code attention_bias} input, so left-padded batches work as with {@link #PLAIN}.
+         * {@code com.microsoft.RotaryEmbedding} on queries and keys, then per layer an {@code If}: when the run has one
+         * new token or no cache, {@code com.microsoft.GroupQueryAttention} (cache append, grouped QKᵀ, softmax, ·V in
+         * one kernel; in place when past and present are one buffer), otherwise (several new tokens on a cache, which
+         * ONNX Runtime's GroupQueryAttention takes only for batch 1: scoring options on a shared context) the plain
+         * block. Padding anywhere is masked through GroupQueryAttention's {@code attention_bias} input, so left-padded
+         * batches work as with {@link #PLAIN}. Needs a head size that is a multiple of 8.
          */
         GQA
     }
 
     /**
-     * The faster variant for a workload, as measured (benchmarks/RESULTS.md, helper {@code gqa}): {@link Attention#GQA}
-     * for generation (with the in-place cache append, 4-12% more new tokens per CPU-second on SmolLM2), {@link Attention#PLAIN} when
-     * option log-likelihoods are scored (GroupQueryAttention cannot run the options of a shared context as one batch on
-     * its cache, and the one-token-per-step option pass is 1.4-1.5x slower on SmolLM2) or when the head size is not a
-     * multiple of 8 (GroupQueryAttention's requirement).
+     * The variant {@link #export(ModelConfig, ModelWeights, Path)} writes: {@link Attention#GQA}, measured faster for
+     * generation (in-place cache append: 4-12% more new tokens per CPU-second on SmolLM2) and no slower for option
+     * scoring (benchmarks/RESULTS.md, helper {@code gqa}), where ONNX Runtime runs it, i.e. for a head size that is a
+     * multiple of 8; {@link Attention#PLAIN} otherwise.
      */
-    public static Attention fastest(ModelConfig cfg, boolean scoresOptions) {
-        return !scoresOptions && cfg.headDim() % 8 == 0 ? Attention.GQA : Attention.PLAIN;
+    public static Attention fastest(ModelConfig cfg) {
+        return cfg.headDim() % 8 == 0 ? Attention.GQA : Attention.PLAIN;
     }
 
     private final ModelConfig cfg;
@@ -118,9 +120,9 @@ public final class LlamaOnnxExporter {
         return "present." + layer + ".value";
     }
 
-    /** Builds the ONNX model in memory. Weights are expanded to fp32 one tensor at a time. */
+    /** Builds the ONNX model in memory ({@link #fastest} variant). Weights are expanded to fp32 one tensor at a time. */
     public static OnnxMl.ModelProto build(ModelConfig cfg, ModelWeights weights) {
-        return build(cfg, weights, Attention.PLAIN);
+        return build(cfg, weights, fastest(cfg));
     }
 
     /** As {@link #build(ModelConfig, ModelWeights)} with the given attention variant. */
@@ -133,7 +135,7 @@ public final class LlamaOnnxExporter {
      * {@code out}. Protobuf limits one model file to 2 GiB.
      */
     public static Path export(ModelConfig cfg, ModelWeights weights, Path out) throws IOException {
-        return export(cfg, weights, out, Attention.PLAIN);
+        return export(cfg, weights, out, fastest(cfg));
     }
 
     /** As {@link #export(ModelConfig, ModelWeights, Path)} with the given attention variant. */
@@ -276,6 +278,7 @@ public final class LlamaOnnxExporter {
         ONNXNode allowed = op(Ops.AND, "allowed", Map.of(), causal, notPad);
         ONNXNode bias = op(ONNXOperators.WHERE, "attn_bias", Map.of(), allowed, ctx.constant("visible", 0f), ctx.constant("masked", MASKED));
         ONNXNode gqaBias = null;
+        ONNXNode useGqa = null;
         ONNXNode seqlensK = null;
         ONNXNode totalLenI32 = null;
         if (attention == Attention.GQA) {
@@ -287,11 +290,15 @@ public final class LlamaOnnxExporter {
             ONNXNode batch = op(Ops.SLICE, "B1", Map.of(), op(Ops.SHAPE, "ids_shape_b", Map.of(), ids), ctx.array("idx0", new long[]{0}), idx1);
             seqlensK = op(Ops.EXPAND, "seqlens_k", Map.of(),
                     op(ONNXOperators.CAST, "seqlens_k1", Map.of("to", i32), op(ONNXOperators.SUB, "L_minus_1", Map.of(), totLen, one)), batch);
+            // GroupQueryAttention takes several new tokens on a cache only for batch 1: such runs (scoring options on
+            // a shared context) take the plain block instead; (S - 1) · P <= 0 iff S = 1 or P = 0
+            useGqa = op(ONNXOperators.LESS_OR_EQUAL, "use_gqa", Map.of(),
+                    op(ONNXOperators.MUL, "s1_times_p", Map.of(), op(ONNXOperators.SUB, "S_minus_1", Map.of(), seqLen, one), pastLen), zero);
         }
 
         ONNXInitializer epsT = ctx.constant("rms_eps", (float) cfg.rmsNormEps());
         // constants of the plain attention block and of the plain RoPE (none unused: ORT warns about those)
-        boolean plainAttn = attention != Attention.GQA;
+        boolean plainAttn = true; // GQA keeps the plain block for several new tokens on a cache
         boolean plainRope = attention == Attention.PLAIN;
         ONNXInitializer scaleT = plainAttn ? ctx.constant("attn_scale", (float) (1.0 / Math.sqrt(d))) : null;
         ONNXInitializer qShape = plainAttn ? ctx.array("q_shape", new long[]{0, 0, nH, d}) : null;
@@ -316,26 +323,18 @@ public final class LlamaOnnxExporter {
                 q3 = op(MsOps.ROTARY_EMBEDDING, "q_rope" + l, Map.of("num_heads", nH, "interleaved", 0), q3, pos, cosCache, sinCache);
                 k3 = op(MsOps.ROTARY_EMBEDDING, "k_rope" + l, Map.of("num_heads", kvH, "interleaved", 0), k3, pos, cosCache, sinCache);
             }
-            if (attention == Attention.GQA) {
-                List<ONNXNode> outs = ctx.operation(MsOps.GROUP_QUERY_ATTENTION,
-                        List.of(q3, k3, v3, pastK[l], pastV[l], seqlensK, totalLenI32, gqaBias),
-                        List.of("gqa" + l, "present_k" + l, "present_v" + l),
-                        new HashMap<>(Map.of("num_heads", nH, "kv_num_heads", kvH, "scale", (float) (1.0 / Math.sqrt(d)), "do_rotary", 0)));
-                ctx.assignTo(outs.get(1), ctx.floatOutput(presentKey(l), 1));
-                ctx.assignTo(outs.get(2), ctx.floatOutput(presentValue(l), 1));
-                x = op(ONNXOperators.ADD, "resid_attn" + l, Map.of(), x, linear(outs.get(0), p + "self_attn.o_proj.weight", h, nH * d));
-                x = mlp(x, p, l, epsT);
-                continue;
-            }
-            ONNXNode q = op(Ops.TRANSPOSE, "q" + l, Map.of("perm", toHeads), op(Ops.RESHAPE, "q_r" + l, Map.of(), q3, qShape));
+            ONNXNode qR = op(Ops.RESHAPE, "q_r" + l, Map.of(), q3, qShape); // the first node of the plain block
+            ONNXNode q = op(Ops.TRANSPOSE, "q" + l, Map.of("perm", toHeads), qR);
             ONNXNode k = op(Ops.TRANSPOSE, "k" + l, Map.of("perm", toHeads), op(Ops.RESHAPE, "k_r" + l, Map.of(), k3, kvShape));
             ONNXNode v = op(Ops.TRANSPOSE, "v" + l, Map.of("perm", toHeads), op(Ops.RESHAPE, "v_r" + l, Map.of(), v3, kvShape));
             ONNXNode qRot = attention == Attention.PLAIN ? rope(q, cosB, sinB, start0, half, full, axis3, "q" + l) : q;
             ONNXNode kRot = attention == Attention.PLAIN ? rope(k, cosB, sinB, start0, half, full, axis3, "k" + l) : k;
             ONNXNode presK = op(ONNXOperators.CONCAT, "present_k" + l, Map.of("axis", 2), pastK[l], kRot);
             ONNXNode presV = op(ONNXOperators.CONCAT, "present_v" + l, Map.of("axis", 2), pastV[l], v);
-            ctx.assignTo(presK, ctx.floatOutput(presentKey(l), 1));
-            ctx.assignTo(presV, ctx.floatOutput(presentValue(l), 1));
+            if (attention != Attention.GQA) {
+                ctx.assignTo(presK, ctx.floatOutput(presentKey(l), 1));
+                ctx.assignTo(presV, ctx.floatOutput(presentValue(l), 1));
+            }
 
             // Query heads grouped by their KV head: [B, kvH, rep, S, d] against keys [B, kvH, 1, L, d].
             ONNXNode q5 = op(Ops.RESHAPE, "q5_" + l, Map.of(), qRot, q5Shape);
@@ -349,6 +348,17 @@ public final class LlamaOnnxExporter {
             ONNXNode merged = op(Ops.RESHAPE, "attn_m" + l, Map.of(),
                     op(Ops.TRANSPOSE, "attn_t" + l, Map.of("perm", toHeads), op(Ops.RESHAPE, "attn_h" + l, Map.of(), attn, ctxShape)),
                     outShape);
+            if (attention == Attention.GQA) {
+                List<ONNXNode> outs = ctx.operation(MsOps.GROUP_QUERY_ATTENTION,
+                        List.of(q3, k3, v3, pastK[l], pastV[l], seqlensK, totalLenI32, gqaBias),
+                        List.of("gqa" + l, "gqa_present_k" + l, "gqa_present_v" + l),
+                        new HashMap<>(Map.of("num_heads", nH, "kv_num_heads", kvH, "scale", (float) (1.0 / Math.sqrt(d)), "do_rotary", 0)));
+                switches.add(new Switch(useGqa.getReference(), qR.getReference(), outs.get(0).getReference(),
+                        List.of(merged.getReference(), presK.getReference(), presV.getReference())));
+                ctx.assignTo(outs.get(1), ctx.floatOutput(presentKey(l), 1));
+                ctx.assignTo(outs.get(2), ctx.floatOutput(presentValue(l), 1));
+                merged = outs.get(0);
+            }
             x = op(ONNXOperators.ADD, "resid_attn" + l, Map.of(), x, linear(merged, p + "self_attn.o_proj.weight", h, nH * d));
             x = mlp(x, p, l, epsT);
         }
@@ -390,11 +400,76 @@ public final class LlamaOnnxExporter {
                 .setProducerVersion("0.1.0")
                 .addOpsetImport(OnnxMl.OperatorSetIdProto.newBuilder().setDomain("").setVersion(ONNXOperators.getOpsetVersion()))
                 .addMetadataProps(OnnxMl.StringStringEntryProto.newBuilder().setKey(ATTENTION_METADATA).setValue(attention.name()))
-                .setGraph(fixInterface(ctx.buildGraph()));
+                .setGraph(fixInterface(switchAttention(ctx.buildGraph())));
         if (attention != Attention.PLAIN) {
             model.addOpsetImport(OnnxMl.OperatorSetIdProto.newBuilder().setDomain(MsOps.DOMAIN).setVersion(1));
         }
         return model.build();
+    }
+
+    /**
+     * A GroupQueryAttention node (first output {@code gqaOutput}) and the plain attention block computing the same
+     * thing, emitted just before it from the node writing {@code firstPlain} on; {@link #switchAttention} turns the pair
+     * into one {@code If} on {@code cond}.
+     */
+    private record Switch(String cond, String firstPlain, String gqaOutput, List<String> plainOutputs) {
+    }
+
+    private final List<Switch> switches = new java.util.ArrayList<>();
+
+    /**
+     * Each GroupQueryAttention node becomes {@code If(cond)}: then GroupQueryAttention, else the plain block (moved into
+     * the else branch, where ONNX Runtime runs it only when chosen). The If keeps the GQA node's output names.
+     */
+    private OnnxMl.GraphProto switchAttention(OnnxMl.GraphProto g) {
+        if (switches.isEmpty()) {
+            return g;
+        }
+        java.util.Set<Integer> moved = new java.util.HashSet<>();
+        Map<Integer, OnnxMl.NodeProto> replaced = new HashMap<>();
+        Map<String, Integer> producer = new HashMap<>();
+        for (int i = 0; i < g.getNodeCount(); i++) {
+            for (String o : g.getNode(i).getOutputList()) {
+                producer.put(o, i);
+            }
+        }
+        for (Switch sw : switches) {
+            int first = producer.get(sw.firstPlain());
+            int last = producer.get(sw.gqaOutput());
+            OnnxMl.NodeProto gqa = g.getNode(last);
+            OnnxMl.GraphProto.Builder thenG = OnnxMl.GraphProto.newBuilder().setName("then_" + gqa.getName());
+            OnnxMl.NodeProto.Builder inner = gqa.toBuilder().clearOutput();
+            for (String o : gqa.getOutputList()) {
+                inner.addOutput("then_" + o);
+                thenG.addOutput(untypedShape("then_" + o));
+            }
+            thenG.addNode(inner);
+            OnnxMl.GraphProto.Builder elseG = OnnxMl.GraphProto.newBuilder().setName("else_" + gqa.getName());
+            for (int i = first; i < last; i++) {
+                elseG.addNode(g.getNode(i));
+                moved.add(i);
+            }
+            sw.plainOutputs().forEach(o -> elseG.addOutput(untypedShape(o)));
+            replaced.put(last, OnnxMl.NodeProto.newBuilder().setOpType("If").setName("if_" + gqa.getName())
+                    .addInput(sw.cond()).addAllOutput(gqa.getOutputList())
+                    .addAttribute(OnnxMl.AttributeProto.newBuilder().setName("then_branch")
+                            .setType(OnnxMl.AttributeProto.AttributeType.GRAPH).setG(thenG))
+                    .addAttribute(OnnxMl.AttributeProto.newBuilder().setName("else_branch")
+                            .setType(OnnxMl.AttributeProto.AttributeType.GRAPH).setG(elseG))
+                    .build());
+        }
+        OnnxMl.GraphProto.Builder b = g.toBuilder().clearNode();
+        for (int i = 0; i < g.getNodeCount(); i++) {
+            if (!moved.contains(i)) {
+                b.addNode(replaced.getOrDefault(i, g.getNode(i)));
+            }
+        }
+        return b.build();
+    }
+
+    private static OnnxMl.ValueInfoProto untypedShape(String name) {
+        return OnnxMl.ValueInfoProto.newBuilder().setName(name).setType(OnnxMl.TypeProto.newBuilder().setTensorType(
+                OnnxMl.TypeProto.Tensor.newBuilder().setElemType(OnnxMl.TensorProto.DataType.FLOAT.getNumber()))).build();
     }
 
     private ONNXNode mlp(ONNXNode x, String p, int l, ONNXInitializer epsT) {

@@ -325,10 +325,6 @@ public final class OrtEvaluator implements AutoCloseable {
         if (keep < 1 || keep > s) {
             throw new IllegalArgumentException("keep must be in [1, " + s + "], got " + keep);
         }
-        if (attention == LlamaOnnxExporter.Attention.GQA && past.length > 0 && s > 1 && b > 1) {
-            throw new IllegalArgumentException("a GQA export takes " + s + " new tokens on a cache only for one row (ONNX Runtime's"
-                    + " GroupQueryAttention), this batch has " + b + "; feed one token per step or export with Attention.PLAIN");
-        }
         long[] rows = new long[b * keep];
         for (int r = 0; r < b; r++) {
             for (int j = 0; j < keep; j++) {
@@ -742,11 +738,7 @@ public final class OrtEvaluator implements AutoCloseable {
             }
         }
         try (KvCache past = shared.repeat(rowGroup)) {
-            // GroupQueryAttention takes several new tokens on top of a cache only for batch 1: with it the options run
-            // one token per step, all rows at once, as generation does
-            boolean stepwise = attention == LlamaOnnxExporter.Attention.GQA && p > 0 && s > 1;
-            float[] lp = stepwise ? stepwiseLogProbs(ids, pos, mask, past, logitRows, targetIds)
-                    : head != null
+            float[] lp = head != null
                     ? headLogProbs(run(ids, pos, mask, past, NONE, NONE, NONE, logitRows, p + s, HIDDEN_OUTPUTS), targetIds)
                     : graphLogProbs(run(ids, pos, mask, past, NONE, logitRows, targetIds, p + s, SCORE_OUTPUTS));
             t = 0;
@@ -760,68 +752,6 @@ public final class OrtEvaluator implements AutoCloseable {
         } finally {
             shared.close();
         }
-    }
-
-    /**
-     * The option rows of {@link #scoreGroups} fed one column at a time on top of {@code past}: the log-probabilities of
-     * the targets at flat positions {@code logitRows} (row · s + column), in order.
-     */
-    private float[] stepwiseLogProbs(long[][] ids, long[][] pos, long[][] mask, KvCache past, long[] logitRows, long[] targetIds) {
-        int b = ids.length;
-        int s = ids[0].length;
-        int p = past.length;
-        int h = cfg.hiddenSize();
-        float[] lp = new float[targetIds.length];
-        float[] hidden = head != null ? new float[targetIds.length * h] : null;
-        java.util.Set<String> outs = new java.util.HashSet<>(CACHE_OUTPUTS);
-        outs.addAll(head != null ? HIDDEN_OUTPUTS : SCORE_OUTPUTS);
-        KvCache cache = past;
-        try {
-            for (int j = 0; j < s; j++) {
-                long[][] colIds = new long[b][1];
-                long[][] colPos = new long[b][1];
-                long[][] colMask = new long[b][];
-                for (int r = 0; r < b; r++) {
-                    colIds[r][0] = ids[r][j];
-                    colPos[r][0] = pos[r][j];
-                    colMask[r] = Arrays.copyOf(mask[r], p + j + 1);
-                }
-                // the targets of this column, in the order of logitRows
-                List<Integer> at = new ArrayList<>();
-                for (int t = 0; t < logitRows.length; t++) {
-                    if (logitRows[t] % s == j) {
-                        at.add(t);
-                    }
-                }
-                long[] rows = new long[at.size()];
-                long[] tids = new long[at.size()];
-                for (int i = 0; i < rows.length; i++) {
-                    rows[i] = logitRows[at.get(i)] / s;
-                    tids[i] = targetIds[at.get(i)];
-                }
-                OrtSession.Result res = head != null
-                        ? run(colIds, colPos, colMask, cache, NONE, NONE, NONE, rows, p + j + 1, outs)
-                        : run(colIds, colPos, colMask, cache, NONE, rows, tids, p + j + 1, outs);
-                KvCache next = new KvCache(res, b, p + j + 1);
-                if (cache != past) {
-                    cache.close();
-                }
-                cache = next;
-                FloatBuffer fb = tensor(res, head != null ? LlamaOnnxExporter.HIDDEN : LlamaOnnxExporter.TARGET_LOGPROBS).getFloatBuffer();
-                for (int i = 0; i < rows.length; i++) {
-                    if (head != null) {
-                        fb.get(i * h, hidden, at.get(i) * h, h);
-                    } else {
-                        lp[at.get(i)] = fb.get(i);
-                    }
-                }
-            }
-        } finally {
-            if (cache != past) {
-                cache.close();
-            }
-        }
-        return head != null ? headLogProbs(FloatBuffer.wrap(hidden), targetIds) : lp;
     }
 
     private static float[] graphLogProbs(OrtSession.Result res) {

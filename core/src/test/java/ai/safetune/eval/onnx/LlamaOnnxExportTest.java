@@ -75,11 +75,16 @@ class LlamaOnnxExportTest {
                 assertThat(cache.length()).isEqualTo(i + 1);
                 assertClose(d.logits(), 0, ref[i], "cached decode step at position " + i);
             }
-            if (attention == LlamaOnnxExporter.Attention.GQA) {
-                try (OrtEvaluator.KvCache two = cache.repeat(List.of(0, 0))) {
-                    assertThatThrownBy(() -> ev.forward(new long[][]{{1, 2}, {3, 4}}, new long[][]{{10, 11}, {10, 11}},
-                            new long[][]{ones(12), ones(12)}, two, 1)).hasMessageContaining("only for one row");
+            // several new tokens on a cache for a batch: GQA exports switch to the plain block (ORT's GQA refuses them)
+            try (OrtEvaluator.KvCache two = cache.repeat(List.of(0, 0))) {
+                OrtEvaluator.Step d = ev.forward(new long[][]{{1, 2}, {1, 2}}, new long[][]{{10, 11}, {10, 11}},
+                        new long[][]{ones(12), ones(12)}, two, 2);
+                double[][] ref2 = m.forward(java.util.stream.IntStream.concat(java.util.Arrays.stream(seq), java.util.stream.IntStream.of(1, 2)).toArray());
+                for (int r = 0; r < 2; r++) {
+                    assertClose(d.logits(), (r * 2) * v, ref2[10], "two new tokens on a cache, row " + r + ", first");
+                    assertClose(d.logits(), (r * 2 + 1) * v, ref2[11], "two new tokens on a cache, row " + r + ", second");
                 }
+                d.cache().close();
             }
             cache.close();
         }
@@ -186,14 +191,20 @@ class LlamaOnnxExportTest {
     }
 
     @Test
-    void fastestVariantIsGqaForGenerationWhereItRuns() {
-        assertThat(LlamaOnnxExporter.fastest(RandomLlama.config(false, 8), false)).isEqualTo(LlamaOnnxExporter.Attention.GQA);
-        assertThat(LlamaOnnxExporter.fastest(RandomLlama.config(false, 8), true)).isEqualTo(LlamaOnnxExporter.Attention.PLAIN);
-        assertThat(LlamaOnnxExporter.fastest(RandomLlama.config(false, 4), false)).isEqualTo(LlamaOnnxExporter.Attention.PLAIN);
+    void defaultVariantIsGqaWhereItRuns() {
+        assertThat(LlamaOnnxExporter.fastest(RandomLlama.config(false, 8))).isEqualTo(LlamaOnnxExporter.Attention.GQA);
+        assertThat(LlamaOnnxExporter.fastest(RandomLlama.config(false, 4))).isEqualTo(LlamaOnnxExporter.Attention.PLAIN);
         RandomLlama m = new RandomLlama(RandomLlama.config(false, 8), 1);
-        assertThat(LlamaOnnxExporter.build(m.cfg, m, LlamaOnnxExporter.Attention.GQA).getGraph().getNodeList())
-                .filteredOn(n -> n.getOpType().equals("GroupQueryAttention")).hasSize(m.cfg.numLayers())
-                .allSatisfy(n -> assertThat(n.getDomain()).isEqualTo("com.microsoft"));
+        // per layer an If: GroupQueryAttention, or the plain block for several new tokens on a cache
+        assertThat(LlamaOnnxExporter.build(m.cfg, m).getGraph().getNodeList())
+                .filteredOn(n -> n.getOpType().equals("If")).hasSize(m.cfg.numLayers())
+                .allSatisfy(n -> {
+                    assertThat(n.getAttribute(0).getName()).isEqualTo("then_branch");
+                    assertThat(n.getAttribute(0).getG().getNode(0).getOpType()).isEqualTo("GroupQueryAttention");
+                    assertThat(n.getAttribute(0).getG().getNode(0).getDomain()).isEqualTo("com.microsoft");
+                    assertThat(n.getAttribute(1).getG().getNodeList()).extracting(ai.onnx.proto.OnnxMl.NodeProto::getOpType)
+                            .contains("Concat", "Softmax", "MatMul");
+                });
     }
 
     static void assertClose(float[] got, int off, double[] want, String what) {
