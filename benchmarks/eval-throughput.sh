@@ -6,7 +6,7 @@
 # Usage: benchmarks/eval-throughput.sh [N=64] [B=16] [T=64] [THREADS=2]
 #   env: PYTHON (python with torch+transformers+gguf; default /work/train2/.venv-bench/bin/python, else a venv
 #        made in benchmarks/eval-bench/.venv), SHARED (default ../shared), SKIP_JAVA=1 (skip the Java forward), SKIP_HF=1,
-#        SKIP_BUILD=1, SKIP_SCORE_AB=1 (skip the A/B run scoring with the head inside the decoder graph), SCORE_N (examples per scoring task, default 200: piqa item 628 is longer than the tiny model's 512 positions, which the scorer rejects), ORT_BATCH (our batch size, default 32, safetune eval's default).
+#        SKIP_BUILD=1, SKIP_ATTENTION_AB=1 (skip the PLAIN vs GQA generation A/B), SKIP_SCORE_AB=1 (skip the A/B run scoring with the head inside the decoder graph), SCORE_N (examples per scoring task, default 200: piqa item 628 is longer than the tiny model's 512 positions, which the scorer rejects), ORT_BATCH (our batch size, default 32, safetune eval's default).
 # Full AdvBench: benchmarks/eval-throughput.sh 520 16 64 2
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +35,9 @@ if [[ -z "${SKIP_HF:-}" ]]; then
     --threads "$THREADS" 2>/dev/null | grep '^RESULT' | tee -a "$OUT/log"
 fi
 $JAVA gen ort "$SHARED" "$N" "$ORT_BATCH" "$T" "$THREADS" 2>/dev/null | grep '^RESULT' | tee -a "$OUT/log"
+if [[ -z "${SKIP_ATTENTION_AB:-}" ]]; then  # A/B: the plain-op graph vs GroupQueryAttention (in-place cache), 3 alternating rounds
+  $JAVA gen-ab "$SHARED" "$N" "$ORT_BATCH" "$T" "$THREADS" 3 PLAIN,GQA 2>/dev/null | grep '^RESULT' | tee -a "$OUT/log"
+fi
 if [[ -z "${SKIP_JAVA:-}" ]]; then
   $JAVA gen java "$SHARED" "$N" "$ORT_BATCH" "$T" "$THREADS" 2>/dev/null | grep '^RESULT' | tee -a "$OUT/log"
 fi

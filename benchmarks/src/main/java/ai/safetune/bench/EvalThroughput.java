@@ -33,22 +33,38 @@ import java.util.Set;
  *
  * <pre>
  * java -cp benchmarks.jar ai.safetune.bench.EvalThroughput gen ort|java SHARED N BATCH NEW_TOKENS THREADS
- * java -cp benchmarks.jar ai.safetune.bench.EvalThroughput score ort SHARED MODEL TASK N BATCH THREADS [in-graph]
+ * java -cp benchmarks.jar ai.safetune.bench.EvalThroughput score ort SHARED MODEL TASK N BATCH THREADS [in-graph] [PLAIN|ROTARY|GQA]
+ * java -cp benchmarks.jar ai.safetune.bench.EvalThroughput gen-ab SHARED N BATCH NEW_TOKENS THREADS REPS PLAIN,GQA[,ROTARY]
  * </pre>
  * {@code gen}: batched greedy generation on the first N AdvBench prompts (chat template), exactly NEW_TOKENS
  * new tokens per prompt (no EOS stop) so every engine does the same work; one untimed warm-up batch first.
  * {@code score}: log-likelihood of every option of the first N examples of a shared multiple-choice task
  * (choices/s), through {@link TaskEvaluation#multipleChoice}, i.e. exactly what {@code safetune eval} runs;
  * {@code in-graph} scores inside the decoder graph instead of with the head model beside it (A/B).
+ * {@code gen-ab}: the ORT generation run of {@code gen} for several {@link LlamaOnnxExporter.Attention} exports in
+ * one process, sessions open side by side, REPS rounds with the order rotated each round (A/B on a shared box:
+ * compare the per-CPU-second column).
  */
 public final class EvalThroughput {
     private static final com.sun.management.OperatingSystemMXBean OS =
             (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
 
     public static void main(String[] args) throws Exception {
+        if (args.length > 0 && args[0].equals("gen-ab")) {
+            genAb(Path.of(args[1]), Integer.parseInt(args[2]), Integer.parseInt(args[3]), Integer.parseInt(args[4]),
+                    Integer.parseInt(args[5]), Integer.parseInt(args[6]), args[7].split(","));
+            return;
+        }
         if (args.length > 0 && args[0].equals("score")) {
+            List<String> opts = List.of(args).subList(Math.min(8, args.length), args.length);
+            LlamaOnnxExporter.Attention att = null; // LlamaOnnxExporter.fastest, what safetune eval exports
+            for (String o : opts) {
+                if (!o.equals("in-graph")) {
+                    att = LlamaOnnxExporter.Attention.valueOf(o);
+                }
+            }
             score(Path.of(args[2]), Path.of(args[3]), args[4], Integer.parseInt(args[5]), Integer.parseInt(args[6]),
-                    Integer.parseInt(args[7]), args.length > 8 && args[8].equals("in-graph"));
+                    Integer.parseInt(args[7]), opts.contains("in-graph"), att);
             return;
         }
         if (args.length < 7 || !args[0].equals("gen")) {
@@ -82,7 +98,9 @@ public final class EvalThroughput {
     private static void genOrt(ModelFiles files, TokenizerChatCodec codec, List<int[]> prompts, int batch, int newTokens,
                                int threads) throws Exception {
         Path dir = Files.createTempDirectory("bench-ort");
-        Path onnx = LlamaOnnxExporter.export(files.config(), files.weights(), dir.resolve("m.onnx"));
+        // the variant safetune eval exports
+        LlamaOnnxExporter.Attention attention = LlamaOnnxExporter.fastest(files.config());
+        Path onnx = LlamaOnnxExporter.export(files.config(), files.weights(), dir.resolve("m.onnx"), attention);
         try (OrtEvaluator ort = new OrtEvaluator(onnx, files.config(), codec.padId(), threads)) {
             GenerationConfig gc = GenerationConfig.greedy(newTokens, Set.of()).withBatchSize(batch);
             ort.generate(prompts.subList(0, Math.min(batch, prompts.size())), gc, null); // warm-up
@@ -90,10 +108,76 @@ public final class EvalThroughput {
             long t0 = System.nanoTime();
             List<Generation> g = ort.generate(prompts, gc, null);
             long tokens = g.stream().mapToLong(x -> x.generatedIds().length).sum();
-            result("gen", "onnxruntime-fp32", tokens, "new_tokens", t0, c0);
+            result("gen", "onnxruntime-fp32-" + attention, tokens, "new_tokens", t0, c0);
         } finally {
             Files.deleteIfExists(onnx);
             Files.deleteIfExists(LlamaOnnxExporter.headFile(onnx));
+            Files.deleteIfExists(dir);
+        }
+    }
+
+    private static void genAb(Path shared, int n, int batch, int newTokens, int threads, int reps, String[] variants)
+            throws Exception {
+        List<PromptRecord> adv = SharedDatasets.advbench(shared.resolve("data"));
+        Path dir = Files.createTempDirectory("bench-ort-ab");
+        List<OrtEvaluator> evs = new ArrayList<>();
+        List<Path> files = new ArrayList<>();
+        try (ModelFiles mf = ModelFiles.open(shared.resolve("models/SmolLM2-135M-Instruct.Q4_1.gguf"))) {
+            TokenizerChatCodec codec = TokenizerChatCodec.of(mf);
+            List<int[]> prompts = new ArrayList<>();
+            for (PromptRecord p : adv.subList(0, n)) {
+                prompts.add(codec.encodeChat(List.of(Message.user(p.prompt())), true));
+            }
+            GenerationConfig gc = GenerationConfig.greedy(newTokens, Set.of()).withBatchSize(batch);
+            List<List<Generation>> outputs = new ArrayList<>();
+            for (String v : variants) {
+                // GQA-copy: the GQA export with a fresh present cache per step (no in-place append)
+                boolean copy = v.endsWith("-copy");
+                LlamaOnnxExporter.Attention a = LlamaOnnxExporter.Attention.valueOf(copy ? v.substring(0, v.length() - 5) : v);
+                Path onnx = LlamaOnnxExporter.export(mf.config(), mf.weights(), dir.resolve(v + ".onnx"), a);
+                files.add(onnx);
+                System.setProperty("safetune.ort.inPlaceKv", String.valueOf(!copy));
+                OrtEvaluator ev = new OrtEvaluator(onnx, mf.config(), codec.padId(), threads);
+                System.clearProperty("safetune.ort.inPlaceKv");
+                evs.add(ev);
+                outputs.add(ev.generate(prompts.subList(0, Math.min(batch, prompts.size())), gc, null)); // warm-up
+            }
+            // same greedy tokens from every variant on the warm-up batch (ties aside): a cheap sanity check
+            for (int i = 1; i < variants.length; i++) {
+                int same = 0;
+                int total = 0;
+                for (int r = 0; r < outputs.get(0).size(); r++) {
+                    int[] a = outputs.get(0).get(r).generatedIds();
+                    int[] b = outputs.get(i).get(r).generatedIds();
+                    for (int j = 0; j < Math.min(a.length, b.length); j++) {
+                        total++;
+                        if (a[j] != b[j]) {
+                            break;
+                        }
+                        same++;
+                    }
+                }
+                System.out.printf(Locale.ROOT, "  %s vs %s: %d of %d warm-up tokens equal up to the first difference per row%n",
+                        variants[i], variants[0], same, total);
+            }
+            for (int round = 0; round < reps; round++) {
+                for (int j = 0; j < variants.length; j++) {
+                    int i = (j + round) % variants.length;
+                    long c0 = OS.getProcessCpuTime();
+                    long t0 = System.nanoTime();
+                    List<Generation> g = evs.get(i).generate(prompts, gc, null);
+                    long tokens = g.stream().mapToLong(x -> x.generatedIds().length).sum();
+                    result("gen", "onnxruntime-fp32-" + variants[i], tokens, "new_tokens", t0, c0);
+                }
+            }
+        } finally {
+            for (OrtEvaluator ev : evs) {
+                ev.close();
+            }
+            for (Path f : files) {
+                Files.deleteIfExists(f);
+                Files.deleteIfExists(LlamaOnnxExporter.headFile(f));
+            }
             Files.deleteIfExists(dir);
         }
     }
@@ -145,14 +229,18 @@ public final class EvalThroughput {
         return tokens;
     }
 
-    private static void score(Path shared, Path model, String task, int n, int batch, int threads, boolean inGraph) throws Exception {
+    private static void score(Path shared, Path model, String task, int n, int batch, int threads, boolean inGraph,
+                              LlamaOnnxExporter.Attention attention) throws Exception {
         List<TaskExample> all = SharedDatasets.task(shared.resolve("data"), task);
         List<TaskExample> ex = all.subList(0, Math.min(n, all.size()));
         long choices = ex.stream().mapToLong(e -> e.choices().size()).sum();
         try (ModelFiles files = ModelFiles.open(model)) {
             TokenizerChatCodec codec = TokenizerChatCodec.of(files);
             Path dir = Files.createTempDirectory("bench-score");
-            Path onnx = LlamaOnnxExporter.export(files.config(), files.weights(), dir.resolve("m.onnx"));
+            if (attention == null) {
+                attention = LlamaOnnxExporter.fastest(files.config());
+            }
+            Path onnx = LlamaOnnxExporter.export(files.config(), files.weights(), dir.resolve("m.onnx"), attention);
             if (inGraph) { // A/B: score inside the decoder graph instead of the chunked head model
                 Files.delete(LlamaOnnxExporter.headFile(onnx));
             }
@@ -161,7 +249,8 @@ public final class EvalThroughput {
                 long c0 = OS.getProcessCpuTime();
                 long t0 = System.nanoTime();
                 SuiteResult r = TaskEvaluation.multipleChoice(task, ex, ort, codec, batch, 0);
-                String engine = inGraph ? "onnxruntime-fp32-in-graph-head" : "onnxruntime-fp32";
+                String engine = (inGraph ? "onnxruntime-fp32-in-graph-head" : "onnxruntime-fp32")
+                        + "-" + attention;
                 result("score:" + task + ":" + model.getFileName(), engine, choices, "choices", t0, c0);
                 System.out.printf(Locale.ROOT, "  (%s accuracy %.3f over %d examples)%n", task, r.overall().value(), ex.size());
                 // the log-likelihoods alone (no prompt rendering, no bootstrap CIs): what the ≥ 2,000 choices/s goal is about

@@ -22,6 +22,8 @@ enum Ops implements ONNXOperator {
     SHAPE("Shape", 1, 0, Map.of()),
     AND("And", 2, 0, Map.of()),
     RANGE("Range", 3, 0, Map.of()),
+    SQUEEZE("Squeeze", 1, 1, Map.of()),
+    EXPAND("Expand", 2, 0, Map.of()),
     LOG_SOFTMAX("LogSoftmax", 1, 0, Map.of("axis", new ONNXAttribute("axis", AttributeType.INT, true))),
     GATHER_ELEMENTS("GatherElements", 2, 0, Map.of("axis", new ONNXAttribute("axis", AttributeType.INT, true)));
 

@@ -37,6 +37,14 @@ public final class OrtEvaluator implements AutoCloseable {
     private final java.util.Set<String> CACHE_OUTPUTS = new java.util.HashSet<>();
     private final java.util.Set<String> SCORE_OUTPUTS = java.util.Set.of(LlamaOnnxExporter.TARGET_LOGPROBS);
     private final java.util.Set<String> HIDDEN_OUTPUTS = java.util.Set.of(LlamaOnnxExporter.HIDDEN);
+    private final java.util.Set<String> LOGITS_ONLY = java.util.Set.of(LlamaOnnxExporter.LOGITS);
+    // the attention variant the decoder was exported with (LlamaOnnxExporter.ATTENTION_METADATA)
+    private final LlamaOnnxExporter.Attention attention;
+    // GroupQueryAttention appends in place when past and present are one buffer: generation then writes each step's
+    // keys and values into a preallocated cache instead of copying the whole cache into a new one
+    private final boolean inPlaceKv;
+    // direct buffers backing the in-place caches, reused from batch to batch (key and value of every layer)
+    private java.nio.ByteBuffer[] kvPool;
 
     /**
      * @param onnxFile a model written by {@link LlamaOnnxExporter#export}
@@ -90,6 +98,19 @@ public final class OrtEvaluator implements AutoCloseable {
         } catch (OrtException e) {
             throw new IllegalStateException("ONNX Runtime could not load " + onnxFile + ": " + e.getMessage(), e);
         }
+        LlamaOnnxExporter.Attention att = LlamaOnnxExporter.Attention.PLAIN;
+        try {
+            String a = session.getMetadata().getCustomMetadata().get(LlamaOnnxExporter.ATTENTION_METADATA);
+            if (a != null) {
+                att = LlamaOnnxExporter.Attention.valueOf(a);
+            }
+        } catch (OrtException | IllegalArgumentException e) {
+            close();
+            throw new IllegalArgumentException(onnxFile + ": unreadable " + LlamaOnnxExporter.ATTENTION_METADATA + " metadata: " + e.getMessage(), e);
+        }
+        this.attention = att;
+        this.inPlaceKv = att == LlamaOnnxExporter.Attention.GQA
+                && Boolean.parseBoolean(System.getProperty("safetune.ort.inPlaceKv", "true"));
         for (String in : List.of(LlamaOnnxExporter.INPUT_IDS, LlamaOnnxExporter.ATTENTION_MASK, LlamaOnnxExporter.POSITION_IDS,
                 LlamaOnnxExporter.LOGIT_ROWS, LlamaOnnxExporter.TARGET_ROWS, LlamaOnnxExporter.TARGET_IDS, LlamaOnnxExporter.HIDDEN_ROWS, LlamaOnnxExporter.pastKey(cfg.numLayers() - 1))) {
             if (!session.getInputNames().contains(in)) {
@@ -102,6 +123,95 @@ public final class OrtEvaluator implements AutoCloseable {
 
     public ModelConfig config() {
         return cfg;
+    }
+
+    /** The attention variant of the loaded decoder (PLAIN for exports without the metadata entry). */
+    public LlamaOnnxExporter.Attention attention() {
+        return attention;
+    }
+
+    /**
+     * Caches of one generation batch that GroupQueryAttention appends to in place: per layer one [B, kvHeads,
+     * capacity, headDim] key and value tensor, fed as {@code past_*} and bound as the {@code present_*} output of the
+     * same run; {@code length} positions are filled.
+     */
+    private final class InPlaceKv implements AutoCloseable {
+        final Map<String, OnnxTensor> past = new HashMap<>();
+        final Map<String, OnnxTensor> present = new HashMap<>();
+        final int batch;
+        int length;
+
+        InPlaceKv(int batch, int capacity) {
+            this.batch = batch;
+            long[] shape = {batch, cfg.numKvHeads(), capacity, cfg.headDim()};
+            long need = (long) batch * cfg.numKvHeads() * capacity * cfg.headDim();
+            if (need * Float.BYTES > Integer.MAX_VALUE) {
+                throw new IllegalArgumentException("a KV cache of " + batch + " rows x " + capacity + " positions exceeds 2 GiB per layer"
+                        + " tensor; use a smaller batch size");
+            }
+            int floats = (int) need;
+            int n = 2 * cfg.numLayers();
+            if (kvPool == null || kvPool[0].capacity() < floats * Float.BYTES) {
+                kvPool = new java.nio.ByteBuffer[n];
+                for (int i = 0; i < n; i++) {
+                    kvPool[i] = java.nio.ByteBuffer.allocateDirect(floats * Float.BYTES).order(java.nio.ByteOrder.nativeOrder());
+                }
+            }
+            try {
+                for (int l = 0; l < cfg.numLayers(); l++) {
+                    // unfilled positions are never read: the op attends to the first seqlens_k + 1 only
+                    OnnxTensor k = OnnxTensor.createTensor(env, kvPool[2 * l].asFloatBuffer().limit(floats), shape);
+                    OnnxTensor v = OnnxTensor.createTensor(env, kvPool[2 * l + 1].asFloatBuffer().limit(floats), shape);
+                    past.put(LlamaOnnxExporter.pastKey(l), k);
+                    past.put(LlamaOnnxExporter.pastValue(l), v);
+                    present.put(LlamaOnnxExporter.presentKey(l), k);
+                    present.put(LlamaOnnxExporter.presentValue(l), v);
+                }
+            } catch (OrtException e) {
+                close();
+                throw new IllegalStateException("ONNX Runtime: " + e.getMessage(), e);
+            }
+        }
+
+        @Override
+        public void close() {
+            past.values().forEach(OnnxTensor::close);
+        }
+    }
+
+    /** As {@link #forward} on an in-place cache: the new keys and values are written into it; returns the logits. */
+    private float[] forwardInPlace(long[][] ids, long[][] positions, long[][] mask, InPlaceKv kv, int keep) {
+        int b = ids.length;
+        int s = ids[0].length;
+        int total = kv.length + s;
+        long[] rows = new long[b * keep];
+        for (int r = 0; r < b; r++) {
+            for (int j = 0; j < keep; j++) {
+                rows[r * keep + j] = (long) r * s + s - keep + j;
+            }
+        }
+        Map<String, OnnxTensor> inputs = new HashMap<>(kv.past);
+        List<OnnxTensor> created = new ArrayList<>();
+        try {
+            created.add(put(inputs, LlamaOnnxExporter.INPUT_IDS, flatten(ids, s), b, s));
+            created.add(put(inputs, LlamaOnnxExporter.POSITION_IDS, flatten(positions, s), b, s));
+            created.add(put(inputs, LlamaOnnxExporter.ATTENTION_MASK, flatten(mask, total), b, total));
+            created.add(put(inputs, LlamaOnnxExporter.LOGIT_ROWS, rows));
+            created.add(put(inputs, LlamaOnnxExporter.TARGET_ROWS, NONE));
+            created.add(put(inputs, LlamaOnnxExporter.HIDDEN_ROWS, NONE));
+            created.add(put(inputs, LlamaOnnxExporter.TARGET_IDS, NONE));
+            try (OrtSession.Result r = session.run(inputs, LOGITS_ONLY, kv.present)) {
+                FloatBuffer fb = tensor(r, LlamaOnnxExporter.LOGITS).getFloatBuffer();
+                float[] logits = new float[fb.remaining()];
+                fb.get(logits);
+                kv.length = total;
+                return logits;
+            }
+        } catch (OrtException e) {
+            throw new IllegalStateException("ONNX Runtime failed on a batch of " + b + " x " + s + " tokens: " + e.getMessage(), e);
+        } finally {
+            created.forEach(OnnxTensor::close);
+        }
     }
 
     /** Key/value cache of a batch: the present tensors of the last step (or empty tensors before the first). */
@@ -375,12 +485,21 @@ public final class OrtEvaluator implements AutoCloseable {
         }
         Generation.Finish[] finish = new Generation.Finish[b];
         String[] texts = new String[b];
-        KvCache cache = emptyCache(b);
+        // the last generated token is never fed back: t + maxNewTokens - 1 positions at most
+        InPlaceKv kv = inPlaceKv ? new InPlaceKv(b, t + gc.maxNewTokens() - 1) : null;
+        KvCache cache = inPlaceKv ? null : emptyCache(b);
         try {
             int keep = left ? 1 : t;
-            Step step = forward(ids, pos, mask, cache, keep);
-            cache.close();
-            cache = step.cache();
+            float[] logits;
+            if (inPlaceKv) {
+                logits = forwardInPlace(ids, pos, mask, kv, keep);
+            } else {
+                Step step = forward(ids, pos, mask, cache, keep);
+                cache.close();
+                cache = step.cache();
+                logits = step.logits();
+            }
+            int kept = keep;
             float[] row = new float[v];
             List<long[]> maskRows = new ArrayList<>();
             for (long[] m : mask) {
@@ -397,7 +516,7 @@ public final class OrtEvaluator implements AutoCloseable {
                         continue;
                     }
                     int at = stepNo == 0 ? (left ? 0 : len[r] - 1) : 0;
-                    System.arraycopy(step.logits(), (r * step.kept() + at) * v, row, 0, v);
+                    System.arraycopy(logits, (r * kept + at) * v, row, 0, v);
                     int tok = gc.greedy() ? argmax(row) : Sampling.sample(row, gc.temperature(), gc.topK(), gc.topP(), rnd[r]);
                     gen.get(r).add(tok);
                     if (gc.eosIds().contains(tok)) {
@@ -428,12 +547,23 @@ public final class OrtEvaluator implements AutoCloseable {
                     m[m.length - 1] = 1;
                     maskRows.set(r, m);
                 }
-                step = forward(next, nextPos, maskRows.toArray(long[][]::new), cache, 1);
-                cache.close();
-                cache = step.cache();
+                kept = 1;
+                if (inPlaceKv) {
+                    logits = forwardInPlace(next, nextPos, maskRows.toArray(long[][]::new), kv, 1);
+                } else {
+                    Step step = forward(next, nextPos, maskRows.toArray(long[][]::new), cache, 1);
+                    cache.close();
+                    cache = step.cache();
+                    logits = step.logits();
+                }
             }
         } finally {
-            cache.close();
+            if (cache != null) {
+                cache.close();
+            }
+            if (kv != null) {
+                kv.close();
+            }
         }
         Generation[] out = new Generation[b];
         for (int r = 0; r < b; r++) {
@@ -638,10 +768,16 @@ public final class OrtEvaluator implements AutoCloseable {
     private static final int HEAD_CHUNK = 64;
 
     private float[] headLogProbs(OrtSession.Result res, long[] targetIds) {
+        try (res) {
+            return headLogProbs(tensor(res, LlamaOnnxExporter.HIDDEN).getFloatBuffer(), targetIds);
+        }
+    }
+
+    /** Log-probabilities of {@code targetIds} from the final hidden rows [n, hidden], through the head model. */
+    private float[] headLogProbs(FloatBuffer hidden, long[] targetIds) {
         int h = cfg.hiddenSize();
         float[] lp = new float[targetIds.length];
-        try (res) {
-            FloatBuffer hidden = tensor(res, LlamaOnnxExporter.HIDDEN).getFloatBuffer();
+        try {
             // equal chunks: a small last one would stream the whole head weight for a few rows
             int chunks = (targetIds.length + HEAD_CHUNK - 1) / HEAD_CHUNK;
             int size = (targetIds.length + chunks - 1) / Math.max(1, chunks);

@@ -11,7 +11,8 @@ import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /** The exported graph on ONNX Runtime against an independent float64 forward of the same random weights. */
 class LlamaOnnxExportTest {
@@ -19,7 +20,11 @@ class LlamaOnnxExportTest {
     static final double TOL = 1e-4;
 
     static OrtEvaluator export(RandomLlama m, Path dir) throws Exception {
-        Path f = LlamaOnnxExporter.export(m.cfg, m, dir.resolve("m.onnx"));
+        return export(m, dir, LlamaOnnxExporter.Attention.PLAIN);
+    }
+
+    static OrtEvaluator export(RandomLlama m, Path dir, LlamaOnnxExporter.Attention attention) throws Exception {
+        Path f = LlamaOnnxExporter.export(m.cfg, m, dir.resolve("m.onnx"), attention);
         return new OrtEvaluator(f, m.cfg, 0, 1);
     }
 
@@ -41,14 +46,15 @@ class LlamaOnnxExportTest {
         return r;
     }
 
-    @ParameterizedTest
-    @ValueSource(booleans = {false, true})
-    void prefillAndCachedDecodeMatchFullRecompute(boolean tied, @TempDir Path dir) throws Exception {
-        RandomLlama m = new RandomLlama(RandomLlama.config(tied), 42);
+    @ParameterizedTest(name = "tied={0} {1} headDim={2}")
+    @CsvSource({"false, PLAIN, 4", "true, PLAIN, 4", "false, PLAIN, 8", "false, ROTARY, 4", "true, ROTARY, 8", "true, GQA, 8", "false, GQA, 8"})
+    void prefillAndCachedDecodeMatchFullRecompute(boolean tied, LlamaOnnxExporter.Attention attention, int headDim, @TempDir Path dir)
+            throws Exception {
+        RandomLlama m = new RandomLlama(RandomLlama.config(tied, headDim), 42);
         int[] seq = {3, 17, 5, 60, 8, 22, 41, 9, 13, 2};
         double[][] ref = m.forward(seq);
         int v = m.cfg.vocabSize();
-        try (OrtEvaluator ev = export(m, dir)) {
+        try (OrtEvaluator ev = export(m, dir, attention)) {
             int prefill = 6;
             long[] ids = new long[prefill];
             for (int i = 0; i < prefill; i++) {
@@ -69,16 +75,29 @@ class LlamaOnnxExportTest {
                 assertThat(cache.length()).isEqualTo(i + 1);
                 assertClose(d.logits(), 0, ref[i], "cached decode step at position " + i);
             }
+            // several new tokens on a cache for a batch: GQA exports switch to the plain block (ORT's GQA refuses them)
+            try (OrtEvaluator.KvCache two = cache.repeat(List.of(0, 0))) {
+                OrtEvaluator.Step d = ev.forward(new long[][]{{1, 2}, {1, 2}}, new long[][]{{10, 11}, {10, 11}},
+                        new long[][]{ones(12), ones(12)}, two, 2);
+                double[][] ref2 = m.forward(java.util.stream.IntStream.concat(java.util.Arrays.stream(seq), java.util.stream.IntStream.of(1, 2)).toArray());
+                for (int r = 0; r < 2; r++) {
+                    assertClose(d.logits(), (r * 2) * v, ref2[10], "two new tokens on a cache, row " + r + ", first");
+                    assertClose(d.logits(), (r * 2 + 1) * v, ref2[11], "two new tokens on a cache, row " + r + ", second");
+                }
+                d.cache().close();
+            }
             cache.close();
         }
     }
 
-    @Test
-    void paddedBatchesGiveTheSameGreedyTokensAndScoresAsSingleRows(@TempDir Path dir) throws Exception {
-        RandomLlama m = new RandomLlama(RandomLlama.config(false), 7);
+    @ParameterizedTest
+    @EnumSource(LlamaOnnxExporter.Attention.class)
+    void paddedBatchesGiveTheSameGreedyTokensAndScoresAsSingleRows(LlamaOnnxExporter.Attention attention, @TempDir Path dir) throws Exception {
+        // GroupQueryAttention needs a head size that is a multiple of 8
+        RandomLlama m = new RandomLlama(RandomLlama.config(false, attention == LlamaOnnxExporter.Attention.GQA ? 8 : 4), 7);
         List<int[]> prompts = List.of(new int[]{4, 9, 33}, new int[]{12, 1, 7, 7, 50, 28, 3}, new int[]{5}, new int[]{19, 23, 44, 2, 6});
         GenerationConfig one = GenerationConfig.greedy(8, Set.of()).withBatchSize(1);
-        try (OrtEvaluator ev = export(m, dir)) {
+        try (OrtEvaluator ev = export(m, dir, attention)) {
             List<Generation> single = ev.generate(prompts, one, null);
             // the independent forward's greedy continuation for every prompt
             for (int p = 0; p < prompts.size(); p++) {
@@ -167,6 +186,25 @@ class LlamaOnnxExportTest {
                     .hasMessageContaining("token id 99");
         }
         assertThatThrownBy(() -> new OrtEvaluator(dir.resolve("missing.onnx"), m.cfg, 0, 1)).hasMessageContaining("missing.onnx");
+        assertThatThrownBy(() -> LlamaOnnxExporter.build(m.cfg, m, LlamaOnnxExporter.Attention.GQA))
+                .hasMessageContaining("multiple of 8").hasMessageContaining("has 4");
+    }
+
+    @Test
+    void defaultVariantIsGqaWhereItRuns() {
+        assertThat(LlamaOnnxExporter.fastest(RandomLlama.config(false, 8))).isEqualTo(LlamaOnnxExporter.Attention.GQA);
+        assertThat(LlamaOnnxExporter.fastest(RandomLlama.config(false, 4))).isEqualTo(LlamaOnnxExporter.Attention.PLAIN);
+        RandomLlama m = new RandomLlama(RandomLlama.config(false, 8), 1);
+        // per layer an If: GroupQueryAttention, or the plain block for several new tokens on a cache
+        assertThat(LlamaOnnxExporter.build(m.cfg, m).getGraph().getNodeList())
+                .filteredOn(n -> n.getOpType().equals("If")).hasSize(m.cfg.numLayers())
+                .allSatisfy(n -> {
+                    assertThat(n.getAttribute(0).getName()).isEqualTo("then_branch");
+                    assertThat(n.getAttribute(0).getG().getNode(0).getOpType()).isEqualTo("GroupQueryAttention");
+                    assertThat(n.getAttribute(0).getG().getNode(0).getDomain()).isEqualTo("com.microsoft");
+                    assertThat(n.getAttribute(1).getG().getNodeList()).extracting(ai.onnx.proto.OnnxMl.NodeProto::getOpType)
+                            .contains("Concat", "Softmax", "MatMul");
+                });
     }
 
     static void assertClose(float[] got, int off, double[] want, String what) {

@@ -15,10 +15,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import org.junit.jupiter.api.Tag;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * The exported ONNX graph of the real models on ONNX Runtime against Hugging Face's logits
@@ -31,13 +31,15 @@ class OrtReferenceTest {
         return p != null ? Path.of(p) : Path.of("../shared");
     }
 
-    @ParameterizedTest(name = "{0}")
-    @CsvSource({"tiny, tiny-llama, 1e-4", "smollm2, SmolLM2-135M-Instruct.Q4_1.gguf, 2e-3"})
-    void logitsMatchReferenceForPrefillAndCachedDecode(String name, String modelFile, double tol, @TempDir Path dir) throws Exception {
+    @ParameterizedTest(name = "{0} {3}")
+    @CsvSource({"tiny, tiny-llama, 1e-4, PLAIN", "smollm2, SmolLM2-135M-Instruct.Q4_1.gguf, 2e-3, PLAIN",
+            "tiny, tiny-llama, 1e-4, GQA", "smollm2, SmolLM2-135M-Instruct.Q4_1.gguf, 2e-3, GQA"})
+    void logitsMatchReferenceForPrefillAndCachedDecode(String name, String modelFile, double tol, LlamaOnnxExporter.Attention attention,
+                                                       @TempDir Path dir) throws Exception {
         JsonNode prompts = new ObjectMapper().readTree(shared().resolve("reference/" + name + "_logits.json").toFile());
         try (ModelFiles files = ModelFiles.open(shared().resolve("models/" + modelFile));
              SafetensorsFile ref = SafetensorsFile.open(shared().resolve("reference/" + name + "_logits.safetensors"))) {
-            Path onnx = LlamaOnnxExporter.export(files.config(), files.weights(), dir.resolve(name + ".onnx"));
+            Path onnx = LlamaOnnxExporter.export(files.config(), files.weights(), dir.resolve(name + ".onnx"), attention);
             int v = files.config().vocabSize();
             try (OrtEvaluator ev = new OrtEvaluator(onnx, files.config(), 0, 2)) {
                 for (Iterator<Map.Entry<String, JsonNode>> it = prompts.fields(); it.hasNext(); ) {
@@ -115,9 +117,10 @@ class OrtReferenceTest {
     }
 
     /** Batched greedy generation through ORT reproduces HF's greedy tokens up to the first near-tie. */
-    @Test
+    @ParameterizedTest
+    @EnumSource(value = LlamaOnnxExporter.Attention.class, names = {"PLAIN", "GQA"})
     @Tag("slow")
-    void greedyGenerationReproducesReference(@TempDir Path dir) throws Exception {
+    void greedyGenerationReproducesReference(LlamaOnnxExporter.Attention attention, @TempDir Path dir) throws Exception {
         List<JsonNode> cases = new ArrayList<>();
         for (String line : Files.readAllLines(shared().resolve("reference/smollm2_greedy.jsonl"))) {
             if (!line.isBlank()) {
@@ -126,7 +129,7 @@ class OrtReferenceTest {
         }
         try (ModelFiles files = ModelFiles.open(shared().resolve("models/SmolLM2-135M-Instruct.Q4_1.gguf"))) {
             TokenizerChatCodec codec = TokenizerChatCodec.of(files);
-            Path onnx = LlamaOnnxExporter.export(files.config(), files.weights(), dir.resolve("smol.onnx"));
+            Path onnx = LlamaOnnxExporter.export(files.config(), files.weights(), dir.resolve("smol.onnx"), attention);
             List<int[]> prompts = new ArrayList<>();
             for (JsonNode c : cases) {
                 prompts.add(new ObjectMapper().convertValue(c.get("prompt_ids"), int[].class));

@@ -15,7 +15,8 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import org.assertj.core.data.Offset;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -54,8 +55,9 @@ class OrtScoringTest {
         return sum;
     }
 
-    @Test
-    void tinyModelTaskScoresEqualPlainScoringForEveryBatchSize(@TempDir Path dir) throws Exception {
+    @ParameterizedTest
+    @EnumSource(LlamaOnnxExporter.Attention.class)
+    void tinyModelTaskScoresEqualPlainScoringForEveryBatchSize(LlamaOnnxExporter.Attention attention, @TempDir Path dir) throws Exception {
         try (ModelFiles files = ModelFiles.open(shared().resolve("models/tiny-llama"))) {
             TokenizerChatCodec codec = TokenizerChatCodec.of(files);
             List<int[]> ctx = new ArrayList<>();
@@ -75,7 +77,7 @@ class OrtScoringTest {
             cont.add(cont.get(0));
             ctx.add(ctx.get(0).clone());
             cont.add(new int[]{cont.get(1)[0]});
-            Path onnx = LlamaOnnxExporter.export(files.config(), files.weights(), dir.resolve("tiny.onnx"));
+            Path onnx = LlamaOnnxExporter.export(files.config(), files.weights(), dir.resolve("tiny.onnx"), attention);
             assertThat(LlamaOnnxExporter.headFile(onnx)).isRegularFile().hasFileName("tiny.head.onnx");
             double[] want = new double[ctx.size()];
             try (OrtEvaluator ev = new OrtEvaluator(onnx, files.config(), codec.padId(), 2)) {
@@ -103,10 +105,11 @@ class OrtScoringTest {
         }
     }
 
-    @Test
-    void sharedContextsMatchTheFloat64Forward(@TempDir Path dir) throws Exception {
-        RandomLlama m = new RandomLlama(RandomLlama.config(true), 5);
-        Path onnx = LlamaOnnxExporter.export(m.cfg, m, dir.resolve("m.onnx"));
+    @ParameterizedTest
+    @EnumSource(LlamaOnnxExporter.Attention.class)
+    void sharedContextsMatchTheFloat64Forward(LlamaOnnxExporter.Attention attention, @TempDir Path dir) throws Exception {
+        RandomLlama m = new RandomLlama(RandomLlama.config(true, attention == LlamaOnnxExporter.Attention.GQA ? 8 : 4), 5);
+        Path onnx = LlamaOnnxExporter.export(m.cfg, m, dir.resolve("m.onnx"), attention);
         try (OrtEvaluator ev = new OrtEvaluator(onnx, m.cfg, 0, 1)) {
             checkAgainstFloat64(m, ev, "head model");
         }

@@ -54,7 +54,12 @@ public final class RandomLlama implements ModelWeights {
     }
 
     public static ModelConfig config(boolean tied) {
-        return new ModelConfig(61, 16, 40, 2, 4, 2, 4, 10000, 1e-6, 64, tied);
+        return config(tied, 4);
+    }
+
+    /** The same shape with another head size (ONNX Runtime's GroupQueryAttention needs a multiple of 8). */
+    public static ModelConfig config(boolean tied, int headDim) {
+        return new ModelConfig(61, 16, 40, 2, 4, 2, headDim, 10000, 1e-6, 64, tied);
     }
 
     private void add(String name, int rows, int cols, Random r, double std, double mean) {
