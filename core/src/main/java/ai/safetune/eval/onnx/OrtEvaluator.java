@@ -193,13 +193,7 @@ public final class OrtEvaluator implements AutoCloseable {
         Map<String, OnnxTensor> inputs = new HashMap<>(kv.past);
         List<OnnxTensor> created = new ArrayList<>();
         try {
-            created.add(put(inputs, LlamaOnnxExporter.INPUT_IDS, flatten(ids, s), b, s));
-            created.add(put(inputs, LlamaOnnxExporter.POSITION_IDS, flatten(positions, s), b, s));
-            created.add(put(inputs, LlamaOnnxExporter.ATTENTION_MASK, flatten(mask, total), b, total));
-            created.add(put(inputs, LlamaOnnxExporter.LOGIT_ROWS, rows));
-            created.add(put(inputs, LlamaOnnxExporter.TARGET_ROWS, NONE));
-            created.add(put(inputs, LlamaOnnxExporter.HIDDEN_ROWS, NONE));
-            created.add(put(inputs, LlamaOnnxExporter.TARGET_IDS, NONE));
+            putInputs(inputs, created, ids, positions, mask, total, rows, NONE, NONE, NONE);
             try (OrtSession.Result r = session.run(inputs, LOGITS_ONLY, kv.present)) {
                 FloatBuffer fb = tensor(r, LlamaOnnxExporter.LOGITS).getFloatBuffer();
                 float[] logits = new float[fb.remaining()];
@@ -354,19 +348,28 @@ public final class OrtEvaluator implements AutoCloseable {
         Map<String, OnnxTensor> inputs = new HashMap<>(past.past);
         List<OnnxTensor> created = new ArrayList<>();
         try {
-            created.add(put(inputs, LlamaOnnxExporter.INPUT_IDS, flatten(ids, s), b, s));
-            created.add(put(inputs, LlamaOnnxExporter.POSITION_IDS, flatten(positions, s), b, s));
-            created.add(put(inputs, LlamaOnnxExporter.ATTENTION_MASK, flatten(mask, total), b, total));
-            created.add(put(inputs, LlamaOnnxExporter.LOGIT_ROWS, rows));
-            created.add(put(inputs, LlamaOnnxExporter.TARGET_ROWS, targetRows));
-            created.add(put(inputs, LlamaOnnxExporter.HIDDEN_ROWS, hiddenRows));
-            created.add(put(inputs, LlamaOnnxExporter.TARGET_IDS, targets));
+            putInputs(inputs, created, ids, positions, mask, total, rows, targetRows, hiddenRows, targets);
             return session.run(inputs, outputs);
         } catch (OrtException e) {
             throw new IllegalStateException("ONNX Runtime failed on a batch of " + b + " x " + s + " tokens: " + e.getMessage(), e);
         } finally {
             created.forEach(OnnxTensor::close);
         }
+    }
+
+    /** The decoder's token inputs (ids, positions, mask over {@code total} slots) and its row selections. */
+    private void putInputs(Map<String, OnnxTensor> inputs, List<OnnxTensor> created, long[][] ids, long[][] positions,
+                           long[][] mask, int total, long[] rows, long[] targetRows, long[] hiddenRows, long[] targets)
+            throws OrtException {
+        int b = ids.length;
+        int s = ids[0].length;
+        created.add(put(inputs, LlamaOnnxExporter.INPUT_IDS, flatten(ids, s), b, s));
+        created.add(put(inputs, LlamaOnnxExporter.POSITION_IDS, flatten(positions, s), b, s));
+        created.add(put(inputs, LlamaOnnxExporter.ATTENTION_MASK, flatten(mask, total), b, total));
+        created.add(put(inputs, LlamaOnnxExporter.LOGIT_ROWS, rows));
+        created.add(put(inputs, LlamaOnnxExporter.TARGET_ROWS, targetRows));
+        created.add(put(inputs, LlamaOnnxExporter.HIDDEN_ROWS, hiddenRows));
+        created.add(put(inputs, LlamaOnnxExporter.TARGET_IDS, targets));
     }
 
     /** A 1-D int64 input. */
