@@ -12,16 +12,18 @@ def text(name):
 
 
 def ours(name, kind):
-    """Best measured (not warm-up) run of a ForwardBench line: (tokens/s, tokens per CPU-second)."""
-    best = None
+    """Median of the measured (not warm-up) runs of a ForwardBench line: (tokens/s, tokens per CPU-second).
+    llama-bench reports the mean of its repetitions; a median is as fair and ignores one disturbed run."""
+    runs = []
     for line in text(name).splitlines():
         if line.startswith(kind) and "warm-up" not in line:
             m = re.search(r"([\d.]+) tokens/s \(process CPU [\d.]+ s: ([\d.]+) tokens per CPU-second\)", line)
-            if m and (best is None or float(m.group(1)) > best[0]):
-                best = (float(m.group(1)), float(m.group(2)))
-    if best is None:
+            if m:
+                runs.append((float(m.group(1)), float(m.group(2))))
+    if not runs:
         sys.exit(f"table.py: no '{kind}' result in {out / name}")
-    return best
+    runs.sort()
+    return runs[len(runs) // 2]
 
 
 def peak_rss_mb(name):

@@ -103,8 +103,10 @@ public final class ForwardBench {
 
     private static void decode(LlamaModel m, Random rnd, int vocab, int b, int stepsWanted) {
         int promptLen = 16;
-        for (int rep = 0; rep < 2; rep++) {
-            int steps = rep == 0 ? Math.min(8, stepsWanted) : stepsWanted; // a short warm-up run, then the measured one
+        // two full-length warm-up runs (the JIT compiles the decode kernels during the first), then five measured
+        // runs, as llama-bench repeats its own; the peer table takes their median
+        for (int rep = 0; rep < 7; rep++) {
+            int steps = stepsWanted;
             try (KvCache cache = m.newCache(b, promptLen + steps)) {
                 m.forward(cache, TokenBatch.leftPadded(rows(rnd, vocab, b, promptLen), 0), LlamaModel.Logits.LAST);
                 long s = System.nanoTime();
@@ -123,7 +125,7 @@ public final class ForwardBench {
                 double sec = (System.nanoTime() - s) / 1e9;
                 double cpu = (cpuNanos() - c) / 1e9;
                 System.out.printf("decode batch %d, %d steps run %d: %.2f s, %.1f tokens/s (process CPU %.2f s: %.1f tokens per CPU-second)%s%n",
-                        b, steps, rep, sec, b * steps / sec, cpu, b * steps / cpu, rep == 0 ? " (warm-up)" : "");
+                        b, steps, rep, sec, b * steps / sec, cpu, b * steps / cpu, rep < 2 ? " (warm-up)" : "");
             }
         }
     }
