@@ -6,6 +6,7 @@ import ai.safetune.backend.Tensor;
 import ai.safetune.backend.WeightHandle;
 import ai.safetune.cuda.SafeTuneKernels.st_ctx;
 import ai.safetune.model.QuantizedWeight;
+import ai.safetune.model.gguf.GgmlType;
 import ai.safetune.model.Weight;
 
 import java.nio.charset.StandardCharsets;
@@ -201,8 +202,7 @@ public final class CudaBackend implements Backend {
             case "Q4_1" -> ST_W_Q4_1;
             default -> -1;
         };
-        int blockBytes = type == ST_W_Q8_0 ? 34 : 20;
-        return type >= 0 && q.rowBytes() == w.cols() / 32 * blockBytes ? type : -1;
+        return type >= 0 && q.rowBytes() == GgmlType.valueOf(w.storageType()).rowBytes(w.cols()) ? type : -1;
     }
 
     /** The stored blocks as they are, a few MB of rows at a time through one host buffer. */

@@ -277,8 +277,8 @@ class CudaBackendTest {
      */
     /** Random GGUF blocks (fp16 scales, and mins for Q4_1, of realistic size) as the GGUF reader maps them. */
     private MappedWeight randomBlocks(String type, int rows, int cols) {
-        int blockBytes = type.equals("Q8_0") ? 34 : 20;
-        int rowBytes = cols / 32 * blockBytes;
+        int blockBytes = GgmlType.valueOf(type).typeSize();
+        int rowBytes = (int) GgmlType.valueOf(type).rowBytes(cols);
         byte[] b = new byte[rows * rowBytes];
         rnd.nextBytes(b);
         for (int p = 0; p < b.length; p += blockBytes) {

@@ -222,7 +222,7 @@ class CudaTrainingStepTest {
     private static MappedWeight quantize(Weight w, String type) {
         float[] x = w.toFloatArray();
         int blocks = w.cols() / 32;
-        int blockBytes = type.equals("Q8_0") ? 34 : 20;
+        int blockBytes = GgmlType.valueOf(type).typeSize();
         byte[] out = new byte[w.rows() * blocks * blockBytes];
         for (int b = 0; b < w.rows() * blocks; b++) {
             int o = b * blockBytes;
@@ -235,7 +235,7 @@ class CudaTrainingStepTest {
                 hi = Math.max(hi, v);
                 amax = Math.max(amax, Math.abs(v));
             }
-            if (blockBytes == 34) {
+            if (type.equals("Q8_0")) {
                 float d = amax / 127;
                 putHalf(out, o, d);
                 for (int j = 0; j < 32; j++) {

@@ -297,16 +297,16 @@ public final class LlamaOnnxExporter {
         }
 
         ONNXInitializer epsT = ctx.constant("rms_eps", (float) cfg.rmsNormEps());
-        // constants of the plain attention block and of the plain RoPE (none unused: ORT warns about those)
-        boolean plainAttn = true; // GQA keeps the plain block for several new tokens on a cache
+        // constants of the plain attention block (every variant has it; GQA for several new tokens on a cache) and of
+        // the plain RoPE (only PLAIN: no unused initializers, ORT warns about those)
         boolean plainRope = attention == Attention.PLAIN;
-        ONNXInitializer scaleT = plainAttn ? ctx.constant("attn_scale", (float) (1.0 / Math.sqrt(d))) : null;
-        ONNXInitializer qShape = plainAttn ? ctx.array("q_shape", new long[]{0, 0, nH, d}) : null;
-        ONNXInitializer kvShape = plainAttn ? ctx.array("kv_shape", new long[]{0, 0, kvH, d}) : null;
-        ONNXInitializer q5Shape = plainAttn ? ctx.array("q5_shape", new long[]{0, kvH, rep, -1, d}) : null;
-        ONNXInitializer ctxShape = plainAttn ? ctx.array("ctx_shape", new long[]{0, nH, -1, d}) : null;
-        ONNXInitializer outShape = plainAttn ? ctx.array("attn_out_shape", new long[]{0, 0, (long) nH * d}) : null;
-        ONNXInitializer axis2 = plainAttn ? ctx.array("axis2", new long[]{2}) : null;
+        ONNXInitializer scaleT = ctx.constant("attn_scale", (float) (1.0 / Math.sqrt(d)));
+        ONNXInitializer qShape = ctx.array("q_shape", new long[]{0, 0, nH, d});
+        ONNXInitializer kvShape = ctx.array("kv_shape", new long[]{0, 0, kvH, d});
+        ONNXInitializer q5Shape = ctx.array("q5_shape", new long[]{0, kvH, rep, -1, d});
+        ONNXInitializer ctxShape = ctx.array("ctx_shape", new long[]{0, nH, -1, d});
+        ONNXInitializer outShape = ctx.array("attn_out_shape", new long[]{0, 0, (long) nH * d});
+        ONNXInitializer axis2 = ctx.array("axis2", new long[]{2});
         ONNXInitializer axis3 = plainRope ? ctx.array("axis3", new long[]{3}) : null;
         ONNXInitializer half = plainRope ? ctx.array("half", new long[]{d / 2}) : null;
         ONNXInitializer full = plainRope ? ctx.array("full", new long[]{d}) : null;
@@ -320,8 +320,8 @@ public final class LlamaOnnxExporter {
             ONNXNode k3 = linear(hN, p + "self_attn.k_proj.weight", kvH * d, h);
             ONNXNode v3 = linear(hN, p + "self_attn.v_proj.weight", kvH * d, h);
             if (attention != Attention.PLAIN) {
-                q3 = op(MsOps.ROTARY_EMBEDDING, "q_rope" + l, Map.of("num_heads", nH, "interleaved", 0), q3, pos, cosCache, sinCache);
-                k3 = op(MsOps.ROTARY_EMBEDDING, "k_rope" + l, Map.of("num_heads", kvH, "interleaved", 0), k3, pos, cosCache, sinCache);
+                q3 = op(Ops.ROTARY_EMBEDDING, "q_rope" + l, Map.of("num_heads", nH, "interleaved", 0), q3, pos, cosCache, sinCache);
+                k3 = op(Ops.ROTARY_EMBEDDING, "k_rope" + l, Map.of("num_heads", kvH, "interleaved", 0), k3, pos, cosCache, sinCache);
             }
             ONNXNode qR = op(Ops.RESHAPE, "q_r" + l, Map.of(), q3, qShape); // the first node of the plain block
             ONNXNode q = op(Ops.TRANSPOSE, "q" + l, Map.of("perm", toHeads), qR);
@@ -349,7 +349,7 @@ public final class LlamaOnnxExporter {
                     op(Ops.TRANSPOSE, "attn_t" + l, Map.of("perm", toHeads), op(Ops.RESHAPE, "attn_h" + l, Map.of(), attn, ctxShape)),
                     outShape);
             if (attention == Attention.GQA) {
-                List<ONNXNode> outs = ctx.operation(MsOps.GROUP_QUERY_ATTENTION,
+                List<ONNXNode> outs = ctx.operation(Ops.GROUP_QUERY_ATTENTION,
                         List.of(q3, k3, v3, pastK[l], pastV[l], seqlensK, totalLenI32, gqaBias),
                         List.of("gqa" + l, "gqa_present_k" + l, "gqa_present_v" + l),
                         new HashMap<>(Map.of("num_heads", nH, "kv_num_heads", kvH, "scale", (float) (1.0 / Math.sqrt(d)), "do_rotary", 0)));
@@ -402,7 +402,7 @@ public final class LlamaOnnxExporter {
                 .addMetadataProps(OnnxMl.StringStringEntryProto.newBuilder().setKey(ATTENTION_METADATA).setValue(attention.name()))
                 .setGraph(fixInterface(switchAttention(ctx.buildGraph())));
         if (attention != Attention.PLAIN) {
-            model.addOpsetImport(OnnxMl.OperatorSetIdProto.newBuilder().setDomain(MsOps.DOMAIN).setVersion(1));
+            model.addOpsetImport(OnnxMl.OperatorSetIdProto.newBuilder().setDomain(Ops.MS_DOMAIN).setVersion(1));
         }
         return model.build();
     }

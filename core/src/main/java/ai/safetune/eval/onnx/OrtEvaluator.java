@@ -135,7 +135,7 @@ public final class OrtEvaluator implements AutoCloseable {
      * capacity, headDim] key and value tensor, fed as {@code past_*} and bound as the {@code present_*} output of the
      * same run; {@code length} positions are filled.
      */
-    private final class InPlaceKv implements AutoCloseable {
+    private final class InPlaceKv implements GenCache {
         final Map<String, OnnxTensor> past = new HashMap<>();
         final Map<String, OnnxTensor> present = new HashMap<>();
         final int batch;
@@ -174,8 +174,43 @@ public final class OrtEvaluator implements AutoCloseable {
         }
 
         @Override
+        public float[] step(long[][] ids, long[][] positions, long[][] mask, int keep) {
+            return forwardInPlace(ids, positions, mask, this, keep);
+        }
+
+        @Override
         public void close() {
             past.values().forEach(OnnxTensor::close);
+        }
+    }
+
+    /** The key/value state of one generation batch: each step feeds new tokens and returns its kept rows' logits. */
+    private interface GenCache extends AutoCloseable {
+        float[] step(long[][] ids, long[][] positions, long[][] mask, int keep);
+
+        @Override
+        void close();
+    }
+
+    /** A cache replaced by each step's present tensors (the plain export: past and present are separate buffers). */
+    private final class CopiedKv implements GenCache {
+        private KvCache cache;
+
+        CopiedKv(int batch) {
+            cache = emptyCache(batch);
+        }
+
+        @Override
+        public float[] step(long[][] ids, long[][] positions, long[][] mask, int keep) {
+            Step step = forward(ids, positions, mask, cache, keep);
+            cache.close();
+            cache = step.cache();
+            return step.logits();
+        }
+
+        @Override
+        public void close() {
+            cache.close();
         }
     }
 
@@ -489,20 +524,9 @@ public final class OrtEvaluator implements AutoCloseable {
         Generation.Finish[] finish = new Generation.Finish[b];
         String[] texts = new String[b];
         // the last generated token is never fed back: t + maxNewTokens - 1 positions at most
-        InPlaceKv kv = inPlaceKv ? new InPlaceKv(b, t + gc.maxNewTokens() - 1) : null;
-        KvCache cache = inPlaceKv ? null : emptyCache(b);
-        try {
-            int keep = left ? 1 : t;
-            float[] logits;
-            if (inPlaceKv) {
-                logits = forwardInPlace(ids, pos, mask, kv, keep);
-            } else {
-                Step step = forward(ids, pos, mask, cache, keep);
-                cache.close();
-                cache = step.cache();
-                logits = step.logits();
-            }
-            int kept = keep;
+        try (GenCache kv = inPlaceKv ? new InPlaceKv(b, t + gc.maxNewTokens() - 1) : new CopiedKv(b)) {
+            int kept = left ? 1 : t;
+            float[] logits = kv.step(ids, pos, mask, kept);
             float[] row = new float[v];
             List<long[]> maskRows = new ArrayList<>();
             for (long[] m : mask) {
@@ -551,21 +575,7 @@ public final class OrtEvaluator implements AutoCloseable {
                     maskRows.set(r, m);
                 }
                 kept = 1;
-                if (inPlaceKv) {
-                    logits = forwardInPlace(next, nextPos, maskRows.toArray(long[][]::new), kv, 1);
-                } else {
-                    Step step = forward(next, nextPos, maskRows.toArray(long[][]::new), cache, 1);
-                    cache.close();
-                    cache = step.cache();
-                    logits = step.logits();
-                }
-            }
-        } finally {
-            if (cache != null) {
-                cache.close();
-            }
-            if (kv != null) {
-                kv.close();
+                logits = kv.step(next, nextPos, maskRows.toArray(long[][]::new), kept);
             }
         }
         Generation[] out = new Generation[b];
@@ -770,17 +780,12 @@ public final class OrtEvaluator implements AutoCloseable {
     // model's 32-wide head, measured against 16 to 1,024 rows)
     private static final int HEAD_CHUNK = 64;
 
+    /** Log-probabilities of {@code targetIds} from the decoder's final hidden rows [n, hidden], through the head model. */
     private float[] headLogProbs(OrtSession.Result res, long[] targetIds) {
-        try (res) {
-            return headLogProbs(tensor(res, LlamaOnnxExporter.HIDDEN).getFloatBuffer(), targetIds);
-        }
-    }
-
-    /** Log-probabilities of {@code targetIds} from the final hidden rows [n, hidden], through the head model. */
-    private float[] headLogProbs(FloatBuffer hidden, long[] targetIds) {
         int h = cfg.hiddenSize();
         float[] lp = new float[targetIds.length];
-        try {
+        try (res) {
+            FloatBuffer hidden = tensor(res, LlamaOnnxExporter.HIDDEN).getFloatBuffer();
             // equal chunks: a small last one would stream the whole head weight for a few rows
             int chunks = (targetIds.length + HEAD_CHUNK - 1) / HEAD_CHUNK;
             int size = (targetIds.length + chunks - 1) / Math.max(1, chunks);
