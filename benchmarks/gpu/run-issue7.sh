@@ -67,7 +67,8 @@ ours() {  # ours BUDGET SHAPE WARMUP STEPS ARGS...
   local args=(cuda "$2" "${ST_BATCH:-4}" 512 "$3" "$4" bf16 "${@:5}")
   # ST_DRY_RUN=1 (no GPU): the same calls on the CPU backend with the tiny shape, to check the plumbing here
   [[ "${ST_DRY_RUN:-0}" == 1 ]] && args=(cpu tiny 1 32 "$3" 2 f32 "${@:7}")
-  timeout "$t" .carry/jre/bin/java -Xmx48g --add-modules jdk.incubator.vector -cp "$CP" ai.safetune.cuda.LoraTrainBench \
+  # ST_JAVA_OPTS: extra JVM options, e.g. -Dsafetune.cuda.fusedLora=false for an A/B in the same call
+  timeout "$t" .carry/jre/bin/java -Xmx48g ${ST_JAVA_OPTS:-} --add-modules jdk.incubator.vector -cp "$CP" ai.safetune.cuda.LoraTrainBench \
     "${args[@]}" 2>&1 | grep -v "^WARNING" >> "$TRAIN"
   echo "ours $2 ${*:5} rc=${PIPESTATUS[0]} [$(el)]" | tee -a "$TRAIN"
 }
@@ -77,7 +78,26 @@ peft() {  # peft BUDGET SHAPE WARMUP STEPS DTYPE
     | grep -v Warning >> "$TRAIN"
   echo "peft $2 $5 rc=${PIPESTATUS[0]} [$(el)]" | tee -a "$TRAIN"
 }
-if [[ "${ST_PLAN:-full}" == ab ]]; then
+if [[ "${ST_PLAN:-full}" == diag ]]; then
+  # ST_PLAN=diag: the fused LoRA layer A/B (on, off, on) around PEFT at batch 4, then every kernel of one 1B step
+  # timed by Nsight Compute (only the bracketed step; clocks left alone), grouped by kernel and compared with the
+  # step's wall time: what the GPU spends where, and how much of the step it is idle
+  ours 45 llama-1b 2 10 --precision bf16 --optimizer device
+  ST_JAVA_OPTS=-Dsafetune.cuda.fusedLora=false ours 45 llama-1b 2 10 --precision bf16 --optimizer device
+  peft 60 llama-1b 3 16 bf16
+  ours 45 llama-1b 2 10 --precision bf16 --optimizer device
+  if command -v ncu >/dev/null && (( $(budget 150) >= 60 )); then
+    timeout "$(budget 150)" ncu --profile-from-start off --clock-control none --metrics gpu__time_duration.sum --csv \
+      --print-units base --target-processes all .carry/jre/bin/java -Xmx48g -Dsafetune.bench.ncu=true \
+      --add-modules jdk.incubator.vector -cp "$CP" ai.safetune.cuda.LoraTrainBench cuda llama-1b 4 512 1 1 bf16 \
+      --precision bf16 --optimizer device > "$OUT/ncu-step.csv" 2> "$OUT/ncu-step.err"
+    echo "ncu step rc=$? [$(el)]"
+    python3 benchmarks/gpu/ncu_table.py "$OUT/ncu-step.csv" "$TRAIN" > "$OUT/ncu-table.txt" 2>&1
+    head -45 "$OUT/ncu-table.txt"
+  fi
+  ST_BATCH=8 ours 45 llama-1b 2 8 --precision bf16 --optimizer device
+  ST_BATCH=8 peft 60 llama-1b 3 12 bf16
+elif [[ "${ST_PLAN:-full}" == ab ]]; then
   # ST_PLAN=ab: the attention micro-benchmark, the 1B bf16 step twice around PEFT (PEFT's time varies between
   # calls: each ratio is against the PEFT run of the same call), the 135M step and its PEFT
   [[ -x "$NATIVE/bench" ]] && timeout "$(budget 40)" "$NATIVE/bench" attention > "$OUT/bench.txt" 2>&1

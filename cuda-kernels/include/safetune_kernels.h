@@ -48,6 +48,8 @@ ST_API int st_device_name(int device, char *buf, int buflen);
 ST_API int st_ctx_create(st_ctx **ctx, int device);
 ST_API int st_ctx_destroy(st_ctx *ctx);
 ST_API int st_ctx_sync(st_ctx *ctx);                     /* waits for the stream; reports asynchronous kernel errors */
+ST_API int st_profiler_start(st_ctx *ctx);               /* cudaProfilerStart after a stream sync (ncu --profile-from-start off) */
+ST_API int st_profiler_stop(st_ctx *ctx);                /* cudaProfilerStop after a stream sync */
 ST_API void *st_ctx_stream(st_ctx *ctx);                 /* the context's cudaStream_t (for events, interop); NULL if ctx is NULL */
 ST_API int st_malloc(st_ctx *ctx, void **ptr, size_t bytes);
 ST_API int st_free(st_ctx *ctx, void *ptr);
@@ -97,6 +99,10 @@ ST_API int st_lora_backward(st_ctx *ctx, float *dx, float *dA, float *dB, float 
  * no scratch copy and no separate add for a residual-stream gradient). */
 ST_API int st_matmul_backward_bf16(st_ctx *ctx, float *dx, const float *dy, const void *W, int wtype, int N, int in,
                                    int out, int accumulate);
+/* Its forward, y (+)= bf16(x)·bf16(W)ᵀ, ST_PREC_BF16 only: with accumulate = 1 cuBLAS adds what y holds (a LoRA
+ * term computed first) in the GEMM's epilogue. */
+ST_API int st_matmul_forward_bf16(st_ctx *ctx, float *y, const float *x, const void *W, int wtype, int N, int in,
+                                  int out, int accumulate);
 
 /* ---- RMSNorm (rmsnorm.cu): y = x * rstd * w, rstd = 1/sqrt(mean(x²)+eps); x,y [N,C], rstd [N] saved.
  *      backward: dx [N,C]; dw (+)= sum_n dy*x*rstd if dw != NULL (accumulates) ---- */

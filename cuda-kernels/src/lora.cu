@@ -376,3 +376,17 @@ extern "C" int st_matmul_backward_bf16(st_ctx *ctx, float *dx, const float *dy, 
   // dx (+)= bf16(dy)·bf16(W): the accumulation is cuBLAS's beta, in fp32
   return st_matmul_bf16(ctx, dx, 0, yb, Wb, N, in, out, 0, 0, 1.0f, accumulate ? 1.0f : 0.0f);
 }
+
+extern "C" int st_matmul_forward_bf16(st_ctx *ctx, float *y, const float *x, const void *W, int wtype, int N, int in,
+                                      int out, int accumulate) {
+  const char *op = "st_matmul_forward_bf16";
+  int rc = check_lora(op, ctx, W, wtype, N, in, out, 0, ST_PREC_BF16);
+  if (rc) return rc;
+  ST_CHECK(op, y && x, "NULL buffer");
+  uint16_t *xb;
+  const uint16_t *Wb;
+  if ((rc = bf16_operands(op, ctx, x, N, in, W, wtype, out, in, &xb, &Wb))) return rc;
+  // y (+)= bf16(x)·bf16(W)ᵀ: a LoRA term written into y first is added by cuBLAS's beta in the GEMM's epilogue,
+  // which saves the separate read-modify-write pass of y that adding it afterwards costs
+  return st_matmul_bf16(ctx, y, 0, xb, Wb, N, out, in, 0, 1, 1.0f, accumulate ? 1.0f : 0.0f);
+}

@@ -85,6 +85,19 @@ public interface Backend extends AutoCloseable {
     void matmul(Tensor out, Tensor x, Tensor w, int n, int outDim, int inDim, float scale, boolean accumulate);
 
     /**
+     * A LoRA-adapted linear layer, {@code out[n, w.rows] = x·Wᵀ + scale·u·Bᵀ} with {@code u[n, r] = xl·Aᵀ} kept
+     * for the backward. {@code xl} is {@code x}, or its dropout-masked copy (PEFT drops the LoRA branch's input
+     * only); {@code a [r, w.cols]}, {@code b [w.rows, r]}. The default is the three calls above; a backend may
+     * order or fuse them (the CUDA one writes the LoRA term first and lets the frozen GEMM add it).
+     */
+    default void loraLinear(Tensor out, Tensor u, Tensor x, Tensor xl, WeightHandle w, Tensor a, Tensor b, int n,
+                            int r, float scale) {
+        matmul(out, x, w, n);
+        matmul(u, xl, a, n, r, w.cols(), 1f, false);
+        matmul(out, u, b, n, w.rows(), r, scale, true);
+    }
+
+    /**
      * RMSNorm over rows: {@code out[i] = x[i] / sqrt(mean(x[i]²) + eps) * weight}, {@code x, out [n, dim]},
      * {@code weight [dim]}. {@code rstd [n]} receives {@code 1/sqrt(mean(x²)+eps)} for the backward; may be null.
      * {@code out} may alias {@code x}.
@@ -140,6 +153,18 @@ public interface Backend extends AutoCloseable {
      */
     void matmulBackward(Tensor dx, Tensor dw, Tensor dout, Tensor x, Tensor w, int n, int outDim, int inDim,
                         float scale, boolean accumulateDx);
+
+    /**
+     * Backward of {@link #loraLinear} with no dropout ({@code xl = x}): {@code dx[n, w.cols] (+)= dout·W + du·A}
+     * with {@code du[n, r] = scale·dout·B} (left in {@code du}), {@code dB += scale·doutᵀ·u} and
+     * {@code dA += duᵀ·x}. The default is the three calls of the separate ops; a backend may fuse them.
+     */
+    default void loraLinearBackward(Tensor dx, Tensor du, Tensor dA, Tensor dB, Tensor dout, Tensor x, Tensor u,
+                                    WeightHandle w, Tensor a, Tensor b, int n, int r, float scale, boolean accumulate) {
+        matmulBackward(dx, dout, w, n, accumulate);
+        matmulBackward(du, dB, dout, u, b, n, w.rows(), r, scale, false);
+        matmulBackward(dx, dA, du, x, a, n, r, w.cols(), 1f, true);
+    }
 
     /**
      * Backward of {@link #rmsnorm}: {@code dx += ∂(rmsnorm)/∂x · dout}, using the {@code rstd} the forward saved

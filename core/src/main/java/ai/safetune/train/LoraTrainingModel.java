@@ -433,28 +433,29 @@ public final class LoraTrainingModel implements AutoCloseable {
      * to the LoRA branch's input only, the frozen path sees x), identity when not training or p = 0.
      */
     private void linear(Tensor out, Tensor in, Linear lin, int n) {
-        backend.matmul(out, in, lin.w, n);
         if (lin.adapted()) {
             Tensor x = dropping ? dropoutInput(in, lin, n) : in;
-            backend.matmul(lin.u, x, lin.a, n, lin.r, lin.in, 1f, false);
-            backend.matmul(out, lin.u, lin.b, n, lin.out, lin.r, scaling, true);
+            backend.loraLinear(out, lin.u, in, x, lin.w, lin.a, lin.b, n, lin.r, scaling);
+        } else {
+            backend.matmul(out, in, lin.w, n);
         }
     }
 
     /** dIn (+)= dOut·W + d'(s·(dOut·B)·A); dB += s·dOutᵀ·u; dA += (s·dOut·B)ᵀ·d(in). */
     private void linearBackward(Tensor dIn, Tensor dOut, Tensor in, Linear lin, int n, boolean accumulate) {
+        if (lin.adapted() && !dropping) {
+            backend.loraLinearBackward(dIn, du, lin.da, lin.db, dOut, in, lin.u, lin.w, lin.a, lin.b, n, lin.r, scaling,
+                    accumulate);
+            return;
+        }
         backend.matmulBackward(dIn, dOut, lin.w, n, accumulate);
         if (lin.adapted()) {
+            // dropout: recompute the masked input from the same key instead of keeping one copy per module
             backend.matmulBackward(du, lin.db, dOut, lin.u, lin.b, n, lin.out, lin.r, scaling, false);
-            if (dropping) {
-                // recompute the masked input from the same key instead of keeping one copy per module
-                Tensor x = dropoutInput(in, lin, n);
-                backend.matmulBackward(dropG, lin.da, du, x, lin.a, n, lin.r, lin.in, 1f, false);
-                applyMask(dropG, dropG, n * lin.in);
-                backend.add(dIn, dIn, dropG, n * lin.in);
-            } else {
-                backend.matmulBackward(dIn, lin.da, du, in, lin.a, n, lin.r, lin.in, 1f, true);
-            }
+            Tensor x = dropoutInput(in, lin, n);
+            backend.matmulBackward(dropG, lin.da, du, x, lin.a, n, lin.r, lin.in, 1f, false);
+            applyMask(dropG, dropG, n * lin.in);
+            backend.add(dIn, dIn, dropG, n * lin.in);
         }
     }
 

@@ -40,6 +40,8 @@ import static ai.safetune.cuda.SafeTuneKernels.*;
  * <p>Not thread-safe, like every backend: drive it from one thread.
  */
 public final class CudaBackend implements Backend {
+    /** The fused LoRA layer order of {@link #loraLinear}; a system property turns it off for A/B runs. */
+    private static final boolean FUSED_LORA = !"false".equals(System.getProperty("safetune.cuda.fusedLora"));
     private final st_ctx ctx = new st_ctx();
     private final String deviceName;
     private final Map<Long, ArrayDeque<Long>> pool = new HashMap<>();
@@ -93,6 +95,14 @@ public final class CudaBackend implements Backend {
     /** Waits for every queued op; reports asynchronous kernel errors. */
     public void synchronize() {
         check(st_ctx_sync(ctx), "synchronize");
+    }
+
+    /**
+     * Brackets for Nsight Compute's {@code --profile-from-start off}: with {@code true} only the kernels queued
+     * until the matching {@code false} are profiled (both wait for the stream first).
+     */
+    public void profilerRange(boolean start) {
+        check(start ? st_profiler_start(ctx) : st_profiler_stop(ctx), start ? "profilerStart" : "profilerStop");
     }
 
     // ---- buffers -----------------------------------------------------------------------------------
@@ -289,6 +299,54 @@ public final class CudaBackend implements Backend {
         }
         // out[n, outDim] (+)= scale · x[n, inDim] · w[outDim, inDim]ᵀ (cuBLAS fp32)
         check(sgemm(o, xs, ws, n, outDim, inDim, 0, 1, scale, accumulate ? 1f : 0f), "matmul");
+    }
+
+    /**
+     * bf16 precision: the LoRA term goes into {@code out} first and the frozen cuBLAS GEMM adds it through its beta,
+     * in the epilogue of a compute-bound product, instead of a separate memory-bound read-modify-write of
+     * {@code out} after it. Other precisions (and widths the cuBLAS path cannot take): the separate ops.
+     */
+    @Override
+    public void loraLinear(Tensor out, Tensor u, Tensor x, Tensor xl, WeightHandle w, Tensor a, Tensor b, int n,
+                           int r, float scale) {
+        CudaWeight cw = weight(w, "loraLinear");
+        if (!fusedLora(cw, r)) {
+            Backend.super.loraLinear(out, u, x, xl, w, a, b, n, r, scale);
+            return;
+        }
+        long o = ptr(out, "loraLinear", "out", n * cw.rows());
+        long xs = ptr(x, "loraLinear", "x", n * cw.cols());
+        if (n == 0) {
+            return;
+        }
+        matmul(u, xl, a, n, r, cw.cols(), 1f, false);
+        matmul(out, u, b, n, cw.rows(), r, scale, false);
+        check(st_matmul_forward_bf16(ctx, o, xs, cw.ptr(), cw.wtype(), n, cw.cols(), cw.rows(), 1), "loraLinear");
+    }
+
+    /** The backward in the same order: the LoRA part of dx first, the frozen GEMM adds {@code dout·W} to it. */
+    @Override
+    public void loraLinearBackward(Tensor dx, Tensor du, Tensor dA, Tensor dB, Tensor dout, Tensor x, Tensor u,
+                                   WeightHandle w, Tensor a, Tensor b, int n, int r, float scale, boolean accumulate) {
+        CudaWeight cw = weight(w, "loraLinearBackward");
+        if (!fusedLora(cw, r)) {
+            Backend.super.loraLinearBackward(dx, du, dA, dB, dout, x, u, w, a, b, n, r, scale, accumulate);
+            return;
+        }
+        long d = ptr(dx, "loraLinearBackward", "dx", n * cw.cols());
+        long g = ptr(dout, "loraLinearBackward", "dout", n * cw.rows());
+        if (n == 0) {
+            return;
+        }
+        matmulBackward(du, dB, dout, u, b, n, cw.rows(), r, scale, false);
+        matmulBackward(dx, dA, du, x, a, n, r, cw.cols(), 1f, accumulate);
+        check(st_matmul_backward_bf16(ctx, d, g, cw.ptr(), cw.wtype(), n, cw.cols(), cw.rows(), 1),
+                "loraLinearBackward");
+    }
+
+    /** Whether the LoRA layer takes the fused cuBLAS order ({@code -Dsafetune.cuda.fusedLora=false} turns it off). */
+    private boolean fusedLora(CudaWeight cw, int r) {
+        return FUSED_LORA && precision == CudaPrecision.BF16 && cw.cols() % 32 == 0 && r > 0;
     }
 
     @Override

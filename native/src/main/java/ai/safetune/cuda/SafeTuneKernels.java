@@ -63,6 +63,10 @@ public final class SafeTuneKernels {
 
     public static native int st_ctx_sync(st_ctx ctx);
 
+    public static native int st_profiler_start(st_ctx ctx);
+
+    public static native int st_profiler_stop(st_ctx ctx);
+
     public static native int st_malloc(st_ctx ctx, @Cast("void**") long[] ptr, @Cast("size_t") long bytes);
 
     public static native int st_free(st_ctx ctx, @Cast("void*") long ptr);
@@ -119,6 +123,10 @@ public final class SafeTuneKernels {
     public static native int st_matmul_backward_bf16(st_ctx ctx, @Cast("float*") long dx,
                                                      @Cast("const float*") long dy, @Cast("const void*") long w,
                                                      int wtype, int n, int in, int out, int accumulate);
+
+    public static native int st_matmul_forward_bf16(st_ctx ctx, @Cast("float*") long y,
+                                                    @Cast("const float*") long x, @Cast("const void*") long w,
+                                                    int wtype, int n, int in, int out, int accumulate);
 
     public static native int st_rmsnorm_backward_add(st_ctx ctx, @Cast("float*") long dx, @Cast("float*") long dw,
                                                      @Cast("const float*") long dy, @Cast("const float*") long x,

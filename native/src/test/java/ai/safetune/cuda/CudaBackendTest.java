@@ -19,6 +19,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.nio.ByteBuffer;
+import java.util.List;
 import java.util.Random;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -427,6 +428,109 @@ class CudaBackendTest {
             }
             assertBf16(prec + " matmulBackward accumulate" + shape, added, cpuAdded, n, in, out, back);
         }
+    }
+
+    /**
+     * The bf16 LoRA layer in its fused order (LoRA term first, the frozen cuBLAS GEMM adds it through beta) against
+     * the separate ops on the same backend. u, du, dA and dB come from the same calls in both orders: bit-equal.
+     * y and dx differ only in where one fp32 addition happens and in cuBLAS's reduction order for beta = 0 vs 1:
+     * ≤ 2·K·2⁻²⁴·Σ|products| of each product + 4·2⁻²⁴·(|value| + 1). Dropping or doubling either term breaks that
+     * bound by orders of magnitude (each term is ~0.1–1 here).
+     */
+    @Test
+    void fusedLoraLinearMatchesTheSeparateOps() {
+        needGpu();
+        int n = 67;
+        int in = 256;
+        int out = 96;
+        int r = 16;
+        float scale = 2f;
+        float[] x = random(n * in, -1, 1);
+        float[] w = random(out * in, -1f / 16, 1f / 16);
+        float[] a = random(r * in, -0.1f, 0.1f);
+        float[] b = random(out * r, -0.1f, 0.1f);
+        float[] dout = random(n * out, -1, 1);
+        float[] dxStart = random(n * in, -1, 1);
+        FloatWeight fw = new FloatWeight("w", out, in, w);
+        try (CudaBackend g = new CudaBackend(0, CudaPrecision.BF16)) {
+            for (boolean accumulate : new boolean[]{false, true}) {
+                try (WeightHandle gw = g.prepare(fw, false); Tensor gx = g.upload(x); Tensor ga = g.upload(a);
+                     Tensor gb = g.upload(b); Tensor gd = g.upload(dout);
+                     Tensor y1 = g.allocate(n * out); Tensor u1 = g.allocate(n * r); Tensor y2 = g.allocate(n * out);
+                     Tensor u2 = g.allocate(n * r); Tensor dx1 = g.upload(dxStart); Tensor dx2 = g.upload(dxStart);
+                     Tensor du1 = g.allocate(n * r); Tensor du2 = g.allocate(n * r);
+                     Tensor dA1 = g.allocate(r * in); Tensor dA2 = g.allocate(r * in);
+                     Tensor dB1 = g.allocate(out * r); Tensor dB2 = g.allocate(out * r)) {
+                    for (Tensor t : List.of(y2, u2, du2)) {
+                        g.fill(t, Float.NaN);
+                    }
+                    for (Tensor t : List.of(dA1, dA2, dB1, dB2)) {
+                        g.fill(t, 0.25f);  // gradients accumulate
+                    }
+                    // the separate ops, in the order of Backend's default
+                    g.matmul(y1, gx, gw, n);
+                    g.matmul(u1, gx, ga, n, r, in, 1f, false);
+                    g.matmul(y1, u1, gb, n, out, r, scale, true);
+                    g.matmulBackward(dx1, gd, gw, n, accumulate);
+                    g.matmulBackward(du1, dB1, gd, u1, gb, n, out, r, scale, false);
+                    g.matmulBackward(dx1, dA1, du1, gx, ga, n, r, in, 1f, true);
+                    // fused
+                    g.loraLinear(y2, u2, gx, gx, gw, ga, gb, n, r, scale);
+                    g.loraLinearBackward(dx2, du2, dA2, dB2, gd, gx, u2, gw, ga, gb, n, r, scale, accumulate);
+                    float[] u = get(g, u1, n * r);
+                    float[] du = get(g, du1, n * r);
+                    assertThat(get(g, u2, n * r)).as("u").containsExactly(u);
+                    assertThat(get(g, du2, n * r)).as("du").containsExactly(du);
+                    assertThat(get(g, dA2, r * in)).as("dA").containsExactly(get(g, dA1, r * in));
+                    assertThat(get(g, dB2, out * r)).as("dB").containsExactly(get(g, dB1, out * r));
+                    assertFusedClose("loraLinear y", get(g, y2, n * out), get(g, y1, n * out), n, out,
+                            (t, o) -> sumAbs(in, i -> x[t * in + i] * w[o * in + i]),
+                            (t, o) -> sumAbs(r, j -> scale * u[t * r + j] * b[o * r + j]), in, r);
+                    assertFusedClose("loraLinearBackward dx (accumulate " + accumulate + ")", get(g, dx2, n * in),
+                            get(g, dx1, n * in), n, in,
+                            (t, i) -> sumAbs(out, o -> dout[t * out + o] * w[o * in + i]) + (accumulate ? 1 : 0),
+                            (t, i) -> sumAbs(r, j -> du[t * r + j] * a[j * in + i]), out, r);
+                }
+            }
+        }
+    }
+
+    private interface Cell {
+        double at(int row, int col);
+    }
+
+    private static double sumAbs(int k, java.util.function.IntToDoubleFunction term) {
+        double s = 0;
+        for (int j = 0; j < k; j++) {
+            s += Math.abs(term.applyAsDouble(j));
+        }
+        return s;
+    }
+
+    private static void assertFusedClose(String what, float[] fused, float[] separate, int rows, int cols, Cell frozen,
+                                         Cell lora, int k, int r) {
+        int bad = 0;
+        int worst = 0;
+        double worstRatio = 0;
+        for (int row = 0; row < rows; row++) {
+            for (int c = 0; c < cols; c++) {
+                int i = row * cols + c;
+                double tol = 2 * k * U_F32 * frozen.at(row, c) + 2 * r * U_F32 * lora.at(row, c)
+                        + 4 * U_F32 * (Math.abs(separate[i]) + 1);
+                double ratio = Double.isFinite(fused[i]) ? Math.abs((double) fused[i] - separate[i]) / tol
+                        : Double.POSITIVE_INFINITY;
+                if (!(ratio <= 1)) {
+                    bad++;
+                }
+                if (!(ratio <= worstRatio)) {
+                    worstRatio = ratio;
+                    worst = i;
+                }
+            }
+        }
+        LOG.info("{}: worst |fused − separate| / bound {} at {}", what, worstRatio, worst);
+        assertThat(bad).as("%s: %d elements over the bound; worst at %d: fused %s separate %s", what, bad, worst,
+                fused[worst], separate[worst]).isZero();
     }
 
     /** One product term of output element (row, col) at reduction index k. */

@@ -191,9 +191,17 @@ public final class LoraTrainBench {
             double[] ms = new double[steps];
             double loss = Double.NaN;
             int profiled = profiler == null ? 0 : a.profileSteps();
-            for (int s = 0; s < warmup + steps + profiled; s++) {
-                if (s == warmup + steps) {
+            // -Dsafetune.bench.ncu=true: one more step after all others, bracketed for `ncu --profile-from-start off`
+            int ncuStep = Boolean.getBoolean("safetune.bench.ncu") && raw instanceof CudaBackend ? warmup + steps + profiled : -1;
+            for (int s = 0; s < warmup + steps + profiled + (ncuStep >= 0 ? 1 : 0); s++) {
+                if (s == warmup + steps && profiler != null) {
                     profiler.enabled = true;
+                }
+                if (s == ncuStep) {
+                    if (profiler != null) {
+                        profiler.enabled = false;
+                    }
+                    ((CudaBackend) raw).profilerRange(true);
                 }
                 long t = System.nanoTime();
                 lm.zeroGradients();
@@ -213,12 +221,15 @@ public final class LoraTrainBench {
                     adam.step(params, grads, 1e-4);
                     lm.setParameters(params);
                 }
+                if (s == ncuStep) {
+                    ((CudaBackend) raw).profilerRange(false);
+                }
                 double dt = (System.nanoTime() - t) / 1e6;
                 if (s >= warmup && s < warmup + steps) {
                     ms[s - warmup] = dt;
                 }
                 System.out.printf("step %d%s: %.1f ms, loss %.4f%n", s, s < warmup ? " (warm-up)"
-                        : s >= warmup + steps ? " (profiled)" : "", dt, loss);
+                        : s == ncuStep ? " (ncu)" : s >= warmup + steps ? " (profiled)" : "", dt, loss);
             }
             double[] sorted = ms.clone();
             Arrays.sort(sorted);
