@@ -79,24 +79,29 @@ peft() {  # peft BUDGET SHAPE WARMUP STEPS DTYPE
   echo "peft $2 $5 rc=${PIPESTATUS[0]} [$(el)]" | tee -a "$TRAIN"
 }
 if [[ "${ST_PLAN:-full}" == diag ]]; then
-  # ST_PLAN=diag: the fused LoRA layer A/B (on, off, on) around PEFT at batch 4, then every kernel of one 1B step
-  # timed by Nsight Compute (only the bracketed step; clocks left alone), grouped by kernel and compared with the
-  # step's wall time: what the GPU spends where, and how much of the step it is idle
+  # ST_PLAN=diag: the LoRA layer A/B (fp32 rank-r kernels on, off = cuBLAS TF32, on) around PEFT at batch 4, every
+  # kernel of one 1B step timed by Nsight Compute (only the bracketed step; clocks left alone), grouped by kernel
+  # and set against the step's wall time; then batch 8 and the 135M shape with their PEFT runs
+  OFF=-Dsafetune.cuda.rankKernels=false
   ours 45 llama-1b 2 10 --precision bf16 --optimizer device
-  ST_JAVA_OPTS=-Dsafetune.cuda.fusedLora=false ours 45 llama-1b 2 10 --precision bf16 --optimizer device
+  ST_JAVA_OPTS=$OFF ours 45 llama-1b 2 10 --precision bf16 --optimizer device
   peft 60 llama-1b 3 16 bf16
   ours 45 llama-1b 2 10 --precision bf16 --optimizer device
-  if command -v ncu >/dev/null && (( $(budget 150) >= 60 )); then
-    timeout "$(budget 150)" ncu --profile-from-start off --clock-control none --metrics gpu__time_duration.sum --csv \
+  if command -v ncu >/dev/null && (( $(budget 90) >= 60 )); then
+    timeout "$(budget 90)" ncu --profile-from-start off --clock-control none --metrics gpu__time_duration.sum --csv \
       --print-units base --target-processes all .carry/jre/bin/java -Xmx48g -Dsafetune.bench.ncu=true \
       --add-modules jdk.incubator.vector -cp "$CP" ai.safetune.cuda.LoraTrainBench cuda llama-1b 4 512 1 1 bf16 \
       --precision bf16 --optimizer device > "$OUT/ncu-step.csv" 2> "$OUT/ncu-step.err"
     echo "ncu step rc=$? [$(el)]"
     python3 benchmarks/gpu/ncu_table.py "$OUT/ncu-step.csv" "$TRAIN" > "$OUT/ncu-table.txt" 2>&1
     head -45 "$OUT/ncu-table.txt"
+    rm -f "$OUT/ncu-step.csv"
   fi
   ST_BATCH=8 ours 45 llama-1b 2 8 --precision bf16 --optimizer device
+  ST_BATCH=8 ST_JAVA_OPTS=$OFF ours 45 llama-1b 2 8 --precision bf16 --optimizer device
   ST_BATCH=8 peft 60 llama-1b 3 12 bf16
+  ours 30 smollm2-135m 3 10 --precision bf16 --optimizer device
+  peft 50 smollm2-135m 3 16 bf16
 elif [[ "${ST_PLAN:-full}" == ab ]]; then
   # ST_PLAN=ab: the attention micro-benchmark, the 1B bf16 step twice around PEFT (PEFT's time varies between
   # calls: each ratio is against the PEFT run of the same call), the 135M step and its PEFT

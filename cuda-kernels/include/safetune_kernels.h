@@ -99,6 +99,16 @@ ST_API int st_lora_backward(st_ctx *ctx, float *dx, float *dA, float *dB, float 
  * no scratch copy and no separate add for a residual-stream gradient). */
 ST_API int st_matmul_backward_bf16(st_ctx *ctx, float *dx, const float *dy, const void *W, int wtype, int N, int in,
                                    int out, int accumulate);
+/* The bf16 LoRA layer with fp32 rank-r kernels (exact fp32 FMA, deterministic) and the frozen product on cuBLAS
+ * bf16, for r in {8, 16, 32, 64} and in, out multiples of 4 (st_lora_linear_supported); y, dx, dy, x 16-byte aligned.
+ * forward:  u = xl·Aᵀ (xl = x, or its dropout-masked copy), y = s·u·Bᵀ + bf16(x)·bf16(W)ᵀ
+ * backward (no dropout): du = s·dy·B, dB += s·dyᵀ·u, dx (+)= du·A + bf16(dy)·bf16(W), dA += duᵀ·x */
+ST_API int st_lora_linear_supported(int in, int out, int r);
+ST_API int st_lora_linear_forward(st_ctx *ctx, float *y, float *u, const float *x, const float *xl, const void *W,
+                                  int wtype, const float *A, const float *B, float scale, int N, int in, int out, int r);
+ST_API int st_lora_linear_backward(st_ctx *ctx, float *dx, float *du, float *dA, float *dB, const float *dy,
+                                   const float *x, const float *u, const void *W, int wtype, const float *A,
+                                   const float *B, float scale, int N, int in, int out, int r, int accumulate);
 /* Its forward, y (+)= bf16(x)·bf16(W)ᵀ, ST_PREC_BF16 only: with accumulate = 1 cuBLAS adds what y holds (a LoRA
  * term computed first) in the GEMM's epilogue. */
 ST_API int st_matmul_forward_bf16(st_ctx *ctx, float *y, const float *x, const void *W, int wtype, int N, int in,

@@ -390,3 +390,302 @@ extern "C" int st_matmul_forward_bf16(st_ctx *ctx, float *y, const float *x, con
   // which saves the separate read-modify-write pass of y that adding it afterwards costs
   return st_matmul_bf16(ctx, y, 0, xb, Wb, N, out, in, 0, 1, 1.0f, accumulate ? 1.0f : 0.0f);
 }
+
+// ---------------------------------------------------------------------------------------------------
+// The bf16 LoRA layer with fp32 rank-r kernels (r in {8, 16, 32, 64}). Measured on an H200 (ncu, one 1B step):
+// cuBLAS ran the skinny products as TF32 CUTLASS kernels plus split-K reductions, 9.4 ms of a 39 ms step for
+// ~0.3 TFLOP, while moving the activations they read once takes ~4 ms. These three kernels are memory-bound by
+// design, exact fp32 FMA (no TF32 rounding), and deterministic (split partial sums meet in a fixed order):
+//  - rows:   C[m, j] = α Σ_k X[m, k]·S(k, j)       X [M, K] row-major, S(k, j) = S[k·s_k + j·s_j]; also writes
+//            bf16(X) when asked, so the frozen GEMM's cast of its input costs no extra read of X
+//  - expand: C[m, p] (+)= α Σ_j L[m, j]·T(j, p)    L [M, R], T(j, p) = T[j·t_j + p·t_p], C [M, P]
+//  - colsum: G(c, j) (+)= α Σ_n X[n, c]·L[n, j]    X [N, D], L [N, R], G(c, j) = G[c·g_c + j·g_j]
+#define LR_THREADS 256
+
+// rows: 8 warps × RW rows, each lane takes k = k0 + lane + 32·t (t < 4) of a 128-wide k-tile; S's tile sits in
+// shared memory with an odd row stride (R + 1) so the 32 lanes read 32 different banks.
+template <int R>
+__global__ void __launch_bounds__(LR_THREADS) lowrank_rows_kernel(float *part, const float *X, int M, int K,
+                                                                 const float *S, int64_t s_k, int64_t s_j, int kchunk,
+                                                                 __nv_bfloat16 *Xb) {
+  constexpr int RW = 64 / R > 0 ? 64 / R : 1;
+  __shared__ float Ss[128][R + 1];
+  int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  int64_t row0 = (int64_t)blockIdx.x * (8 * RW) + warp * RW;
+  int kbeg = blockIdx.y * kchunk, kend = min(K, kbeg + kchunk);
+  float acc[RW][R];
+#pragma unroll
+  for (int i = 0; i < RW; i++)
+#pragma unroll
+    for (int j = 0; j < R; j++) acc[i][j] = 0.0f;
+  for (int k0 = kbeg; k0 < kend; k0 += 128) {
+    for (int e = threadIdx.x; e < 128 * R; e += LR_THREADS) {
+      // consecutive threads walk S's unit-stride axis: coalesced reads of A [r, in] and of B [out, r] alike
+      int kk = s_k == 1 ? e % 128 : e / R, j = s_k == 1 ? e / 128 : e % R;
+      int k = k0 + kk;
+      Ss[kk][j] = k < kend ? S[(int64_t)k * s_k + (int64_t)j * s_j] : 0.0f;
+    }
+    __syncthreads();
+    float xv[RW][4];
+#pragma unroll
+    for (int i = 0; i < RW; i++)
+#pragma unroll
+      for (int t = 0; t < 4; t++) {
+        int k = k0 + lane + 32 * t;
+        int64_t row = row0 + i;
+        float v = (row < M && k < kend) ? X[row * K + k] : 0.0f;
+        xv[i][t] = v;
+        if (Xb && row < M && k < kend) Xb[row * K + k] = __float2bfloat16_rn(v);
+      }
+#pragma unroll
+    for (int t = 0; t < 4; t++) {
+#pragma unroll
+      for (int j = 0; j < R; j++) {
+        float s = Ss[lane + 32 * t][j];
+#pragma unroll
+        for (int i = 0; i < RW; i++) acc[i][j] = fmaf(xv[i][t], s, acc[i][j]);
+      }
+    }
+    __syncthreads();
+  }
+  // lane sums (fixed butterfly order), lane 0 writes this split's partial row
+#pragma unroll
+  for (int i = 0; i < RW; i++)
+#pragma unroll
+    for (int j = 0; j < R; j++) {
+      float v = acc[i][j];
+#pragma unroll
+      for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+      acc[i][j] = v;
+    }
+  if (lane == 0) {
+#pragma unroll
+    for (int i = 0; i < RW; i++) {
+      int64_t row = row0 + i;
+      if (row >= M) continue;
+#pragma unroll
+      for (int j = 0; j < R; j++) part[((int64_t)blockIdx.y * M + row) * R + j] = acc[i][j];
+    }
+  }
+}
+
+// out[e] = α Σ_z part[z·n + e] (+ out[e]), z in order: the splits of rows/colsum meet deterministically.
+__global__ void lowrank_sum_kernel(float *out, const float *part, int64_t n, int splits, float alpha, int accumulate) {
+  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n; e += (int64_t)gridDim.x * blockDim.x) {
+    float s = 0.0f;
+    for (int z = 0; z < splits; z++) s += part[z * n + e];
+    out[e] = accumulate ? out[e] + alpha * s : alpha * s;
+  }
+}
+
+// expand: 128 columns × 32 rows per block; a thread owns 4 consecutive columns (one float4 store) of 4 rows.
+template <int R>
+__global__ void __launch_bounds__(LR_THREADS) lowrank_expand_kernel(float *C, const float *L, const float *T,
+                                                                   int64_t t_j, int64_t t_p, int M, int P, float alpha,
+                                                                   int accumulate) {
+  __shared__ __align__(16) float Ts[R][128];
+  __shared__ float Ls[32][R + 1];
+  int p0 = blockIdx.x * 128, m0 = blockIdx.y * 32;
+  for (int e = threadIdx.x; e < R * 128; e += LR_THREADS) {
+    int j = t_j == 1 ? e % R : e / 128, pp = t_j == 1 ? e / R : e % 128;  // unit-stride axis first (coalesced)
+    Ts[j][pp] = p0 + pp < P ? T[(int64_t)j * t_j + (int64_t)(p0 + pp) * t_p] : 0.0f;
+  }
+  for (int e = threadIdx.x; e < 32 * R; e += LR_THREADS) {
+    int mm = e / R, j = e % R;
+    Ls[mm][j] = m0 + mm < M ? L[(int64_t)(m0 + mm) * R + j] : 0.0f;
+  }
+  __syncthreads();
+  int c4 = (threadIdx.x % 32) * 4, rg = threadIdx.x / 32;  // 8 row groups × 4 rows
+  float acc[4][4] = {};
+#pragma unroll
+  for (int j = 0; j < R; j++) {
+    float4 t = *reinterpret_cast<const float4 *>(&Ts[j][c4]);
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      float l = Ls[rg * 4 + i][j];
+      acc[i][0] = fmaf(l, t.x, acc[i][0]);
+      acc[i][1] = fmaf(l, t.y, acc[i][1]);
+      acc[i][2] = fmaf(l, t.z, acc[i][2]);
+      acc[i][3] = fmaf(l, t.w, acc[i][3]);
+    }
+  }
+  int p = p0 + c4;
+  if (p >= P) return;  // P % 4 == 0: a float4 is all in or all out
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    int64_t m = m0 + rg * 4 + i;
+    if (m >= M) continue;
+    float4 *c = reinterpret_cast<float4 *>(C + m * P + p);
+    float4 v = make_float4(alpha * acc[i][0], alpha * acc[i][1], alpha * acc[i][2], alpha * acc[i][3]);
+    if (accumulate) {
+      float4 o = *c;
+      v.x += o.x; v.y += o.y; v.z += o.z; v.w += o.w;
+    }
+    *c = v;
+  }
+}
+
+// colsum: 256 columns per block (64 threads × float4) × 4 groups of R/4 j's; tokens split over gridDim.y.
+template <int R>
+__global__ void __launch_bounds__(LR_THREADS) lowrank_colsum_kernel(float *part, const float *X, const float *L, int N,
+                                                                   int D, int nchunk) {
+  constexpr int RJ = R / 4;
+  int c4 = (threadIdx.x % 64) * 4, jg = threadIdx.x / 64;
+  int c = blockIdx.x * 256 + c4;
+  int nbeg = blockIdx.y * nchunk, nend = min(N, nbeg + nchunk);
+  float acc[4][RJ] = {};
+  if (c < D) {
+#pragma unroll 4
+    for (int n = nbeg; n < nend; n++) {
+      float4 x = *reinterpret_cast<const float4 *>(X + (int64_t)n * D + c);
+      const float *l = L + (int64_t)n * R + jg * RJ;
+#pragma unroll
+      for (int j = 0; j < RJ; j++) {
+        float lv = l[j];
+        acc[0][j] = fmaf(x.x, lv, acc[0][j]);
+        acc[1][j] = fmaf(x.y, lv, acc[1][j]);
+        acc[2][j] = fmaf(x.z, lv, acc[2][j]);
+        acc[3][j] = fmaf(x.w, lv, acc[3][j]);
+      }
+    }
+#pragma unroll
+    for (int q = 0; q < 4; q++)
+#pragma unroll
+      for (int j = 0; j < RJ; j++) part[((int64_t)blockIdx.y * D + c + q) * R + jg * RJ + j] = acc[q][j];
+  }
+}
+
+// part[z][c][j] summed over z into G(c, j) = G[c·g_c + j·g_j] (+=).
+__global__ void lowrank_colsum_finish_kernel(float *G, int64_t g_c, int64_t g_j, const float *part, int D, int R,
+                                             int splits, float alpha) {
+  int64_t n = (int64_t)D * R;
+  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n; e += (int64_t)gridDim.x * blockDim.x) {
+    float s = 0.0f;
+    for (int z = 0; z < splits; z++) s += part[z * n + e];
+    int64_t c = e / R, j = e % R;
+    G[c * g_c + j * g_j] += alpha * s;
+  }
+}
+
+static unsigned lr_grid1(int64_t n) { int64_t g = ceil_div(n, 256); return (unsigned)(g < 1 ? 1 : g > 4096 ? 4096 : g); }
+
+#define LR_DISPATCH(R, KERNEL, GRID, ...)                                                          \
+  switch (R) {                                                                                     \
+    case 8: KERNEL<8><<<GRID, LR_THREADS, 0, ctx->stream>>>(__VA_ARGS__); break;                    \
+    case 16: KERNEL<16><<<GRID, LR_THREADS, 0, ctx->stream>>>(__VA_ARGS__); break;                  \
+    case 32: KERNEL<32><<<GRID, LR_THREADS, 0, ctx->stream>>>(__VA_ARGS__); break;                  \
+    default: KERNEL<64><<<GRID, LR_THREADS, 0, ctx->stream>>>(__VA_ARGS__); break;                  \
+  }
+
+// Bytes of workspace rows/colsum need for their partial sums.
+static int rows_splits(int M, int K, int R) {
+  int rw = 64 / R, blocks = (int)ceil_div(M, 8 * rw);
+  int s = (int)std::min<int64_t>(ceil_div(K, 128), ceil_div(264, blocks));
+  return s < 1 ? 1 : s;
+}
+static int rows_kchunk(int K, int splits) { return (int)(ceil_div(ceil_div(K, splits), 128) * 128); }
+static int colsum_splits(int N, int D) {
+  int blocks = (int)ceil_div(D, 256);
+  int s = (int)std::min<int64_t>(std::min<int64_t>(ceil_div(N, 64), ceil_div(264, blocks)), 64);
+  return s < 1 ? 1 : s;
+}
+
+// C[M, R] = α X·S; Xb (may be NULL) receives bf16(X). part: workspace of rows_splits·M·R floats.
+static int lr_rows(const char *op, st_ctx *ctx, float *C, const float *X, int M, int K, const float *S, int64_t s_k,
+                   int64_t s_j, int R, float alpha, __nv_bfloat16 *Xb, float *part) {
+  int splits = rows_splits(M, K, R), kchunk = rows_kchunk(K, splits);
+  splits = (int)ceil_div(K, kchunk);
+  dim3 grid((unsigned)ceil_div(M, 8 * (64 / R)), (unsigned)splits);
+  LR_DISPATCH(R, lowrank_rows_kernel, grid, part, X, M, K, S, s_k, s_j, kchunk, Xb);
+  ST_LAUNCHED(op);
+  lowrank_sum_kernel<<<lr_grid1((int64_t)M * R), 256, 0, ctx->stream>>>(C, part, (int64_t)M * R, splits, alpha, 0);
+  ST_LAUNCHED(op);
+  return ST_OK;
+}
+
+static int lr_expand(const char *op, st_ctx *ctx, float *C, const float *L, const float *T, int64_t t_j, int64_t t_p,
+                     int M, int P, int R, float alpha, int accumulate) {
+  dim3 grid((unsigned)ceil_div(P, 128), (unsigned)ceil_div(M, 32));
+  LR_DISPATCH(R, lowrank_expand_kernel, grid, C, L, T, t_j, t_p, M, P, alpha, accumulate);
+  ST_LAUNCHED(op);
+  return ST_OK;
+}
+
+static int lr_colsum(const char *op, st_ctx *ctx, float *G, int64_t g_c, int64_t g_j, const float *X, const float *L,
+                     int N, int D, int R, float alpha, float *part) {
+  int splits = colsum_splits(N, D), nchunk = (int)ceil_div(N, splits);
+  splits = (int)ceil_div(N, nchunk);
+  dim3 grid((unsigned)ceil_div(D, 256), (unsigned)splits);
+  LR_DISPATCH(R, lowrank_colsum_kernel, grid, part, X, L, N, D, nchunk);
+  ST_LAUNCHED(op);
+  lowrank_colsum_finish_kernel<<<lr_grid1((int64_t)D * R), 256, 0, ctx->stream>>>(G, g_c, g_j, part, D, R, splits,
+                                                                                   alpha);
+  ST_LAUNCHED(op);
+  return ST_OK;
+}
+
+static size_t lr_part_bytes(int N, int in, int out, int R) {
+  int64_t rows = std::max<int64_t>((int64_t)rows_splits(N, in, R) * N * R, (int64_t)rows_splits(N, out, R) * N * R);
+  int64_t cols = std::max<int64_t>((int64_t)colsum_splits(N, in) * in * R, (int64_t)colsum_splits(N, out) * out * R);
+  return align256((size_t)std::max(rows, cols) * 4);
+}
+
+static int check_lora_linear(const char *op, st_ctx *ctx, const void *W, int wtype, int N, int in, int out, int r) {
+  int rc = check_lora(op, ctx, W, wtype, N, in, out, r, ST_PREC_BF16);
+  if (rc) return rc;
+  ST_CHECK(op, st_lora_linear_supported(in, out, r), "r=%d in=%d out=%d: needs r in {8,16,32,64} and in, out "
+           "multiples of 4 (use st_lora_forward/st_lora_backward)", r, in, out);
+  return ST_OK;
+}
+
+extern "C" int st_lora_linear_supported(int in, int out, int r) {
+  return (r == 8 || r == 16 || r == 32 || r == 64) && in > 0 && out > 0 && in % 4 == 0 && out % 4 == 0;
+}
+
+extern "C" int st_lora_linear_forward(st_ctx *ctx, float *y, float *u, const float *x, const float *xl, const void *W,
+                                      int wtype, const float *A, const float *B, float scale, int N, int in, int out,
+                                      int r) {
+  const char *op = "st_lora_linear_forward";
+  int rc = check_lora_linear(op, ctx, W, wtype, N, in, out, r);
+  if (rc) return rc;
+  ST_CHECK(op, y && u && x && xl && A && B, "NULL buffer");
+  ST_CHECK(op, ((uintptr_t)y & 15) == 0, "y must be 16-byte aligned (float4 stores)");
+  size_t xb_bytes = align256((size_t)N * in * 2), wb_bytes = wtype == ST_W_BF16 ? 0 : align256((size_t)out * in * 2);
+  if ((rc = st_workspace(ctx, xb_bytes + wb_bytes + lr_part_bytes(N, in, out, r), op))) return rc;
+  __nv_bfloat16 *xb = (__nv_bfloat16 *)ctx->ws;
+  float *part = (float *)((char *)ctx->ws + xb_bytes + wb_bytes);
+  // u = xl·Aᵀ (S(k=i, j) = A[j, i]); with no dropout the same pass writes bf16(x) for the frozen GEMM
+  if ((rc = lr_rows(op, ctx, u, xl, N, in, A, 1, in, r, 1.0f, xl == x ? xb : nullptr, part))) return rc;
+  if (xl != x && (rc = st_cast_f32_to_bf16(ctx, (uint16_t *)xb, x, (int64_t)N * in))) return rc;
+  // y = s·u·Bᵀ (T(j, o) = B[o, j]), then the frozen GEMM adds bf16(x)·bf16(W)ᵀ through beta = 1
+  if ((rc = lr_expand(op, ctx, y, u, B, 1, r, N, out, r, scale, 0))) return rc;
+  const uint16_t *Wb;
+  if ((rc = weight_bf16(ctx, op, W, wtype, out, in, (char *)ctx->ws + xb_bytes, &Wb))) return rc;
+  return st_matmul_bf16(ctx, y, 0, (const uint16_t *)xb, Wb, N, out, in, 0, 1, 1.0f, 1.0f);
+}
+
+extern "C" int st_lora_linear_backward(st_ctx *ctx, float *dx, float *du, float *dA, float *dB, const float *dy,
+                                       const float *x, const float *u, const void *W, int wtype, const float *A,
+                                       const float *B, float scale, int N, int in, int out, int r, int accumulate) {
+  const char *op = "st_lora_linear_backward";
+  int rc = check_lora_linear(op, ctx, W, wtype, N, in, out, r);
+  if (rc) return rc;
+  ST_CHECK(op, dx && du && dA && dB && dy && x && u && A && B, "NULL buffer");
+  ST_CHECK(op, (((uintptr_t)dx | (uintptr_t)dy | (uintptr_t)x) & 15) == 0,
+           "dx, dy and x must be 16-byte aligned (float4 loads and stores)");
+  size_t yb_bytes = align256((size_t)N * out * 2), wb_bytes = wtype == ST_W_BF16 ? 0 : align256((size_t)out * in * 2);
+  if ((rc = st_workspace(ctx, yb_bytes + wb_bytes + lr_part_bytes(N, in, out, r), op))) return rc;
+  __nv_bfloat16 *yb = (__nv_bfloat16 *)ctx->ws;
+  float *part = (float *)((char *)ctx->ws + yb_bytes + wb_bytes);
+  // du = s·dy·B (S(k=o, j) = B[o, j]), writing bf16(dy) for the frozen GEMM on the way
+  if ((rc = lr_rows(op, ctx, du, dy, N, out, B, r, 1, r, scale, yb, part))) return rc;
+  // dB[o, j] += s·Σ_n dy[n, o]·u[n, j]
+  if ((rc = lr_colsum(op, ctx, dB, r, 1, dy, u, N, out, r, scale, part))) return rc;
+  // dx (+)= du·A (T(j, i) = A[j, i]); dA[j, i] += Σ_n x[n, i]·du[n, j]
+  if ((rc = lr_expand(op, ctx, dx, du, A, in, 1, N, in, r, 1.0f, accumulate))) return rc;
+  if ((rc = lr_colsum(op, ctx, dA, 1, in, x, du, N, in, r, 1.0f, part))) return rc;
+  // dx += bf16(dy)·bf16(W) through beta = 1
+  const uint16_t *Wb;
+  if ((rc = weight_bf16(ctx, op, W, wtype, out, in, (char *)ctx->ws + yb_bytes, &Wb))) return rc;
+  return st_matmul_bf16(ctx, dx, 0, (const uint16_t *)yb, Wb, N, in, out, 0, 0, 1.0f, 1.0f);
+}

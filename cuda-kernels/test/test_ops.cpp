@@ -209,6 +209,71 @@ static void test_lora() {
       }
 }
 
+// The bf16 LoRA layer with the fp32 rank-r kernels (st_lora_linear_*), against the C reference: u, du, dA, dB at
+// fp32 bounds (exact fp32 FMA, no TF32), y and dx at the cuBLAS-bf16 bounds of test_lora. Shapes cover every rank
+// it takes, rows not a multiple of a block, K split or not, and a dropout-masked LoRA input (xl != x).
+static void test_lora_linear() {
+  struct Shape { int N, in, out, r; } shapes[] = {{300, 256, 200, 16}, {77, 576, 192, 32}, {64, 128, 96, 8},
+                                                  {50, 64, 128, 64}, {129, 1024, 64, 16}};
+  for (auto sh : shapes)
+    for (int wt = 0; wt < 4; wt++)
+      for (int drop = 0; drop < 2; drop++) {
+        int N = sh.N, in = sh.in, out = sh.out, r = sh.r;
+        float s = 2.0f;
+        auto x = rnd((size_t)N * in), A = rnd((size_t)r * in, -0.1f, 0.1f), B = rnd((size_t)out * r, -0.1f, 0.1f);
+        auto xl = x;
+        if (drop)
+          for (auto &v : xl) v = rnd(1, 0, 1)[0] < 0.25f ? 0.0f : v / 0.75f;
+        auto wf = rnd((size_t)out * in, -1.0f / std::sqrt((float)in), 1.0f / std::sqrt((float)in));
+        std::vector<uint8_t> W(st_weight_bytes(wt, out, in));
+        st_ref_quantize(W.data(), wf.data(), wt, out, in);
+        std::string c = std::string(wname(wt)) + (drop ? " dropout" : "") + " N" + std::to_string(N) + " " +
+                        std::to_string(in) + "->" + std::to_string(out) + " r" + std::to_string(r);
+        if (!st_lora_linear_supported(in, out, r)) {
+          compare("st_lora_linear_supported", c, {0.0f}, {1.0f}, 0, 0);
+          continue;
+        }
+        Buf dx_(x), dxl(xl), dA_(A), dB_(B), dW(W), dy((size_t)N * out * 4), du((size_t)N * r * 4);
+        dy.poison();
+        du.poison();
+        CK(st_lora_linear_forward(ctx, dy.f(), du.f(), dx_.f(), drop ? dxl.f() : dx_.f(), dW.p, wt, dA_.f(), dB_.f(), s,
+                                  N, in, out, r));
+        // reference: frozen x·Wᵀ + (xl·Wᵀ + s·(xl·Aᵀ)·Bᵀ) − xl·Wᵀ
+        std::vector<float> y1((size_t)N * out), u((size_t)N * r), y0((size_t)N * out), y2((size_t)N * out);
+        st_ref_lora_forward(y1.data(), u.data(), xl.data(), W.data(), wt, A.data(), B.data(), s, N, in, out, r);
+        st_ref_lora_forward(y0.data(), nullptr, x.data(), W.data(), wt, nullptr, nullptr, 0.0f, N, in, out, 0);
+        st_ref_lora_forward(y2.data(), nullptr, xl.data(), W.data(), wt, nullptr, nullptr, 0.0f, N, in, out, 0);
+        for (size_t i = 0; i < y1.size(); i++) y1[i] = y1[i] - y2[i] + y0[i];
+        compare("st_lora_linear_forward", "y " + c, dy.down<float>(), y1, 1.5e-2, 1.5e-2);
+        compare("st_lora_linear_forward", "u fp32 " + c, du.down<float>(), u, 2e-5, 2e-4);
+        if (drop) continue;  // the backward is the no-dropout one
+        // backward: dA, dB accumulate onto random starts; dx written (poisoned), then accumulated onto a start
+        auto gy = rnd((size_t)N * out), dA0 = rnd((size_t)r * in), dB0 = rnd((size_t)out * r), dx0 = rnd((size_t)N * in);
+        Buf dgy(gy), ddx((size_t)N * in * 4), ddxa(dx0), ddA(dA0), ddB(dB0), ddu((size_t)N * r * 4);
+        ddx.poison();
+        ddu.poison();
+        CK(st_lora_linear_backward(ctx, ddx.f(), ddu.f(), ddA.f(), ddB.f(), dgy.f(), dx_.f(), du.f(), dW.p, wt, dA_.f(),
+                                   dB_.f(), s, N, in, out, r, 0));
+        std::vector<float> rdx((size_t)N * in), rdA(dA0), rdB(dB0), rg((size_t)N * r);
+        st_ref_lora_backward(rdx.data(), rdA.data(), rdB.data(), rg.data(), gy.data(), x.data(), u.data(), W.data(), wt,
+                             A.data(), B.data(), s, N, in, out, r, 1);
+        for (auto &v : rg) v *= s;  // du = s·dy·B; the reference's g is dy·B
+        compare("st_lora_linear_backward", "dx " + c, ddx.down<float>(), rdx, 1.5e-2, 1.5e-2);
+        compare("st_lora_linear_backward", "du = s·dy·B fp32 " + c, ddu.down<float>(), rg, 1e-4, 2e-4);
+        compare("st_lora_linear_backward", "dA (+= start) fp32 " + c, ddA.down<float>(), rdA, 2e-4, 2e-4);
+        compare("st_lora_linear_backward", "dB (+= start) fp32 " + c, ddB.down<float>(), rdB, 2e-4, 2e-4);
+        CK(st_lora_linear_backward(ctx, ddxa.f(), ddu.f(), ddA.f(), ddB.f(), dgy.f(), dx_.f(), du.f(), dW.p, wt,
+                                   dA_.f(), dB_.f(), s, N, in, out, r, 1));
+        for (size_t i = 0; i < rdx.size(); i++) rdx[i] += dx0[i];
+        compare("st_lora_linear_backward", "dx accumulated " + c, ddxa.down<float>(), rdx, 1.5e-2, 1.5e-2);
+      }
+  // what it refuses: a rank it has no kernel for, and a misaligned output
+  bool ok = !st_lora_linear_supported(256, 96, 12) && !st_lora_linear_supported(256, 98, 16);
+  checks++;
+  if (!ok) failures++;
+  std::printf("%-6s %-26s %-34s\n", ok ? "PASS" : "FAIL", "st_lora_linear_supported", "r=12 and out=98 refused");
+}
+
 // r = 0: the plain frozen matmul the backend's matmul/matmulBackward run, forward and backward (dx only), in
 // every weight format and precision; dx of the backward is written, not accumulated (poisoned first).
 static void test_frozen_matmul() {
@@ -494,6 +559,7 @@ int main(int argc, char **argv) {
   test_casts();
   test_matmul();
   test_lora();
+  test_lora_linear();
   test_frozen_matmul();
   test_rmsnorm();
   test_rope();

@@ -42,6 +42,8 @@ import static ai.safetune.cuda.SafeTuneKernels.*;
 public final class CudaBackend implements Backend {
     /** The fused LoRA layer order of {@link #loraLinear}; a system property turns it off for A/B runs. */
     private static final boolean FUSED_LORA = !"false".equals(System.getProperty("safetune.cuda.fusedLora"));
+    /** The fp32 rank-r kernels for the fused layer's LoRA products (else cuBLAS TF32); off for A/B runs. */
+    private static final boolean RANK_KERNELS = !"false".equals(System.getProperty("safetune.cuda.rankKernels"));
     private final st_ctx ctx = new st_ctx();
     private final String deviceName;
     private final Map<Long, ArrayDeque<Long>> pool = new HashMap<>();
@@ -319,6 +321,15 @@ public final class CudaBackend implements Backend {
         if (n == 0) {
             return;
         }
+        if (rankKernels(cw, r, o)) {
+            long us = ptr(u, "loraLinear", "u", n * r);
+            long xls = ptr(xl, "loraLinear", "xl", n * cw.cols());
+            long as = ptr(a, "loraLinear", "a", r * cw.cols());
+            long bs = ptr(b, "loraLinear", "b", cw.rows() * r);
+            check(st_lora_linear_forward(ctx, o, us, xs, xls, cw.ptr(), cw.wtype(), as, bs, scale, n, cw.cols(),
+                    cw.rows(), r), "loraLinear");
+            return;
+        }
         matmul(u, xl, a, n, r, cw.cols(), 1f, false);
         matmul(out, u, b, n, cw.rows(), r, scale, false);
         check(st_matmul_forward_bf16(ctx, o, xs, cw.ptr(), cw.wtype(), n, cw.cols(), cw.rows(), 1), "loraLinear");
@@ -338,10 +349,28 @@ public final class CudaBackend implements Backend {
         if (n == 0) {
             return;
         }
+        long xs = ptr(x, "loraLinearBackward", "x", n * cw.cols());
+        if (rankKernels(cw, r, d | g | xs)) {
+            check(st_lora_linear_backward(ctx, d, ptr(du, "loraLinearBackward", "du", n * r),
+                    ptr(dA, "loraLinearBackward", "dA", r * cw.cols()),
+                    ptr(dB, "loraLinearBackward", "dB", cw.rows() * r), g, xs,
+                    ptr(u, "loraLinearBackward", "u", n * r), cw.ptr(), cw.wtype(),
+                    ptr(a, "loraLinearBackward", "a", r * cw.cols()), ptr(b, "loraLinearBackward", "b", cw.rows() * r),
+                    scale, n, cw.cols(), cw.rows(), r, accumulate ? 1 : 0), "loraLinearBackward");
+            return;
+        }
         matmulBackward(du, dB, dout, u, b, n, cw.rows(), r, scale, false);
         matmulBackward(dx, dA, du, x, a, n, r, cw.cols(), 1f, accumulate);
         check(st_matmul_backward_bf16(ctx, d, g, cw.ptr(), cw.wtype(), n, cw.cols(), cw.rows(), 1),
                 "loraLinearBackward");
+    }
+
+    /**
+     * Whether the rank-r products of a fused layer run on the library's fp32 kernels (ranks 8/16/32/64, widths a
+     * multiple of 4, float4-aligned buffers; {@code -Dsafetune.cuda.rankKernels=false} keeps cuBLAS TF32 for them).
+     */
+    private boolean rankKernels(CudaWeight cw, int r, long alignedPointers) {
+        return RANK_KERNELS && (alignedPointers & 15) == 0 && st_lora_linear_supported(cw.cols(), cw.rows(), r) != 0;
     }
 
     /** Whether the LoRA layer takes the fused cuBLAS order ({@code -Dsafetune.cuda.fusedLora=false} turns it off). */

@@ -124,6 +124,22 @@ public final class SafeTuneKernels {
                                                      @Cast("const float*") long dy, @Cast("const void*") long w,
                                                      int wtype, int n, int in, int out, int accumulate);
 
+    public static native int st_lora_linear_supported(int in, int out, int r);
+
+    public static native int st_lora_linear_forward(st_ctx ctx, @Cast("float*") long y, @Cast("float*") long u,
+                                                    @Cast("const float*") long x, @Cast("const float*") long xl,
+                                                    @Cast("const void*") long w, int wtype, @Cast("const float*") long a,
+                                                    @Cast("const float*") long b, float scale, int n, int in, int out,
+                                                    int r);
+
+    public static native int st_lora_linear_backward(st_ctx ctx, @Cast("float*") long dx, @Cast("float*") long du,
+                                                     @Cast("float*") long dA, @Cast("float*") long dB,
+                                                     @Cast("const float*") long dy, @Cast("const float*") long x,
+                                                     @Cast("const float*") long u, @Cast("const void*") long w,
+                                                     int wtype, @Cast("const float*") long a,
+                                                     @Cast("const float*") long b, float scale, int n, int in, int out,
+                                                     int r, int accumulate);
+
     public static native int st_matmul_forward_bf16(st_ctx ctx, @Cast("float*") long y,
                                                     @Cast("const float*") long x, @Cast("const void*") long w,
                                                     int wtype, int n, int in, int out, int accumulate);

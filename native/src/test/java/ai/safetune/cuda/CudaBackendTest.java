@@ -431,11 +431,13 @@ class CudaBackendTest {
     }
 
     /**
-     * The bf16 LoRA layer in its fused order (LoRA term first, the frozen cuBLAS GEMM adds it through beta) against
-     * the separate ops on the same backend. u, du, dA and dB come from the same calls in both orders: bit-equal.
-     * y and dx differ only in where one fp32 addition happens and in cuBLAS's reduction order for beta = 0 vs 1:
-     * ≤ 2·K·2⁻²⁴·Σ|products| of each product + 4·2⁻²⁴·(|value| + 1). Dropping or doubling either term breaks that
-     * bound by orders of magnitude (each term is ~0.1–1 here).
+     * The bf16 LoRA layer in its fused order (LoRA term first, the frozen cuBLAS GEMM adds it through beta), whose
+     * rank-r products run on the library's fp32 kernels. u, du, dA and dB against the CPU backend's exact fp32
+     * ops: two fp32 reductions of K terms differ by ≤ 2·K·2⁻²⁴·Σ|terms| (+ 2⁻²⁴ of the value); cuBLAS TF32 would
+     * miss that by ~2⁻¹¹, so the test fails if the rank kernels are not used. y and dx against the separate GPU ops
+     * (frozen bf16 GEMM, then the TF32 LoRA products): the same bf16 products, so they differ by the TF32 rounding
+     * of the LoRA term (≤ 3·2⁻¹¹·Σ|LoRA terms|) plus fp32 reduction order (2·K·2⁻²⁴·Σ|frozen terms| +
+     * 4·2⁻²⁴·(|value| + 1)). Dropping or doubling either term breaks that bound by orders of magnitude.
      */
     @Test
     void fusedLoraLinearMatchesTheSeparateOps() {
@@ -451,6 +453,8 @@ class CudaBackendTest {
         float[] b = random(out * r, -0.1f, 0.1f);
         float[] dout = random(n * out, -1, 1);
         float[] dxStart = random(n * in, -1, 1);
+        float[] gradStartA = random(r * in, -1, 1);
+        float[] gradStartB = random(out * r, -1, 1);
         FloatWeight fw = new FloatWeight("w", out, in, w);
         try (CudaBackend g = new CudaBackend(0, CudaPrecision.BF16)) {
             for (boolean accumulate : new boolean[]{false, true}) {
@@ -459,13 +463,10 @@ class CudaBackendTest {
                      Tensor y1 = g.allocate(n * out); Tensor u1 = g.allocate(n * r); Tensor y2 = g.allocate(n * out);
                      Tensor u2 = g.allocate(n * r); Tensor dx1 = g.upload(dxStart); Tensor dx2 = g.upload(dxStart);
                      Tensor du1 = g.allocate(n * r); Tensor du2 = g.allocate(n * r);
-                     Tensor dA1 = g.allocate(r * in); Tensor dA2 = g.allocate(r * in);
-                     Tensor dB1 = g.allocate(out * r); Tensor dB2 = g.allocate(out * r)) {
+                     Tensor dA1 = g.upload(gradStartA); Tensor dA2 = g.upload(gradStartA);
+                     Tensor dB1 = g.upload(gradStartB); Tensor dB2 = g.upload(gradStartB)) {
                     for (Tensor t : List.of(y2, u2, du2)) {
                         g.fill(t, Float.NaN);
-                    }
-                    for (Tensor t : List.of(dA1, dA2, dB1, dB2)) {
-                        g.fill(t, 0.25f);  // gradients accumulate
                     }
                     // the separate ops, in the order of Backend's default
                     g.matmul(y1, gx, gw, n);
@@ -477,22 +478,67 @@ class CudaBackendTest {
                     // fused
                     g.loraLinear(y2, u2, gx, gx, gw, ga, gb, n, r, scale);
                     g.loraLinearBackward(dx2, du2, dA2, dB2, gd, gx, u2, gw, ga, gb, n, r, scale, accumulate);
-                    float[] u = get(g, u1, n * r);
-                    float[] du = get(g, du1, n * r);
-                    assertThat(get(g, u2, n * r)).as("u").containsExactly(u);
-                    assertThat(get(g, du2, n * r)).as("du").containsExactly(du);
-                    assertThat(get(g, dA2, r * in)).as("dA").containsExactly(get(g, dA1, r * in));
-                    assertThat(get(g, dB2, out * r)).as("dB").containsExactly(get(g, dB1, out * r));
+                    float[] u = get(g, u2, n * r);
+                    float[] du = get(g, du2, n * r);
+                    // exact fp32 rank-r products on the CPU backend, from the GPU's own u and du
+                    float[] cu;
+                    float[] cdu;
+                    float[] cdA;
+                    float[] cdB;
+                    try (Tensor cx = cpu.upload(x); Tensor ca = cpu.upload(a); Tensor cb = cpu.upload(b);
+                         Tensor cd = cpu.upload(dout); Tensor cuT = cpu.allocate(n * r); Tensor cuG = cpu.upload(u);
+                         Tensor cduT = cpu.allocate(n * r); Tensor cduG = cpu.upload(du);
+                         Tensor cA = cpu.upload(gradStartA); Tensor cB = cpu.upload(gradStartB)) {
+                        cpu.matmul(cuT, cx, ca, n, r, in, 1f, false);
+                        cpu.matmulBackward(cduT, cB, cd, cuG, cb, n, out, r, scale, false);
+                        cpu.matmulBackward(null, cA, cduG, cx, ca, n, r, in, 1f, false);
+                        cu = get(cpu, cuT, n * r);
+                        cdu = get(cpu, cduT, n * r);
+                        cdA = get(cpu, cA, r * in);
+                        cdB = get(cpu, cB, out * r);
+                    }
+                    assertFp32("u", u, cu, n, r, in, (t, j) -> sumAbs(in, i -> x[t * in + i] * a[j * in + i]));
+                    assertFp32("du", du, cdu, n, r, out,
+                            (t, j) -> sumAbs(out, o -> scale * dout[t * out + o] * b[o * r + j]));
+                    assertFp32("dA", get(g, dA2, r * in), cdA, r, in, n,
+                            (j, i) -> Math.abs(gradStartA[j * in + i]) + sumAbs(n, t -> du[t * r + j] * x[t * in + i]));
+                    assertFp32("dB", get(g, dB2, out * r), cdB, out, r, n,
+                            (o, j) -> Math.abs(gradStartB[o * r + j]) + sumAbs(n, t -> scale * dout[t * out + o] * u[t * r + j]));
                     assertFusedClose("loraLinear y", get(g, y2, n * out), get(g, y1, n * out), n, out,
                             (t, o) -> sumAbs(in, i -> x[t * in + i] * w[o * in + i]),
-                            (t, o) -> sumAbs(r, j -> scale * u[t * r + j] * b[o * r + j]), in, r);
+                            (t, o) -> sumAbs(r, j -> scale * u[t * r + j] * b[o * r + j]), in);
                     assertFusedClose("loraLinearBackward dx (accumulate " + accumulate + ")", get(g, dx2, n * in),
                             get(g, dx1, n * in), n, in,
                             (t, i) -> sumAbs(out, o -> dout[t * out + o] * w[o * in + i]) + (accumulate ? 1 : 0),
-                            (t, i) -> sumAbs(r, j -> du[t * r + j] * a[j * in + i]), out, r);
+                            (t, i) -> sumAbs(r, j -> du[t * r + j] * a[j * in + i]), out);
                 }
             }
         }
+    }
+
+    /** fp32 against fp32: two reductions of {@code k} terms in different orders. */
+    private static void assertFp32(String what, float[] gpu, float[] cpuRef, int rows, int cols, int k, Cell abs) {
+        int bad = 0;
+        int worst = 0;
+        double worstRatio = 0;
+        for (int row = 0; row < rows; row++) {
+            for (int c = 0; c < cols; c++) {
+                int i = row * cols + c;
+                double tol = 2 * (k + 1) * U_F32 * abs.at(row, c) + U_F32 * Math.abs(cpuRef[i]) + 1e-30;
+                double ratio = Double.isFinite(gpu[i]) ? Math.abs((double) gpu[i] - cpuRef[i]) / tol
+                        : Double.POSITIVE_INFINITY;
+                if (!(ratio <= 1)) {
+                    bad++;
+                }
+                if (!(ratio <= worstRatio)) {
+                    worstRatio = ratio;
+                    worst = i;
+                }
+            }
+        }
+        LOG.info("rank-r {} (fp32 kernels vs CPU): worst |Δ| / bound {} at {}", what, worstRatio, worst);
+        assertThat(bad).as("%s: %d elements over the fp32 bound; worst at %d: gpu %s cpu %s", what, bad, worst,
+                gpu[worst], cpuRef[worst]).isZero();
     }
 
     private interface Cell {
@@ -508,14 +554,14 @@ class CudaBackendTest {
     }
 
     private static void assertFusedClose(String what, float[] fused, float[] separate, int rows, int cols, Cell frozen,
-                                         Cell lora, int k, int r) {
+                                         Cell lora, int k) {
         int bad = 0;
         int worst = 0;
         double worstRatio = 0;
         for (int row = 0; row < rows; row++) {
             for (int c = 0; c < cols; c++) {
                 int i = row * cols + c;
-                double tol = 2 * k * U_F32 * frozen.at(row, c) + 2 * r * U_F32 * lora.at(row, c)
+                double tol = 2 * k * U_F32 * frozen.at(row, c) + 3 * 0x1p-11 * lora.at(row, c)
                         + 4 * U_F32 * (Math.abs(separate[i]) + 1);
                 double ratio = Double.isFinite(fused[i]) ? Math.abs((double) fused[i] - separate[i]) / tol
                         : Double.POSITIVE_INFINITY;
