@@ -83,6 +83,10 @@ if [[ "${ST_PLAN:-full}" == diag ]]; then
   # kernel of one 1B step timed by Nsight Compute (only the bracketed step; clocks left alone), grouped by kernel
   # and set against the step's wall time; then batch 8 and the 135M shape with their PEFT runs
   OFF=-Dsafetune.cuda.rankKernels=false
+  if [[ "$OPS_RC" != skipped ]] && command -v compute-sanitizer >/dev/null; then
+    timeout "$(budget 40)" compute-sanitizer --tool memcheck --print-limit 20 "$NATIVE/test_ops" 7 > "$OUT/memcheck.txt" 2>&1
+    echo "memcheck rc=$? $(tail -1 "$OUT/memcheck.txt") [$(el)]"
+  fi
   ours 45 llama-1b 2 10 --precision bf16 --optimizer device
   ST_JAVA_OPTS=$OFF ours 45 llama-1b 2 10 --precision bf16 --optimizer device
   peft 60 llama-1b 3 16 bf16
