@@ -402,14 +402,21 @@ extern "C" int st_matmul_forward_bf16(st_ctx *ctx, float *y, const float *x, con
 //  - colsum: G(c, j) (+)= α Σ_n X[n, c]·L[n, j]    X [N, D], L [N, R], G(c, j) = G[c·g_c + j·g_j]
 #define LR_THREADS 256
 
-// rows: 8 warps × RW rows, each lane takes k = k0 + lane + 32·t (t < 4) of a 128-wide k-tile; S's tile sits in
-// shared memory with an odd row stride (R + 1) so the 32 lanes read 32 different banks.
+// rows: 8 warps × RW rows per block. A k-tile of KT columns: each lane loads a float4 of each of its RW rows per
+// 128 columns, all before any use (KT/128·RW float4 in flight per thread: the kernel is latency-bound otherwise),
+// writes their bf16 copies, then multiplies them with S's tile, which sits in shared memory as Ss[j][k] (a row
+// stride of KT + 4 keeps the float4 reads aligned and spreads the j-fastest stores over the banks).
+template <int R> struct RowsTile {
+  static constexpr int RW = 64 / R > 0 ? 64 / R : 1;
+  static constexpr int KT = R <= 16 ? 512 : R == 32 ? 256 : 128;
+};
+
 template <int R>
-__global__ void __launch_bounds__(LR_THREADS) lowrank_rows_kernel(float *part, const float *X, int M, int K,
-                                                                 const float *S, int64_t s_k, int64_t s_j, int kchunk,
-                                                                 __nv_bfloat16 *Xb) {
-  constexpr int RW = 64 / R > 0 ? 64 / R : 1;
-  __shared__ float Ss[128][R + 1];
+__global__ void __launch_bounds__(LR_THREADS) lowrank_rows_kernel(float *__restrict__ part, const float *__restrict__ X,
+                                                                 int M, int K, const float *__restrict__ S, int64_t s_k,
+                                                                 int64_t s_j, int kchunk, __nv_bfloat16 *__restrict__ Xb) {
+  constexpr int RW = RowsTile<R>::RW, KT = RowsTile<R>::KT, NT = KT / 128;
+  __shared__ __align__(16) float Ss[R][KT + 4];
   int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   int64_t row0 = (int64_t)blockIdx.x * (8 * RW) + warp * RW;
   int kbeg = blockIdx.y * kchunk, kend = min(K, kbeg + kchunk);
@@ -418,32 +425,55 @@ __global__ void __launch_bounds__(LR_THREADS) lowrank_rows_kernel(float *part, c
   for (int i = 0; i < RW; i++)
 #pragma unroll
     for (int j = 0; j < R; j++) acc[i][j] = 0.0f;
-  for (int k0 = kbeg; k0 < kend; k0 += 128) {
-    for (int e = threadIdx.x; e < 128 * R; e += LR_THREADS) {
+  for (int k0 = kbeg; k0 < kend; k0 += KT) {
+    for (int e = threadIdx.x; e < KT * R; e += LR_THREADS) {
       // consecutive threads walk S's unit-stride axis: coalesced reads of A [r, in] and of B [out, r] alike
-      int kk = s_k == 1 ? e % 128 : e / R, j = s_k == 1 ? e / 128 : e % R;
+      int kk = s_k == 1 ? e % KT : e / R, j = s_k == 1 ? e / KT : e % R;
       int k = k0 + kk;
-      Ss[kk][j] = k < kend ? S[(int64_t)k * s_k + (int64_t)j * s_j] : 0.0f;
+      Ss[j][kk] = k < kend ? S[(int64_t)k * s_k + (int64_t)j * s_j] : 0.0f;
     }
-    __syncthreads();
-    float xv[RW][4];
+    float4 xv[RW][NT];
 #pragma unroll
     for (int i = 0; i < RW; i++)
 #pragma unroll
-      for (int t = 0; t < 4; t++) {
-        int k = k0 + lane + 32 * t;
+      for (int t = 0; t < NT; t++) {
+        int k = k0 + 4 * lane + 128 * t;  // K % 4 == 0 and kend too: a float4 is all in or all out
         int64_t row = row0 + i;
-        float v = (row < M && k < kend) ? X[row * K + k] : 0.0f;
-        xv[i][t] = v;
-        if (Xb && row < M && k < kend) Xb[row * K + k] = __float2bfloat16_rn(v);
+        xv[i][t] = (row < M && k < kend) ? *reinterpret_cast<const float4 *>(X + row * K + k)
+                                         : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
       }
+    if (Xb) {
 #pragma unroll
-    for (int t = 0; t < 4; t++) {
+      for (int i = 0; i < RW; i++)
+#pragma unroll
+        for (int t = 0; t < NT; t++) {
+          int k = k0 + 4 * lane + 128 * t;
+          int64_t row = row0 + i;
+          if (row < M && k < kend) {
+            __nv_bfloat162 lo = __floats2bfloat162_rn(xv[i][t].x, xv[i][t].y);
+            __nv_bfloat162 hi = __floats2bfloat162_rn(xv[i][t].z, xv[i][t].w);
+            uint2 v;
+            v.x = *reinterpret_cast<uint32_t *>(&lo);
+            v.y = *reinterpret_cast<uint32_t *>(&hi);
+            *reinterpret_cast<uint2 *>(Xb + row * K + k) = v;
+          }
+        }
+    }
+    __syncthreads();
+#pragma unroll
+    for (int t = 0; t < NT; t++) {
 #pragma unroll
       for (int j = 0; j < R; j++) {
-        float s = Ss[lane + 32 * t][j];
+        float4 sv = *reinterpret_cast<const float4 *>(&Ss[j][4 * lane + 128 * t]);
 #pragma unroll
-        for (int i = 0; i < RW; i++) acc[i][j] = fmaf(xv[i][t], s, acc[i][j]);
+        for (int i = 0; i < RW; i++) {
+          float a = acc[i][j];
+          a = fmaf(xv[i][t].x, sv.x, a);
+          a = fmaf(xv[i][t].y, sv.y, a);
+          a = fmaf(xv[i][t].z, sv.z, a);
+          a = fmaf(xv[i][t].w, sv.w, a);
+          acc[i][j] = a;
+        }
       }
     }
     __syncthreads();
@@ -525,34 +555,41 @@ __global__ void __launch_bounds__(LR_THREADS) lowrank_expand_kernel(float *C, co
   }
 }
 
-// colsum: 256 columns per block (64 threads × float4) × 4 groups of R/4 j's; tokens split over gridDim.y.
+// colsum: 256 columns per block (64 threads × float4) × 4 groups of R/4 j's; tokens split over gridDim.y. Eight
+// token rows are loaded before they are used (8 float4 in flight per thread: latency-bound otherwise).
 template <int R>
-__global__ void __launch_bounds__(LR_THREADS) lowrank_colsum_kernel(float *part, const float *X, const float *L, int N,
-                                                                   int D, int nchunk) {
-  constexpr int RJ = R / 4;
+__global__ void __launch_bounds__(LR_THREADS) lowrank_colsum_kernel(float *__restrict__ part, const float *__restrict__ X,
+                                                                   const float *__restrict__ L, int N, int D, int nchunk) {
+  constexpr int RJ = R / 4, NB = 8;
   int c4 = (threadIdx.x % 64) * 4, jg = threadIdx.x / 64;
   int c = blockIdx.x * 256 + c4;
   int nbeg = blockIdx.y * nchunk, nend = min(N, nbeg + nchunk);
   float acc[4][RJ] = {};
-  if (c < D) {
-#pragma unroll 4
-    for (int n = nbeg; n < nend; n++) {
-      float4 x = *reinterpret_cast<const float4 *>(X + (int64_t)n * D + c);
-      const float *l = L + (int64_t)n * R + jg * RJ;
+  if (c >= D) return;
+  for (int n0 = nbeg; n0 < nend; n0 += NB) {
+    float4 x[NB];
+    float l[NB][RJ];
 #pragma unroll
-      for (int j = 0; j < RJ; j++) {
-        float lv = l[j];
-        acc[0][j] = fmaf(x.x, lv, acc[0][j]);
-        acc[1][j] = fmaf(x.y, lv, acc[1][j]);
-        acc[2][j] = fmaf(x.z, lv, acc[2][j]);
-        acc[3][j] = fmaf(x.w, lv, acc[3][j]);
-      }
+    for (int b = 0; b < NB; b++) {
+      int n = n0 + b;
+      x[b] = n < nend ? *reinterpret_cast<const float4 *>(X + (int64_t)n * D + c) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll
+      for (int j = 0; j < RJ; j++) l[b][j] = n < nend ? L[(int64_t)n * R + jg * RJ + j] : 0.0f;
     }
 #pragma unroll
-    for (int q = 0; q < 4; q++)
+    for (int b = 0; b < NB; b++)
 #pragma unroll
-      for (int j = 0; j < RJ; j++) part[((int64_t)blockIdx.y * D + c + q) * R + jg * RJ + j] = acc[q][j];
+      for (int j = 0; j < RJ; j++) {
+        acc[0][j] = fmaf(x[b].x, l[b][j], acc[0][j]);
+        acc[1][j] = fmaf(x[b].y, l[b][j], acc[1][j]);
+        acc[2][j] = fmaf(x[b].z, l[b][j], acc[2][j]);
+        acc[3][j] = fmaf(x[b].w, l[b][j], acc[3][j]);
+      }
   }
+#pragma unroll
+  for (int q = 0; q < 4; q++)
+#pragma unroll
+    for (int j = 0; j < RJ; j++) part[((int64_t)blockIdx.y * D + c + q) * R + jg * RJ + j] = acc[q][j];
 }
 
 // part[z][c][j] summed over z into G(c, j) = G[c·g_c + j·g_j] (+=).
@@ -578,22 +615,23 @@ static unsigned lr_grid1(int64_t n) { int64_t g = ceil_div(n, 256); return (unsi
   }
 
 // Bytes of workspace rows/colsum need for their partial sums.
+static int rows_kt(int R) { return R <= 16 ? 512 : R == 32 ? 256 : 128; }
 static int rows_splits(int M, int K, int R) {
   int rw = 64 / R, blocks = (int)ceil_div(M, 8 * rw);
-  int s = (int)std::min<int64_t>(ceil_div(K, 128), ceil_div(264, blocks));
+  int s = (int)std::min<int64_t>(ceil_div(K, rows_kt(R)), ceil_div(396, blocks));
   return s < 1 ? 1 : s;
 }
-static int rows_kchunk(int K, int splits) { return (int)(ceil_div(ceil_div(K, splits), 128) * 128); }
+static int rows_kchunk(int K, int splits, int R) { return (int)(ceil_div(ceil_div(K, splits), rows_kt(R)) * rows_kt(R)); }
 static int colsum_splits(int N, int D) {
   int blocks = (int)ceil_div(D, 256);
-  int s = (int)std::min<int64_t>(std::min<int64_t>(ceil_div(N, 64), ceil_div(264, blocks)), 64);
+  int s = (int)std::min<int64_t>(std::min<int64_t>(ceil_div(N, 64), ceil_div(528, blocks)), 64);
   return s < 1 ? 1 : s;
 }
 
 // C[M, R] = α X·S; Xb (may be NULL) receives bf16(X). part: workspace of rows_splits·M·R floats.
 static int lr_rows(const char *op, st_ctx *ctx, float *C, const float *X, int M, int K, const float *S, int64_t s_k,
                    int64_t s_j, int R, float alpha, __nv_bfloat16 *Xb, float *part) {
-  int splits = rows_splits(M, K, R), kchunk = rows_kchunk(K, splits);
+  int splits = rows_splits(M, K, R), kchunk = rows_kchunk(K, splits, R);
   splits = (int)ceil_div(K, kchunk);
   dim3 grid((unsigned)ceil_div(M, 8 * (64 / R)), (unsigned)splits);
   LR_DISPATCH(R, lowrank_rows_kernel, grid, part, X, M, K, S, s_k, s_j, kchunk, Xb);
@@ -649,7 +687,8 @@ extern "C" int st_lora_linear_forward(st_ctx *ctx, float *y, float *u, const flo
   int rc = check_lora_linear(op, ctx, W, wtype, N, in, out, r);
   if (rc) return rc;
   ST_CHECK(op, y && u && x && xl && A && B, "NULL buffer");
-  ST_CHECK(op, ((uintptr_t)y & 15) == 0, "y must be 16-byte aligned (float4 stores)");
+  ST_CHECK(op, (((uintptr_t)y | (uintptr_t)x | (uintptr_t)xl) & 15) == 0,
+           "y, x and xl must be 16-byte aligned (float4 loads and stores)");
   size_t xb_bytes = align256((size_t)N * in * 2), wb_bytes = wtype == ST_W_BF16 ? 0 : align256((size_t)out * in * 2);
   if ((rc = st_workspace(ctx, xb_bytes + wb_bytes + lr_part_bytes(N, in, out, r), op))) return rc;
   __nv_bfloat16 *xb = (__nv_bfloat16 *)ctx->ws;
