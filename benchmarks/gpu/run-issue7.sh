@@ -79,16 +79,16 @@ peft() {  # peft BUDGET SHAPE WARMUP STEPS DTYPE
   echo "peft $2 $5 rc=${PIPESTATUS[0]} [$(el)]" | tee -a "$TRAIN"
 }
 if [[ "${ST_PLAN:-full}" == diag ]]; then
-  # ST_PLAN=diag: the LoRA layer A/B (fp32 rank-r kernels on, off = cuBLAS TF32, on) around PEFT at batch 4, every
+  # ST_PLAN=diag: the LoRA layer A/B (default cuBLAS TF32 rank-r products, the exact fp32 kernels, default) around PEFT at batch 4, every
   # kernel of one 1B step timed by Nsight Compute (only the bracketed step; clocks left alone), grouped by kernel
   # and set against the step's wall time; then batch 8 and the 135M shape with their PEFT runs
-  OFF=-Dsafetune.cuda.rankKernels=false
+  EXACT=-Dsafetune.cuda.rankKernels=true  # the A/B: exact fp32 rank-r kernels (opt-in) vs the default cuBLAS TF32
   if [[ "$OPS_RC" != skipped ]] && command -v compute-sanitizer >/dev/null; then
     timeout "$(budget 40)" compute-sanitizer --tool memcheck --print-limit 20 "$NATIVE/test_ops" 7 > "$OUT/memcheck.txt" 2>&1
     echo "memcheck rc=$? $(tail -1 "$OUT/memcheck.txt") [$(el)]"
   fi
   ours 45 llama-1b 2 10 --precision bf16 --optimizer device
-  ST_JAVA_OPTS=$OFF ours 45 llama-1b 2 10 --precision bf16 --optimizer device
+  ST_JAVA_OPTS=$EXACT ours 45 llama-1b 2 10 --precision bf16 --optimizer device
   peft 60 llama-1b 3 16 bf16
   ours 45 llama-1b 2 10 --precision bf16 --optimizer device
   if command -v ncu >/dev/null && (( $(budget 90) >= 60 )); then
@@ -102,7 +102,7 @@ if [[ "${ST_PLAN:-full}" == diag ]]; then
     rm -f "$OUT/ncu-step.csv"
   fi
   ST_BATCH=8 ours 45 llama-1b 2 8 --precision bf16 --optimizer device
-  ST_BATCH=8 ST_JAVA_OPTS=$OFF ours 45 llama-1b 2 8 --precision bf16 --optimizer device
+  ST_BATCH=8 ST_JAVA_OPTS=$EXACT ours 45 llama-1b 2 8 --precision bf16 --optimizer device
   ST_BATCH=8 peft 60 llama-1b 3 12 bf16
   ours 30 smollm2-135m 3 10 --precision bf16 --optimizer device
   peft 50 smollm2-135m 3 16 bf16

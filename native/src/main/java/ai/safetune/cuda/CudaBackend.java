@@ -42,8 +42,7 @@ import static ai.safetune.cuda.SafeTuneKernels.*;
 public final class CudaBackend implements Backend {
     /** The fused LoRA layer order of {@link #loraLinear}; a system property turns it off for A/B runs. */
     private static final boolean FUSED_LORA = !"false".equals(System.getProperty("safetune.cuda.fusedLora"));
-    /** The fp32 rank-r kernels for the fused layer's LoRA products (else cuBLAS TF32); off for A/B runs. */
-    private static final boolean RANK_KERNELS = !"false".equals(System.getProperty("safetune.cuda.rankKernels"));
+    private boolean exactRankProducts = Boolean.getBoolean("safetune.cuda.rankKernels");
     private final st_ctx ctx = new st_ctx();
     private final String deviceName;
     private final Map<Long, ArrayDeque<Long>> pool = new HashMap<>();
@@ -367,10 +366,18 @@ public final class CudaBackend implements Backend {
 
     /**
      * Whether the rank-r products of a fused layer run on the library's fp32 kernels (ranks 8/16/32/64, widths a
-     * multiple of 4, float4-aligned buffers; {@code -Dsafetune.cuda.rankKernels=false} keeps cuBLAS TF32 for them).
+     * multiple of 4, float4-aligned buffers) instead of cuBLAS TF32: exact fp32 and deterministic, but slower
+     * today (H200, 1B shape: 48 vs 39 ms/step, benchmarks/RESULTS.md), so opt-in with
+     * {@code -Dsafetune.cuda.rankKernels=true}.
      */
     private boolean rankKernels(CudaWeight cw, int r, long alignedPointers) {
-        return RANK_KERNELS && (alignedPointers & 15) == 0 && st_lora_linear_supported(cw.cols(), cw.rows(), r) != 0;
+        return exactRankProducts && (alignedPointers & 15) == 0
+                && st_lora_linear_supported(cw.cols(), cw.rows(), r) != 0;
+    }
+
+    /** Turns the exact fp32 rank-r kernels of the bf16 LoRA layer on or off for this backend (tests, A/B runs). */
+    void exactRankProducts(boolean on) {
+        exactRankProducts = on;
     }
 
     /** Whether the LoRA layer takes the fused cuBLAS order ({@code -Dsafetune.cuda.fusedLora=false} turns it off). */

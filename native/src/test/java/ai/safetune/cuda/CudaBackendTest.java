@@ -431,10 +431,11 @@ class CudaBackendTest {
     }
 
     /**
-     * The bf16 LoRA layer in its fused order (LoRA term first, the frozen cuBLAS GEMM adds it through beta), whose
-     * rank-r products run on the library's fp32 kernels. u, du, dA and dB against the CPU backend's exact fp32
-     * ops: two fp32 reductions of K terms differ by ≤ 2·K·2⁻²⁴·Σ|terms| (+ 2⁻²⁴ of the value); cuBLAS TF32 would
-     * miss that by ~2⁻¹¹, so the test fails if the rank kernels are not used. y and dx against the separate GPU ops
+     * The bf16 LoRA layer in its fused order (LoRA term first, the frozen cuBLAS GEMM adds it through beta), with
+     * the rank-r products on cuBLAS TF32 (the default: u, du, dA, dB come from the same calls as the separate ops,
+     * so they are bit-equal) and on the library's exact fp32 kernels (opt-in: u, du, dA and dB against the CPU
+     * backend's fp32 ops; two fp32 reductions of K terms differ by ≤ 2·(K+1)·2⁻²⁴·Σ|terms| + 2⁻²⁴ of the value,
+     * which TF32 would miss by ~2⁻¹¹, so that half fails if the kernels are not used). y and dx against the separate GPU ops
      * (frozen bf16 GEMM, then the TF32 LoRA products): the same bf16 products, so they differ by the TF32 rounding
      * of the LoRA term (≤ 3·2⁻¹¹·Σ|LoRA terms|) plus fp32 reduction order (2·K·2⁻²⁴·Σ|frozen terms| +
      * 4·2⁻²⁴·(|value| + 1)). Dropping or doubling either term breaks that bound by orders of magnitude.
@@ -457,60 +458,74 @@ class CudaBackendTest {
         float[] gradStartB = random(out * r, -1, 1);
         FloatWeight fw = new FloatWeight("w", out, in, w);
         try (CudaBackend g = new CudaBackend(0, CudaPrecision.BF16)) {
-            for (boolean accumulate : new boolean[]{false, true}) {
-                try (WeightHandle gw = g.prepare(fw, false); Tensor gx = g.upload(x); Tensor ga = g.upload(a);
-                     Tensor gb = g.upload(b); Tensor gd = g.upload(dout);
-                     Tensor y1 = g.allocate(n * out); Tensor u1 = g.allocate(n * r); Tensor y2 = g.allocate(n * out);
-                     Tensor u2 = g.allocate(n * r); Tensor dx1 = g.upload(dxStart); Tensor dx2 = g.upload(dxStart);
-                     Tensor du1 = g.allocate(n * r); Tensor du2 = g.allocate(n * r);
-                     Tensor dA1 = g.upload(gradStartA); Tensor dA2 = g.upload(gradStartA);
-                     Tensor dB1 = g.upload(gradStartB); Tensor dB2 = g.upload(gradStartB)) {
-                    for (Tensor t : List.of(y2, u2, du2)) {
-                        g.fill(t, Float.NaN);
+            for (boolean exact : new boolean[]{false, true}) {
+                g.exactRankProducts(exact);
+                for (boolean accumulate : new boolean[]{false, true}) {
+                    try (WeightHandle gw = g.prepare(fw, false); Tensor gx = g.upload(x); Tensor ga = g.upload(a);
+                         Tensor gb = g.upload(b); Tensor gd = g.upload(dout);
+                         Tensor y1 = g.allocate(n * out); Tensor u1 = g.allocate(n * r); Tensor y2 = g.allocate(n * out);
+                         Tensor u2 = g.allocate(n * r); Tensor dx1 = g.upload(dxStart); Tensor dx2 = g.upload(dxStart);
+                         Tensor du1 = g.allocate(n * r); Tensor du2 = g.allocate(n * r);
+                         Tensor dA1 = g.upload(gradStartA); Tensor dA2 = g.upload(gradStartA);
+                         Tensor dB1 = g.upload(gradStartB); Tensor dB2 = g.upload(gradStartB)) {
+                        for (Tensor t : List.of(y2, u2, du2)) {
+                            g.fill(t, Float.NaN);
+                        }
+                        // the separate ops, in the order of Backend's default
+                        g.matmul(y1, gx, gw, n);
+                        g.matmul(u1, gx, ga, n, r, in, 1f, false);
+                        g.matmul(y1, u1, gb, n, out, r, scale, true);
+                        g.matmulBackward(dx1, gd, gw, n, accumulate);
+                        g.matmulBackward(du1, dB1, gd, u1, gb, n, out, r, scale, false);
+                        g.matmulBackward(dx1, dA1, du1, gx, ga, n, r, in, 1f, true);
+                        // fused
+                        g.loraLinear(y2, u2, gx, gx, gw, ga, gb, n, r, scale);
+                        g.loraLinearBackward(dx2, du2, dA2, dB2, gd, gx, u2, gw, ga, gb, n, r, scale, accumulate);
+                        float[] u = get(g, u2, n * r);
+                        float[] du = get(g, du2, n * r);
+                        if (!exact) {
+                            assertThat(u).as("u").containsExactly(get(g, u1, n * r));
+                            assertThat(du).as("du").containsExactly(get(g, du1, n * r));
+                            assertThat(get(g, dA2, r * in)).as("dA").containsExactly(get(g, dA1, r * in));
+                            assertThat(get(g, dB2, out * r)).as("dB").containsExactly(get(g, dB1, out * r));
+                        } else {
+                            // exact fp32 rank-r products on the CPU backend, from the GPU's own u and du
+                            float[] cu;
+                            float[] cdu;
+                            float[] cdA;
+                            float[] cdB;
+                            try (Tensor cx = cpu.upload(x); Tensor ca = cpu.upload(a); Tensor cb = cpu.upload(b);
+                                     Tensor cd = cpu.upload(dout); Tensor cuT = cpu.allocate(n * r);
+                                 Tensor cuG = cpu.upload(u);
+                                 Tensor cduT = cpu.allocate(n * r); Tensor cduG = cpu.upload(du);
+                                 Tensor cA = cpu.upload(gradStartA); Tensor cB = cpu.upload(gradStartB)) {
+                                cpu.matmul(cuT, cx, ca, n, r, in, 1f, false);
+                                cpu.matmulBackward(cduT, cB, cd, cuG, cb, n, out, r, scale, false);
+                                cpu.matmulBackward(null, cA, cduG, cx, ca, n, r, in, 1f, false);
+                                cu = get(cpu, cuT, n * r);
+                                cdu = get(cpu, cduT, n * r);
+                                cdA = get(cpu, cA, r * in);
+                                cdB = get(cpu, cB, out * r);
+                            }
+                            assertFp32("u", u, cu, n, r, in,
+                                    (t, j) -> sumAbs(in, i -> x[t * in + i] * a[j * in + i]));
+                            assertFp32("du", du, cdu, n, r, out,
+                                    (t, j) -> sumAbs(out, o -> scale * dout[t * out + o] * b[o * r + j]));
+                            assertFp32("dA", get(g, dA2, r * in), cdA, r, in, n,
+                                    (j, i) -> Math.abs(gradStartA[j * in + i])
+                                            + sumAbs(n, t -> du[t * r + j] * x[t * in + i]));
+                            assertFp32("dB", get(g, dB2, out * r), cdB, out, r, n,
+                                    (o, j) -> Math.abs(gradStartB[o * r + j])
+                                            + sumAbs(n, t -> scale * dout[t * out + o] * u[t * r + j]));
+                        }
+                        assertFusedClose("loraLinear y", get(g, y2, n * out), get(g, y1, n * out), n, out,
+                                (t, o) -> sumAbs(in, i -> x[t * in + i] * w[o * in + i]),
+                                (t, o) -> sumAbs(r, j -> scale * u[t * r + j] * b[o * r + j]), in);
+                        assertFusedClose("loraLinearBackward dx (accumulate " + accumulate + ")", get(g, dx2, n * in),
+                                get(g, dx1, n * in), n, in,
+                                (t, i) -> sumAbs(out, o -> dout[t * out + o] * w[o * in + i]) + (accumulate ? 1 : 0),
+                                (t, i) -> sumAbs(r, j -> du[t * r + j] * a[j * in + i]), out);
                     }
-                    // the separate ops, in the order of Backend's default
-                    g.matmul(y1, gx, gw, n);
-                    g.matmul(u1, gx, ga, n, r, in, 1f, false);
-                    g.matmul(y1, u1, gb, n, out, r, scale, true);
-                    g.matmulBackward(dx1, gd, gw, n, accumulate);
-                    g.matmulBackward(du1, dB1, gd, u1, gb, n, out, r, scale, false);
-                    g.matmulBackward(dx1, dA1, du1, gx, ga, n, r, in, 1f, true);
-                    // fused
-                    g.loraLinear(y2, u2, gx, gx, gw, ga, gb, n, r, scale);
-                    g.loraLinearBackward(dx2, du2, dA2, dB2, gd, gx, u2, gw, ga, gb, n, r, scale, accumulate);
-                    float[] u = get(g, u2, n * r);
-                    float[] du = get(g, du2, n * r);
-                    // exact fp32 rank-r products on the CPU backend, from the GPU's own u and du
-                    float[] cu;
-                    float[] cdu;
-                    float[] cdA;
-                    float[] cdB;
-                    try (Tensor cx = cpu.upload(x); Tensor ca = cpu.upload(a); Tensor cb = cpu.upload(b);
-                         Tensor cd = cpu.upload(dout); Tensor cuT = cpu.allocate(n * r); Tensor cuG = cpu.upload(u);
-                         Tensor cduT = cpu.allocate(n * r); Tensor cduG = cpu.upload(du);
-                         Tensor cA = cpu.upload(gradStartA); Tensor cB = cpu.upload(gradStartB)) {
-                        cpu.matmul(cuT, cx, ca, n, r, in, 1f, false);
-                        cpu.matmulBackward(cduT, cB, cd, cuG, cb, n, out, r, scale, false);
-                        cpu.matmulBackward(null, cA, cduG, cx, ca, n, r, in, 1f, false);
-                        cu = get(cpu, cuT, n * r);
-                        cdu = get(cpu, cduT, n * r);
-                        cdA = get(cpu, cA, r * in);
-                        cdB = get(cpu, cB, out * r);
-                    }
-                    assertFp32("u", u, cu, n, r, in, (t, j) -> sumAbs(in, i -> x[t * in + i] * a[j * in + i]));
-                    assertFp32("du", du, cdu, n, r, out,
-                            (t, j) -> sumAbs(out, o -> scale * dout[t * out + o] * b[o * r + j]));
-                    assertFp32("dA", get(g, dA2, r * in), cdA, r, in, n,
-                            (j, i) -> Math.abs(gradStartA[j * in + i]) + sumAbs(n, t -> du[t * r + j] * x[t * in + i]));
-                    assertFp32("dB", get(g, dB2, out * r), cdB, out, r, n,
-                            (o, j) -> Math.abs(gradStartB[o * r + j]) + sumAbs(n, t -> scale * dout[t * out + o] * u[t * r + j]));
-                    assertFusedClose("loraLinear y", get(g, y2, n * out), get(g, y1, n * out), n, out,
-                            (t, o) -> sumAbs(in, i -> x[t * in + i] * w[o * in + i]),
-                            (t, o) -> sumAbs(r, j -> scale * u[t * r + j] * b[o * r + j]), in);
-                    assertFusedClose("loraLinearBackward dx (accumulate " + accumulate + ")", get(g, dx2, n * in),
-                            get(g, dx1, n * in), n, in,
-                            (t, i) -> sumAbs(out, o -> dout[t * out + o] * w[o * in + i]) + (accumulate ? 1 : 0),
-                            (t, i) -> sumAbs(r, j -> du[t * r + j] * a[j * in + i]), out);
                 }
             }
         }
