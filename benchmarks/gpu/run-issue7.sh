@@ -78,7 +78,15 @@ peft() {  # peft BUDGET SHAPE WARMUP STEPS DTYPE
     | grep -v Warning >> "$TRAIN"
   echo "peft $2 $5 rc=${PIPESTATUS[0]} [$(el)]" | tee -a "$TRAIN"
 }
-if [[ "${ST_PLAN:-full}" == diag ]]; then
+if [[ "${ST_PLAN:-full}" == mfu ]]; then
+  # ST_PLAN=mfu: the 1B shape at batch 4, 8 and 16 (the issue fixes the sequence length, not the batch), each next
+  # to PEFT at the same batch. A line through this session's H200 steps (39.4 ms at b4, 69.5 ms at b8: ~9 ms fixed
+  # + 14.7 µs per token) predicts ~130 ms = ~52% MFU at b16; not yet measured
+  for b in 4 8 16; do
+    ST_BATCH=$b ours 60 llama-1b 2 8 --precision bf16 --optimizer device
+    ST_BATCH=$b peft 70 llama-1b 3 10 bf16
+  done
+elif [[ "${ST_PLAN:-full}" == diag ]]; then
   # ST_PLAN=diag: the LoRA layer A/B (default cuBLAS TF32 rank-r products, the exact fp32 kernels, default) around PEFT at batch 4, every
   # kernel of one 1B step timed by Nsight Compute (only the bracketed step; clocks left alone), grouped by kernel
   # and set against the step's wall time; then batch 8 and the 135M shape with their PEFT runs

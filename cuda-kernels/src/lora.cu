@@ -364,31 +364,29 @@ extern "C" int st_lora_backward(st_ctx *ctx, float *dx, float *dA, float *dB, fl
   return ST_OK;
 }
 
-extern "C" int st_matmul_backward_bf16(st_ctx *ctx, float *dx, const float *dy, const void *W, int wtype, int N,
-                                       int in, int out, int accumulate) {
-  const char *op = "st_matmul_backward_bf16";
+// The frozen product on cuBLAS bf16 in either direction: forward y (+)= bf16(x)·bf16(W)ᵀ, backward
+// dx (+)= bf16(dy)·bf16(W). The accumulation is cuBLAS's beta, in fp32 in the GEMM's epilogue: a LoRA term written
+// into the output first costs no separate read-modify-write pass of it.
+static int frozen_bf16(const char *op, st_ctx *ctx, float *out_, const float *act, const void *W, int wtype, int N,
+                       int in, int out, bool backward, int accumulate) {
   int rc = check_lora(op, ctx, W, wtype, N, in, out, 0, ST_PREC_BF16);
   if (rc) return rc;
-  ST_CHECK(op, dx && dy, "NULL buffer");
-  uint16_t *yb;
+  ST_CHECK(op, out_ && act, "NULL buffer");
+  uint16_t *ab;
   const uint16_t *Wb;
-  if ((rc = bf16_operands(op, ctx, dy, N, out, W, wtype, out, in, &yb, &Wb))) return rc;
-  // dx (+)= bf16(dy)·bf16(W): the accumulation is cuBLAS's beta, in fp32
-  return st_matmul_bf16(ctx, dx, 0, yb, Wb, N, in, out, 0, 0, 1.0f, accumulate ? 1.0f : 0.0f);
+  if ((rc = bf16_operands(op, ctx, act, N, backward ? out : in, W, wtype, out, in, &ab, &Wb))) return rc;
+  return st_matmul_bf16(ctx, out_, 0, ab, Wb, N, backward ? in : out, backward ? out : in, 0, backward ? 0 : 1, 1.0f,
+                        accumulate ? 1.0f : 0.0f);
+}
+
+extern "C" int st_matmul_backward_bf16(st_ctx *ctx, float *dx, const float *dy, const void *W, int wtype, int N,
+                                       int in, int out, int accumulate) {
+  return frozen_bf16("st_matmul_backward_bf16", ctx, dx, dy, W, wtype, N, in, out, true, accumulate);
 }
 
 extern "C" int st_matmul_forward_bf16(st_ctx *ctx, float *y, const float *x, const void *W, int wtype, int N, int in,
                                       int out, int accumulate) {
-  const char *op = "st_matmul_forward_bf16";
-  int rc = check_lora(op, ctx, W, wtype, N, in, out, 0, ST_PREC_BF16);
-  if (rc) return rc;
-  ST_CHECK(op, y && x, "NULL buffer");
-  uint16_t *xb;
-  const uint16_t *Wb;
-  if ((rc = bf16_operands(op, ctx, x, N, in, W, wtype, out, in, &xb, &Wb))) return rc;
-  // y (+)= bf16(x)·bf16(W)ᵀ: a LoRA term written into y first is added by cuBLAS's beta in the GEMM's epilogue,
-  // which saves the separate read-modify-write pass of y that adding it afterwards costs
-  return st_matmul_bf16(ctx, y, 0, xb, Wb, N, out, in, 0, 1, 1.0f, accumulate ? 1.0f : 0.0f);
+  return frozen_bf16("st_matmul_forward_bf16", ctx, y, x, W, wtype, N, in, out, false, accumulate);
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -533,15 +533,28 @@ class CudaBackendTest {
 
     /** fp32 against fp32: two reductions of {@code k} terms in different orders. */
     private static void assertFp32(String what, float[] gpu, float[] cpuRef, int rows, int cols, int k, Cell abs) {
+        assertWithin("rank-r " + what + " (fp32 kernels vs CPU)", gpu, cpuRef, rows, cols,
+                (row, c) -> 2 * (k + 1) * U_F32 * abs.at(row, c) + U_F32 * Math.abs(cpuRef[row * cols + c]) + 1e-30);
+    }
+
+    /** Fused against separate: the frozen terms' reduction order plus the TF32 rounding of the LoRA term. */
+    private static void assertFusedClose(String what, float[] fused, float[] separate, int rows, int cols, Cell frozen,
+                                         Cell lora, int k) {
+        assertWithin(what + " (fused vs separate)", fused, separate, rows, cols,
+                (row, c) -> 2 * k * U_F32 * frozen.at(row, c) + 3 * 0x1p-11 * lora.at(row, c)
+                        + 4 * U_F32 * (Math.abs(separate[row * cols + c]) + 1));
+    }
+
+    /** Every element of {@code actual} within {@code tolerance(row, col)} of {@code expected}; NaN fails. */
+    private static void assertWithin(String what, float[] actual, float[] expected, int rows, int cols, Cell tolerance) {
         int bad = 0;
         int worst = 0;
         double worstRatio = 0;
         for (int row = 0; row < rows; row++) {
             for (int c = 0; c < cols; c++) {
                 int i = row * cols + c;
-                double tol = 2 * (k + 1) * U_F32 * abs.at(row, c) + U_F32 * Math.abs(cpuRef[i]) + 1e-30;
-                double ratio = Double.isFinite(gpu[i]) ? Math.abs((double) gpu[i] - cpuRef[i]) / tol
-                        : Double.POSITIVE_INFINITY;
+                double ratio = Double.isFinite(actual[i])
+                        ? Math.abs((double) actual[i] - expected[i]) / tolerance.at(row, c) : Double.POSITIVE_INFINITY;
                 if (!(ratio <= 1)) {
                     bad++;
                 }
@@ -551,9 +564,9 @@ class CudaBackendTest {
                 }
             }
         }
-        LOG.info("rank-r {} (fp32 kernels vs CPU): worst |Δ| / bound {} at {}", what, worstRatio, worst);
-        assertThat(bad).as("%s: %d elements over the fp32 bound; worst at %d: gpu %s cpu %s", what, bad, worst,
-                gpu[worst], cpuRef[worst]).isZero();
+        LOG.info("{}: worst |Δ| / bound {} at {}", what, worstRatio, worst);
+        assertThat(bad).as("%s: %d elements over the bound; worst at %d: %s vs %s", what, bad, worst, actual[worst],
+                expected[worst]).isZero();
     }
 
     private interface Cell {
@@ -566,32 +579,6 @@ class CudaBackendTest {
             s += Math.abs(term.applyAsDouble(j));
         }
         return s;
-    }
-
-    private static void assertFusedClose(String what, float[] fused, float[] separate, int rows, int cols, Cell frozen,
-                                         Cell lora, int k) {
-        int bad = 0;
-        int worst = 0;
-        double worstRatio = 0;
-        for (int row = 0; row < rows; row++) {
-            for (int c = 0; c < cols; c++) {
-                int i = row * cols + c;
-                double tol = 2 * k * U_F32 * frozen.at(row, c) + 3 * 0x1p-11 * lora.at(row, c)
-                        + 4 * U_F32 * (Math.abs(separate[i]) + 1);
-                double ratio = Double.isFinite(fused[i]) ? Math.abs((double) fused[i] - separate[i]) / tol
-                        : Double.POSITIVE_INFINITY;
-                if (!(ratio <= 1)) {
-                    bad++;
-                }
-                if (!(ratio <= worstRatio)) {
-                    worstRatio = ratio;
-                    worst = i;
-                }
-            }
-        }
-        LOG.info("{}: worst |fused − separate| / bound {} at {}", what, worstRatio, worst);
-        assertThat(bad).as("%s: %d elements over the bound; worst at %d: fused %s separate %s", what, bad, worst,
-                fused[worst], separate[worst]).isZero();
     }
 
     /** One product term of output element (row, col) at reduction index k. */
