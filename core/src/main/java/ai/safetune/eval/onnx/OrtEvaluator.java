@@ -30,6 +30,8 @@ public final class OrtEvaluator implements AutoCloseable {
     private final OrtSession session;
     // the head model beside the decoder (LlamaOnnxExporter.headFile); null: score inside the decoder graph
     private final OrtSession head;
+    // runs the head model for scoring, concurrently with the decoder (see logLikelihoods)
+    private final java.util.concurrent.ExecutorService headPool;
     private final ModelConfig cfg;
     private final int padId;
     // what each kind of run asks ONNX Runtime for: a generation step, a context's cache, a scoring pass
@@ -37,6 +39,9 @@ public final class OrtEvaluator implements AutoCloseable {
     private final java.util.Set<String> CACHE_OUTPUTS = new java.util.HashSet<>();
     private final java.util.Set<String> SCORE_OUTPUTS = java.util.Set.of(LlamaOnnxExporter.TARGET_LOGPROBS);
     private final java.util.Set<String> HIDDEN_OUTPUTS = java.util.Set.of(LlamaOnnxExporter.HIDDEN);
+    // a scoring context pass that also scores the continuation tokens its options share
+    private final java.util.Set<String> CACHE_AND_HIDDEN = new java.util.HashSet<>();
+    private final java.util.Set<String> CACHE_AND_SCORE = new java.util.HashSet<>();
     private final java.util.Set<String> LOGITS_ONLY = java.util.Set.of(LlamaOnnxExporter.LOGITS);
     // the attention variant the decoder was exported with (LlamaOnnxExporter.ATTENTION_METADATA)
     private final LlamaOnnxExporter.Attention attention;
@@ -66,6 +71,10 @@ public final class OrtEvaluator implements AutoCloseable {
             CACHE_OUTPUTS.add(LlamaOnnxExporter.presentValue(l));
         }
         STEP_OUTPUTS.addAll(CACHE_OUTPUTS);
+        CACHE_AND_HIDDEN.addAll(CACHE_OUTPUTS);
+        CACHE_AND_HIDDEN.add(LlamaOnnxExporter.HIDDEN);
+        CACHE_AND_SCORE.addAll(CACHE_OUTPUTS);
+        CACHE_AND_SCORE.add(LlamaOnnxExporter.TARGET_LOGPROBS);
         STEP_OUTPUTS.add(LlamaOnnxExporter.LOGITS);
         this.env = OrtEnvironment.getEnvironment();
         try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions()) {
@@ -88,6 +97,14 @@ public final class OrtEvaluator implements AutoCloseable {
             OrtSession h = null;
             if (Files.isRegularFile(headFile)) {
                 try {
+                    if (profile != null) {
+                        // one file per session: two sessions writing under one prefix interleave their JSON
+                        opts.enableProfiling(profile + "-head");
+                    }
+                    // head runs go to headPool's threads, one run per thread: several runs at once use the cores
+                    // better than one run's Gemm and LogSoftmax split over ONNX Runtime's pool, and they overlap
+                    // the decoder's next batch
+                    opts.setIntraOpNumThreads(1);
                     h = env.createSession(headFile.toString(), opts);
                 } catch (OrtException e) {
                     session.close();
@@ -95,6 +112,12 @@ public final class OrtEvaluator implements AutoCloseable {
                 }
             }
             this.head = h;
+            int workers = Integer.getInteger("safetune.ort.headWorkers", threads > 0 ? threads : Runtime.getRuntime().availableProcessors());
+            this.headPool = h == null ? null : java.util.concurrent.Executors.newFixedThreadPool(workers, r -> {
+                Thread t = new Thread(r, "safetune-ort-head");
+                t.setDaemon(true);
+                return t;
+            });
         } catch (OrtException e) {
             throw new IllegalStateException("ONNX Runtime could not load " + onnxFile + ": " + e.getMessage(), e);
         }
@@ -611,11 +634,16 @@ public final class OrtEvaluator implements AutoCloseable {
 
     /**
      * Sum of log-probabilities of each continuation given its context: {@code log p(cont | ctx)} — the score
-     * of a multiple-choice option. Items with the same context (the options of one question) share it: the
-     * context minus its last token runs once (left-padded, keys and values only, no logits), its cache is
-     * repeated for every option, and the options run as one batch against it, each fed the context's last
-     * token and its own tokens but the final one (right-padded). The head and the log-softmax see only the
-     * continuation positions, and ONNX Runtime returns one log-probability per continuation token.
+     * of a multiple-choice option. Items with the same context (the options of one question) share it, and
+     * with it the longest prefix all their continuations have in common (PIQA's two solutions often differ
+     * in a word or two), minus one token so every option keeps one of its own: that group prefix minus its
+     * last token runs once (left-padded; keys and values, plus the final hidden rows of the shared
+     * continuation tokens, each scored once for the whole group), its cache is repeated for every option,
+     * and the options run as one batch against it, each fed the prefix's last token and the rest of its own
+     * tokens but the final one (right-padded). The head and the log-softmax see only scored positions.
+     * With the head model, its runs (≤ 64 rows each) go to {@code threads} worker threads while the
+     * decoder goes on with the next batch; each score is the same sum of the same log-probabilities, in
+     * continuation order, whichever thread computed them.
      *
      * @param batchSize options per run, fewer when their continuations exceed 1,024 tokens in all; the options of
      *                  one context always share a run
@@ -650,32 +678,80 @@ public final class OrtEvaluator implements AutoCloseable {
             });
             members.get(g).add(i);
         }
-        Integer[] order = new Integer[groupCtx.size()];
-        for (int g = 0; g < order.length; g++) {
-            order[g] = g;
-        }
-        Arrays.sort(order, Comparator.comparingInt(g -> groupCtx.get(g).length));
-        double[] out = new double[n];
-        for (int start = 0; start < order.length; ) {
-            int end = start;
-            int rows = 0;
-            int targets = 0;
-            while (end < order.length) {
-                int more = 0;
-                for (int i : members.get(order[end])) {
-                    more += continuations.get(i).length;
+        // every scored token gets a slot: a group's shared continuation tokens one each, every item's own tokens one each
+        List<Group> groups = new ArrayList<>();
+        int[][] slotOf = new int[n][];
+        int slots = 0;
+        for (int g = 0; g < groupCtx.size(); g++) {
+            int[] c = groupCtx.get(g);
+            List<Integer> m = members.get(g);
+            int sh = continuations.get(m.get(0)).length - 1;
+            for (int i : m) {
+                int[] k = continuations.get(i);
+                int[] k0 = continuations.get(m.get(0));
+                sh = Math.min(sh, k.length - 1);
+                int j = 0;
+                while (j < sh && k[j] == k0[j]) {
+                    j++;
                 }
-                if (end > start && (rows + members.get(order[end]).size() > batchSize || targets + more > MAX_TARGET_ROWS)) {
-                    break;
-                }
-                rows += members.get(order[end]).size();
-                targets += more;
-                end++;
+                sh = j;
             }
-            scoreGroups(Arrays.asList(order).subList(start, end), groupCtx, members, continuations, out);
-            start = end;
+            int[] k0 = continuations.get(m.get(0));
+            int[] prefix = Arrays.copyOf(c, c.length + sh);
+            System.arraycopy(k0, 0, prefix, c.length, sh);
+            int first = slots;
+            slots += sh;
+            int targets = sh;
+            for (int i : m) {
+                int[] k = continuations.get(i);
+                slotOf[i] = new int[k.length];
+                for (int j = 0; j < k.length; j++) {
+                    slotOf[i][j] = j < sh ? first + j : slots++;
+                }
+                targets += k.length - sh;
+            }
+            groups.add(new Group(prefix, c.length, first, m, targets));
+        }
+        groups.sort(Comparator.comparingInt(gr -> gr.prefix.length));
+        float[] lp = new float[slots];
+        try (HeadQueue heads = new HeadQueue(lp)) {
+            for (int start = 0; start < groups.size(); ) {
+                int end = start;
+                int rows = 0;
+                int targets = 0;
+                while (end < groups.size()) {
+                    Group gr = groups.get(end);
+                    if (end > start && (rows + gr.members.size() > batchSize || targets + gr.targets > MAX_TARGET_ROWS)) {
+                        break;
+                    }
+                    rows += gr.members.size();
+                    targets += gr.targets;
+                    end++;
+                }
+                scoreGroups(groups.subList(start, end), continuations, slotOf, heads);
+                start = end;
+            }
+            heads.await();
+        }
+        double[] out = new double[n];
+        for (int i = 0; i < n; i++) {
+            double sum = 0;
+            for (int s : slotOf[i]) {
+                sum += lp[s];
+            }
+            out[i] = sum;
         }
         return out;
+    }
+
+    /**
+     * Items sharing a context: {@code prefix} = the context and the continuation tokens all members share
+     * ({@code prefix.length - ctxLen} of them, scored into slots {@code firstSlot ..}); {@code targets} = scored tokens.
+     */
+    private record Group(int[] prefix, int ctxLen, int firstSlot, List<Integer> members, int targets) {
+        int shared() {
+            return prefix.length - ctxLen;
+        }
     }
 
     private void checkIds(int[] ids, String what) {
@@ -686,14 +762,15 @@ public final class OrtEvaluator implements AutoCloseable {
         }
     }
 
-    private void scoreGroups(List<Integer> groups, List<int[]> groupCtx, List<List<Integer>> members, List<int[]> continuations,
-                             double[] out) {
+    private void scoreGroups(List<Group> groups, List<int[]> continuations, int[][] slotOf, HeadQueue heads) {
         int g = groups.size();
         int p = 0;
-        for (int grp : groups) {
-            p = Math.max(p, groupCtx.get(grp).length - 1);
+        int sharedTargets = 0;
+        for (Group gr : groups) {
+            p = Math.max(p, gr.prefix.length - 1);
+            sharedTargets += gr.shared();
         }
-        // contexts without their last token, left-padded to p
+        // group prefixes without their last token, left-padded to p; the shared continuation tokens are scored here
         long[][] ctxMask = new long[g][p];
         KvCache shared;
         if (p == 0) {
@@ -701,8 +778,13 @@ public final class OrtEvaluator implements AutoCloseable {
         } else {
             long[][] ids = new long[g][p];
             long[][] pos = new long[g][p];
+            long[] rows = new long[sharedTargets];
+            long[] targetIds = new long[sharedTargets];
+            int[] slots = new int[sharedTargets];
+            int t = 0;
             for (int r = 0; r < g; r++) {
-                int[] c = groupCtx.get(groups.get(r));
+                Group gr = groups.get(r);
+                int[] c = gr.prefix;
                 int off = p - (c.length - 1);
                 Arrays.fill(ids[r], padId);
                 for (int j = 0; j < c.length - 1; j++) {
@@ -710,23 +792,44 @@ public final class OrtEvaluator implements AutoCloseable {
                     pos[r][off + j] = j;
                     ctxMask[r][off + j] = 1;
                 }
+                for (int j = 0; j < gr.shared(); j++) {
+                    rows[t] = (long) r * p + off + gr.ctxLen - 1 + j;
+                    targetIds[t] = c[gr.ctxLen + j];
+                    slots[t] = gr.firstSlot + j;
+                    t++;
+                }
             }
-            // the context pass is run for its keys and values only: no logit rows
+            OrtSession.Result res;
             try (KvCache empty = emptyCache(g)) {
-                shared = new KvCache(run(ids, pos, ctxMask, empty, NONE, NONE, NONE, p, CACHE_OUTPUTS), g, p);
+                if (sharedTargets == 0) { // keys and values only: no logit rows
+                    res = run(ids, pos, ctxMask, empty, NONE, NONE, NONE, p, CACHE_OUTPUTS);
+                } else if (head != null) {
+                    res = run(ids, pos, ctxMask, empty, NONE, NONE, NONE, rows, p, CACHE_AND_HIDDEN);
+                } else {
+                    res = run(ids, pos, ctxMask, empty, NONE, rows, targetIds, p, CACHE_AND_SCORE);
+                }
+            }
+            shared = new KvCache(res, g, p);
+            if (sharedTargets > 0) {
+                if (head != null) {
+                    heads.submit(tensor(res, LlamaOnnxExporter.HIDDEN).getFloatBuffer(), targetIds, slots);
+                } else {
+                    heads.put(tensor(res, LlamaOnnxExporter.TARGET_LOGPROBS).getFloatBuffer(), slots);
+                }
             }
         }
-        // one row per option: [last context token, continuation without its final token], right-padded to s
+        // one row per option: [last prefix token, the rest of its continuation without its final token], right-padded to s
         List<Integer> items = new ArrayList<>();
         List<Integer> rowGroup = new ArrayList<>();
         int s = 0;
         int targets = 0;
         for (int r = 0; r < g; r++) {
-            for (int i : members.get(groups.get(r))) {
+            Group gr = groups.get(r);
+            for (int i : gr.members) {
                 items.add(i);
                 rowGroup.add(r);
-                s = Math.max(s, continuations.get(i).length);
-                targets += continuations.get(i).length;
+                s = Math.max(s, continuations.get(i).length - gr.shared());
+                targets += continuations.get(i).length - gr.shared();
             }
         }
         int b = items.size();
@@ -735,74 +838,134 @@ public final class OrtEvaluator implements AutoCloseable {
         long[][] mask = new long[b][p + s];
         long[] logitRows = new long[targets];
         long[] targetIds = new long[targets];
+        int[] slots = new int[targets];
         int t = 0;
         for (int r = 0; r < b; r++) {
-            int[] c = groupCtx.get(groups.get(rowGroup.get(r)));
+            Group gr = groups.get(rowGroup.get(r));
+            int[] c = gr.prefix;
+            int sh = gr.shared();
             int[] k = continuations.get(items.get(r));
             Arrays.fill(ids[r], padId);
             System.arraycopy(ctxMask[rowGroup.get(r)], 0, mask[r], 0, p);
-            for (int j = 0; j < k.length; j++) {
-                ids[r][j] = j == 0 ? c[c.length - 1] : k[j - 1];
+            for (int j = 0; j < k.length - sh; j++) {
+                ids[r][j] = j == 0 ? c[c.length - 1] : k[sh + j - 1];
                 pos[r][j] = c.length - 1 + j;
                 mask[r][p + j] = 1;
                 logitRows[t] = (long) r * s + j;
-                targetIds[t] = k[j];
+                targetIds[t] = k[sh + j];
+                slots[t] = slotOf[items.get(r)][sh + j];
                 t++;
             }
         }
         try (KvCache past = shared.repeat(rowGroup)) {
-            float[] lp = head != null
-                    ? headLogProbs(run(ids, pos, mask, past, NONE, NONE, NONE, logitRows, p + s, HIDDEN_OUTPUTS), targetIds)
-                    : graphLogProbs(run(ids, pos, mask, past, NONE, logitRows, targetIds, p + s, SCORE_OUTPUTS));
-            t = 0;
-            for (int r = 0; r < b; r++) {
-                double sum = 0;
-                for (int j = 0; j < continuations.get(items.get(r)).length; j++) {
-                    sum += lp[t++];
+            if (head != null) {
+                try (OrtSession.Result res = run(ids, pos, mask, past, NONE, NONE, NONE, logitRows, p + s, HIDDEN_OUTPUTS)) {
+                    heads.submit(tensor(res, LlamaOnnxExporter.HIDDEN).getFloatBuffer(), targetIds, slots);
                 }
-                out[items.get(r)] = sum;
+            } else {
+                try (OrtSession.Result res = run(ids, pos, mask, past, NONE, logitRows, targetIds, p + s, SCORE_OUTPUTS)) {
+                    heads.put(tensor(res, LlamaOnnxExporter.TARGET_LOGPROBS).getFloatBuffer(), slots);
+                }
             }
         } finally {
             shared.close();
         }
     }
 
-    private static float[] graphLogProbs(OrtSession.Result res) {
-        try (res) {
-            FloatBuffer fb = tensor(res, LlamaOnnxExporter.TARGET_LOGPROBS).getFloatBuffer();
-            float[] lp = new float[fb.remaining()];
-            fb.get(lp);
-            return lp;
-        }
-    }
-
     // rows per head run: [64, vocab] logits and log-probabilities stay in cache (fastest per row on the tiny
     // model's 32-wide head, measured against 16 to 1,024 rows)
     private static final int HEAD_CHUNK = 64;
+    // head runs queued or running at once: bounds the hidden rows held while the decoder runs ahead
+    private static final int HEAD_IN_FLIGHT = 16;
 
-    /** Log-probabilities of {@code targetIds} from the decoder's final hidden rows [n, hidden], through the head model. */
-    private float[] headLogProbs(OrtSession.Result res, long[] targetIds) {
-        int h = cfg.hiddenSize();
-        float[] lp = new float[targetIds.length];
-        try (res) {
-            FloatBuffer hidden = tensor(res, LlamaOnnxExporter.HIDDEN).getFloatBuffer();
+    /**
+     * Log-probabilities of one {@link #logLikelihoods} call, written into their slots: directly (in-graph scoring) or
+     * by head-model runs on the worker threads, which the decoder does not wait for until {@link #await}.
+     */
+    private final class HeadQueue implements AutoCloseable {
+        private final float[] lp;
+        private final java.util.ArrayDeque<java.util.concurrent.Future<?>> pending = new java.util.ArrayDeque<>();
+
+        HeadQueue(float[] lp) {
+            this.lp = lp;
+        }
+
+        /** Log-probabilities computed by the decoder graph itself. */
+        void put(FloatBuffer values, int[] slots) {
+            for (int i = 0; i < slots.length; i++) {
+                lp[slots[i]] = values.get(i);
+            }
+        }
+
+        /** Head-model runs for hidden rows [n, hidden] (copied here: the decoder's result is closed after this). */
+        void submit(FloatBuffer hidden, long[] targetIds, int[] slots) {
+            int h = cfg.hiddenSize();
+            int n = targetIds.length;
             // equal chunks: a small last one would stream the whole head weight for a few rows
-            int chunks = (targetIds.length + HEAD_CHUNK - 1) / HEAD_CHUNK;
-            int size = (targetIds.length + chunks - 1) / Math.max(1, chunks);
-            for (int start = 0; start < targetIds.length; start += size) {
-                int n = Math.min(size, targetIds.length - start);
-                FloatBuffer x = java.nio.ByteBuffer.allocateDirect(n * h * Float.BYTES).order(java.nio.ByteOrder.nativeOrder()).asFloatBuffer();
-                x.put(0, hidden, start * h, n * h);
-                try (OnnxTensor xt = OnnxTensor.createTensor(env, x, new long[]{n, h});
-                     OnnxTensor tt = OnnxTensor.createTensor(env, LongBuffer.wrap(targetIds, start, n).slice(), new long[]{n});
-                     OrtSession.Result r = head.run(Map.of(LlamaOnnxExporter.HIDDEN, xt, LlamaOnnxExporter.TARGET_IDS, tt))) {
-                    tensor(r, LlamaOnnxExporter.TARGET_LOGPROBS).getFloatBuffer().get(lp, start, n);
+            int chunks = (n + HEAD_CHUNK - 1) / HEAD_CHUNK;
+            int size = (n + chunks - 1) / Math.max(1, chunks);
+            for (int start = 0; start < n; start += size) {
+                int m = Math.min(size, n - start);
+                FloatBuffer x = java.nio.ByteBuffer.allocateDirect(m * h * Float.BYTES).order(java.nio.ByteOrder.nativeOrder()).asFloatBuffer();
+                x.put(0, hidden, start * h, m * h);
+                long[] tg = Arrays.copyOfRange(targetIds, start, start + m);
+                int[] sl = Arrays.copyOfRange(slots, start, start + m);
+                while (pending.size() >= HEAD_IN_FLIGHT) {
+                    join(pending.poll());
+                }
+                pending.add(headPool.submit(() -> headRun(x, tg, sl)));
+            }
+        }
+
+        private void headRun(FloatBuffer x, long[] targetIds, int[] slots) {
+            int n = targetIds.length;
+            try (OnnxTensor xt = OnnxTensor.createTensor(env, x, new long[]{n, cfg.hiddenSize()});
+                 OnnxTensor tt = OnnxTensor.createTensor(env, LongBuffer.wrap(targetIds), new long[]{n});
+                 OrtSession.Result r = head.run(Map.of(LlamaOnnxExporter.HIDDEN, xt, LlamaOnnxExporter.TARGET_IDS, tt))) {
+                FloatBuffer out = tensor(r, LlamaOnnxExporter.TARGET_LOGPROBS).getFloatBuffer();
+                for (int i = 0; i < n; i++) {
+                    lp[slots[i]] = out.get(i); // distinct slots per run: no two threads write one element
+                }
+            } catch (OrtException e) {
+                throw new IllegalStateException("ONNX Runtime failed on the head model: " + e.getMessage(), e);
+            }
+        }
+
+        private void join(java.util.concurrent.Future<?> f) {
+            try {
+                f.get();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while scoring", e);
+            } catch (java.util.concurrent.ExecutionException e) {
+                throw e.getCause() instanceof RuntimeException re ? re : new IllegalStateException(e.getCause());
+            }
+        }
+
+        /** Waits for every head run; after it, every slot is written (Future.get orders the workers' writes before it). */
+        void await() {
+            while (!pending.isEmpty()) {
+                join(pending.poll());
+            }
+        }
+
+        /** On an error: runs not started are cancelled, the rest finish before the caller goes on. */
+        @Override
+        public void close() {
+            for (java.util.concurrent.Future<?> f : pending) {
+                f.cancel(false);
+            }
+            for (java.util.concurrent.Future<?> f : pending) {
+                try {
+                    f.get();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return;
+                } catch (java.util.concurrent.ExecutionException | java.util.concurrent.CancellationException e) {
+                    // the failure that matters was already thrown from the scoring thread
                 }
             }
-        } catch (OrtException e) {
-            throw new IllegalStateException("ONNX Runtime failed on the head model: " + e.getMessage(), e);
         }
-        return lp;
     }
 
     /** An int[] compared by content, to find items that share a context. */
@@ -823,6 +986,12 @@ public final class OrtEvaluator implements AutoCloseable {
         try {
             if (System.getProperty("safetune.ort.profile") != null) {
                 session.endProfiling();
+                if (head != null) {
+                    head.endProfiling();
+                }
+            }
+            if (headPool != null) {
+                headPool.shutdownNow();
             }
             session.close();
             if (head != null) {
