@@ -55,11 +55,6 @@ public final class EvalThroughput {
                     Integer.parseInt(args[5]), Integer.parseInt(args[6]), args[7].split(","));
             return;
         }
-        if (args.length > 0 && args[0].equals("score-ab")) {
-            scoreAb(Path.of(args[1]), Path.of(args[2]), args[3], Integer.parseInt(args[4]), Integer.parseInt(args[5]),
-                    Integer.parseInt(args[6]), Integer.parseInt(args[7]));
-            return;
-        }
         if (args.length > 0 && args[0].equals("score")) {
             List<String> opts = List.of(args).subList(Math.min(8, args.length), args.length);
             LlamaOnnxExporter.Attention att = null; // LlamaOnnxExporter.fastest, what safetune eval exports
@@ -273,65 +268,6 @@ public final class EvalThroughput {
                 ort.logLikelihoods(ctx, cont, batch);
                 result("loglik:" + task + ":" + model.getFileName(), engine, choices, "choices", t0, c0);
             } finally {
-                Files.deleteIfExists(onnx);
-                Files.deleteIfExists(LlamaOnnxExporter.headFile(onnx));
-                Files.deleteIfExists(dir);
-            }
-        }
-    }
-
-    /**
-     * Option log-likelihoods with the head on ONNX Runtime (the head model) and in Java (fused log-softmax), both
-     * evaluators open in one process on one export, REPS alternating rounds; prints both and their largest difference.
-     */
-    private static void scoreAb(Path shared, Path model, String task, int n, int batch, int threads, int reps) throws Exception {
-        List<TaskExample> all = SharedDatasets.task(shared.resolve("data"), task);
-        List<TaskExample> ex = all.subList(0, Math.min(n, all.size()));
-        try (ModelFiles files = ModelFiles.open(model)) {
-            TokenizerChatCodec codec = TokenizerChatCodec.of(files);
-            List<int[]> ctx = new ArrayList<>();
-            List<int[]> cont = new ArrayList<>();
-            for (TaskExample e : ex) {
-                int[] c = codec.encodeChat(List.of(Message.user(TaskEvaluation.userPrompt(e))), true);
-                for (ai.safetune.data.Choice ch : e.choices()) {
-                    ctx.add(c);
-                    cont.add(codec.encode(ch.text().isEmpty() ? ch.label() : ch.text()));
-                }
-            }
-            Path dir = Files.createTempDirectory("bench-score-ab");
-            Path onnx = LlamaOnnxExporter.export(files.config(), files.weights(), dir.resolve("m.onnx"));
-            String[] names = {"ort-head", "java-head"};
-            OrtEvaluator[] evs = new OrtEvaluator[2];
-            try {
-                System.setProperty("safetune.ort.javaHead", "false");
-                evs[0] = new OrtEvaluator(onnx, files.config(), codec.padId(), threads);
-                System.setProperty("safetune.ort.javaHead", "true");
-                evs[1] = new OrtEvaluator(onnx, files.config(), codec.padId(), threads);
-                System.clearProperty("safetune.ort.javaHead");
-                double[][] ll = new double[2][];
-                for (int i = 0; i < 2; i++) {
-                    ll[i] = evs[i].logLikelihoods(ctx, cont, batch); // warm-up
-                }
-                double worst = 0;
-                for (int i = 0; i < ll[0].length; i++) {
-                    worst = Math.max(worst, Math.abs(ll[0][i] - ll[1][i]) / Math.max(1, Math.abs(ll[0][i])));
-                }
-                System.out.printf(Locale.ROOT, "  largest relative difference java-head vs ort-head: %.2e over %d options%n", worst, ll[0].length);
-                for (int round = 0; round < reps; round++) {
-                    for (int j = 0; j < 2; j++) {
-                        int i = (j + round) % 2;
-                        long c0 = OS.getProcessCpuTime();
-                        long t0 = System.nanoTime();
-                        evs[i].logLikelihoods(ctx, cont, batch);
-                        result("loglik:" + task + ":" + model.getFileName(), "onnxruntime-fp32-" + names[i], cont.size(), "choices", t0, c0);
-                    }
-                }
-            } finally {
-                for (OrtEvaluator ev : evs) {
-                    if (ev != null) {
-                        ev.close();
-                    }
-                }
                 Files.deleteIfExists(onnx);
                 Files.deleteIfExists(LlamaOnnxExporter.headFile(onnx));
                 Files.deleteIfExists(dir);

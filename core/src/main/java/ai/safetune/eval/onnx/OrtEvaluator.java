@@ -30,8 +30,8 @@ public final class OrtEvaluator implements AutoCloseable {
     private final OrtSession session;
     // the head model beside the decoder (LlamaOnnxExporter.headFile); null: score inside the decoder graph
     private final OrtSession head;
-    // runs the head model for scoring, concurrently with the decoder (see logLikelihoods)
-    private final java.util.concurrent.ExecutorService headPool;
+    // scoring's worker threads (see logLikelihoods); null with one thread
+    private final java.util.concurrent.ExecutorService scorePool;
     private final ModelConfig cfg;
     private final int padId;
     // what each kind of run asks ONNX Runtime for: a generation step, a context's cache, a scoring pass
@@ -101,9 +101,8 @@ public final class OrtEvaluator implements AutoCloseable {
                         // one file per session: two sessions writing under one prefix interleave their JSON
                         opts.enableProfiling(profile + "-head");
                     }
-                    // head runs go to headPool's threads, one run per thread: several runs at once use the cores
-                    // better than one run's Gemm and LogSoftmax split over ONNX Runtime's pool, and they overlap
-                    // the decoder's next batch
+                    // one thread per head run: scoring runs its batches on scorePool's threads, each making its own
+                    // head runs, which uses the cores better than one run's Gemm and LogSoftmax split over a pool
                     opts.setIntraOpNumThreads(1);
                     h = env.createSession(headFile.toString(), opts);
                 } catch (OrtException e) {
@@ -112,9 +111,9 @@ public final class OrtEvaluator implements AutoCloseable {
                 }
             }
             this.head = h;
-            int workers = Integer.getInteger("safetune.ort.headWorkers", threads > 0 ? threads : Runtime.getRuntime().availableProcessors());
-            this.headPool = h == null ? null : java.util.concurrent.Executors.newFixedThreadPool(workers, r -> {
-                Thread t = new Thread(r, "safetune-ort-head");
+            int workers = threads > 0 ? threads : Runtime.getRuntime().availableProcessors();
+            this.scorePool = workers <= 1 ? null : java.util.concurrent.Executors.newFixedThreadPool(workers, r -> {
+                Thread t = new Thread(r, "safetune-ort-score");
                 t.setDaemon(true);
                 return t;
             });
@@ -639,14 +638,14 @@ public final class OrtEvaluator implements AutoCloseable {
      * in a word or two), minus one token so every option keeps one of its own: that group prefix minus its
      * last token runs once (left-padded; keys and values, plus the final hidden rows of the shared
      * continuation tokens, each scored once for the whole group), its cache is repeated for every option,
-     * and the options run as one batch against it, each fed the prefix's last token and the rest of its own
-     * tokens but the final one (right-padded). The head and the log-softmax see only scored positions.
-     * With the head model, its runs (≤ 64 rows each) go to {@code threads} worker threads while the
-     * decoder goes on with the next batch; each score is the same sum of the same log-probabilities, in
-     * continuation order, whichever thread computed them.
+     * and the options run against it, each fed the prefix's last token and the rest of its own
+     * tokens but the final one (right-padded; options of similar length share a run, see {@link #partition}).
+     * The head and the log-softmax see only scored positions. Batches run on {@code threads} worker threads at
+     * once, each making its own decoder and head-model runs; a score is the same sum of the same
+     * log-probabilities, in continuation order, whichever thread computed them.
      *
-     * @param batchSize options per run, fewer when their continuations exceed 1,024 tokens in all; the options of
-     *                  one context always share a run
+     * @param batchSize options per batch, fewer when their continuations exceed 1,024 tokens in all; the options of
+     *                  one context always share a batch (one context pass)
      */
     public double[] logLikelihoods(List<int[]> contexts, List<int[]> continuations, int batchSize) {
         if (contexts.size() != continuations.size()) {
@@ -713,25 +712,37 @@ public final class OrtEvaluator implements AutoCloseable {
             groups.add(new Group(prefix, c.length, first, m, targets));
         }
         groups.sort(Comparator.comparingInt(gr -> gr.prefix.length));
-        float[] lp = new float[slots];
-        try (HeadQueue heads = new HeadQueue(lp)) {
-            for (int start = 0; start < groups.size(); ) {
-                int end = start;
-                int rows = 0;
-                int targets = 0;
-                while (end < groups.size()) {
-                    Group gr = groups.get(end);
-                    if (end > start && (rows + gr.members.size() > batchSize || targets + gr.targets > MAX_TARGET_ROWS)) {
-                        break;
-                    }
-                    rows += gr.members.size();
-                    targets += gr.targets;
-                    end++;
+        List<List<Group>> batches = new ArrayList<>();
+        for (int start = 0; start < groups.size(); ) {
+            int end = start;
+            int rows = 0;
+            int targets = 0;
+            while (end < groups.size()) {
+                Group gr = groups.get(end);
+                if (end > start && (rows + gr.members.size() > batchSize || targets + gr.targets > MAX_TARGET_ROWS)) {
+                    break;
                 }
-                scoreGroups(groups.subList(start, end), continuations, slotOf, heads);
-                start = end;
+                rows += gr.members.size();
+                targets += gr.targets;
+                end++;
             }
-            heads.await();
+            batches.add(groups.subList(start, end));
+            start = end;
+        }
+        float[] lp = new float[slots];
+        SlotWriter writer = new SlotWriter(lp);
+        if (scorePool != null && batches.size() > 1) {
+            // whole batches on the worker threads, each running its decoder passes and then its head runs: the cores
+            // stay busy through the head's single-threaded runs and the decoder's small ops alike
+            List<java.util.concurrent.Future<?>> futures = new ArrayList<>();
+            for (List<Group> batch : batches) {
+                futures.add(scorePool.submit(() -> scoreGroups(batch, continuations, slotOf, writer)));
+            }
+            joinAll(futures); // Future.get orders the workers' writes to lp before the sums below
+        } else {
+            for (List<Group> batch : batches) {
+                scoreGroups(batch, continuations, slotOf, writer);
+            }
         }
         double[] out = new double[n];
         for (int i = 0; i < n; i++) {
@@ -762,7 +773,7 @@ public final class OrtEvaluator implements AutoCloseable {
         }
     }
 
-    private void scoreGroups(List<Group> groups, List<int[]> continuations, int[][] slotOf, HeadQueue heads) {
+    private void scoreGroups(List<Group> groups, List<int[]> continuations, int[][] slotOf, SlotWriter scores) {
         int g = groups.size();
         int p = 0;
         int sharedTargets = 0;
@@ -772,6 +783,9 @@ public final class OrtEvaluator implements AutoCloseable {
         }
         // group prefixes without their last token, left-padded to p; the shared continuation tokens are scored here
         long[][] ctxMask = new long[g][p];
+        float[] ctxHidden = new float[0];
+        long[] ctxTargets = NONE;
+        int[] ctxSlots = new int[0];
         KvCache shared;
         if (p == 0) {
             shared = emptyCache(g);
@@ -811,82 +825,176 @@ public final class OrtEvaluator implements AutoCloseable {
             }
             shared = new KvCache(res, g, p);
             if (sharedTargets > 0) {
-                if (head != null) {
-                    heads.submit(tensor(res, LlamaOnnxExporter.HIDDEN).getFloatBuffer(), targetIds, slots);
+                if (head != null) { // submitted with the options' rows below, as one set of equal head runs
+                    ctxHidden = new float[sharedTargets * cfg.hiddenSize()];
+                    tensor(res, LlamaOnnxExporter.HIDDEN).getFloatBuffer().get(ctxHidden);
+                    ctxTargets = targetIds;
+                    ctxSlots = slots;
                 } else {
-                    heads.put(tensor(res, LlamaOnnxExporter.TARGET_LOGPROBS).getFloatBuffer(), slots);
+                    scores.put(tensor(res, LlamaOnnxExporter.TARGET_LOGPROBS).getFloatBuffer(), slots);
                 }
             }
         }
-        // one row per option: [last prefix token, the rest of its continuation without its final token], right-padded to s
-        List<Integer> items = new ArrayList<>();
-        List<Integer> rowGroup = new ArrayList<>();
-        int s = 0;
+        // one row per option: [last prefix token, the rest of its continuation without its final token], right-padded;
+        // rows sorted by length and cut into runs that pad little (partition)
+        int b = 0;
+        for (Group gr : groups) {
+            b += gr.members.size();
+        }
+        int[] items = new int[b];
+        int[] rowGroup = new int[b];
+        int[] len = new int[b];
         int targets = 0;
-        for (int r = 0; r < g; r++) {
+        for (int r = 0, q = 0; r < g; r++) {
             Group gr = groups.get(r);
             for (int i : gr.members) {
-                items.add(i);
-                rowGroup.add(r);
-                s = Math.max(s, continuations.get(i).length - gr.shared());
-                targets += continuations.get(i).length - gr.shared();
+                items[q] = i;
+                rowGroup[q] = r;
+                len[q] = continuations.get(i).length - gr.shared();
+                targets += len[q];
+                q++;
             }
         }
-        int b = items.size();
-        long[][] ids = new long[b][s];
-        long[][] pos = new long[b][s];
-        long[][] mask = new long[b][p + s];
-        long[] logitRows = new long[targets];
-        long[] targetIds = new long[targets];
-        int[] slots = new int[targets];
-        int t = 0;
-        for (int r = 0; r < b; r++) {
-            Group gr = groups.get(rowGroup.get(r));
-            int[] c = gr.prefix;
-            int sh = gr.shared();
-            int[] k = continuations.get(items.get(r));
-            Arrays.fill(ids[r], padId);
-            System.arraycopy(ctxMask[rowGroup.get(r)], 0, mask[r], 0, p);
-            for (int j = 0; j < k.length - sh; j++) {
-                ids[r][j] = j == 0 ? c[c.length - 1] : k[sh + j - 1];
-                pos[r][j] = c.length - 1 + j;
-                mask[r][p + j] = 1;
-                logitRows[t] = (long) r * s + j;
-                targetIds[t] = k[sh + j];
-                slots[t] = slotOf[items.get(r)][sh + j];
-                t++;
-            }
+        Integer[] order = new Integer[b];
+        for (int q = 0; q < b; q++) {
+            order[q] = q;
         }
-        try (KvCache past = shared.repeat(rowGroup)) {
-            if (head != null) {
-                try (OrtSession.Result res = run(ids, pos, mask, past, NONE, NONE, NONE, logitRows, p + s, HIDDEN_OUTPUTS)) {
-                    heads.submit(tensor(res, LlamaOnnxExporter.HIDDEN).getFloatBuffer(), targetIds, slots);
+        Arrays.sort(order, Comparator.comparingInt(q -> len[q]));
+        int[] sortedLen = new int[b];
+        for (int q = 0; q < b; q++) {
+            sortedLen[q] = len[order[q]];
+        }
+        int h = cfg.hiddenSize();
+        // the context pass's rows first
+        float[] hidden = head != null ? Arrays.copyOf(ctxHidden, (ctxTargets.length + targets) * h) : null;
+        long[] targetIds = Arrays.copyOf(ctxTargets, ctxTargets.length + targets);
+        int[] slots = Arrays.copyOf(ctxSlots, ctxSlots.length + targets);
+        int t = ctxTargets.length;
+        try {
+            int[] cuts = partition(sortedLen);
+            for (int part = 0; part + 1 < cuts.length; part++) {
+                int from = cuts[part];
+                int rows = cuts[part + 1] - from;
+                int s = sortedLen[cuts[part + 1] - 1];
+                long[][] ids = new long[rows][s];
+                long[][] pos = new long[rows][s];
+                long[][] mask = new long[rows][p + s];
+                List<Integer> cacheRows = new ArrayList<>();
+                int partTargets = 0;
+                for (int r = 0; r < rows; r++) {
+                    partTargets += len[order[from + r]];
                 }
-            } else {
-                try (OrtSession.Result res = run(ids, pos, mask, past, NONE, logitRows, targetIds, p + s, SCORE_OUTPUTS)) {
-                    heads.put(tensor(res, LlamaOnnxExporter.TARGET_LOGPROBS).getFloatBuffer(), slots);
+                long[] logitRows = new long[partTargets];
+                int t0 = t;
+                for (int r = 0; r < rows; r++) {
+                    int q = order[from + r];
+                    Group gr = groups.get(rowGroup[q]);
+                    int[] c = gr.prefix;
+                    int sh = gr.shared();
+                    int[] k = continuations.get(items[q]);
+                    cacheRows.add(rowGroup[q]);
+                    Arrays.fill(ids[r], padId);
+                    System.arraycopy(ctxMask[rowGroup[q]], 0, mask[r], 0, p);
+                    for (int j = 0; j < len[q]; j++) {
+                        ids[r][j] = j == 0 ? c[c.length - 1] : k[sh + j - 1];
+                        pos[r][j] = c.length - 1 + j;
+                        mask[r][p + j] = 1;
+                        logitRows[t - t0] = (long) r * s + j;
+                        targetIds[t] = k[sh + j];
+                        slots[t] = slotOf[items[q]][sh + j];
+                        t++;
+                    }
+                }
+                try (KvCache past = shared.repeat(cacheRows)) {
+                    if (head != null) {
+                        try (OrtSession.Result res = run(ids, pos, mask, past, NONE, NONE, NONE, logitRows, p + s, HIDDEN_OUTPUTS)) {
+                            tensor(res, LlamaOnnxExporter.HIDDEN).getFloatBuffer().get(hidden, t0 * h, partTargets * h);
+                        }
+                    } else {
+                        try (OrtSession.Result res = run(ids, pos, mask, past, NONE, logitRows,
+                                Arrays.copyOfRange(targetIds, t0, t), p + s, SCORE_OUTPUTS)) {
+                            scores.put(tensor(res, LlamaOnnxExporter.TARGET_LOGPROBS).getFloatBuffer(), Arrays.copyOfRange(slots, t0, t));
+                        }
+                    }
                 }
             }
         } finally {
             shared.close();
+        }
+        if (head != null) { // one submission: the head runs on equal chunks of all the options' rows
+            scores.score(hidden, targetIds, slots);
+        }
+    }
+
+    // what one more decoder run costs, in padded option tokens (the tiny model: ~0.4 ms a run, ~7 µs a token)
+    private static final int RUN_COST_TOKENS = 64;
+
+    /**
+     * Cuts rows of ascending lengths into consecutive runs, each padded to its longest row, with the least padded
+     * tokens plus {@link #RUN_COST_TOKENS} per run; returns the run boundaries (0, ..., n).
+     */
+    static int[] partition(int[] sortedLen) {
+        int n = sortedLen.length;
+        long[] best = new long[n + 1];
+        int[] from = new int[n + 1];
+        for (int j = 1; j <= n; j++) {
+            best[j] = Long.MAX_VALUE;
+            for (int i = 0; i < j; i++) {
+                long c = best[i] + (long) (j - i) * sortedLen[j - 1] + RUN_COST_TOKENS;
+                if (c < best[j]) {
+                    best[j] = c;
+                    from[j] = i;
+                }
+            }
+        }
+        List<Integer> cuts = new ArrayList<>();
+        for (int j = n; j > 0; j = from[j]) {
+            cuts.add(j);
+        }
+        cuts.add(0);
+        int[] out = new int[cuts.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = cuts.get(out.length - 1 - i);
+        }
+        return out;
+    }
+
+    /** Waits for every task; on a failure, cancels those not started, waits for the rest, and rethrows it. */
+    private static void joinAll(List<java.util.concurrent.Future<?>> futures) {
+        RuntimeException failure = null;
+        for (java.util.concurrent.Future<?> f : futures) {
+            try {
+                if (failure != null) {
+                    f.cancel(false);
+                }
+                f.get();
+            } catch (java.util.concurrent.CancellationException e) {
+                // cancelled after an earlier failure
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                failure = failure != null ? failure : new IllegalStateException("interrupted while scoring", e);
+            } catch (java.util.concurrent.ExecutionException e) {
+                if (failure == null) {
+                    failure = e.getCause() instanceof RuntimeException re ? re : new IllegalStateException(e.getCause());
+                }
+            }
+        }
+        if (failure != null) {
+            throw failure;
         }
     }
 
     // rows per head run: [64, vocab] logits and log-probabilities stay in cache (fastest per row on the tiny
     // model's 32-wide head, measured against 16 to 1,024 rows)
     private static final int HEAD_CHUNK = 64;
-    // head runs queued or running at once: bounds the hidden rows held while the decoder runs ahead
-    private static final int HEAD_IN_FLIGHT = 16;
-
     /**
-     * Log-probabilities of one {@link #logLikelihoods} call, written into their slots: directly (in-graph scoring) or
-     * by head-model runs on the worker threads, which the decoder does not wait for until {@link #await}.
+     * Log-probabilities of one {@link #logLikelihoods} call, written into their slots: as the decoder graph returns
+     * them (in-graph scoring) or from head-model runs made here. Batches on different threads write disjoint slots.
      */
-    private final class HeadQueue implements AutoCloseable {
+    private final class SlotWriter {
         private final float[] lp;
-        private final java.util.ArrayDeque<java.util.concurrent.Future<?>> pending = new java.util.ArrayDeque<>();
 
-        HeadQueue(float[] lp) {
+        SlotWriter(float[] lp) {
             this.lp = lp;
         }
 
@@ -897,8 +1005,8 @@ public final class OrtEvaluator implements AutoCloseable {
             }
         }
 
-        /** Head-model runs for hidden rows [n, hidden] (copied here: the decoder's result is closed after this). */
-        void submit(FloatBuffer hidden, long[] targetIds, int[] slots) {
+        /** Head-model runs for hidden rows [n, hidden], in equal chunks of at most {@link #HEAD_CHUNK} rows. */
+        void score(float[] hidden, long[] targetIds, int[] slots) {
             int h = cfg.hiddenSize();
             int n = targetIds.length;
             // equal chunks: a small last one would stream the whole head weight for a few rows
@@ -907,62 +1015,16 @@ public final class OrtEvaluator implements AutoCloseable {
             for (int start = 0; start < n; start += size) {
                 int m = Math.min(size, n - start);
                 FloatBuffer x = java.nio.ByteBuffer.allocateDirect(m * h * Float.BYTES).order(java.nio.ByteOrder.nativeOrder()).asFloatBuffer();
-                x.put(0, hidden, start * h, m * h);
-                long[] tg = Arrays.copyOfRange(targetIds, start, start + m);
-                int[] sl = Arrays.copyOfRange(slots, start, start + m);
-                while (pending.size() >= HEAD_IN_FLIGHT) {
-                    join(pending.poll());
-                }
-                pending.add(headPool.submit(() -> headRun(x, tg, sl)));
-            }
-        }
-
-        private void headRun(FloatBuffer x, long[] targetIds, int[] slots) {
-            int n = targetIds.length;
-            try (OnnxTensor xt = OnnxTensor.createTensor(env, x, new long[]{n, cfg.hiddenSize()});
-                 OnnxTensor tt = OnnxTensor.createTensor(env, LongBuffer.wrap(targetIds), new long[]{n});
-                 OrtSession.Result r = head.run(Map.of(LlamaOnnxExporter.HIDDEN, xt, LlamaOnnxExporter.TARGET_IDS, tt))) {
-                FloatBuffer out = tensor(r, LlamaOnnxExporter.TARGET_LOGPROBS).getFloatBuffer();
-                for (int i = 0; i < n; i++) {
-                    lp[slots[i]] = out.get(i); // distinct slots per run: no two threads write one element
-                }
-            } catch (OrtException e) {
-                throw new IllegalStateException("ONNX Runtime failed on the head model: " + e.getMessage(), e);
-            }
-        }
-
-        private void join(java.util.concurrent.Future<?> f) {
-            try {
-                f.get();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException("interrupted while scoring", e);
-            } catch (java.util.concurrent.ExecutionException e) {
-                throw e.getCause() instanceof RuntimeException re ? re : new IllegalStateException(e.getCause());
-            }
-        }
-
-        /** Waits for every head run; after it, every slot is written (Future.get orders the workers' writes before it). */
-        void await() {
-            while (!pending.isEmpty()) {
-                join(pending.poll());
-            }
-        }
-
-        /** On an error: runs not started are cancelled, the rest finish before the caller goes on. */
-        @Override
-        public void close() {
-            for (java.util.concurrent.Future<?> f : pending) {
-                f.cancel(false);
-            }
-            for (java.util.concurrent.Future<?> f : pending) {
-                try {
-                    f.get();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    return;
-                } catch (java.util.concurrent.ExecutionException | java.util.concurrent.CancellationException e) {
-                    // the failure that matters was already thrown from the scoring thread
+                x.put(hidden, start * h, m * h).rewind();
+                try (OnnxTensor xt = OnnxTensor.createTensor(env, x, new long[]{m, h});
+                     OnnxTensor tt = OnnxTensor.createTensor(env, LongBuffer.wrap(targetIds, start, m).slice(), new long[]{m});
+                     OrtSession.Result r = head.run(Map.of(LlamaOnnxExporter.HIDDEN, xt, LlamaOnnxExporter.TARGET_IDS, tt))) {
+                    FloatBuffer out = tensor(r, LlamaOnnxExporter.TARGET_LOGPROBS).getFloatBuffer();
+                    for (int i = 0; i < m; i++) {
+                        lp[slots[start + i]] = out.get(i);
+                    }
+                } catch (OrtException e) {
+                    throw new IllegalStateException("ONNX Runtime failed on the head model: " + e.getMessage(), e);
                 }
             }
         }
@@ -990,8 +1052,8 @@ public final class OrtEvaluator implements AutoCloseable {
                     head.endProfiling();
                 }
             }
-            if (headPool != null) {
-                headPool.shutdownNow();
+            if (scorePool != null) {
+                scorePool.shutdownNow();
             }
             session.close();
             if (head != null) {
