@@ -927,7 +927,7 @@ public final class OrtEvaluator implements AutoCloseable {
     }
 
     // what one more decoder run costs, in padded option tokens (the tiny model: ~0.4 ms a run, ~7 µs a token)
-    private static final int RUN_COST_TOKENS = 64;
+    static final int RUN_COST_TOKENS = 64;
 
     /**
      * Cuts rows of ascending lengths into consecutive runs, each padded to its longest row, with the least padded
