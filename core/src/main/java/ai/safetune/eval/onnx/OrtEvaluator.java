@@ -32,6 +32,9 @@ public final class OrtEvaluator implements AutoCloseable {
     private final OrtSession head;
     // scoring's worker threads (see logLikelihoods); null with one thread
     private final java.util.concurrent.ExecutorService scorePool;
+    // the decoder again with one intra-op thread, for scoring's worker threads (made on first use, see scoringSession)
+    private OrtSession scoreSession;
+    private final Path decoderFile;
     private final ModelConfig cfg;
     private final int padId;
     // what each kind of run asks ONNX Runtime for: a generation step, a context's cache, a scoring pass
@@ -77,21 +80,9 @@ public final class OrtEvaluator implements AutoCloseable {
         CACHE_AND_SCORE.add(LlamaOnnxExporter.TARGET_LOGPROBS);
         STEP_OUTPUTS.add(LlamaOnnxExporter.LOGITS);
         this.env = OrtEnvironment.getEnvironment();
-        try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions()) {
-            opts.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
-            if (threads > 0) {
-                opts.setIntraOpNumThreads(threads);
-            }
-            if (Boolean.parseBoolean(System.getProperty("safetune.ort.stopSpinning", "true"))) {
-                // the decoder and head sessions have a thread pool each and run in turn: a pool left spinning after
-                // its run would compete with the other's on two cores
-                opts.addConfigEntry("session.force_spinning_stop", "1");
-            }
-            String profile = System.getProperty("safetune.ort.profile");
-            if (profile != null) {
-                // diagnostics: ONNX Runtime writes a per-node timing JSON with this prefix on close
-                opts.enableProfiling(profile);
-            }
+        this.decoderFile = onnxFile;
+        String profile = System.getProperty("safetune.ort.profile");
+        try (OrtSession.SessionOptions opts = options(threads, profile)) {
             this.session = env.createSession(onnxFile.toString(), opts);
             Path headFile = LlamaOnnxExporter.headFile(onnxFile);
             OrtSession h = null;
@@ -140,6 +131,51 @@ public final class OrtEvaluator implements AutoCloseable {
                 throw new IllegalArgumentException(onnxFile + " lacks input " + in + ": not a SafeTune decoder export for "
                         + cfg.numLayers() + " layers");
             }
+        }
+    }
+
+    private static OrtSession.SessionOptions options(int threads, String profile) throws OrtException {
+        OrtSession.SessionOptions opts = new OrtSession.SessionOptions();
+        opts.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
+        if (threads > 0) {
+            opts.setIntraOpNumThreads(threads);
+        }
+        if (Boolean.parseBoolean(System.getProperty("safetune.ort.stopSpinning", "true"))) {
+            // the decoder and head sessions have a thread pool each and run in turn: a pool left spinning after
+            // its run would compete with the other's on two cores
+            opts.addConfigEntry("session.force_spinning_stop", "1");
+        }
+        if (profile != null) {
+            // diagnostics: ONNX Runtime writes a per-node timing JSON with this prefix on close
+            opts.enableProfiling(profile);
+        }
+        return opts;
+    }
+
+    // largest decoder file scoring makes its one-thread copy of: the copy costs the model's size in memory again
+    private static final long SCORE_SESSION_MAX_BYTES = Long.getLong("safetune.ort.scoreSessionMaxMb", 1024) << 20;
+
+    /**
+     * The decoder session scoring's worker threads run: with several workers, a second session of the same model
+     * with one intra-op thread (each worker then runs its batch's decoder passes and head runs on its own core; two
+     * workers sharing the generation session's pool measured 12–15% slower on the tiny model); the generation
+     * session itself with one worker, or where the model file exceeds {@code safetune.ort.scoreSessionMaxMb}
+     * (default 1024) and a copy would cost too much memory.
+     */
+    private synchronized OrtSession scoringSession() {
+        try {
+            if (scorePool == null || Files.size(decoderFile) > SCORE_SESSION_MAX_BYTES) {
+                return session;
+            }
+            if (scoreSession == null) {
+                String profile = System.getProperty("safetune.ort.profile");
+                try (OrtSession.SessionOptions opts = options(1, profile == null ? null : profile + "-score")) {
+                    scoreSession = env.createSession(decoderFile.toString(), opts);
+                }
+            }
+            return scoreSession;
+        } catch (OrtException | java.io.IOException e) {
+            throw new IllegalStateException("ONNX Runtime could not load " + decoderFile + " for scoring: " + e.getMessage(), e);
         }
     }
 
@@ -395,10 +431,10 @@ public final class OrtEvaluator implements AutoCloseable {
 
     private OrtSession.Result run(long[][] ids, long[][] positions, long[][] mask, KvCache past, long[] rows, long[] targetRows,
                                   long[] targets, int total, java.util.Set<String> outputs) {
-        return run(ids, positions, mask, past, rows, targetRows, targets, NONE, total, outputs);
+        return run(session, ids, positions, mask, past, rows, targetRows, targets, NONE, total, outputs);
     }
 
-    private OrtSession.Result run(long[][] ids, long[][] positions, long[][] mask, KvCache past, long[] rows, long[] targetRows,
+    private OrtSession.Result run(OrtSession dec, long[][] ids, long[][] positions, long[][] mask, KvCache past, long[] rows, long[] targetRows,
                                   long[] targets, long[] hiddenRows, int total, java.util.Set<String> outputs) {
         int b = ids.length;
         int s = ids[0].length;
@@ -406,7 +442,7 @@ public final class OrtEvaluator implements AutoCloseable {
         List<OnnxTensor> created = new ArrayList<>();
         try {
             putInputs(inputs, created, ids, positions, mask, total, rows, targetRows, hiddenRows, targets);
-            return session.run(inputs, outputs);
+            return dec.run(inputs, outputs);
         } catch (OrtException e) {
             throw new IllegalStateException("ONNX Runtime failed on a batch of " + b + " x " + s + " tokens: " + e.getMessage(), e);
         } finally {
@@ -732,16 +768,17 @@ public final class OrtEvaluator implements AutoCloseable {
         float[] lp = new float[slots];
         SlotWriter writer = new SlotWriter(lp);
         if (scorePool != null && batches.size() > 1) {
+            OrtSession dec = scoringSession();
             // whole batches on the worker threads, each running its decoder passes and then its head runs: the cores
             // stay busy through the head's single-threaded runs and the decoder's small ops alike
             List<java.util.concurrent.Future<?>> futures = new ArrayList<>();
             for (List<Group> batch : batches) {
-                futures.add(scorePool.submit(() -> scoreGroups(batch, continuations, slotOf, writer)));
+                futures.add(scorePool.submit(() -> scoreGroups(dec, batch, continuations, slotOf, writer)));
             }
             joinAll(futures); // Future.get orders the workers' writes to lp before the sums below
         } else {
             for (List<Group> batch : batches) {
-                scoreGroups(batch, continuations, slotOf, writer);
+                scoreGroups(session, batch, continuations, slotOf, writer);
             }
         }
         double[] out = new double[n];
@@ -773,7 +810,7 @@ public final class OrtEvaluator implements AutoCloseable {
         }
     }
 
-    private void scoreGroups(List<Group> groups, List<int[]> continuations, int[][] slotOf, SlotWriter scores) {
+    private void scoreGroups(OrtSession dec, List<Group> groups, List<int[]> continuations, int[][] slotOf, SlotWriter scores) {
         int g = groups.size();
         int p = 0;
         int sharedTargets = 0;
@@ -816,11 +853,11 @@ public final class OrtEvaluator implements AutoCloseable {
             OrtSession.Result res;
             try (KvCache empty = emptyCache(g)) {
                 if (sharedTargets == 0) { // keys and values only: no logit rows
-                    res = run(ids, pos, ctxMask, empty, NONE, NONE, NONE, p, CACHE_OUTPUTS);
+                    res = run(dec, ids, pos, ctxMask, empty, NONE, NONE, NONE, NONE, p, CACHE_OUTPUTS);
                 } else if (head != null) {
-                    res = run(ids, pos, ctxMask, empty, NONE, NONE, NONE, rows, p, CACHE_AND_HIDDEN);
+                    res = run(dec, ids, pos, ctxMask, empty, NONE, NONE, NONE, rows, p, CACHE_AND_HIDDEN);
                 } else {
-                    res = run(ids, pos, ctxMask, empty, NONE, rows, targetIds, p, CACHE_AND_SCORE);
+                    res = run(dec, ids, pos, ctxMask, empty, NONE, rows, targetIds, NONE, p, CACHE_AND_SCORE);
                 }
             }
             shared = new KvCache(res, g, p);
@@ -907,12 +944,12 @@ public final class OrtEvaluator implements AutoCloseable {
                 }
                 try (KvCache past = shared.repeat(cacheRows)) {
                     if (head != null) {
-                        try (OrtSession.Result res = run(ids, pos, mask, past, NONE, NONE, NONE, logitRows, p + s, HIDDEN_OUTPUTS)) {
+                        try (OrtSession.Result res = run(dec, ids, pos, mask, past, NONE, NONE, NONE, logitRows, p + s, HIDDEN_OUTPUTS)) {
                             tensor(res, LlamaOnnxExporter.HIDDEN).getFloatBuffer().get(hidden, t0 * h, partTargets * h);
                         }
                     } else {
-                        try (OrtSession.Result res = run(ids, pos, mask, past, NONE, logitRows,
-                                Arrays.copyOfRange(targetIds, t0, t), p + s, SCORE_OUTPUTS)) {
+                        try (OrtSession.Result res = run(dec, ids, pos, mask, past, NONE, logitRows,
+                                Arrays.copyOfRange(targetIds, t0, t), NONE, p + s, SCORE_OUTPUTS)) {
                             scores.put(tensor(res, LlamaOnnxExporter.TARGET_LOGPROBS).getFloatBuffer(), Arrays.copyOfRange(slots, t0, t));
                         }
                     }
@@ -1054,6 +1091,12 @@ public final class OrtEvaluator implements AutoCloseable {
             }
             if (scorePool != null) {
                 scorePool.shutdownNow();
+            }
+            if (scoreSession != null) {
+                if (System.getProperty("safetune.ort.profile") != null) {
+                    scoreSession.endProfiling();
+                }
+                scoreSession.close();
             }
             session.close();
             if (head != null) {
