@@ -720,10 +720,11 @@ public final class OrtEvaluator implements AutoCloseable {
         for (int g = 0; g < groupCtx.size(); g++) {
             int[] c = groupCtx.get(g);
             List<Integer> m = members.get(g);
-            int sh = continuations.get(m.get(0)).length - 1;
+            int[] k0 = continuations.get(m.get(0));
+            // shared: the common prefix of all the group's continuations, one token short of the shortest
+            int sh = k0.length - 1;
             for (int i : m) {
                 int[] k = continuations.get(i);
-                int[] k0 = continuations.get(m.get(0));
                 sh = Math.min(sh, k.length - 1);
                 int j = 0;
                 while (j < sh && k[j] == k0[j]) {
@@ -731,7 +732,6 @@ public final class OrtEvaluator implements AutoCloseable {
                 }
                 sh = j;
             }
-            int[] k0 = continuations.get(m.get(0));
             int[] prefix = Arrays.copyOf(c, c.length + sh);
             System.arraycopy(k0, 0, prefix, c.length, sh);
             int first = slots;
@@ -1024,6 +1024,7 @@ public final class OrtEvaluator implements AutoCloseable {
     // rows per head run: [64, vocab] logits and log-probabilities stay in cache (fastest per row on the tiny
     // model's 32-wide head, measured against 16 to 1,024 rows)
     private static final int HEAD_CHUNK = 64;
+
     /**
      * Log-probabilities of one {@link #logLikelihoods} call, written into their slots: as the decoder graph returns
      * them (in-graph scoring) or from head-model runs made here. Batches on different threads write disjoint slots.
