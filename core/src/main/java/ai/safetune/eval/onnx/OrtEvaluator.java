@@ -152,8 +152,8 @@ public final class OrtEvaluator implements AutoCloseable {
         return opts;
     }
 
-    // largest decoder file scoring makes its one-thread copy of: the copy costs the model's size in memory again
-    private static final long SCORE_SESSION_MAX_BYTES = Long.getLong("safetune.ort.scoreSessionMaxMb", 1024) << 20;
+    /** Largest decoder file (MB) scoring makes its one-thread copy of: the copy costs the model's size in memory again. */
+    static final String SCORE_SESSION_MAX_MB = "safetune.ort.scoreSessionMaxMb";
 
     /**
      * The decoder session scoring's worker threads run: with several workers, a second session of the same model
@@ -164,7 +164,7 @@ public final class OrtEvaluator implements AutoCloseable {
      */
     private synchronized OrtSession scoringSession() {
         try {
-            if (scorePool == null || Files.size(decoderFile) > SCORE_SESSION_MAX_BYTES) {
+            if (scorePool == null || Files.size(decoderFile) > Long.getLong(SCORE_SESSION_MAX_MB, 1024) << 20) {
                 return session;
             }
             if (scoreSession == null) {

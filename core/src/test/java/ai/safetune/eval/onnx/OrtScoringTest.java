@@ -125,11 +125,18 @@ class OrtScoringTest {
                     assertScores(ev.logLikelihoods(ctx, cont, batch), want, "head model, batch " + batch);
                 }
             }
-            // one thread (batches in turn) and three (batches on worker threads at once)
+            // one thread (batches in turn) and three (batches on worker threads at once, on a one-thread copy of the
+            // decoder session, or on the generation session itself where the copy is capped away)
             for (int threads : new int[]{1, 3}) {
                 try (OrtEvaluator ev = new OrtEvaluator(onnx, files.config(), codec.padId(), threads)) {
                     assertScores(ev.logLikelihoods(ctx, cont, 4), want, "head model, " + threads + " threads");
                 }
+            }
+            System.setProperty(OrtEvaluator.SCORE_SESSION_MAX_MB, "0");
+            try (OrtEvaluator ev = new OrtEvaluator(onnx, files.config(), codec.padId(), 3)) {
+                assertScores(ev.logLikelihoods(ctx, cont, 4), want, "head model, 3 threads, shared decoder session");
+            } finally {
+                System.clearProperty(OrtEvaluator.SCORE_SESSION_MAX_MB);
             }
             // without the head model beside it, the decoder graph's own scoring branch
             java.nio.file.Files.delete(LlamaOnnxExporter.headFile(onnx));
