@@ -9,7 +9,8 @@
 #        SKIP_BUILD=1, SKIP_ATTENTION_AB=1 (skip the PLAIN vs GQA generation A/B), SKIP_SCORE_AB=1 (skip the A/B run scoring with the head inside the decoder graph), SCORE_N (examples per scoring task, default 200: piqa item 628 is longer than the tiny model's 512 positions, which the scorer rejects), ORT_BATCH (our batch size, default 32, safetune eval's default),
 #        BASE_REV=<git rev> or BASE_JAR=<benchmarks.jar>: scoring A/B against older code, SCORE_REPS (default 5) alternating
 #        rounds of `score` on the tiny model with the base jar and this tree's, per task, rows labelled -base / -new
-#        (BASE_REV builds the base jar in a temporary git worktree; ONLY_SCORE_AB=1 runs just this A/B).
+#        (BASE_REV builds the base jar in a temporary git worktree; ONLY_SCORE_AB=1 runs just this A/B), SKIP_GEN=1 (skip
+#        `gen ort`), SKIP_SCORE=1 (skip the single scoring runs).
 # Full AdvBench: benchmarks/eval-throughput.sh 520 16 64 2
 set -euo pipefail
 cd "$(dirname "$0")/.."
