@@ -6,7 +6,11 @@
 # Usage: benchmarks/eval-throughput.sh [N=64] [B=16] [T=64] [THREADS=2]
 #   env: PYTHON (python with torch+transformers+gguf; default /work/train2/.venv-bench/bin/python, else a venv
 #        made in benchmarks/eval-bench/.venv), SHARED (default ../shared), SKIP_JAVA=1 (skip the Java forward), SKIP_HF=1,
-#        SKIP_BUILD=1, SKIP_ATTENTION_AB=1 (skip the PLAIN vs GQA generation A/B), SKIP_SCORE_AB=1 (skip the A/B run scoring with the head inside the decoder graph), SCORE_N (examples per scoring task, default 200: piqa item 628 is longer than the tiny model's 512 positions, which the scorer rejects), ORT_BATCH (our batch size, default 32, safetune eval's default).
+#        SKIP_BUILD=1, SKIP_ATTENTION_AB=1 (skip the PLAIN vs GQA generation A/B), SKIP_SCORE_AB=1 (skip the A/B run scoring with the head inside the decoder graph), SCORE_N (examples per scoring task, default 200: piqa item 628 is longer than the tiny model's 512 positions, which the scorer rejects), ORT_BATCH (our batch size, default 32, safetune eval's default),
+#        BASE_REV=<git rev> or BASE_JAR=<benchmarks.jar>: scoring A/B against older code, SCORE_REPS (default 5) alternating
+#        rounds of `score` on the tiny model with the base jar and this tree's, per task, rows labelled -base / -new
+#        (BASE_REV builds the base jar in a temporary git worktree; ONLY_SCORE_AB=1 runs just this A/B), SKIP_GEN=1 (skip
+#        `gen ort`), SKIP_SCORE=1 (skip the single scoring runs).
 # Full AdvBench: benchmarks/eval-throughput.sh 520 16 64 2
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,11 +34,18 @@ JAR=benchmarks/target/benchmarks.jar
 JAVA="java -Xmx8g --add-modules jdk.incubator.vector -cp $JAR ai.safetune.bench.EvalThroughput"
 
 echo "# $(date -u +%FT%TZ) $(uptime | sed 's/.*load/load/')  N=$N batch=$B (ours $ORT_BATCH) new_tokens=$T threads=$THREADS" | tee "$OUT/log"
+if [[ -n "${BASE_REV:-}" && -z "${BASE_JAR:-}" ]]; then
+  git worktree add -q --detach "$OUT/base" "$BASE_REV"
+  (cd "$OUT/base" && mvn -B -o -q -pl benchmarks -am package -DskipTests >/dev/null)
+  BASE_JAR=$OUT/base/benchmarks/target/benchmarks.jar
+  trap 'git worktree remove --force "$OUT/base"; rm -rf "$OUT"' EXIT
+fi
+if [[ -n "${ONLY_SCORE_AB:-}" ]]; then SKIP_HF=1; SKIP_GEN=1; SKIP_JAVA=1; SKIP_ATTENTION_AB=1; SKIP_SCORE=1; fi
 if [[ -z "${SKIP_HF:-}" ]]; then
   "$PYTHON" benchmarks/eval-bench/hf_generate.py --shared "$SHARED" --n "$N" --batch "$B" --new-tokens "$T" \
     --threads "$THREADS" 2>/dev/null | grep '^RESULT' | tee -a "$OUT/log"
 fi
-$JAVA gen ort "$SHARED" "$N" "$ORT_BATCH" "$T" "$THREADS" 2>/dev/null | grep '^RESULT' | tee -a "$OUT/log"
+[[ -n "${SKIP_GEN:-}" ]] || $JAVA gen ort "$SHARED" "$N" "$ORT_BATCH" "$T" "$THREADS" 2>/dev/null | grep '^RESULT' | tee -a "$OUT/log"
 if [[ -z "${SKIP_ATTENTION_AB:-}" ]]; then  # A/B: the plain-op graph vs GroupQueryAttention (in-place cache), 3 alternating rounds
   $JAVA gen-ab "$SHARED" "$N" "$ORT_BATCH" "$T" "$THREADS" 3 PLAIN,GQA 2>/dev/null | grep '^RESULT' | tee -a "$OUT/log"
 fi
@@ -42,13 +53,27 @@ if [[ -z "${SKIP_JAVA:-}" ]]; then
   $JAVA gen java "$SHARED" "$N" "$ORT_BATCH" "$T" "$THREADS" 2>/dev/null | grep '^RESULT' | tee -a "$OUT/log"
 fi
 for task in arc-easy piqa hellaswag; do  # short contexts: the tiny model has 512 positions
+  [[ -z "${SKIP_SCORE:-}" ]] || continue
   $JAVA score ort "$SHARED" "$SHARED/models/tiny-llama" "$task" "${SCORE_N:-200}" 16 "$THREADS" 2>/dev/null | grep -A2 '^RESULT' | tee -a "$OUT/log"
   if [[ -z "${SKIP_SCORE_AB:-}" ]]; then  # A/B: the log-softmax inside the decoder graph instead of the chunked head model
     $JAVA score ort "$SHARED" "$SHARED/models/tiny-llama" "$task" "${SCORE_N:-200}" 16 "$THREADS" in-graph 2>/dev/null | grep '^RESULT' | tee -a "$OUT/log"
   fi
 done
-$JAVA score ort "$SHARED" "$SHARED/models/SmolLM2-135M-Instruct.Q4_1.gguf" arc-easy "$(( ${SCORE_N:-200} / 5 ))" 16 "$THREADS" 2>/dev/null \
+[[ -n "${SKIP_SCORE:-}" ]] || $JAVA score ort "$SHARED" "$SHARED/models/SmolLM2-135M-Instruct.Q4_1.gguf" arc-easy "$(( ${SCORE_N:-200} / 5 ))" 16 "$THREADS" 2>/dev/null \
   | grep -A2 '^RESULT' | tee -a "$OUT/log"
+if [[ -n "${BASE_JAR:-}" ]]; then  # A/B: option log-likelihoods, base jar vs this tree, alternating (order flips each round)
+  for task in arc-easy piqa hellaswag; do
+    for ((rep = 0; rep < ${SCORE_REPS:-5}; rep++)); do
+      sides="base new"; (( rep % 2 )) && sides="new base"
+      for side in $sides; do
+        jar=$JAR; [[ $side == base ]] && jar=$BASE_JAR
+        java -Xmx8g --add-modules jdk.incubator.vector -cp "$jar" ai.safetune.bench.EvalThroughput score ort "$SHARED" \
+          "$SHARED/models/tiny-llama" "$task" "${SCORE_N:-200}" 16 "$THREADS" 2>/dev/null | grep '^RESULT loglik' \
+          | sed "s/^\(RESULT [^ ]* [^ ]*\)/\1-$side/" | tee -a "$OUT/log"
+      done
+    done
+  done
+fi
 echo "# $(uptime | sed 's/.*load/load/')" | tee -a "$OUT/log"
 
 python3 - "$OUT/log" <<'PY'
@@ -64,4 +89,20 @@ for r in rows:
     if what == "gen" and hf is not None:
         ratio = f"{(cnt / wall) / (int(hf[3]) / float(hf[5])):.2f}x"
     print(f"| {what} | {eng} | {cnt} {unit} | {wall:.1f} | {cpu:.1f} | {cnt / wall:.1f} | {cnt / cpu:.1f} | {ratio} |")
+ab = {}
+for r in rows:
+    if r[1].startswith("loglik:") and r[2].endswith(("-base", "-new")):
+        side = r[2].rsplit("-", 1)[1]
+        ab.setdefault(r[1].split(":")[1], {}).setdefault(side, []).append((int(r[3]) / float(r[5]), int(r[3]) / float(r[6])))
+if ab:
+    import statistics
+    print("\n| scoring A/B (tiny model) | base choices/s: median (best) | new choices/s: median (best) | new/base (medians) | base per CPU-s | new per CPU-s |")
+    print("|---|---|---|---|---|---|")
+    for task, d in ab.items():
+        b, n = d.get("base", []), d.get("new", [])
+        if not b or not n:
+            continue
+        mb, mn = statistics.median(x[0] for x in b), statistics.median(x[0] for x in n)
+        cb, cn = statistics.median(x[1] for x in b), statistics.median(x[1] for x in n)
+        print(f"| {task} ({len(b)}+{len(n)} runs) | {mb:.0f} ({max(x[0] for x in b):.0f}) | {mn:.0f} ({max(x[0] for x in n):.0f}) | {mn / mb:.2f}x | {cb:.0f} | {cn:.0f} |")
 PY

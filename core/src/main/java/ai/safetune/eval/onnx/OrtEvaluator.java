@@ -30,6 +30,11 @@ public final class OrtEvaluator implements AutoCloseable {
     private final OrtSession session;
     // the head model beside the decoder (LlamaOnnxExporter.headFile); null: score inside the decoder graph
     private final OrtSession head;
+    // scoring's worker threads (see logLikelihoods); null with one thread
+    private final java.util.concurrent.ExecutorService scorePool;
+    // the decoder again with one intra-op thread, for scoring's worker threads (made on first use, see scoringSession)
+    private OrtSession scoreSession;
+    private final Path decoderFile;
     private final ModelConfig cfg;
     private final int padId;
     // what each kind of run asks ONNX Runtime for: a generation step, a context's cache, a scoring pass
@@ -37,6 +42,9 @@ public final class OrtEvaluator implements AutoCloseable {
     private final java.util.Set<String> CACHE_OUTPUTS = new java.util.HashSet<>();
     private final java.util.Set<String> SCORE_OUTPUTS = java.util.Set.of(LlamaOnnxExporter.TARGET_LOGPROBS);
     private final java.util.Set<String> HIDDEN_OUTPUTS = java.util.Set.of(LlamaOnnxExporter.HIDDEN);
+    // a scoring context pass that also scores the continuation tokens its options share
+    private final java.util.Set<String> CACHE_AND_HIDDEN = new java.util.HashSet<>();
+    private final java.util.Set<String> CACHE_AND_SCORE = new java.util.HashSet<>();
     private final java.util.Set<String> LOGITS_ONLY = java.util.Set.of(LlamaOnnxExporter.LOGITS);
     // the attention variant the decoder was exported with (LlamaOnnxExporter.ATTENTION_METADATA)
     private final LlamaOnnxExporter.Attention attention;
@@ -66,28 +74,27 @@ public final class OrtEvaluator implements AutoCloseable {
             CACHE_OUTPUTS.add(LlamaOnnxExporter.presentValue(l));
         }
         STEP_OUTPUTS.addAll(CACHE_OUTPUTS);
+        CACHE_AND_HIDDEN.addAll(CACHE_OUTPUTS);
+        CACHE_AND_HIDDEN.add(LlamaOnnxExporter.HIDDEN);
+        CACHE_AND_SCORE.addAll(CACHE_OUTPUTS);
+        CACHE_AND_SCORE.add(LlamaOnnxExporter.TARGET_LOGPROBS);
         STEP_OUTPUTS.add(LlamaOnnxExporter.LOGITS);
         this.env = OrtEnvironment.getEnvironment();
-        try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions()) {
-            opts.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
-            if (threads > 0) {
-                opts.setIntraOpNumThreads(threads);
-            }
-            if (Boolean.parseBoolean(System.getProperty("safetune.ort.stopSpinning", "true"))) {
-                // the decoder and head sessions have a thread pool each and run in turn: a pool left spinning after
-                // its run would compete with the other's on two cores
-                opts.addConfigEntry("session.force_spinning_stop", "1");
-            }
-            String profile = System.getProperty("safetune.ort.profile");
-            if (profile != null) {
-                // diagnostics: ONNX Runtime writes a per-node timing JSON with this prefix on close
-                opts.enableProfiling(profile);
-            }
+        this.decoderFile = onnxFile;
+        String profile = System.getProperty("safetune.ort.profile");
+        try (OrtSession.SessionOptions opts = options(threads, profile)) {
             this.session = env.createSession(onnxFile.toString(), opts);
             Path headFile = LlamaOnnxExporter.headFile(onnxFile);
             OrtSession h = null;
             if (Files.isRegularFile(headFile)) {
                 try {
+                    if (profile != null) {
+                        // one file per session: two sessions writing under one prefix interleave their JSON
+                        opts.enableProfiling(profile + "-head");
+                    }
+                    // one thread per head run: scoring runs its batches on scorePool's threads, each making its own
+                    // head runs, which uses the cores better than one run's Gemm and LogSoftmax split over a pool
+                    opts.setIntraOpNumThreads(1);
                     h = env.createSession(headFile.toString(), opts);
                 } catch (OrtException e) {
                     session.close();
@@ -95,6 +102,12 @@ public final class OrtEvaluator implements AutoCloseable {
                 }
             }
             this.head = h;
+            int workers = threads > 0 ? threads : Runtime.getRuntime().availableProcessors();
+            this.scorePool = workers <= 1 ? null : java.util.concurrent.Executors.newFixedThreadPool(workers, r -> {
+                Thread t = new Thread(r, "safetune-ort-score");
+                t.setDaemon(true);
+                return t;
+            });
         } catch (OrtException e) {
             throw new IllegalStateException("ONNX Runtime could not load " + onnxFile + ": " + e.getMessage(), e);
         }
@@ -118,6 +131,51 @@ public final class OrtEvaluator implements AutoCloseable {
                 throw new IllegalArgumentException(onnxFile + " lacks input " + in + ": not a SafeTune decoder export for "
                         + cfg.numLayers() + " layers");
             }
+        }
+    }
+
+    private static OrtSession.SessionOptions options(int threads, String profile) throws OrtException {
+        OrtSession.SessionOptions opts = new OrtSession.SessionOptions();
+        opts.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
+        if (threads > 0) {
+            opts.setIntraOpNumThreads(threads);
+        }
+        if (Boolean.parseBoolean(System.getProperty("safetune.ort.stopSpinning", "true"))) {
+            // the decoder and head sessions have a thread pool each and run in turn: a pool left spinning after
+            // its run would compete with the other's on two cores
+            opts.addConfigEntry("session.force_spinning_stop", "1");
+        }
+        if (profile != null) {
+            // diagnostics: ONNX Runtime writes a per-node timing JSON with this prefix on close
+            opts.enableProfiling(profile);
+        }
+        return opts;
+    }
+
+    /** Largest decoder file (MB) scoring makes its one-thread copy of: the copy costs the model's size in memory again. */
+    static final String SCORE_SESSION_MAX_MB = "safetune.ort.scoreSessionMaxMb";
+
+    /**
+     * The decoder session scoring's worker threads run: with several workers, a second session of the same model
+     * with one intra-op thread (each worker then runs its batch's decoder passes and head runs on its own core; two
+     * workers sharing the generation session's pool measured 12–15% slower on the tiny model); the generation
+     * session itself with one worker, or where the model file exceeds {@code safetune.ort.scoreSessionMaxMb}
+     * (default 1024) and a copy would cost too much memory.
+     */
+    private synchronized OrtSession scoringSession() {
+        try {
+            if (scorePool == null || Files.size(decoderFile) > Long.getLong(SCORE_SESSION_MAX_MB, 1024) << 20) {
+                return session;
+            }
+            if (scoreSession == null) {
+                String profile = System.getProperty("safetune.ort.profile");
+                try (OrtSession.SessionOptions opts = options(1, profile == null ? null : profile + "-score")) {
+                    scoreSession = env.createSession(decoderFile.toString(), opts);
+                }
+            }
+            return scoreSession;
+        } catch (OrtException | java.io.IOException e) {
+            throw new IllegalStateException("ONNX Runtime could not load " + decoderFile + " for scoring: " + e.getMessage(), e);
         }
     }
 
@@ -373,10 +431,10 @@ public final class OrtEvaluator implements AutoCloseable {
 
     private OrtSession.Result run(long[][] ids, long[][] positions, long[][] mask, KvCache past, long[] rows, long[] targetRows,
                                   long[] targets, int total, java.util.Set<String> outputs) {
-        return run(ids, positions, mask, past, rows, targetRows, targets, NONE, total, outputs);
+        return run(session, ids, positions, mask, past, rows, targetRows, targets, NONE, total, outputs);
     }
 
-    private OrtSession.Result run(long[][] ids, long[][] positions, long[][] mask, KvCache past, long[] rows, long[] targetRows,
+    private OrtSession.Result run(OrtSession dec, long[][] ids, long[][] positions, long[][] mask, KvCache past, long[] rows, long[] targetRows,
                                   long[] targets, long[] hiddenRows, int total, java.util.Set<String> outputs) {
         int b = ids.length;
         int s = ids[0].length;
@@ -384,7 +442,7 @@ public final class OrtEvaluator implements AutoCloseable {
         List<OnnxTensor> created = new ArrayList<>();
         try {
             putInputs(inputs, created, ids, positions, mask, total, rows, targetRows, hiddenRows, targets);
-            return session.run(inputs, outputs);
+            return dec.run(inputs, outputs);
         } catch (OrtException e) {
             throw new IllegalStateException("ONNX Runtime failed on a batch of " + b + " x " + s + " tokens: " + e.getMessage(), e);
         } finally {
@@ -611,14 +669,19 @@ public final class OrtEvaluator implements AutoCloseable {
 
     /**
      * Sum of log-probabilities of each continuation given its context: {@code log p(cont | ctx)} — the score
-     * of a multiple-choice option. Items with the same context (the options of one question) share it: the
-     * context minus its last token runs once (left-padded, keys and values only, no logits), its cache is
-     * repeated for every option, and the options run as one batch against it, each fed the context's last
-     * token and its own tokens but the final one (right-padded). The head and the log-softmax see only the
-     * continuation positions, and ONNX Runtime returns one log-probability per continuation token.
+     * of a multiple-choice option. Items with the same context (the options of one question) share it, and
+     * with it the longest prefix all their continuations have in common (PIQA's two solutions often differ
+     * in a word or two), minus one token so every option keeps one of its own: that group prefix minus its
+     * last token runs once (left-padded; keys and values, plus the final hidden rows of the shared
+     * continuation tokens, each scored once for the whole group), its cache is repeated for every option,
+     * and the options run against it, each fed the prefix's last token and the rest of its own
+     * tokens but the final one (right-padded; options of similar length share a run, see {@link #partition}).
+     * The head and the log-softmax see only scored positions. Batches run on {@code threads} worker threads at
+     * once, each making its own decoder and head-model runs; a score is the same sum of the same
+     * log-probabilities, in continuation order, whichever thread computed them.
      *
-     * @param batchSize options per run, fewer when their continuations exceed 1,024 tokens in all; the options of
-     *                  one context always share a run
+     * @param batchSize options per batch, fewer when their continuations exceed 1,024 tokens in all; the options of
+     *                  one context always share a batch (one context pass)
      */
     public double[] logLikelihoods(List<int[]> contexts, List<int[]> continuations, int batchSize) {
         if (contexts.size() != continuations.size()) {
@@ -650,32 +713,93 @@ public final class OrtEvaluator implements AutoCloseable {
             });
             members.get(g).add(i);
         }
-        Integer[] order = new Integer[groupCtx.size()];
-        for (int g = 0; g < order.length; g++) {
-            order[g] = g;
+        // every scored token gets a slot: a group's shared continuation tokens one each, every item's own tokens one each
+        List<Group> groups = new ArrayList<>();
+        int[][] slotOf = new int[n][];
+        int slots = 0;
+        for (int g = 0; g < groupCtx.size(); g++) {
+            int[] c = groupCtx.get(g);
+            List<Integer> m = members.get(g);
+            int[] k0 = continuations.get(m.get(0));
+            // shared: the common prefix of all the group's continuations, one token short of the shortest
+            int sh = k0.length - 1;
+            for (int i : m) {
+                int[] k = continuations.get(i);
+                sh = Math.min(sh, k.length - 1);
+                int j = 0;
+                while (j < sh && k[j] == k0[j]) {
+                    j++;
+                }
+                sh = j;
+            }
+            int[] prefix = Arrays.copyOf(c, c.length + sh);
+            System.arraycopy(k0, 0, prefix, c.length, sh);
+            int first = slots;
+            slots += sh;
+            int targets = sh;
+            for (int i : m) {
+                int[] k = continuations.get(i);
+                slotOf[i] = new int[k.length];
+                for (int j = 0; j < k.length; j++) {
+                    slotOf[i][j] = j < sh ? first + j : slots++;
+                }
+                targets += k.length - sh;
+            }
+            groups.add(new Group(prefix, c.length, first, m, targets));
         }
-        Arrays.sort(order, Comparator.comparingInt(g -> groupCtx.get(g).length));
-        double[] out = new double[n];
-        for (int start = 0; start < order.length; ) {
+        groups.sort(Comparator.comparingInt(gr -> gr.prefix.length));
+        List<List<Group>> batches = new ArrayList<>();
+        for (int start = 0; start < groups.size(); ) {
             int end = start;
             int rows = 0;
             int targets = 0;
-            while (end < order.length) {
-                int more = 0;
-                for (int i : members.get(order[end])) {
-                    more += continuations.get(i).length;
-                }
-                if (end > start && (rows + members.get(order[end]).size() > batchSize || targets + more > MAX_TARGET_ROWS)) {
+            while (end < groups.size()) {
+                Group gr = groups.get(end);
+                if (end > start && (rows + gr.members.size() > batchSize || targets + gr.targets > MAX_TARGET_ROWS)) {
                     break;
                 }
-                rows += members.get(order[end]).size();
-                targets += more;
+                rows += gr.members.size();
+                targets += gr.targets;
                 end++;
             }
-            scoreGroups(Arrays.asList(order).subList(start, end), groupCtx, members, continuations, out);
+            batches.add(groups.subList(start, end));
             start = end;
         }
+        float[] lp = new float[slots];
+        SlotWriter writer = new SlotWriter(lp);
+        if (scorePool != null && batches.size() > 1) {
+            OrtSession dec = scoringSession();
+            // whole batches on the worker threads, each running its decoder passes and then its head runs: the cores
+            // stay busy through the head's single-threaded runs and the decoder's small ops alike
+            List<java.util.concurrent.Future<?>> futures = new ArrayList<>();
+            for (List<Group> batch : batches) {
+                futures.add(scorePool.submit(() -> scoreGroups(dec, batch, continuations, slotOf, writer)));
+            }
+            joinAll(futures); // Future.get orders the workers' writes to lp before the sums below
+        } else {
+            for (List<Group> batch : batches) {
+                scoreGroups(session, batch, continuations, slotOf, writer);
+            }
+        }
+        double[] out = new double[n];
+        for (int i = 0; i < n; i++) {
+            double sum = 0;
+            for (int s : slotOf[i]) {
+                sum += lp[s];
+            }
+            out[i] = sum;
+        }
         return out;
+    }
+
+    /**
+     * Items sharing a context: {@code prefix} = the context and the continuation tokens all members share
+     * ({@code prefix.length - ctxLen} of them, scored into slots {@code firstSlot ..}); {@code targets} = scored tokens.
+     */
+    private record Group(int[] prefix, int ctxLen, int firstSlot, List<Integer> members, int targets) {
+        int shared() {
+            return prefix.length - ctxLen;
+        }
     }
 
     private void checkIds(int[] ids, String what) {
@@ -686,23 +810,32 @@ public final class OrtEvaluator implements AutoCloseable {
         }
     }
 
-    private void scoreGroups(List<Integer> groups, List<int[]> groupCtx, List<List<Integer>> members, List<int[]> continuations,
-                             double[] out) {
+    private void scoreGroups(OrtSession dec, List<Group> groups, List<int[]> continuations, int[][] slotOf, SlotWriter scores) {
         int g = groups.size();
         int p = 0;
-        for (int grp : groups) {
-            p = Math.max(p, groupCtx.get(grp).length - 1);
+        int sharedTargets = 0;
+        for (Group gr : groups) {
+            p = Math.max(p, gr.prefix.length - 1);
+            sharedTargets += gr.shared();
         }
-        // contexts without their last token, left-padded to p
+        // group prefixes without their last token, left-padded to p; the shared continuation tokens are scored here
         long[][] ctxMask = new long[g][p];
+        float[] ctxHidden = new float[0];
+        long[] ctxTargets = NONE;
+        int[] ctxSlots = new int[0];
         KvCache shared;
         if (p == 0) {
             shared = emptyCache(g);
         } else {
             long[][] ids = new long[g][p];
             long[][] pos = new long[g][p];
+            long[] rows = new long[sharedTargets];
+            long[] targetIds = new long[sharedTargets];
+            int[] slots = new int[sharedTargets];
+            int t = 0;
             for (int r = 0; r < g; r++) {
-                int[] c = groupCtx.get(groups.get(r));
+                Group gr = groups.get(r);
+                int[] c = gr.prefix;
                 int off = p - (c.length - 1);
                 Arrays.fill(ids[r], padId);
                 for (int j = 0; j < c.length - 1; j++) {
@@ -710,69 +843,181 @@ public final class OrtEvaluator implements AutoCloseable {
                     pos[r][off + j] = j;
                     ctxMask[r][off + j] = 1;
                 }
-            }
-            // the context pass is run for its keys and values only: no logit rows
-            try (KvCache empty = emptyCache(g)) {
-                shared = new KvCache(run(ids, pos, ctxMask, empty, NONE, NONE, NONE, p, CACHE_OUTPUTS), g, p);
-            }
-        }
-        // one row per option: [last context token, continuation without its final token], right-padded to s
-        List<Integer> items = new ArrayList<>();
-        List<Integer> rowGroup = new ArrayList<>();
-        int s = 0;
-        int targets = 0;
-        for (int r = 0; r < g; r++) {
-            for (int i : members.get(groups.get(r))) {
-                items.add(i);
-                rowGroup.add(r);
-                s = Math.max(s, continuations.get(i).length);
-                targets += continuations.get(i).length;
-            }
-        }
-        int b = items.size();
-        long[][] ids = new long[b][s];
-        long[][] pos = new long[b][s];
-        long[][] mask = new long[b][p + s];
-        long[] logitRows = new long[targets];
-        long[] targetIds = new long[targets];
-        int t = 0;
-        for (int r = 0; r < b; r++) {
-            int[] c = groupCtx.get(groups.get(rowGroup.get(r)));
-            int[] k = continuations.get(items.get(r));
-            Arrays.fill(ids[r], padId);
-            System.arraycopy(ctxMask[rowGroup.get(r)], 0, mask[r], 0, p);
-            for (int j = 0; j < k.length; j++) {
-                ids[r][j] = j == 0 ? c[c.length - 1] : k[j - 1];
-                pos[r][j] = c.length - 1 + j;
-                mask[r][p + j] = 1;
-                logitRows[t] = (long) r * s + j;
-                targetIds[t] = k[j];
-                t++;
-            }
-        }
-        try (KvCache past = shared.repeat(rowGroup)) {
-            float[] lp = head != null
-                    ? headLogProbs(run(ids, pos, mask, past, NONE, NONE, NONE, logitRows, p + s, HIDDEN_OUTPUTS), targetIds)
-                    : graphLogProbs(run(ids, pos, mask, past, NONE, logitRows, targetIds, p + s, SCORE_OUTPUTS));
-            t = 0;
-            for (int r = 0; r < b; r++) {
-                double sum = 0;
-                for (int j = 0; j < continuations.get(items.get(r)).length; j++) {
-                    sum += lp[t++];
+                for (int j = 0; j < gr.shared(); j++) {
+                    rows[t] = (long) r * p + off + gr.ctxLen - 1 + j;
+                    targetIds[t] = c[gr.ctxLen + j];
+                    slots[t] = gr.firstSlot + j;
+                    t++;
                 }
-                out[items.get(r)] = sum;
+            }
+            OrtSession.Result res;
+            try (KvCache empty = emptyCache(g)) {
+                if (sharedTargets == 0) { // keys and values only: no logit rows
+                    res = run(dec, ids, pos, ctxMask, empty, NONE, NONE, NONE, NONE, p, CACHE_OUTPUTS);
+                } else if (head != null) {
+                    res = run(dec, ids, pos, ctxMask, empty, NONE, NONE, NONE, rows, p, CACHE_AND_HIDDEN);
+                } else {
+                    res = run(dec, ids, pos, ctxMask, empty, NONE, rows, targetIds, NONE, p, CACHE_AND_SCORE);
+                }
+            }
+            shared = new KvCache(res, g, p);
+            if (sharedTargets > 0) {
+                if (head != null) { // submitted with the options' rows below, as one set of equal head runs
+                    ctxHidden = new float[sharedTargets * cfg.hiddenSize()];
+                    tensor(res, LlamaOnnxExporter.HIDDEN).getFloatBuffer().get(ctxHidden);
+                    ctxTargets = targetIds;
+                    ctxSlots = slots;
+                } else {
+                    scores.put(tensor(res, LlamaOnnxExporter.TARGET_LOGPROBS).getFloatBuffer(), slots);
+                }
+            }
+        }
+        // one row per option: [last prefix token, the rest of its continuation without its final token], right-padded;
+        // rows sorted by length and cut into runs that pad little (partition)
+        int b = 0;
+        for (Group gr : groups) {
+            b += gr.members.size();
+        }
+        int[] items = new int[b];
+        int[] rowGroup = new int[b];
+        int[] len = new int[b];
+        int targets = 0;
+        for (int r = 0, q = 0; r < g; r++) {
+            Group gr = groups.get(r);
+            for (int i : gr.members) {
+                items[q] = i;
+                rowGroup[q] = r;
+                len[q] = continuations.get(i).length - gr.shared();
+                targets += len[q];
+                q++;
+            }
+        }
+        Integer[] order = new Integer[b];
+        for (int q = 0; q < b; q++) {
+            order[q] = q;
+        }
+        Arrays.sort(order, Comparator.comparingInt(q -> len[q]));
+        int[] sortedLen = new int[b];
+        for (int q = 0; q < b; q++) {
+            sortedLen[q] = len[order[q]];
+        }
+        int h = cfg.hiddenSize();
+        // the context pass's rows first
+        float[] hidden = head != null ? Arrays.copyOf(ctxHidden, (ctxTargets.length + targets) * h) : null;
+        long[] targetIds = Arrays.copyOf(ctxTargets, ctxTargets.length + targets);
+        int[] slots = Arrays.copyOf(ctxSlots, ctxSlots.length + targets);
+        int t = ctxTargets.length;
+        try {
+            int[] cuts = partition(sortedLen);
+            for (int part = 0; part + 1 < cuts.length; part++) {
+                int from = cuts[part];
+                int rows = cuts[part + 1] - from;
+                int s = sortedLen[cuts[part + 1] - 1];
+                long[][] ids = new long[rows][s];
+                long[][] pos = new long[rows][s];
+                long[][] mask = new long[rows][p + s];
+                List<Integer> cacheRows = new ArrayList<>();
+                int partTargets = 0;
+                for (int r = 0; r < rows; r++) {
+                    partTargets += len[order[from + r]];
+                }
+                long[] logitRows = new long[partTargets];
+                int t0 = t;
+                for (int r = 0; r < rows; r++) {
+                    int q = order[from + r];
+                    Group gr = groups.get(rowGroup[q]);
+                    int[] c = gr.prefix;
+                    int sh = gr.shared();
+                    int[] k = continuations.get(items[q]);
+                    cacheRows.add(rowGroup[q]);
+                    Arrays.fill(ids[r], padId);
+                    System.arraycopy(ctxMask[rowGroup[q]], 0, mask[r], 0, p);
+                    for (int j = 0; j < len[q]; j++) {
+                        ids[r][j] = j == 0 ? c[c.length - 1] : k[sh + j - 1];
+                        pos[r][j] = c.length - 1 + j;
+                        mask[r][p + j] = 1;
+                        logitRows[t - t0] = (long) r * s + j;
+                        targetIds[t] = k[sh + j];
+                        slots[t] = slotOf[items[q]][sh + j];
+                        t++;
+                    }
+                }
+                try (KvCache past = shared.repeat(cacheRows)) {
+                    if (head != null) {
+                        try (OrtSession.Result res = run(dec, ids, pos, mask, past, NONE, NONE, NONE, logitRows, p + s, HIDDEN_OUTPUTS)) {
+                            tensor(res, LlamaOnnxExporter.HIDDEN).getFloatBuffer().get(hidden, t0 * h, partTargets * h);
+                        }
+                    } else {
+                        try (OrtSession.Result res = run(dec, ids, pos, mask, past, NONE, logitRows,
+                                Arrays.copyOfRange(targetIds, t0, t), NONE, p + s, SCORE_OUTPUTS)) {
+                            scores.put(tensor(res, LlamaOnnxExporter.TARGET_LOGPROBS).getFloatBuffer(), Arrays.copyOfRange(slots, t0, t));
+                        }
+                    }
+                }
             }
         } finally {
             shared.close();
         }
+        if (head != null) { // one submission: the head runs on equal chunks of all the options' rows
+            scores.score(hidden, targetIds, slots);
+        }
     }
 
-    private static float[] graphLogProbs(OrtSession.Result res) {
-        try (res) {
-            FloatBuffer fb = tensor(res, LlamaOnnxExporter.TARGET_LOGPROBS).getFloatBuffer();
-            float[] lp = new float[fb.remaining()];
-            fb.get(lp);
-            return lp;
+    // what one more decoder run costs, in padded option tokens (the tiny model: ~0.4 ms a run, ~7 µs a token)
+    static final int RUN_COST_TOKENS = 64;
+
+    /**
+     * Cuts rows of ascending lengths into consecutive runs, each padded to its longest row, with the least padded
+     * tokens plus {@link #RUN_COST_TOKENS} per run; returns the run boundaries (0, ..., n).
+     */
+    static int[] partition(int[] sortedLen) {
+        int n = sortedLen.length;
+        long[] best = new long[n + 1];
+        int[] from = new int[n + 1];
+        for (int j = 1; j <= n; j++) {
+            best[j] = Long.MAX_VALUE;
+            for (int i = 0; i < j; i++) {
+                long c = best[i] + (long) (j - i) * sortedLen[j - 1] + RUN_COST_TOKENS;
+                if (c < best[j]) {
+                    best[j] = c;
+                    from[j] = i;
+                }
+            }
+        }
+        List<Integer> cuts = new ArrayList<>();
+        for (int j = n; j > 0; j = from[j]) {
+            cuts.add(j);
+        }
+        cuts.add(0);
+        int[] out = new int[cuts.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = cuts.get(out.length - 1 - i);
+        }
+        return out;
+    }
+
+    /** Waits for every task; on a failure, cancels those not started, waits for the rest, and rethrows it. */
+    private static void joinAll(List<java.util.concurrent.Future<?>> futures) {
+        RuntimeException failure = null;
+        for (java.util.concurrent.Future<?> f : futures) {
+            try {
+                if (failure != null) {
+                    f.cancel(false);
+                }
+                f.get();
+            } catch (java.util.concurrent.CancellationException e) {
+                // cancelled after an earlier failure
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                failure = failure != null ? failure : new IllegalStateException("interrupted while scoring", e);
+            } catch (java.util.concurrent.ExecutionException e) {
+                if (failure == null) {
+                    failure = e.getCause() instanceof RuntimeException re ? re : new IllegalStateException(e.getCause());
+                }
+            }
+        }
+        if (failure != null) {
+            throw failure;
         }
     }
 
@@ -780,29 +1025,47 @@ public final class OrtEvaluator implements AutoCloseable {
     // model's 32-wide head, measured against 16 to 1,024 rows)
     private static final int HEAD_CHUNK = 64;
 
-    /** Log-probabilities of {@code targetIds} from the decoder's final hidden rows [n, hidden], through the head model. */
-    private float[] headLogProbs(OrtSession.Result res, long[] targetIds) {
-        int h = cfg.hiddenSize();
-        float[] lp = new float[targetIds.length];
-        try (res) {
-            FloatBuffer hidden = tensor(res, LlamaOnnxExporter.HIDDEN).getFloatBuffer();
+    /**
+     * Log-probabilities of one {@link #logLikelihoods} call, written into their slots: as the decoder graph returns
+     * them (in-graph scoring) or from head-model runs made here. Batches on different threads write disjoint slots.
+     */
+    private final class SlotWriter {
+        private final float[] lp;
+
+        SlotWriter(float[] lp) {
+            this.lp = lp;
+        }
+
+        /** Log-probabilities computed by the decoder graph itself. */
+        void put(FloatBuffer values, int[] slots) {
+            for (int i = 0; i < slots.length; i++) {
+                lp[slots[i]] = values.get(i);
+            }
+        }
+
+        /** Head-model runs for hidden rows [n, hidden], in equal chunks of at most {@link #HEAD_CHUNK} rows. */
+        void score(float[] hidden, long[] targetIds, int[] slots) {
+            int h = cfg.hiddenSize();
+            int n = targetIds.length;
             // equal chunks: a small last one would stream the whole head weight for a few rows
-            int chunks = (targetIds.length + HEAD_CHUNK - 1) / HEAD_CHUNK;
-            int size = (targetIds.length + chunks - 1) / Math.max(1, chunks);
-            for (int start = 0; start < targetIds.length; start += size) {
-                int n = Math.min(size, targetIds.length - start);
-                FloatBuffer x = java.nio.ByteBuffer.allocateDirect(n * h * Float.BYTES).order(java.nio.ByteOrder.nativeOrder()).asFloatBuffer();
-                x.put(0, hidden, start * h, n * h);
-                try (OnnxTensor xt = OnnxTensor.createTensor(env, x, new long[]{n, h});
-                     OnnxTensor tt = OnnxTensor.createTensor(env, LongBuffer.wrap(targetIds, start, n).slice(), new long[]{n});
+            int chunks = (n + HEAD_CHUNK - 1) / HEAD_CHUNK;
+            int size = (n + chunks - 1) / Math.max(1, chunks);
+            for (int start = 0; start < n; start += size) {
+                int m = Math.min(size, n - start);
+                FloatBuffer x = java.nio.ByteBuffer.allocateDirect(m * h * Float.BYTES).order(java.nio.ByteOrder.nativeOrder()).asFloatBuffer();
+                x.put(hidden, start * h, m * h).rewind();
+                try (OnnxTensor xt = OnnxTensor.createTensor(env, x, new long[]{m, h});
+                     OnnxTensor tt = OnnxTensor.createTensor(env, LongBuffer.wrap(targetIds, start, m).slice(), new long[]{m});
                      OrtSession.Result r = head.run(Map.of(LlamaOnnxExporter.HIDDEN, xt, LlamaOnnxExporter.TARGET_IDS, tt))) {
-                    tensor(r, LlamaOnnxExporter.TARGET_LOGPROBS).getFloatBuffer().get(lp, start, n);
+                    FloatBuffer out = tensor(r, LlamaOnnxExporter.TARGET_LOGPROBS).getFloatBuffer();
+                    for (int i = 0; i < m; i++) {
+                        lp[slots[start + i]] = out.get(i);
+                    }
+                } catch (OrtException e) {
+                    throw new IllegalStateException("ONNX Runtime failed on the head model: " + e.getMessage(), e);
                 }
             }
-        } catch (OrtException e) {
-            throw new IllegalStateException("ONNX Runtime failed on the head model: " + e.getMessage(), e);
         }
-        return lp;
     }
 
     /** An int[] compared by content, to find items that share a context. */
@@ -823,6 +1086,18 @@ public final class OrtEvaluator implements AutoCloseable {
         try {
             if (System.getProperty("safetune.ort.profile") != null) {
                 session.endProfiling();
+                if (head != null) {
+                    head.endProfiling();
+                }
+            }
+            if (scorePool != null) {
+                scorePool.shutdownNow();
+            }
+            if (scoreSession != null) {
+                if (System.getProperty("safetune.ort.profile") != null) {
+                    scoreSession.endProfiling();
+                }
+                scoreSession.close();
             }
             session.close();
             if (head != null) {
