@@ -48,8 +48,7 @@ ST_API int st_device_name(int device, char *buf, int buflen);
 ST_API int st_ctx_create(st_ctx **ctx, int device);
 ST_API int st_ctx_destroy(st_ctx *ctx);
 ST_API int st_ctx_sync(st_ctx *ctx);                     /* waits for the stream; reports asynchronous kernel errors */
-ST_API int st_profiler_start(st_ctx *ctx);               /* cudaProfilerStart after a stream sync (ncu --profile-from-start off) */
-ST_API int st_profiler_stop(st_ctx *ctx);                /* cudaProfilerStop after a stream sync */
+ST_API int st_profiler_range(st_ctx *ctx, int start);  /* stream sync, then cudaProfilerStart (1) / Stop (0) */
 ST_API void *st_ctx_stream(st_ctx *ctx);                 /* the context's cudaStream_t (for events, interop); NULL if ctx is NULL */
 ST_API int st_malloc(st_ctx *ctx, void **ptr, size_t bytes);
 ST_API int st_free(st_ctx *ctx, void *ptr);

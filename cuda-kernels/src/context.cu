@@ -166,18 +166,11 @@ extern "C" size_t st_weight_bytes(int wtype, int64_t rows, int64_t cols) {
 extern "C" __host__ cudaError_t CUDARTAPI cudaProfilerStart(void);
 extern "C" __host__ cudaError_t CUDARTAPI cudaProfilerStop(void);
 
-// Brackets for Nsight Compute's --profile-from-start off: only the kernels between these two are profiled (one
-// training step of a benchmark, not the weight upload and warm-up before it).
-extern "C" int st_profiler_start(st_ctx *ctx) {
-  ST_CTX("st_profiler_start");
-  ST_CUDA("st_profiler_start", cudaStreamSynchronize(ctx->stream));
-  ST_CUDA("st_profiler_start", cudaProfilerStart());
-  return ST_OK;
-}
-
-extern "C" int st_profiler_stop(st_ctx *ctx) {
-  ST_CTX("st_profiler_stop");
-  ST_CUDA("st_profiler_stop", cudaStreamSynchronize(ctx->stream));
-  ST_CUDA("st_profiler_stop", cudaProfilerStop());
+// Brackets for Nsight Compute's --profile-from-start off: only the kernels between start (1) and stop (0) are
+// profiled (one training step of a benchmark, not the weight upload and warm-up before it).
+extern "C" int st_profiler_range(st_ctx *ctx, int start) {
+  ST_CTX("st_profiler_range");
+  ST_CUDA("st_profiler_range", cudaStreamSynchronize(ctx->stream));
+  ST_CUDA("st_profiler_range", start ? cudaProfilerStart() : cudaProfilerStop());
   return ST_OK;
 }

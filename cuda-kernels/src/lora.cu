@@ -304,14 +304,25 @@ static int check_lora(const char *op, st_ctx *ctx, const void *W, int wtype, int
 }
 
 // The cuBLAS path's operands: bf16(act) [rows, cols] and W as bf16 (a quantized W expanded) in the workspace.
-static int bf16_operands(const char *op, st_ctx *ctx, const float *act, int rows, int cols, const void *W, int wtype,
-                         int out, int in, uint16_t **actb, const uint16_t **Wb) {
-  size_t ab_bytes = align256((size_t)rows * cols * 2), wb_bytes = wtype == ST_W_BF16 ? 0 : (size_t)out * in * 2;
-  int rc = st_workspace(ctx, ab_bytes + wb_bytes, op);
+// The workspace of a cuBLAS bf16 product: [bf16 activations | W expanded to bf16 (a quantized W only) | extra].
+static int bf16_workspace(const char *op, st_ctx *ctx, int64_t act_elems, int wtype, int out, int in, size_t extra,
+                          uint16_t **actb, void **wb_at, void **extra_at) {
+  size_t ab_bytes = align256((size_t)act_elems * 2), wb_bytes = wtype == ST_W_BF16 ? 0 : align256((size_t)out * in * 2);
+  int rc = st_workspace(ctx, ab_bytes + wb_bytes + extra, op);
   if (rc) return rc;
   *actb = (uint16_t *)ctx->ws;
+  *wb_at = (char *)ctx->ws + ab_bytes;
+  if (extra_at) *extra_at = (char *)ctx->ws + ab_bytes + wb_bytes;
+  return ST_OK;
+}
+
+static int bf16_operands(const char *op, st_ctx *ctx, const float *act, int rows, int cols, const void *W, int wtype,
+                         int out, int in, uint16_t **actb, const uint16_t **Wb) {
+  void *wb_at;
+  int rc = bf16_workspace(op, ctx, (int64_t)rows * cols, wtype, out, in, 0, actb, &wb_at, nullptr);
+  if (rc) return rc;
   if ((rc = st_cast_f32_to_bf16(ctx, *actb, act, (int64_t)rows * cols))) return rc;
-  return weight_bf16(ctx, op, W, wtype, out, in, (char *)ctx->ws + ab_bytes, Wb);
+  return weight_bf16(ctx, op, W, wtype, out, in, wb_at, Wb);
 }
 
 extern "C" int st_lora_forward(st_ctx *ctx, float *y, float *xa, const float *x, const void *W, int wtype,
@@ -612,7 +623,7 @@ static unsigned lr_grid1(int64_t n) { int64_t g = ceil_div(n, 256); return (unsi
     default: KERNEL<64><<<GRID, LR_THREADS, 0, ctx->stream>>>(__VA_ARGS__); break;                  \
   }
 
-// Bytes of workspace rows/colsum need for their partial sums.
+// Grid shapes: k-tile width of rows, and how many splits of the reduction give the grid ~2-4 blocks per SM.
 static int rows_kt(int R) { return R <= 16 ? 512 : R == 32 ? 256 : 128; }
 static int rows_splits(int M, int K, int R) {
   int rw = 64 / R, blocks = (int)ceil_div(M, 8 * rw);
@@ -660,6 +671,7 @@ static int lr_colsum(const char *op, st_ctx *ctx, float *G, int64_t g_c, int64_t
   return ST_OK;
 }
 
+// Bytes of workspace rows/colsum need for their partial sums, over every product of one layer.
 static size_t lr_part_bytes(int N, int in, int out, int R) {
   int64_t rows = std::max<int64_t>((int64_t)rows_splits(N, in, R) * N * R, (int64_t)rows_splits(N, out, R) * N * R);
   int64_t cols = std::max<int64_t>((int64_t)colsum_splits(N, in) * in * R, (int64_t)colsum_splits(N, out) * out * R);
@@ -687,18 +699,21 @@ extern "C" int st_lora_linear_forward(st_ctx *ctx, float *y, float *u, const flo
   ST_CHECK(op, y && u && x && xl && A && B, "NULL buffer");
   ST_CHECK(op, (((uintptr_t)y | (uintptr_t)x | (uintptr_t)xl) & 15) == 0,
            "y, x and xl must be 16-byte aligned (float4 loads and stores)");
-  size_t xb_bytes = align256((size_t)N * in * 2), wb_bytes = wtype == ST_W_BF16 ? 0 : align256((size_t)out * in * 2);
-  if ((rc = st_workspace(ctx, xb_bytes + wb_bytes + lr_part_bytes(N, in, out, r), op))) return rc;
-  __nv_bfloat16 *xb = (__nv_bfloat16 *)ctx->ws;
-  float *part = (float *)((char *)ctx->ws + xb_bytes + wb_bytes);
+  uint16_t *xbits;
+  void *wb_at, *part_at;
+  if ((rc = bf16_workspace(op, ctx, (int64_t)N * in, wtype, out, in, lr_part_bytes(N, in, out, r), &xbits, &wb_at,
+                           &part_at)))
+    return rc;
+  __nv_bfloat16 *xb = (__nv_bfloat16 *)xbits;
+  float *part = (float *)part_at;
   // u = xl·Aᵀ (S(k=i, j) = A[j, i]); with no dropout the same pass writes bf16(x) for the frozen GEMM
   if ((rc = lr_rows(op, ctx, u, xl, N, in, A, 1, in, r, 1.0f, xl == x ? xb : nullptr, part))) return rc;
-  if (xl != x && (rc = st_cast_f32_to_bf16(ctx, (uint16_t *)xb, x, (int64_t)N * in))) return rc;
+  if (xl != x && (rc = st_cast_f32_to_bf16(ctx, xbits, x, (int64_t)N * in))) return rc;
   // y = s·u·Bᵀ (T(j, o) = B[o, j]), then the frozen GEMM adds bf16(x)·bf16(W)ᵀ through beta = 1
   if ((rc = lr_expand(op, ctx, y, u, B, 1, r, N, out, r, scale, 0))) return rc;
   const uint16_t *Wb;
-  if ((rc = weight_bf16(ctx, op, W, wtype, out, in, (char *)ctx->ws + xb_bytes, &Wb))) return rc;
-  return st_matmul_bf16(ctx, y, 0, (const uint16_t *)xb, Wb, N, out, in, 0, 1, 1.0f, 1.0f);
+  if ((rc = weight_bf16(ctx, op, W, wtype, out, in, wb_at, &Wb))) return rc;
+  return st_matmul_bf16(ctx, y, 0, xbits, Wb, N, out, in, 0, 1, 1.0f, 1.0f);
 }
 
 extern "C" int st_lora_linear_backward(st_ctx *ctx, float *dx, float *du, float *dA, float *dB, const float *dy,
@@ -710,10 +725,13 @@ extern "C" int st_lora_linear_backward(st_ctx *ctx, float *dx, float *du, float 
   ST_CHECK(op, dx && du && dA && dB && dy && x && u && A && B, "NULL buffer");
   ST_CHECK(op, (((uintptr_t)dx | (uintptr_t)dy | (uintptr_t)x) & 15) == 0,
            "dx, dy and x must be 16-byte aligned (float4 loads and stores)");
-  size_t yb_bytes = align256((size_t)N * out * 2), wb_bytes = wtype == ST_W_BF16 ? 0 : align256((size_t)out * in * 2);
-  if ((rc = st_workspace(ctx, yb_bytes + wb_bytes + lr_part_bytes(N, in, out, r), op))) return rc;
-  __nv_bfloat16 *yb = (__nv_bfloat16 *)ctx->ws;
-  float *part = (float *)((char *)ctx->ws + yb_bytes + wb_bytes);
+  uint16_t *ybits;
+  void *wb_at, *part_at;
+  if ((rc = bf16_workspace(op, ctx, (int64_t)N * out, wtype, out, in, lr_part_bytes(N, in, out, r), &ybits, &wb_at,
+                           &part_at)))
+    return rc;
+  __nv_bfloat16 *yb = (__nv_bfloat16 *)ybits;
+  float *part = (float *)part_at;
   // du = s·dy·B (S(k=o, j) = B[o, j]), writing bf16(dy) for the frozen GEMM on the way
   if ((rc = lr_rows(op, ctx, du, dy, N, out, B, r, 1, r, scale, yb, part))) return rc;
   // dB[o, j] += s·Σ_n dy[n, o]·u[n, j]
@@ -723,6 +741,6 @@ extern "C" int st_lora_linear_backward(st_ctx *ctx, float *dx, float *du, float 
   if ((rc = lr_colsum(op, ctx, dA, 1, in, x, du, N, in, r, 1.0f, part))) return rc;
   // dx += bf16(dy)·bf16(W) through beta = 1
   const uint16_t *Wb;
-  if ((rc = weight_bf16(ctx, op, W, wtype, out, in, (char *)ctx->ws + yb_bytes, &Wb))) return rc;
-  return st_matmul_bf16(ctx, dx, 0, (const uint16_t *)yb, Wb, N, in, out, 0, 0, 1.0f, 1.0f);
+  if ((rc = weight_bf16(ctx, op, W, wtype, out, in, wb_at, &Wb))) return rc;
+  return st_matmul_bf16(ctx, dx, 0, ybits, Wb, N, in, out, 0, 0, 1.0f, 1.0f);
 }

@@ -103,7 +103,7 @@ public final class CudaBackend implements Backend {
      * until the matching {@code false} are profiled (both wait for the stream first).
      */
     public void profilerRange(boolean start) {
-        check(start ? st_profiler_start(ctx) : st_profiler_stop(ctx), start ? "profilerStart" : "profilerStop");
+        check(st_profiler_range(ctx, start ? 1 : 0), "profilerRange");
     }
 
     // ---- buffers -----------------------------------------------------------------------------------
@@ -320,9 +320,9 @@ public final class CudaBackend implements Backend {
         if (n == 0) {
             return;
         }
-        if (rankKernels(cw, r, o)) {
+        long xls = ptr(xl, "loraLinear", "xl", n * cw.cols());
+        if (rankKernels(cw, r, o | xs | xls)) {
             long us = ptr(u, "loraLinear", "u", n * r);
-            long xls = ptr(xl, "loraLinear", "xl", n * cw.cols());
             long as = ptr(a, "loraLinear", "a", r * cw.cols());
             long bs = ptr(b, "loraLinear", "b", cw.rows() * r);
             check(st_lora_linear_forward(ctx, o, us, xs, xls, cw.ptr(), cw.wtype(), as, bs, scale, n, cw.cols(),

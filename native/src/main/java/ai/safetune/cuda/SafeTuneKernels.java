@@ -63,9 +63,7 @@ public final class SafeTuneKernels {
 
     public static native int st_ctx_sync(st_ctx ctx);
 
-    public static native int st_profiler_start(st_ctx ctx);
-
-    public static native int st_profiler_stop(st_ctx ctx);
+    public static native int st_profiler_range(st_ctx ctx, int start);
 
     public static native int st_malloc(st_ctx ctx, @Cast("void**") long[] ptr, @Cast("size_t") long bytes);
 
