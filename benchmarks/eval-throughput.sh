@@ -10,7 +10,8 @@
 #        BASE_REV=<git rev> or BASE_JAR=<benchmarks.jar>: scoring A/B against older code, SCORE_REPS (default 5) alternating
 #        rounds of `score` on the tiny model with the base jar and this tree's, per task, rows labelled -base / -new
 #        (BASE_REV builds the base jar in a temporary git worktree; ONLY_SCORE_AB=1 runs just this A/B), SKIP_GEN=1 (skip
-#        `gen ort`), SKIP_SCORE=1 (skip the single scoring runs).
+#        `gen ort`), SKIP_SCORE=1 (skip the single scoring runs), SKIP_INT8=1 (skip the int8 generation pair: ours with
+#        --onnx-precision int8 and HF with PyTorch dynamic int8 quantization of the same projections).
 # Full AdvBench: benchmarks/eval-throughput.sh 520 16 64 2
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,6 +47,12 @@ if [[ -z "${SKIP_HF:-}" ]]; then
     --threads "$THREADS" 2>/dev/null | grep '^RESULT' | tee -a "$OUT/log"
 fi
 [[ -n "${SKIP_GEN:-}" ]] || $JAVA gen ort "$SHARED" "$N" "$ORT_BATCH" "$T" "$THREADS" 2>/dev/null | grep '^RESULT' | tee -a "$OUT/log"
+if [[ -z "${SKIP_INT8:-}" && -z "${SKIP_GEN:-}" ]]; then
+  java -Xmx8g --add-modules jdk.incubator.vector -Dsafetune.bench.precision=INT8 -cp $JAR ai.safetune.bench.EvalThroughput \
+    gen ort "$SHARED" "$N" "$ORT_BATCH" "$T" "$THREADS" 2>/dev/null | grep '^RESULT' | tee -a "$OUT/log"
+  [[ -n "${SKIP_HF:-}" ]] || "$PYTHON" benchmarks/eval-bench/hf_generate.py --shared "$SHARED" --n "$N" --batch "$B" \
+    --new-tokens "$T" --threads "$THREADS" --int8 2>/dev/null | grep '^RESULT' | tee -a "$OUT/log"
+fi
 if [[ -z "${SKIP_ATTENTION_AB:-}" ]]; then  # A/B: the plain-op graph vs GroupQueryAttention (in-place cache), 3 alternating rounds
   $JAVA gen-ab "$SHARED" "$N" "$ORT_BATCH" "$T" "$THREADS" 3 PLAIN,GQA 2>/dev/null | grep '^RESULT' | tee -a "$OUT/log"
 fi
@@ -88,6 +95,9 @@ for r in rows:
     ratio = ""
     if what == "gen" and hf is not None:
         ratio = f"{(cnt / wall) / (int(hf[3]) / float(hf[5])):.2f}x"
+        hf8 = gen.get("hf-transformers-int8")
+        if "int8" in eng and not eng.startswith("hf-") and hf8 is not None:
+            ratio += f" ({(cnt / wall) / (int(hf8[3]) / float(hf8[5])):.2f}x HF int8)"
     print(f"| {what} | {eng} | {cnt} {unit} | {wall:.1f} | {cpu:.1f} | {cnt / wall:.1f} | {cnt / cpu:.1f} | {ratio} |")
 ab = {}
 for r in rows:

@@ -4,6 +4,9 @@ Same work as ours: SmolLM2-135M-Instruct from the shared GGUF (dequantized to fp
 chat template with its default system prompt, left padding, greedy, exactly NEW_TOKENS new tokens per prompt
 (min_new_tokens = max_new_tokens, so EOS does not end a row early), batch BATCH, THREADS torch threads.
 Prints `RESULT gen hf-transformers-fp32 <tokens> new_tokens <wall s> <process cpu s>`.
+--int8: the peer of `--onnx-precision int8` — PyTorch dynamic quantization (`torch.ao.quantization.quantize_dynamic`,
+qint8 weights per tensor, activations quantized per batch on the fly) of the same projections ours quantizes (q, k, v,
+o, gate, up; down_proj and lm_head stay fp32); prints `hf-transformers-int8`.
 """
 import argparse
 import csv
@@ -19,6 +22,7 @@ ap.add_argument("--n", type=int, required=True)
 ap.add_argument("--batch", type=int, default=16)
 ap.add_argument("--new-tokens", type=int, default=64)
 ap.add_argument("--threads", type=int, default=2)
+ap.add_argument("--int8", action="store_true")
 a = ap.parse_args()
 
 torch.set_num_threads(a.threads)
@@ -29,6 +33,10 @@ tok.padding_side = "left"
 if tok.pad_token is None:
     tok.pad_token = tok.eos_token
 model = AutoModelForCausalLM.from_pretrained(models, gguf_file=gguf, torch_dtype=torch.float32).eval()
+if a.int8:
+    names = {n for n, mod in model.named_modules() if isinstance(mod, torch.nn.Linear)
+             and n.rsplit(".", 1)[-1] in ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj")}
+    model = torch.ao.quantization.quantize_dynamic(model, names, dtype=torch.qint8)
 
 with open(os.path.join(a.shared, "data/harmful/advbench_behaviors.csv"), newline="", encoding="utf-8") as f:
     prompts = [row["Behavior"] for row in csv.DictReader(f)][: a.n]
@@ -49,5 +57,5 @@ def run(batch_texts):
 run(texts[: a.batch])  # warm-up, untimed (as on our side)
 c0, t0 = time.process_time(), time.perf_counter()
 tokens = sum(run(texts[i:i + a.batch]) for i in range(0, len(texts), a.batch))
-print(f"RESULT gen hf-transformers-fp32 {tokens} new_tokens {time.perf_counter() - t0:.2f} {time.process_time() - c0:.2f}",
+print(f"RESULT gen hf-transformers-{'int8' if a.int8 else 'fp32'} {tokens} new_tokens {time.perf_counter() - t0:.2f} {time.process_time() - c0:.2f}",
       flush=True)

@@ -100,7 +100,8 @@ public final class EvalThroughput {
         Path dir = Files.createTempDirectory("bench-ort");
         // the variant safetune eval exports
         LlamaOnnxExporter.Attention attention = LlamaOnnxExporter.fastest(files.config());
-        Path onnx = LlamaOnnxExporter.export(files.config(), files.weights(), dir.resolve("m.onnx"), attention);
+        LlamaOnnxExporter.Precision precision = LlamaOnnxExporter.Precision.valueOf(System.getProperty("safetune.bench.precision", "FP32"));
+        Path onnx = LlamaOnnxExporter.export(files.config(), files.weights(), dir.resolve("m.onnx"), attention, precision);
         try (OrtEvaluator ort = new OrtEvaluator(onnx, files.config(), codec.padId(), threads)) {
             GenerationConfig gc = GenerationConfig.greedy(newTokens, Set.of()).withBatchSize(batch);
             ort.generate(prompts.subList(0, Math.min(batch, prompts.size())), gc, null); // warm-up
@@ -108,7 +109,7 @@ public final class EvalThroughput {
             long t0 = System.nanoTime();
             List<Generation> g = ort.generate(prompts, gc, null);
             long tokens = g.stream().mapToLong(x -> x.generatedIds().length).sum();
-            result("gen", "onnxruntime-fp32-" + attention, tokens, "new_tokens", t0, c0);
+            result("gen", "onnxruntime-" + precision.name().toLowerCase(java.util.Locale.ROOT) + "-" + attention, tokens, "new_tokens", t0, c0);
         } finally {
             Files.deleteIfExists(onnx);
             Files.deleteIfExists(LlamaOnnxExporter.headFile(onnx));

@@ -32,7 +32,7 @@ public final class OrtChatGenerator implements ResponseGenerator {
 
     @Override
     public String describe() {
-        return "onnxruntime fp32, " + (config.greedy() ? "greedy" : "sampled T=" + config.temperature() + " top-p=" + config.topP())
+        return "onnxruntime " + ort.precision().name().toLowerCase(java.util.Locale.ROOT) + ", " + (config.greedy() ? "greedy" : "sampled T=" + config.temperature() + " top-p=" + config.topP())
                 + ", batch " + config.batchSize() + ", " + config.maxNewTokens() + " new tokens";
     }
 

@@ -1,6 +1,7 @@
 package ai.safetune.cli;
 
 import ai.safetune.eval.onnx.GenerationConfig;
+import ai.safetune.eval.onnx.LlamaOnnxExporter;
 import ai.safetune.eval.onnx.OrtEvaluator;
 import ai.safetune.generate.Generation;
 import ai.safetune.generate.GenerationOptions;
@@ -76,6 +77,11 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--batch-size", paramLabel = "B", defaultValue = "8", description = "Prompts per batch (default 8).")
     int batchSize;
 
+    @Option(names = "--onnx-precision", paramLabel = "fp32|int8", defaultValue = "fp32",
+            description = "with --engine onnx: projection weights of the exported decoder, fp32 (default, exact) or int8 "
+                    + "(dynamically quantized activations: faster, approximate)")
+    String onnxPrecision;
+
     @Option(names = "--engine", paramLabel = "java|onnx", defaultValue = "java",
             description = "Forward pass: java (default, this library's CPU/GPU backend) or onnx (ONNX Runtime on an exported graph).")
     String engine;
@@ -94,7 +100,11 @@ public final class GenerateCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--engine must be java or onnx, got '" + engine + "'");
         }
         if (engine.equals("onnx") && modelOptions.dequantize) {
-            throw new IllegalArgumentException("--dequantize applies to --engine java only (the ONNX export is always fp32)");
+            throw new IllegalArgumentException("--dequantize applies to --engine java only (the ONNX export expands to fp32 itself)");
+        }
+        LlamaOnnxExporter.Precision precision = EvalCommand.precision(onnxPrecision);
+        if (engine.equals("java") && precision != LlamaOnnxExporter.Precision.FP32) {
+            throw new IllegalArgumentException("--onnx-precision applies to --engine onnx only");
         }
         ModelRuntime.requireInput(in);
         AtomicOutput.write(out, tmp -> generate(base, tmp));
@@ -162,7 +172,7 @@ public final class GenerateCommand implements Callable<Integer> {
         Path work = Files.createTempDirectory("safetune-generate");
         try {
             PrintWriter err = new PrintWriter(System.err, true);
-            Path onnx = EvalCommand.exportModel(files, modelOptions.adapter, work.resolve("model.onnx"), err);
+            Path onnx = EvalCommand.exportModel(files, modelOptions.adapter, work.resolve("model.onnx"), EvalCommand.precision(onnxPrecision), err);
             List<ai.safetune.eval.onnx.Generation> results;
             try (OrtEvaluator ort = new OrtEvaluator(onnx, files.config(), pad, modelOptions.threads);
                  ProgressBar pb = new ProgressBarBuilder().setTaskName("generate").setUnit(" prompts", 1)

@@ -81,6 +81,23 @@ class EvalCommandTest {
     }
 
     @Test
+    void int8DecoderIsUsedAndNamedInTheReport(@TempDir Path dir) throws Exception {
+        Path json = dir.resolve("q.json");
+        Run r = run("eval", "--model", shared().resolve("models/tiny-llama").toString(), "--suite", "advbench",
+                "--limit", "2", "--judge", "keywords", "--max-new-tokens", "3", "--threads", "1", "--onnx-precision", "int8",
+                "--data", shared().resolve("data").toString(), "--out", json.toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.err()).contains("to ONNX int8");
+        assertThat(EvalReport.read(json).engine()).startsWith("onnxruntime int8,");
+
+        r = run("eval", "--model", shared().resolve("models/tiny-llama").toString(), "--suite", "advbench",
+                "--judge", "keywords", "--max-new-tokens", "3", "--onnx-precision", "int4",
+                "--data", shared().resolve("data").toString(), "--out", json.toString());
+        assertThat(r.code()).isEqualTo(1);
+        assertThat(r.err()).contains("--onnx-precision must be fp32 or int8, got 'int4'");
+    }
+
+    @Test
     void badInputGivesOneLineErrors(@TempDir Path dir) throws Exception {
         String model = shared().resolve("models/tiny-llama").toString();
         String data = shared().resolve("data").toString();

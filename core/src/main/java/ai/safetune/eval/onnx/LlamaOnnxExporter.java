@@ -63,6 +63,27 @@ public final class LlamaOnnxExporter {
     /** Model metadata key naming the {@link Attention} variant a decoder was exported with. */
     public static final String ATTENTION_METADATA = "safetune.attention";
 
+    /** Model metadata key naming the {@link Precision} of a decoder's projection weights. */
+    public static final String PRECISION_METADATA = "safetune.precision";
+
+    /**
+     * How the decoder's linear projections are stored and multiplied. The embedding, the norms, attention, the MLP's
+     * down projection and the LM head stay fp32 in both.
+     */
+    public enum Precision {
+        /** fp32 weights, fp32 MatMul: the reference path, equal to the Java forward within fp32 rounding. */
+        FP32,
+        /**
+         * q, k, v, o, gate and up weights in int8, symmetric per output channel (scale = max|row| / 127), multiplied
+         * by ONNX Runtime's {@code com.microsoft.DynamicQuantizeMatMul}: the input tensor is quantized to uint8 on the
+         * fly (one scale per tensor, so a row's result depends slightly on its batch mates) and the product runs on
+         * integer dot-product instructions (AVX-512 VNNI / AVX-VNNI), rescaled to fp32. Approximate: greedy text drifts
+         * from the fp32 text within a few tokens, while refusal-judge decisions and the eval metrics stay close
+         * (benchmarks/RESULTS.md measures speed and agreement on SmolLM2). For fast screening runs; report fp32 numbers.
+         */
+        INT8
+    }
+
     /**
      * How the attention block is emitted. All variants have the same graph interface and the same arithmetic up to
      * fp32 rounding; the contrib-op variants need ONNX Runtime (domain {@code com.microsoft}).
@@ -96,12 +117,16 @@ public final class LlamaOnnxExporter {
     private final ModelConfig cfg;
     private final ModelWeights weights;
     private final Attention attention;
+    private final Precision precision;
     private final ONNXContext ctx = new ONNXContext();
+    // initializers written as fp32 holding integers in [-127, 127], stored as INT8 by toInt8
+    private final java.util.Set<String> int8Initializers = new java.util.HashSet<>();
 
-    private LlamaOnnxExporter(ModelConfig cfg, ModelWeights weights, Attention attention) {
+    private LlamaOnnxExporter(ModelConfig cfg, ModelWeights weights, Attention attention, Precision precision) {
         this.cfg = Objects.requireNonNull(cfg, "config");
         this.weights = Objects.requireNonNull(weights, "weights");
         this.attention = Objects.requireNonNull(attention, "attention");
+        this.precision = Objects.requireNonNull(precision, "precision");
     }
 
     public static String pastKey(int layer) {
@@ -127,7 +152,12 @@ public final class LlamaOnnxExporter {
 
     /** As {@link #build(ModelConfig, ModelWeights)} with the given attention variant. */
     public static OnnxMl.ModelProto build(ModelConfig cfg, ModelWeights weights, Attention attention) {
-        return new LlamaOnnxExporter(cfg, weights, attention).buildModel();
+        return build(cfg, weights, attention, Precision.FP32);
+    }
+
+    /** As {@link #build(ModelConfig, ModelWeights, Attention)} with the given projection precision. */
+    public static OnnxMl.ModelProto build(ModelConfig cfg, ModelWeights weights, Attention attention, Precision precision) {
+        return new LlamaOnnxExporter(cfg, weights, attention, precision).buildModel();
     }
 
     /**
@@ -140,8 +170,17 @@ public final class LlamaOnnxExporter {
 
     /** As {@link #export(ModelConfig, ModelWeights, Path)} with the given attention variant. */
     public static Path export(ModelConfig cfg, ModelWeights weights, Path out, Attention attention) throws IOException {
-        write(build(cfg, weights, attention), out);
-        write(new LlamaOnnxExporter(cfg, weights, Attention.PLAIN).buildHead(), headFile(out));
+        return export(cfg, weights, out, attention, Precision.FP32);
+    }
+
+    /**
+     * As {@link #export(ModelConfig, ModelWeights, Path, Attention)} with the given projection precision. The head
+     * model (scoring) is fp32 whatever the precision: log-likelihoods stay exact.
+     */
+    public static Path export(ModelConfig cfg, ModelWeights weights, Path out, Attention attention, Precision precision)
+            throws IOException {
+        write(build(cfg, weights, attention, precision), out);
+        write(new LlamaOnnxExporter(cfg, weights, Attention.PLAIN, Precision.FP32).buildHead(), headFile(out));
         return out;
     }
 
@@ -400,8 +439,9 @@ public final class LlamaOnnxExporter {
                 .setProducerVersion("0.1.0")
                 .addOpsetImport(OnnxMl.OperatorSetIdProto.newBuilder().setDomain("").setVersion(ONNXOperators.getOpsetVersion()))
                 .addMetadataProps(OnnxMl.StringStringEntryProto.newBuilder().setKey(ATTENTION_METADATA).setValue(attention.name()))
-                .setGraph(fixInterface(switchAttention(ctx.buildGraph())));
-        if (attention != Attention.PLAIN) {
+                .addMetadataProps(OnnxMl.StringStringEntryProto.newBuilder().setKey(PRECISION_METADATA).setValue(precision.name()))
+                .setGraph(toInt8(fixInterface(switchAttention(ctx.buildGraph()))));
+        if (attention != Attention.PLAIN || precision != Precision.FP32) {
             model.addOpsetImport(OnnxMl.OperatorSetIdProto.newBuilder().setDomain(Ops.MS_DOMAIN).setVersion(1));
         }
         return model.build();
@@ -627,7 +667,74 @@ public final class LlamaOnnxExporter {
     private ONNXNode linear(ONNXRef<?> x, String name, int out, int in) {
         Weight w = weights.get(name);
         checkShape(w, out, in);
+        // down_proj stays fp32: its input (the SwiGLU product) has the outlier channels that a per-tensor activation
+        // scale crushes; with it in int8 SmolLM2's XSTest over-refusal went from 1.6% to 8% (benchmarks/RESULTS.md)
+        if (precision == Precision.INT8 && !name.endsWith("mlp.down_proj.weight")) {
+            return int8Linear(x, name, w);
+        }
         return op(Ops.MATMUL, "mm", Map.of(), x, tensor(name, w, true));
+    }
+
+    /** As {@link #linear} with W quantized to int8 per output channel, through DynamicQuantizeMatMul. */
+    private ONNXNode int8Linear(ONNXRef<?> x, String name, Weight w) {
+        int rows = w.rows();
+        int cols = w.cols();
+        float[] v = w.toFloatArray();
+        float[] scale = new float[rows];
+        for (int r = 0; r < rows; r++) {
+            float max = 0f;
+            for (int c = 0; c < cols; c++) {
+                float a = v[r * cols + c];
+                if (!Float.isFinite(a)) {
+                    throw new IllegalArgumentException("weight " + name + " has a non-finite value at row " + r + ", column " + c + ": " + a);
+                }
+                max = Math.max(max, Math.abs(a));
+            }
+            // an all-zero row quantizes to zeros whatever the scale; 1 keeps the scale finite
+            scale[r] = max > 0f ? max / 127f : 1f;
+        }
+        ONNXInitializer q = ctx.floatTensor(name + ".int8.T", List.of(cols, rows), fb -> {
+            float[] row = new float[rows];
+            for (int c = 0; c < cols; c++) {
+                for (int r = 0; r < rows; r++) {
+                    row[r] = Math.max(-127, Math.min(127, Math.round(v[r * cols + c] / scale[r])));
+                }
+                fb.put(row);
+            }
+        });
+        int8Initializers.add(q.getReference());
+        return op(Ops.DYNAMIC_QUANTIZE_MATMUL, "qmm", Map.of(), x, q, ctx.array(name + ".scale", scale));
+    }
+
+    /** Stores the int8 weights {@link #int8Linear} wrote as fp32 integers as INT8 tensors (one byte each). */
+    private OnnxMl.GraphProto toInt8(OnnxMl.GraphProto g) {
+        if (int8Initializers.isEmpty()) {
+            return g;
+        }
+        OnnxMl.GraphProto.Builder b = g.toBuilder();
+        for (int i = 0; i < b.getInitializerCount(); i++) {
+            OnnxMl.TensorProto t = b.getInitializer(i);
+            if (!int8Initializers.contains(t.getName())) {
+                continue;
+            }
+            java.nio.FloatBuffer f;
+            if (t.getFloatDataCount() > 0) {
+                float[] a = new float[t.getFloatDataCount()];
+                for (int j = 0; j < a.length; j++) {
+                    a[j] = t.getFloatData(j);
+                }
+                f = java.nio.FloatBuffer.wrap(a);
+            } else {
+                f = t.getRawData().asReadOnlyByteBuffer().order(java.nio.ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
+            }
+            byte[] q = new byte[f.remaining()];
+            for (int j = 0; j < q.length; j++) {
+                q[j] = (byte) f.get(j);
+            }
+            b.setInitializer(i, t.toBuilder().clearFloatData().setDataType(OnnxMl.TensorProto.DataType.INT8.getNumber())
+                    .setRawData(com.google.protobuf.ByteString.copyFrom(q)).build());
+        }
+        return b.build();
     }
 
     private ONNXInitializer tensor(String name, Weight w, boolean transpose) {

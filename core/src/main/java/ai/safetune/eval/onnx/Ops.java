@@ -48,7 +48,12 @@ enum Ops implements ONNXOperator {
             new ONNXAttribute("num_heads", AttributeType.INT, true),
             new ONNXAttribute("kv_num_heads", AttributeType.INT, true),
             new ONNXAttribute("scale", AttributeType.FLOAT, false),
-            new ONNXAttribute("do_rotary", AttributeType.INT, false)), 3);
+            new ONNXAttribute("do_rotary", AttributeType.INT, false)), 3),
+    /**
+     * A float [..., K], B int8 [K, N], b_scale float [N] (per column) → float [..., N]: A is quantized to uint8 per run,
+     * the product runs in integers and is rescaled (optional b_zero_point and bias unused here).
+     */
+    DYNAMIC_QUANTIZE_MATMUL("DynamicQuantizeMatMul", 3, 2, List.of(), 1);
 
     /** The contrib operators' domain (the standard ones have none). */
     static final String MS_DOMAIN = "com.microsoft";

@@ -30,9 +30,9 @@ public final class OrtEvaluator implements AutoCloseable {
     private final OrtSession session;
     // the head model beside the decoder (LlamaOnnxExporter.headFile); null: score inside the decoder graph
     private final OrtSession head;
-    // scoring's worker threads (see logLikelihoods); null with one thread
+    // the worker threads of scoring and generation (see logLikelihoods, generate); null with one thread
     private final java.util.concurrent.ExecutorService scorePool;
-    // the decoder again with one intra-op thread, for scoring's worker threads (made on first use, see scoringSession)
+    // the decoder again with one intra-op thread, for the worker threads (made on first use, see workerSession)
     private OrtSession scoreSession;
     private final Path decoderFile;
     private final ModelConfig cfg;
@@ -48,11 +48,13 @@ public final class OrtEvaluator implements AutoCloseable {
     private final java.util.Set<String> LOGITS_ONLY = java.util.Set.of(LlamaOnnxExporter.LOGITS);
     // the attention variant the decoder was exported with (LlamaOnnxExporter.ATTENTION_METADATA)
     private final LlamaOnnxExporter.Attention attention;
+    private final LlamaOnnxExporter.Precision precision;
     // GroupQueryAttention appends in place when past and present are one buffer: generation then writes each step's
     // keys and values into a preallocated cache instead of copying the whole cache into a new one
     private final boolean inPlaceKv;
     // direct buffers backing the in-place caches, reused from batch to batch (key and value of every layer)
-    private java.nio.ByteBuffer[] kvPool;
+    // reusable cache buffers of the in-place KV batches: one set per batch in flight (a worker thread each)
+    private final java.util.ArrayDeque<java.nio.ByteBuffer[]> kvPools = new java.util.ArrayDeque<>();
 
     /**
      * @param onnxFile a model written by {@link LlamaOnnxExporter#export}
@@ -112,15 +114,24 @@ public final class OrtEvaluator implements AutoCloseable {
             throw new IllegalStateException("ONNX Runtime could not load " + onnxFile + ": " + e.getMessage(), e);
         }
         LlamaOnnxExporter.Attention att = LlamaOnnxExporter.Attention.PLAIN;
+        LlamaOnnxExporter.Precision prec = LlamaOnnxExporter.Precision.FP32;
+        String key = LlamaOnnxExporter.ATTENTION_METADATA;
         try {
-            String a = session.getMetadata().getCustomMetadata().get(LlamaOnnxExporter.ATTENTION_METADATA);
+            Map<String, String> meta = session.getMetadata().getCustomMetadata();
+            String a = meta.get(key);
             if (a != null) {
                 att = LlamaOnnxExporter.Attention.valueOf(a);
             }
+            key = LlamaOnnxExporter.PRECISION_METADATA;
+            String p = meta.get(key);
+            if (p != null) {
+                prec = LlamaOnnxExporter.Precision.valueOf(p);
+            }
         } catch (OrtException | IllegalArgumentException e) {
             close();
-            throw new IllegalArgumentException(onnxFile + ": unreadable " + LlamaOnnxExporter.ATTENTION_METADATA + " metadata: " + e.getMessage(), e);
+            throw new IllegalArgumentException(onnxFile + ": unreadable " + key + " metadata: " + e.getMessage(), e);
         }
+        this.precision = prec;
         this.attention = att;
         this.inPlaceKv = att == LlamaOnnxExporter.Attention.GQA
                 && Boolean.parseBoolean(System.getProperty("safetune.ort.inPlaceKv", "true"));
@@ -156,13 +167,14 @@ public final class OrtEvaluator implements AutoCloseable {
     static final String SCORE_SESSION_MAX_MB = "safetune.ort.scoreSessionMaxMb";
 
     /**
-     * The decoder session scoring's worker threads run: with several workers, a second session of the same model
-     * with one intra-op thread (each worker then runs its batch's decoder passes and head runs on its own core; two
-     * workers sharing the generation session's pool measured 12–15% slower on the tiny model); the generation
-     * session itself with one worker, or where the model file exceeds {@code safetune.ort.scoreSessionMaxMb}
-     * (default 1024) and a copy would cost too much memory.
+     * The decoder session the worker threads run (scoring batches, generation batches): with several workers, a
+     * second session of the same model with one intra-op thread, shared by all workers (ONNX Runtime runs a
+     * one-thread session's kernels on the calling thread, so concurrent runs share its weights, not a thread pool;
+     * each worker then runs its batch on its own core; two workers sharing the multi-threaded session's pool measured
+     * 12–15% slower on the tiny model); the multi-threaded session itself with one worker, or where the model file
+     * exceeds {@code safetune.ort.scoreSessionMaxMb} (default 1024) and a copy would cost too much memory.
      */
-    private synchronized OrtSession scoringSession() {
+    private synchronized OrtSession workerSession() {
         try {
             if (scorePool == null || Files.size(decoderFile) > Long.getLong(SCORE_SESSION_MAX_MB, 1024) << 20) {
                 return session;
@@ -183,6 +195,11 @@ public final class OrtEvaluator implements AutoCloseable {
         return cfg;
     }
 
+    /** The projection precision of the loaded decoder (FP32 for exports without the metadata entry). */
+    public LlamaOnnxExporter.Precision precision() {
+        return precision;
+    }
+
     /** The attention variant of the loaded decoder (PLAIN for exports without the metadata entry). */
     public LlamaOnnxExporter.Attention attention() {
         return attention;
@@ -196,10 +213,13 @@ public final class OrtEvaluator implements AutoCloseable {
     private final class InPlaceKv implements GenCache {
         final Map<String, OnnxTensor> past = new HashMap<>();
         final Map<String, OnnxTensor> present = new HashMap<>();
+        final OrtSession dec;
         final int batch;
+        final java.nio.ByteBuffer[] buffers;
         int length;
 
-        InPlaceKv(int batch, int capacity) {
+        InPlaceKv(OrtSession dec, int batch, int capacity) {
+            this.dec = dec;
             this.batch = batch;
             long[] shape = {batch, cfg.numKvHeads(), capacity, cfg.headDim()};
             long need = (long) batch * cfg.numKvHeads() * capacity * cfg.headDim();
@@ -209,17 +229,22 @@ public final class OrtEvaluator implements AutoCloseable {
             }
             int floats = (int) need;
             int n = 2 * cfg.numLayers();
-            if (kvPool == null || kvPool[0].capacity() < floats * Float.BYTES) {
-                kvPool = new java.nio.ByteBuffer[n];
+            java.nio.ByteBuffer[] pool;
+            synchronized (kvPools) {
+                pool = kvPools.poll();
+            }
+            if (pool == null || pool[0].capacity() < floats * Float.BYTES) {
+                pool = new java.nio.ByteBuffer[n];
                 for (int i = 0; i < n; i++) {
-                    kvPool[i] = java.nio.ByteBuffer.allocateDirect(floats * Float.BYTES).order(java.nio.ByteOrder.nativeOrder());
+                    pool[i] = java.nio.ByteBuffer.allocateDirect(floats * Float.BYTES).order(java.nio.ByteOrder.nativeOrder());
                 }
             }
+            this.buffers = pool;
             try {
                 for (int l = 0; l < cfg.numLayers(); l++) {
                     // unfilled positions are never read: the op attends to the first seqlens_k + 1 only
-                    OnnxTensor k = OnnxTensor.createTensor(env, kvPool[2 * l].asFloatBuffer().limit(floats), shape);
-                    OnnxTensor v = OnnxTensor.createTensor(env, kvPool[2 * l + 1].asFloatBuffer().limit(floats), shape);
+                    OnnxTensor k = OnnxTensor.createTensor(env, pool[2 * l].asFloatBuffer().limit(floats), shape);
+                    OnnxTensor v = OnnxTensor.createTensor(env, pool[2 * l + 1].asFloatBuffer().limit(floats), shape);
                     past.put(LlamaOnnxExporter.pastKey(l), k);
                     past.put(LlamaOnnxExporter.pastValue(l), v);
                     present.put(LlamaOnnxExporter.presentKey(l), k);
@@ -239,6 +264,9 @@ public final class OrtEvaluator implements AutoCloseable {
         @Override
         public void close() {
             past.values().forEach(OnnxTensor::close);
+            synchronized (kvPools) {
+                kvPools.push(buffers);
+            }
         }
     }
 
@@ -252,15 +280,17 @@ public final class OrtEvaluator implements AutoCloseable {
 
     /** A cache replaced by each step's present tensors (the plain export: past and present are separate buffers). */
     private final class CopiedKv implements GenCache {
+        private final OrtSession dec;
         private KvCache cache;
 
-        CopiedKv(int batch) {
+        CopiedKv(OrtSession dec, int batch) {
+            this.dec = dec;
             cache = emptyCache(batch);
         }
 
         @Override
         public float[] step(long[][] ids, long[][] positions, long[][] mask, int keep) {
-            Step step = forward(ids, positions, mask, cache, keep);
+            Step step = forward(dec, ids, positions, mask, cache, keep);
             cache.close();
             cache = step.cache();
             return step.logits();
@@ -287,7 +317,7 @@ public final class OrtEvaluator implements AutoCloseable {
         List<OnnxTensor> created = new ArrayList<>();
         try {
             putInputs(inputs, created, ids, positions, mask, total, rows, NONE, NONE, NONE);
-            try (OrtSession.Result r = session.run(inputs, LOGITS_ONLY, kv.present)) {
+            try (OrtSession.Result r = kv.dec.run(inputs, LOGITS_ONLY, kv.present)) {
                 FloatBuffer fb = tensor(r, LlamaOnnxExporter.LOGITS).getFloatBuffer();
                 float[] logits = new float[fb.remaining()];
                 fb.get(logits);
@@ -400,6 +430,10 @@ public final class OrtEvaluator implements AutoCloseable {
      * tokens [B][P+S], keeping logits of the last {@code keep} positions.
      */
     public Step forward(long[][] ids, long[][] positions, long[][] mask, KvCache past, int keep) {
+        return forward(session, ids, positions, mask, past, keep);
+    }
+
+    private Step forward(OrtSession dec, long[][] ids, long[][] positions, long[][] mask, KvCache past, int keep) {
         int b = ids.length;
         int s = ids[0].length;
         if (past.batch != b) {
@@ -418,7 +452,7 @@ public final class OrtEvaluator implements AutoCloseable {
                 rows[r * keep + j] = (long) r * s + s - keep + j;
             }
         }
-        OrtSession.Result r = run(ids, positions, mask, past, rows, NONE, NONE, total, STEP_OUTPUTS);
+        OrtSession.Result r = run(dec, ids, positions, mask, past, rows, NONE, NONE, NONE, total, STEP_OUTPUTS);
         float[] logits = new float[b * keep * cfg.vocabSize()];
         tensor(r, LlamaOnnxExporter.LOGITS).getFloatBuffer().get(logits);
         return new Step(logits, keep, new KvCache(r, b, total));
@@ -496,7 +530,9 @@ public final class OrtEvaluator implements AutoCloseable {
 
     /**
      * Generates a response for every prompt (token ids, chat template already applied). Prompts are batched
-     * by length; results come back in prompt order.
+     * by length; results come back in prompt order. With several threads the batches run concurrently, one per
+     * worker thread (see {@link #generationWorkers}); a prompt's tokens do not depend on which worker ran it, and
+     * {@code progress} sees the running count of finished prompts in completion order.
      *
      * @param decoder turns generated ids (without EOS) into text; needed for stop strings, may be null otherwise
      */
@@ -534,21 +570,57 @@ public final class OrtEvaluator implements AutoCloseable {
         }
         Arrays.sort(order, Comparator.comparingInt(i -> prompts.get(i).length));
         Generation[] out = new Generation[prompts.size()];
+        List<int[]> batches = new ArrayList<>();
         for (int start = 0; start < order.length; start += gc.batchSize()) {
             int[] idx = new int[Math.min(gc.batchSize(), order.length - start)];
             for (int j = 0; j < idx.length; j++) {
                 idx[j] = order[start + j];
             }
-            Generation[] g = generateBatch(prompts, idx, gc, decoder);
-            for (int j = 0; j < idx.length; j++) {
-                out[idx[j]] = g[j];
-            }
-            progress.accept(start + idx.length);
+            batches.add(idx);
         }
+        OrtSession dec = generationWorkers() ? workerSession() : session;
+        if (dec == session || batches.size() < 2) {
+            int done = 0;
+            for (int[] idx : batches) {
+                Generation[] g = generateBatch(session, prompts, idx, gc, decoder);
+                for (int j = 0; j < idx.length; j++) {
+                    out[idx[j]] = g[j];
+                }
+                done += idx.length;
+                progress.accept(done);
+            }
+            return List.of(out);
+        }
+        // batches on the worker threads, each running its own steps on the one-thread session (ORT runs a
+        // one-thread session's kernels on the calling thread, so concurrent runs share its weights, not a pool)
+        java.util.concurrent.atomic.AtomicInteger done = new java.util.concurrent.atomic.AtomicInteger();
+        List<java.util.concurrent.Future<?>> futures = new ArrayList<>();
+        for (int[] idx : batches) {
+            futures.add(scorePool.submit(() -> {
+                Generation[] g = generateBatch(dec, prompts, idx, gc, decoder);
+                for (int j = 0; j < idx.length; j++) {
+                    out[idx[j]] = g[j];
+                }
+                synchronized (done) {
+                    progress.accept(done.addAndGet(idx.length));
+                }
+            }));
+        }
+        joinAll(futures);
         return List.of(out);
     }
 
-    private Generation[] generateBatch(List<int[]> prompts, int[] idx, GenerationConfig gc, Function<int[], String> decoder) {
+    /**
+     * Whether generation runs its batches on the worker threads (default; {@code -Dsafetune.ort.genWorkers=false}: one
+     * batch at a time on the multi-threaded session). Two one-thread batches at once beat one two-thread batch by
+     * ~5% on SmolLM2 (benchmarks/RESULTS.md): ORT's per-op thread handoffs on batch-32 decode steps cost more than
+     * the second KV cache.
+     */
+    private static boolean generationWorkers() {
+        return Boolean.parseBoolean(System.getProperty("safetune.ort.genWorkers", "true"));
+    }
+
+    private Generation[] generateBatch(OrtSession dec, List<int[]> prompts, int[] idx, GenerationConfig gc, Function<int[], String> decoder) {
         int b = idx.length;
         int v = cfg.vocabSize();
         int t = 0;
@@ -582,7 +654,7 @@ public final class OrtEvaluator implements AutoCloseable {
         Generation.Finish[] finish = new Generation.Finish[b];
         String[] texts = new String[b];
         // the last generated token is never fed back: t + maxNewTokens - 1 positions at most
-        try (GenCache kv = inPlaceKv ? new InPlaceKv(b, t + gc.maxNewTokens() - 1) : new CopiedKv(b)) {
+        try (GenCache kv = inPlaceKv ? new InPlaceKv(dec, b, t + gc.maxNewTokens() - 1) : new CopiedKv(dec, b)) {
             int kept = left ? 1 : t;
             float[] logits = kv.step(ids, pos, mask, kept);
             float[] row = new float[v];
@@ -768,7 +840,7 @@ public final class OrtEvaluator implements AutoCloseable {
         float[] lp = new float[slots];
         SlotWriter writer = new SlotWriter(lp);
         if (scorePool != null && batches.size() > 1) {
-            OrtSession dec = scoringSession();
+            OrtSession dec = workerSession();
             // whole batches on the worker threads, each running its decoder passes and then its head runs: the cores
             // stay busy through the head's single-threaded runs and the decoder's small ops alike
             List<java.util.concurrent.Future<?>> futures = new ArrayList<>();

@@ -144,6 +144,70 @@ class LlamaOnnxExportTest {
     }
 
     @Test
+    void generationOnWorkerThreadsGivesTheTokensOfOneBatchAtATime(@TempDir Path dir) throws Exception {
+        RandomLlama m = new RandomLlama(RandomLlama.config(false, 8), 5);
+        Path f = LlamaOnnxExporter.export(m.cfg, m, dir.resolve("m.onnx"), LlamaOnnxExporter.Attention.GQA);
+        List<int[]> prompts = List.of(new int[]{4, 9, 33}, new int[]{12, 1, 7, 7, 50}, new int[]{5}, new int[]{19, 23},
+                new int[]{8, 8, 8, 8}, new int[]{30, 2, 44});
+        GenerationConfig gc = GenerationConfig.greedy(7, Set.of()).withBatchSize(2);
+        List<Generation> serial;
+        try (OrtEvaluator one = new OrtEvaluator(f, m.cfg, 0, 1)) {
+            serial = one.generate(prompts, gc, null);
+        }
+        // three batches on two worker threads
+        List<Integer> progress = java.util.Collections.synchronizedList(new ArrayList<>());
+        try (OrtEvaluator two = new OrtEvaluator(f, m.cfg, 0, 2)) {
+            List<Generation> parallel = two.generate(prompts, gc, null, progress::add);
+            for (int p = 0; p < prompts.size(); p++) {
+                assertThat(parallel.get(p).generatedIds()).as("prompt %d", p).containsExactly(serial.get(p).generatedIds());
+            }
+        }
+        assertThat(progress).containsExactly(2, 4, 6);
+    }
+
+    @Test
+    void int8ProjectionsStayNearTheFloat64Forward(@TempDir Path dir) throws Exception {
+        RandomLlama m = new RandomLlama(RandomLlama.config(false, 8), 42);
+        ai.onnx.proto.OnnxMl.ModelProto model = LlamaOnnxExporter.build(m.cfg, m, LlamaOnnxExporter.Attention.GQA,
+                LlamaOnnxExporter.Precision.INT8);
+        ai.onnx.proto.OnnxMl.GraphProto g = model.getGraph();
+        // q, k, v, o, gate, up per layer in int8; down_proj stays an fp32 MatMul
+        assertThat(g.getNodeList()).filteredOn(n -> n.getOpType().equals("DynamicQuantizeMatMul"))
+                .hasSize(6 * m.cfg.numLayers()).allSatisfy(n -> assertThat(n.getDomain()).isEqualTo("com.microsoft"));
+        assertThat(g.getInitializerList()).filteredOn(t -> t.getDataType() == ai.onnx.proto.OnnxMl.TensorProto.DataType.INT8.getNumber())
+                .hasSize(6 * m.cfg.numLayers())
+                .allSatisfy(t -> assertThat(t.getRawData().size()).isEqualTo((int) (t.getDims(0) * t.getDims(1))));
+        assertThat(g.getInitializerList()).extracting(ai.onnx.proto.OnnxMl.TensorProto::getName)
+                .anyMatch(n -> n.startsWith("model.layers.0.mlp.down_proj.weight") && !n.contains("int8"));
+        assertThat(model.getMetadataPropsList()).anyMatch(e -> e.getKey().equals(LlamaOnnxExporter.PRECISION_METADATA)
+                && e.getValue().equals("INT8"));
+
+        Path f = LlamaOnnxExporter.export(m.cfg, m, dir.resolve("q.onnx"), LlamaOnnxExporter.Attention.GQA, LlamaOnnxExporter.Precision.INT8);
+        int[] seq = {3, 17, 5, 60, 8, 22, 41, 9};
+        double[][] ref = m.forward(seq);
+        int v = m.cfg.vocabSize();
+        long[] ids = new long[seq.length];
+        for (int i = 0; i < seq.length; i++) {
+            ids[i] = seq[i];
+        }
+        try (OrtEvaluator ev = new OrtEvaluator(f, m.cfg, 0, 1); OrtEvaluator.KvCache empty = ev.emptyCache(1)) {
+            assertThat(ev.precision()).isEqualTo(LlamaOnnxExporter.Precision.INT8);
+            OrtEvaluator.Step s = ev.forward(row(ids), row(range(0, seq.length)), row(ones(seq.length)), empty, seq.length);
+            double worst = 0;
+            double scale = 0;
+            for (int i = 0; i < seq.length; i++) {
+                for (int j = 0; j < v; j++) {
+                    worst = Math.max(worst, Math.abs(s.logits()[i * v + j] - ref[i][j]));
+                    scale = Math.max(scale, Math.abs(ref[i][j]));
+                }
+            }
+            // quantized: off by more than fp32 rounding (the int8 path ran), by a few percent of the logit range at most
+            assertThat(worst).as("max |int8 - float64|").isGreaterThan(TOL).isLessThan(0.05 * scale);
+            s.cache().close();
+        }
+    }
+
+    @Test
     void samplingIsSeededAndIndependentOfBatching(@TempDir Path dir) throws Exception {
         RandomLlama m = new RandomLlama(RandomLlama.config(true), 3);
         List<int[]> prompts = List.of(new int[]{4, 9, 33}, new int[]{12, 1, 7}, new int[]{5});
