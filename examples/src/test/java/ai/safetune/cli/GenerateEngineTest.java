@@ -12,6 +12,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -109,20 +110,35 @@ class GenerateEngineTest {
     }
 
     @Test
+    void int8OnnxEngineGeneratesEveryLine() throws Exception {
+        Path in = tmp.resolve("in.jsonl");
+        Files.write(in, List.of("{\"text\":\"Once upon a time\"}", "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}"));
+        Path out = tmp.resolve("q.jsonl");
+        // (that the int8 graph is what runs is LlamaOnnxExportTest's and EvalCommandTest's to check)
+        run("generate", "--model", shared().resolve("models/tiny-llama").toString(), "--in", in.toString(),
+                "--max-new-tokens", "5", "--greedy", "--engine", "onnx", "--onnx-precision", "int8", "--out", out.toString());
+        assertThat(read(out)).hasSize(2).allSatisfy(l -> assertThat(l.get("generated_ids").size()).isPositive());
+    }
+
+    @Test
     void badEngineAndDequantizeWithOnnxFail() throws Exception {
         Path in = tmp.resolve("in.jsonl");
         Files.write(in, List.of("{\"text\":\"Hi\"}"));
         Path tiny = shared().resolve("models/tiny-llama");
-        for (String[] extra : List.of(new String[]{"--engine", "tensorrt"}, new String[]{"--engine", "onnx", "--dequantize"})) {
+        Map<List<String>, String> cases = new java.util.LinkedHashMap<>();
+        cases.put(List.of("--engine", "tensorrt"), "--engine must be java or onnx");
+        cases.put(List.of("--engine", "onnx", "--dequantize"), "--dequantize applies to --engine java only");
+        cases.put(List.of("--onnx-precision", "int8"), "--onnx-precision applies to --engine onnx only");
+        cases.put(List.of("--engine", "onnx", "--onnx-precision", "fp16"), "--onnx-precision must be fp32 or int8, got 'fp16'");
+        for (Map.Entry<List<String>, String> c : cases.entrySet()) {
             List<String> args = new ArrayList<>(List.of("generate", "--model", tiny.toString(), "--in", in.toString(),
                     "--max-new-tokens", "2", "--greedy", "--out", tmp.resolve("o.jsonl").toString()));
-            args.addAll(List.of(extra));
+            args.addAll(c.getKey());
             CommandLine cl = SafeTuneCli.commandLine();
             StringWriter err = new StringWriter();
             cl.setErr(new PrintWriter(err, true));
-            assertThat(cl.execute(args.toArray(String[]::new))).isEqualTo(1);
-            assertThat(err.toString()).contains(extra[0].equals("--engine") && extra.length == 2 ? "--engine must be java or onnx"
-                    : "--dequantize applies to --engine java only");
+            assertThat(cl.execute(args.toArray(String[]::new))).as(c.getKey().toString()).isEqualTo(1);
+            assertThat(err.toString()).contains(c.getValue());
             assertThat(tmp.resolve("o.jsonl")).doesNotExist();
         }
     }
