@@ -463,11 +463,6 @@ public final class OrtEvaluator implements AutoCloseable {
     // log-probabilities): ~400 MB at 1,024 rows of a 49,152-token vocabulary
     private static final int MAX_TARGET_ROWS = 1024;
 
-    private OrtSession.Result run(long[][] ids, long[][] positions, long[][] mask, KvCache past, long[] rows, long[] targetRows,
-                                  long[] targets, int total, java.util.Set<String> outputs) {
-        return run(session, ids, positions, mask, past, rows, targetRows, targets, NONE, total, outputs);
-    }
-
     private OrtSession.Result run(OrtSession dec, long[][] ids, long[][] positions, long[][] mask, KvCache past, long[] rows, long[] targetRows,
                                   long[] targets, long[] hiddenRows, int total, java.util.Set<String> outputs) {
         int b = ids.length;
@@ -1081,7 +1076,7 @@ public final class OrtEvaluator implements AutoCloseable {
                 // cancelled after an earlier failure
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-                failure = failure != null ? failure : new IllegalStateException("interrupted while scoring", e);
+                failure = failure != null ? failure : new IllegalStateException("interrupted while waiting for the ONNX Runtime worker threads", e);
             } catch (java.util.concurrent.ExecutionException e) {
                 if (failure == null) {
                     failure = e.getCause() instanceof RuntimeException re ? re : new IllegalStateException(e.getCause());
