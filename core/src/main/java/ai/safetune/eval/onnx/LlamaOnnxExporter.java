@@ -717,21 +717,13 @@ public final class LlamaOnnxExporter {
             if (!int8Initializers.contains(t.getName())) {
                 continue;
             }
-            java.nio.FloatBuffer f;
-            if (t.getFloatDataCount() > 0) {
-                float[] a = new float[t.getFloatDataCount()];
-                for (int j = 0; j < a.length; j++) {
-                    a[j] = t.getFloatData(j);
-                }
-                f = java.nio.FloatBuffer.wrap(a);
-            } else {
-                f = t.getRawData().asReadOnlyByteBuffer().order(java.nio.ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
-            }
+            // Tribuo's floatTensor writes little-endian raw_data
+            java.nio.FloatBuffer f = t.getRawData().asReadOnlyByteBuffer().order(java.nio.ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
             byte[] q = new byte[f.remaining()];
             for (int j = 0; j < q.length; j++) {
                 q[j] = (byte) f.get(j);
             }
-            b.setInitializer(i, t.toBuilder().clearFloatData().setDataType(OnnxMl.TensorProto.DataType.INT8.getNumber())
+            b.setInitializer(i, t.toBuilder().setDataType(OnnxMl.TensorProto.DataType.INT8.getNumber())
                     .setRawData(com.google.protobuf.ByteString.copyFrom(q)).build());
         }
         return b.build();

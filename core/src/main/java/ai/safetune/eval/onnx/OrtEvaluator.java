@@ -573,33 +573,29 @@ public final class OrtEvaluator implements AutoCloseable {
             }
             batches.add(idx);
         }
-        OrtSession dec = generationWorkers() ? workerSession() : session;
-        if (dec == session || batches.size() < 2) {
-            int done = 0;
-            for (int[] idx : batches) {
-                Generation[] g = generateBatch(session, prompts, idx, gc, decoder);
-                for (int j = 0; j < idx.length; j++) {
-                    out[idx[j]] = g[j];
-                }
-                done += idx.length;
-                progress.accept(done);
+        // a single batch never loads the one-thread copy
+        OrtSession dec = batches.size() > 1 && generationWorkers() ? workerSession() : session;
+        boolean parallel = dec != session;
+        int[] done = {0};
+        // one batch, on the multi-threaded session or (parallel) a worker thread's one-thread session: ORT runs a
+        // one-thread session's kernels on the calling thread, so concurrent runs share its weights, not a pool
+        java.util.function.Consumer<int[]> runBatch = idx -> {
+            Generation[] g = generateBatch(dec, prompts, idx, gc, decoder);
+            for (int j = 0; j < idx.length; j++) {
+                out[idx[j]] = g[j];
             }
+            synchronized (done) {
+                done[0] += idx.length;
+                progress.accept(done[0]);
+            }
+        };
+        if (!parallel) {
+            batches.forEach(runBatch);
             return List.of(out);
         }
-        // batches on the worker threads, each running its own steps on the one-thread session (ORT runs a
-        // one-thread session's kernels on the calling thread, so concurrent runs share its weights, not a pool)
-        java.util.concurrent.atomic.AtomicInteger done = new java.util.concurrent.atomic.AtomicInteger();
         List<java.util.concurrent.Future<?>> futures = new ArrayList<>();
         for (int[] idx : batches) {
-            futures.add(scorePool.submit(() -> {
-                Generation[] g = generateBatch(dec, prompts, idx, gc, decoder);
-                for (int j = 0; j < idx.length; j++) {
-                    out[idx[j]] = g[j];
-                }
-                synchronized (done) {
-                    progress.accept(done.addAndGet(idx.length));
-                }
-            }));
+            futures.add(scorePool.submit(() -> runBatch.accept(idx)));
         }
         joinAll(futures);
         return List.of(out);
