@@ -70,7 +70,7 @@ ours() {  # ours BUDGET SHAPE WARMUP STEPS ARGS...
   # ST_JAVA_OPTS: extra JVM options, e.g. -Dsafetune.cuda.fusedLora=false for an A/B in the same call
   timeout "$t" .carry/jre/bin/java -Xmx48g ${ST_JAVA_OPTS:-} --add-modules jdk.incubator.vector -cp "$CP" ai.safetune.cuda.LoraTrainBench \
     "${args[@]}" 2>&1 | grep -v "^WARNING" >> "$TRAIN"
-  echo "ours $2 ${*:5} rc=${PIPESTATUS[0]} [$(el)]" | tee -a "$TRAIN"
+  echo "ours $2 ${*:5}${ST_JAVA_OPTS:+ $ST_JAVA_OPTS} rc=${PIPESTATUS[0]} [$(el)]" | tee -a "$TRAIN"
 }
 peft() {  # peft BUDGET SHAPE WARMUP STEPS DTYPE
   local t; t=$(budget "$1"); (( t == 0 )) && { echo "peft $2 $5: skipped, no time left" | tee -a "$TRAIN"; return; }
@@ -79,10 +79,15 @@ peft() {  # peft BUDGET SHAPE WARMUP STEPS DTYPE
   echo "peft $2 $5 rc=${PIPESTATUS[0]} [$(el)]" | tee -a "$TRAIN"
 }
 if [[ "${ST_PLAN:-full}" == mfu ]]; then
-  # ST_PLAN=mfu: the 1B shape at batch 4, 8 and 16 (the issue fixes the sequence length, not the batch), each next
-  # to PEFT at the same batch. A line through this session's H200 steps (39.4 ms at b4, 69.5 ms at b8: ~9 ms fixed
-  # + 14.7 µs per token) predicts ~130 ms = ~52% MFU at b16; not yet measured
-  for b in 4 8 16; do
+  # ST_PLAN=mfu: the 1B shape at batch 8, 4 and 16 (the issue fixes the sequence length, not the batch), each next
+  # to PEFT at the same batch, and each twice: the default, and with the bf16 copies of the RMSNorm/SwiGLU outputs
+  # (-Dsafetune.cuda.bf16Copies=true: the frozen GEMMs skip 8 of their 14 input casts per layer; same bits, so the
+  # two runs' final losses must agree). A line through the H200 steps of GPU session 3 (39.4 ms at b4, 69.5 ms at
+  # b8: ~9 ms fixed + 14.7 µs per token) predicts ~130 ms = ~52% MFU at b16. Batch 8 first: 48.6% so far.
+  # Run with timeout_s=600 and ST_LIMIT=560.
+  COPIES=-Dsafetune.cuda.bf16Copies=true
+  for b in 8 4 16; do
+    ST_BATCH=$b ST_JAVA_OPTS=$COPIES ours 60 llama-1b 2 8 --precision bf16 --optimizer device
     ST_BATCH=$b ours 60 llama-1b 2 8 --precision bf16 --optimizer device
     ST_BATCH=$b peft 70 llama-1b 3 10 bf16
   done

@@ -112,10 +112,20 @@ ST_API int st_lora_linear_backward(st_ctx *ctx, float *dx, float *du, float *dA,
  * term computed first) in the GEMM's epilogue. */
 ST_API int st_matmul_forward_bf16(st_ctx *ctx, float *y, const float *x, const void *W, int wtype, int N, int in,
                                   int out, int accumulate);
+/* The two frozen products on activations already in bf16 (xb [N,in], dyb [N,out]: a copy written by
+ * st_rmsnorm_forward_bf16 / st_swiglu_*_bf16, or one cast shared by the layers that read the same input), ST_PREC_BF16
+ * only: the same cuBLAS product as st_matmul_forward_bf16 / st_matmul_backward_bf16 without their cast pass. */
+ST_API int st_matmul_forward_bf16_act(st_ctx *ctx, float *y, const uint16_t *xb, const void *W, int wtype, int N,
+                                      int in, int out, int accumulate);
+ST_API int st_matmul_backward_bf16_act(st_ctx *ctx, float *dx, const uint16_t *dyb, const void *W, int wtype, int N,
+                                       int in, int out, int accumulate);
 
 /* ---- RMSNorm (rmsnorm.cu): y = x * rstd * w, rstd = 1/sqrt(mean(x²)+eps); x,y [N,C], rstd [N] saved.
  *      backward: dx [N,C]; dw (+)= sum_n dy*x*rstd if dw != NULL (accumulates) ---- */
 ST_API int st_rmsnorm_forward(st_ctx *ctx, float *y, float *rstd, const float *x, const float *w, int N, int C, float eps);
+/* The same, also writing yb [N,C] = bf16(y) (round to nearest even, bit for bit what st_cast_f32_to_bf16 of y gives). */
+ST_API int st_rmsnorm_forward_bf16(st_ctx *ctx, float *y, uint16_t *yb, float *rstd, const float *x, const float *w,
+                                   int N, int C, float eps);
 ST_API int st_rmsnorm_backward(st_ctx *ctx, float *dx, float *dw, const float *dy, const float *x, const float *w,
                         const float *rstd, int N, int C);
 /* The same, adding to dx (the residual stream's gradient) instead of writing it; dx must not alias x or dy. */
@@ -165,6 +175,11 @@ ST_API int st_logsumexp(st_ctx *ctx, float *out, const float *x, int N, int V);
 /* ---- SwiGLU (swiglu.cu): h = silu(gate) * up, all [N,C] ---- */
 ST_API int st_swiglu_forward(st_ctx *ctx, float *h, const float *gate, const float *up, int64_t n);
 ST_API int st_swiglu_backward(st_ctx *ctx, float *dgate, float *dup, const float *dh, const float *gate, const float *up, int64_t n);
+/* The same, also writing bf16 copies of the outputs (hb = bf16(h); dgb, dub = bf16(dgate), bf16(dup); round to nearest
+ * even, bit for bit what st_cast_f32_to_bf16 gives) for the frozen GEMMs that read them next. */
+ST_API int st_swiglu_forward_bf16(st_ctx *ctx, float *h, uint16_t *hb, const float *gate, const float *up, int64_t n);
+ST_API int st_swiglu_backward_bf16(st_ctx *ctx, float *dgate, float *dup, uint16_t *dgb, uint16_t *dub, const float *dh,
+                                   const float *gate, const float *up, int64_t n);
 
 /* ---- cross-entropy fused with softmax and the response mask (cross_entropy.cu): logits [N,V],
  *      targets [N] int32 (< 0: ignored), mask [N] uint8 or NULL (0: ignored).

@@ -400,6 +400,32 @@ extern "C" int st_matmul_forward_bf16(st_ctx *ctx, float *y, const float *x, con
   return frozen_bf16("st_matmul_forward_bf16", ctx, y, x, W, wtype, N, in, out, false, accumulate);
 }
 
+// The same two products on activations already in bf16 (a copy a producer wrote, or one cast made once for several
+// layers reading the same input): only W goes through the workspace, and only when it is quantized.
+static int frozen_bf16_act(const char *op, st_ctx *ctx, float *out_, const uint16_t *actb, const void *W, int wtype,
+                           int N, int in, int out, bool backward, int accumulate) {
+  int rc = check_lora(op, ctx, W, wtype, N, in, out, 0, ST_PREC_BF16);
+  if (rc) return rc;
+  ST_CHECK(op, out_ && actb, "NULL buffer");
+  uint16_t *unused;
+  void *wb_at;
+  if ((rc = bf16_workspace(op, ctx, 0, wtype, out, in, 0, &unused, &wb_at, nullptr))) return rc;
+  const uint16_t *Wb;
+  if ((rc = weight_bf16(ctx, op, W, wtype, out, in, wb_at, &Wb))) return rc;
+  return st_matmul_bf16(ctx, out_, 0, actb, Wb, N, backward ? in : out, backward ? out : in, 0, backward ? 0 : 1, 1.0f,
+                        accumulate ? 1.0f : 0.0f);
+}
+
+extern "C" int st_matmul_forward_bf16_act(st_ctx *ctx, float *y, const uint16_t *xb, const void *W, int wtype, int N,
+                                          int in, int out, int accumulate) {
+  return frozen_bf16_act("st_matmul_forward_bf16_act", ctx, y, xb, W, wtype, N, in, out, false, accumulate);
+}
+
+extern "C" int st_matmul_backward_bf16_act(st_ctx *ctx, float *dx, const uint16_t *dyb, const void *W, int wtype,
+                                           int N, int in, int out, int accumulate) {
+  return frozen_bf16_act("st_matmul_backward_bf16_act", ctx, dx, dyb, W, wtype, N, in, out, true, accumulate);
+}
+
 // ---------------------------------------------------------------------------------------------------
 // The bf16 LoRA layer with fp32 rank-r kernels (r in {8, 16, 32, 64}). Measured on an H200 (ncu, one 1B step):
 // cuBLAS ran the skinny products as TF32 CUTLASS kernels plus split-K reductions, 9.4 ms of a 39 ms step for

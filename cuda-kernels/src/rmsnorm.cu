@@ -3,14 +3,22 @@
 #include "common.cuh"
 #include "reduce.cuh"
 
-__global__ void rmsnorm_forward_kernel(float *y, float *rstd, const float *x, const float *w, int C, float eps) {
+// yb (may be NULL): the bf16 copy of y (round to nearest even, as st_cast_f32_to_bf16) that the next frozen
+// GEMM reads, written here instead of by a separate cast pass over y
+__global__ void rmsnorm_forward_kernel(float *y, __nv_bfloat16 *yb, float *rstd, const float *x, const float *w, int C,
+                                       float eps) {
   const float *xr = x + (int64_t)blockIdx.x * C;
   float *yr = y + (int64_t)blockIdx.x * C;
   float ss = 0.0f;
   for (int c = threadIdx.x; c < C; c += blockDim.x) ss += xr[c] * xr[c];
   ss = block_sum(ss);
   float r = rsqrtf(ss / C + eps);
-  for (int c = threadIdx.x; c < C; c += blockDim.x) yr[c] = xr[c] * r * w[c];
+  __nv_bfloat16 *ybr = yb ? yb + (int64_t)blockIdx.x * C : nullptr;
+  for (int c = threadIdx.x; c < C; c += blockDim.x) {
+    float v = xr[c] * r * w[c];
+    yr[c] = v;
+    if (ybr) ybr[c] = __float2bfloat16_rn(v);
+  }
   if (threadIdx.x == 0) rstd[blockIdx.x] = r;
 }
 
@@ -38,7 +46,18 @@ extern "C" int st_rmsnorm_forward(st_ctx *ctx, float *y, float *rstd, const floa
   ST_CTX(op);
   ST_CHECK(op, y && rstd && x && w && N >= 0 && C > 0, "bad arguments N=%d C=%d", N, C);
   if (N == 0) return ST_OK;
-  rmsnorm_forward_kernel<<<N, 256, 0, ctx->stream>>>(y, rstd, x, w, C, eps);
+  rmsnorm_forward_kernel<<<N, 256, 0, ctx->stream>>>(y, nullptr, rstd, x, w, C, eps);
+  ST_LAUNCHED(op);
+  return ST_OK;
+}
+
+extern "C" int st_rmsnorm_forward_bf16(st_ctx *ctx, float *y, uint16_t *yb, float *rstd, const float *x, const float *w,
+                                       int N, int C, float eps) {
+  const char *op = "st_rmsnorm_forward_bf16";
+  ST_CTX(op);
+  ST_CHECK(op, y && yb && rstd && x && w && N >= 0 && C > 0, "bad arguments N=%d C=%d", N, C);
+  if (N == 0) return ST_OK;
+  rmsnorm_forward_kernel<<<N, 256, 0, ctx->stream>>>(y, (__nv_bfloat16 *)yb, rstd, x, w, C, eps);
   ST_LAUNCHED(op);
   return ST_OK;
 }

@@ -104,6 +104,13 @@ static std::vector<uint16_t> to_bf16(const std::vector<float> &v) {
   return o;
 }
 
+// bf16 bits as floats, for compare(); the poison pattern 0xFFFF is a NaN, so an unwritten element fails
+static std::vector<float> bf16_floats(const std::vector<uint16_t> &b) {
+  std::vector<float> f(b.size());
+  for (size_t i = 0; i < b.size(); i++) f[i] = st_ref_bf16_to_f32(b[i]);
+  return f;
+}
+
 // st_sgemm (cuBLAS fp32, the LoRA products): every transpose pair, beta 0 and 1, against a double-precision loop
 static void test_sgemm() {
   struct Sh { int M, N, K; } shapes[] = {{200, 16, 320}, {16, 320, 200}, {200, 136, 16}};
@@ -301,6 +308,30 @@ static void test_frozen_matmul() {
     }
 }
 
+// The frozen products on bf16 activations (st_matmul_*_bf16_act) are the cuBLAS path's products without its cast:
+// given bf16(x) and bf16(dy), the same numbers bit for bit as st_matmul_forward_bf16 / st_matmul_backward_bf16,
+// with and without accumulation, for every weight type (the quantized ones expanded in the workspace)
+static void test_frozen_matmul_bf16_act() {
+  int N = 130, in = 320, out = 100;
+  for (int wt = 0; wt < 4; wt++)
+    for (int acc = 0; acc < 2; acc++) {
+      auto x = rnd((size_t)N * in), wf = rnd((size_t)out * in, -0.05f, 0.05f), dy = rnd((size_t)N * out);
+      auto y0 = rnd((size_t)N * out), dx0 = rnd((size_t)N * in);
+      std::vector<uint8_t> W(st_weight_bytes(wt, out, in));
+      st_ref_quantize(W.data(), wf.data(), wt, out, in);
+      Buf dx(x), dW(W), ddy(dy), xb(to_bf16(x)), dyb(to_bf16(dy));
+      Buf y1(y0), y2(y0), g1(dx0), g2(dx0);
+      if (!acc) { y1.poison(); y2.poison(); g1.poison(); g2.poison(); }
+      CK(st_matmul_forward_bf16(ctx, y1.f(), dx.f(), dW.p, wt, N, in, out, acc));
+      CK(st_matmul_forward_bf16_act(ctx, y2.f(), xb.as<uint16_t>(), dW.p, wt, N, in, out, acc));
+      CK(st_matmul_backward_bf16(ctx, g1.f(), ddy.f(), dW.p, wt, N, in, out, acc));
+      CK(st_matmul_backward_bf16_act(ctx, g2.f(), dyb.as<uint16_t>(), dW.p, wt, N, in, out, acc));
+      std::string c = std::string(wname(wt)) + (acc ? " accumulate" : "");
+      compare("st_matmul_forward_bf16_act", "= cast path, " + c, y2.down<float>(), y1.down<float>(), 0, 0);
+      compare("st_matmul_backward_bf16_act", "= cast path, " + c, g2.down<float>(), g1.down<float>(), 0, 0);
+    }
+}
+
 static void test_rmsnorm() {
   int N = 133, C = 576;
   auto x = rnd((size_t)N * C, -3, 3), w = rnd(C, 0.5f, 1.5f), dy = rnd((size_t)N * C);
@@ -322,6 +353,15 @@ static void test_rmsnorm() {
   std::vector<float> radd(base);
   for (size_t i = 0; i < radd.size(); i++) radd[i] += rdx[i];
   compare("st_rmsnorm_backward_add", "dx += (N133 C576)", acc.down<float>(), radd, 1e-5, 1e-4);
+  // the form that also writes bf16(y): y bit for bit the plain kernel's, yb bit for bit the cast of that y
+  Buf y2((size_t)N * C * 4), yb((size_t)N * C * 2), rs2((size_t)N * 4), cb((size_t)N * C * 2);
+  y2.poison(); yb.poison(); rs2.poison(); cb.poison();
+  CK(st_rmsnorm_forward_bf16(ctx, y2.f(), yb.as<uint16_t>(), rs2.f(), dx_.f(), dw_.f(), N, C, 1e-5f));
+  CK(st_cast_f32_to_bf16(ctx, cb.as<uint16_t>(), y.f(), (int64_t)N * C));
+  compare("st_rmsnorm_forward_bf16", "y = plain kernel's", y2.down<float>(), y.down<float>(), 0, 0);
+  compare("st_rmsnorm_forward_bf16", "rstd = plain kernel's", rs2.down<float>(), rs.down<float>(), 0, 0);
+  compare("st_rmsnorm_forward_bf16", "yb = cast of y", bf16_floats(yb.down<uint16_t>()), bf16_floats(cb.down<uint16_t>()),
+          0, 0);
 }
 
 static void test_rope() {
@@ -467,6 +507,33 @@ static void test_swiglu() {
   compare("st_swiglu_forward", "h (unaligned)", tail(h.down<float>()), tail(rh), 1e-6, 1e-5);
   compare("st_swiglu_backward", "dgate (unaligned)", tail(dg.down<float>()), tail(rdg), 1e-6, 1e-5);
   compare("st_swiglu_backward", "dup (unaligned)", tail(du.down<float>()), tail(rdu), 1e-6, 1e-5);
+  // the forms that also write bf16 copies: the fp32 outputs bit for bit the plain kernels', the copies bit for bit
+  // the casts of them; aligned (four at a time) and one element off (a bf16 pointer 2 bytes off: one at a time)
+  for (int off = 0; off < 2; off++) {
+    int64_t m = (int64_t)n - off;
+    Buf h2(n * 4), g2(n * 4), u2(n * 4), hb(n * 2), gb(n * 2), ub(n * 2), c1(n * 2), c2(n * 2), c3(n * 2);
+    h.poison(); dg.poison(); du.poison();
+    h2.poison(); g2.poison(); u2.poison(); hb.poison(); gb.poison(); ub.poison(); c1.poison(); c2.poison(); c3.poison();
+    CK(st_swiglu_forward(ctx, h.f() + off, dg_.f() + off, du_.f() + off, m));
+    CK(st_swiglu_backward(ctx, dg.f() + off, du.f() + off, ddh.f() + off, dg_.f() + off, du_.f() + off, m));
+    CK(st_swiglu_forward_bf16(ctx, h2.f() + off, hb.as<uint16_t>() + off, dg_.f() + off, du_.f() + off, m));
+    CK(st_swiglu_backward_bf16(ctx, g2.f() + off, u2.f() + off, gb.as<uint16_t>() + off, ub.as<uint16_t>() + off,
+                               ddh.f() + off, dg_.f() + off, du_.f() + off, m));
+    CK(st_cast_f32_to_bf16(ctx, c1.as<uint16_t>() + off, h.f() + off, m));
+    CK(st_cast_f32_to_bf16(ctx, c2.as<uint16_t>() + off, dg.f() + off, m));
+    CK(st_cast_f32_to_bf16(ctx, c3.as<uint16_t>() + off, du.f() + off, m));
+    auto from = [off](std::vector<float> v) { return std::vector<float>(v.begin() + off, v.end()); };
+    std::string w = off ? " (unaligned)" : "";
+    compare("st_swiglu_forward_bf16", "h = plain kernel's" + w, from(h2.down<float>()), from(h.down<float>()), 0, 0);
+    compare("st_swiglu_forward_bf16", "hb = cast of h" + w, from(bf16_floats(hb.down<uint16_t>())),
+            from(bf16_floats(c1.down<uint16_t>())), 0, 0);
+    compare("st_swiglu_backward_bf16", "dgate = plain kernel's" + w, from(g2.down<float>()), from(dg.down<float>()), 0, 0);
+    compare("st_swiglu_backward_bf16", "dup = plain kernel's" + w, from(u2.down<float>()), from(du.down<float>()), 0, 0);
+    compare("st_swiglu_backward_bf16", "dgb = cast of dgate" + w, from(bf16_floats(gb.down<uint16_t>())),
+            from(bf16_floats(c2.down<uint16_t>())), 0, 0);
+    compare("st_swiglu_backward_bf16", "dub = cast of dup" + w, from(bf16_floats(ub.down<uint16_t>())),
+            from(bf16_floats(c3.down<uint16_t>())), 0, 0);
+  }
 }
 
 static void test_cross_entropy() {
@@ -561,6 +628,7 @@ int main(int argc, char **argv) {
   test_lora();
   test_lora_linear();
   test_frozen_matmul();
+  test_frozen_matmul_bf16_act();
   test_rmsnorm();
   test_rope();
   test_attention();

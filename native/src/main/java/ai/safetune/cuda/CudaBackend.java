@@ -17,6 +17,7 @@ import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.function.LongConsumer;
 
 import static ai.safetune.cuda.SafeTuneKernels.*;
 
@@ -43,6 +44,15 @@ public final class CudaBackend implements Backend {
     /** The fused LoRA layer order of {@link #loraLinear}; a system property turns it off for A/B runs. */
     private static final boolean FUSED_LORA = !"false".equals(System.getProperty("safetune.cuda.fusedLora"));
     private boolean exactRankProducts = Boolean.getBoolean("safetune.cuda.rankKernels");
+    /**
+     * bf16 precision: RMSNorm and SwiGLU (forward and backward) also write a bf16 copy of their output, and the
+     * frozen GEMM that reads that tensor next takes the copy instead of casting it again (the same bits: both round
+     * to nearest even). Opt-in with {@code -Dsafetune.cuda.bf16Copies=true} until measured on a GPU.
+     */
+    private boolean bf16Copies = Boolean.getBoolean("safetune.cuda.bf16Copies");
+    private final Bf16Copies<CudaTensor> copies = new Bf16Copies<>(4, CudaTensor::close);
+    /** Above 0 inside an op that reports its own writes to {@link #copies}, so {@link #ptr} leaves them alone. */
+    private int tracked;
     private final st_ctx ctx = new st_ctx();
     private final String deviceName;
     private final Map<Long, ArrayDeque<Long>> pool = new HashMap<>();
@@ -81,11 +91,34 @@ public final class CudaBackend implements Backend {
         return "cuda";
     }
 
+    /** Turns the bf16 copies of RMSNorm/SwiGLU outputs on or off for this backend (tests, A/B runs). */
+    void bf16Copies(boolean on) {
+        copies.clear();
+        bf16Copies = on;
+    }
+
+    /** Whether the bf16 copies are in effect (bf16 precision, turned on, not the exact rank-r kernels). */
+    boolean bf16CopiesOn() {
+        return copying();
+    }
+
+    /** How many bf16 copies are held now (tests). */
+    int bf16CopiesHeld() {
+        return copies.size();
+    }
+
+    /** Whether the ops write bf16 copies of their outputs for the frozen GEMMs that read them next. */
+    private boolean copying() {
+        // the exact rank-r kernels cast the frozen GEMM's input in their own pass over it
+        return bf16Copies && precision == CudaPrecision.BF16 && !exactRankProducts;
+    }
+
     @Override
     public String description() {
         return "CUDA on " + deviceName + ", one stream; precision " + precision.id() + ": " + precision.description()
                 + (precision.bf16() ? "; attention bf16 tensor cores; LoRA products TF32"
-                        : "; attention and LoRA products fp32") + "; norms, loss and AdamW in fp32";
+                        : "; attention and LoRA products fp32") + "; norms, loss and AdamW in fp32"
+                + (copying() ? "; bf16 copies of norm/SwiGLU outputs feed the frozen GEMMs" : "");
     }
 
     /** The arithmetic of the frozen matmuls. */
@@ -136,6 +169,7 @@ public final class CudaBackend implements Backend {
     }
 
     void release(CudaTensor t, long ptr) {
+        copies.written(ptr, t.capacityBytes());  // a copy of what this buffer held is stale once it is reused
         if (live.remove(t) != null && !closed) {
             pool.computeIfAbsent(t.capacityBytes(), k -> new ArrayDeque<>()).push(ptr);
         }
@@ -266,6 +300,18 @@ public final class CudaBackend implements Backend {
     @Override
     public void matmul(Tensor out, Tensor x, WeightHandle w, int n) {
         CudaWeight cw = weight(w, "matmul");
+        CudaTensor xb = copying() && cw.cols() % 32 == 0 ? copyOf(x, (long) n * cw.cols()) : null;
+        if (xb != null) {
+            tracked(() -> {
+                long o = ptr(out, "matmul", "out", n * cw.rows());
+                ptr(x, "matmul", "x", n * cw.cols());
+                long xbp = xb.ptr();
+                copies.written(o, 4L * n * cw.rows());
+                check(st_matmul_forward_bf16_act(ctx, o, xbp, cw.ptr(), cw.wtype(), n, cw.cols(), cw.rows(), 0),
+                        "matmul");
+            });
+            return;
+        }
         long o = ptr(out, "matmul", "out", n * cw.rows());
         long xs = ptr(x, "matmul", "x", n * cw.cols());
         if (n == 0) {
@@ -315,6 +361,23 @@ public final class CudaBackend implements Backend {
             Backend.super.loraLinear(out, u, x, xl, w, a, b, n, r, scale);
             return;
         }
+        CudaTensor xb = copying() ? copyOf(x, (long) n * cw.cols()) : null;
+        if (xb != null) {
+            // the same products in the same order; the frozen GEMM reads the bf16 copy a producer wrote
+            tracked(() -> {
+                long o = ptr(out, "loraLinear", "out", n * cw.rows());
+                ptr(x, "loraLinear", "x", n * cw.cols());
+                ptr(xl, "loraLinear", "xl", n * cw.cols());
+                long xbp = xb.ptr();
+                copies.written(o, 4L * n * cw.rows());
+                copies.written(ptr(u, "loraLinear", "u", n * r), 4L * n * r);
+                matmul(u, xl, a, n, r, cw.cols(), 1f, false);
+                matmul(out, u, b, n, cw.rows(), r, scale, false);
+                check(st_matmul_forward_bf16_act(ctx, o, xbp, cw.ptr(), cw.wtype(), n, cw.cols(), cw.rows(), 1),
+                        "loraLinear");
+            });
+            return;
+        }
         long o = ptr(out, "loraLinear", "out", n * cw.rows());
         long xs = ptr(x, "loraLinear", "x", n * cw.cols());
         if (n == 0) {
@@ -341,6 +404,25 @@ public final class CudaBackend implements Backend {
         CudaWeight cw = weight(w, "loraLinearBackward");
         if (!fusedLora(cw, r)) {
             Backend.super.loraLinearBackward(dx, du, dA, dB, dout, x, u, w, a, b, n, r, scale, accumulate);
+            return;
+        }
+        CudaTensor gb = copying() ? copyOf(dout, (long) n * cw.rows()) : null;
+        if (gb != null) {
+            // the same products in the same order; the frozen GEMM reads the bf16 copy of dout a producer wrote
+            tracked(() -> {
+                long d = ptr(dx, "loraLinearBackward", "dx", n * cw.cols());
+                ptr(dout, "loraLinearBackward", "dout", n * cw.rows());
+                ptr(x, "loraLinearBackward", "x", n * cw.cols());
+                long gbp = gb.ptr();
+                copies.written(d, 4L * n * cw.cols());
+                copies.written(ptr(du, "loraLinearBackward", "du", n * r), 4L * n * r);
+                copies.written(ptr(dA, "loraLinearBackward", "dA", r * cw.cols()), 4L * r * cw.cols());
+                copies.written(ptr(dB, "loraLinearBackward", "dB", cw.rows() * r), 4L * cw.rows() * r);
+                matmulBackward(du, dB, dout, u, b, n, cw.rows(), r, scale, false);
+                matmulBackward(dx, dA, du, x, a, n, r, cw.cols(), 1f, accumulate);
+                check(st_matmul_backward_bf16_act(ctx, d, gbp, cw.ptr(), cw.wtype(), n, cw.cols(), cw.rows(), 1),
+                        "loraLinearBackward");
+            });
             return;
         }
         long d = ptr(dx, "loraLinearBackward", "dx", n * cw.cols());
@@ -377,6 +459,7 @@ public final class CudaBackend implements Backend {
 
     /** Turns the exact fp32 rank-r kernels of the bf16 LoRA layer on or off for this backend (tests, A/B runs). */
     void exactRankProducts(boolean on) {
+        copies.clear();
         exactRankProducts = on;
     }
 
@@ -387,6 +470,28 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void rmsnorm(Tensor out, Tensor rstd, Tensor x, Tensor weight, int n, int dim, float eps) {
+        if (copying()) {
+            // reports its writes, so the copies of other tensors (dgate/dup in the backward) survive it; a norm
+            // whose rstd is not kept is a recomputation in the backward feeding only the fp32 rank-r products: no copy
+            tracked(() -> {
+                long o = ptr(out, "rmsnorm", "out", n * dim);
+                long xs = ptr(x, "rmsnorm", "x", n * dim);
+                long w = ptr(weight, "rmsnorm", "weight", dim);
+                long r = rstd == null ? scratch(S_STATS, n, "rmsnorm") : ptr(rstd, "rmsnorm", "rstd", n);
+                if (n == 0) {
+                    return;
+                }
+                copies.written(r, 4L * n);
+                if (rstd == null) {
+                    copies.written(o, 4L * n * dim);
+                    check(st_rmsnorm_forward(ctx, o, r, xs, w, n, dim, eps), "rmsnorm");
+                    return;
+                }
+                produce(o, (long) n * dim, "rmsnorm",
+                        yb -> check(st_rmsnorm_forward_bf16(ctx, o, yb, r, xs, w, n, dim, eps), "rmsnorm"));
+            });
+            return;
+        }
         long o = ptr(out, "rmsnorm", "out", n * dim);
         long xs = ptr(x, "rmsnorm", "x", n * dim);
         long w = ptr(weight, "rmsnorm", "weight", dim);
@@ -454,6 +559,15 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void swiglu(Tensor out, Tensor gate, Tensor up, int n) {
+        if (copying() && n > 0) {
+            tracked(() -> {
+                long o = ptr(out, "swiglu", "out", n);
+                long g = ptr(gate, "swiglu", "gate", n);
+                long u = ptr(up, "swiglu", "up", n);
+                produce(o, n, "swiglu", hb -> check(st_swiglu_forward_bf16(ctx, o, hb, g, u, n), "swiglu"));
+            });
+            return;
+        }
         long o = ptr(out, "swiglu", "out", n);
         long g = ptr(gate, "swiglu", "gate", n);
         long u = ptr(up, "swiglu", "up", n);
@@ -516,6 +630,18 @@ public final class CudaBackend implements Backend {
         CudaWeight cw = weight(w, "matmulBackward");
         int out = cw.rows();
         int in = cw.cols();
+        CudaTensor gb = copying() && in % 32 == 0 ? copyOf(dout, (long) n * out) : null;
+        if (gb != null) {
+            tracked(() -> {
+                long d = ptr(dx, "matmulBackward", "dx", n * in);
+                ptr(dout, "matmulBackward", "dout", n * out);
+                long gbp = gb.ptr();
+                copies.written(d, 4L * n * in);
+                check(st_matmul_backward_bf16_act(ctx, d, gbp, cw.ptr(), cw.wtype(), n, in, out, accumulate ? 1 : 0),
+                        "matmulBackward");
+            });
+            return;
+        }
         long d = ptr(dx, "matmulBackward", "dx", n * in);
         long g = ptr(dout, "matmulBackward", "dout", n * out);
         if (n == 0) {
@@ -642,6 +768,35 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void swigluBackward(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up, int n) {
+        if (copying() && n > 0 && dgate != dup) {
+            tracked(() -> {
+                long dg = ptr(dgate, "swigluBackward", "dgate", n);
+                long du = ptr(dup, "swigluBackward", "dup", n);
+                long g = ptr(dout, "swigluBackward", "dout", n);
+                long gs = ptr(gate, "swigluBackward", "gate", n);
+                long us = ptr(up, "swigluBackward", "up", n);
+                copies.written(dg, 4L * n);
+                copies.written(du, 4L * n);
+                CudaTensor dgb = rawAllocate((n + 1) / 2, "swigluBackward");
+                CudaTensor dub;
+                try {
+                    dub = rawAllocate((n + 1) / 2, "swigluBackward");
+                } catch (RuntimeException e) {
+                    dgb.close();
+                    throw e;
+                }
+                try {
+                    check(st_swiglu_backward_bf16(ctx, dg, du, dgb.ptr(), dub.ptr(), g, gs, us, n), "swigluBackward");
+                } catch (RuntimeException e) {
+                    dgb.close();
+                    dub.close();
+                    throw e;
+                }
+                copies.put(dg, n, dgb);
+                copies.put(du, n, dub);
+            });
+            return;
+        }
         check(st_swiglu_backward(ctx, ptr(dgate, "swigluBackward", "dgate", n), ptr(dup, "swigluBackward", "dup", n),
                 ptr(dout, "swigluBackward", "dout", n), ptr(gate, "swigluBackward", "gate", n),
                 ptr(up, "swigluBackward", "up", n), n), "swigluBackward");
@@ -782,6 +937,7 @@ public final class CudaBackend implements Backend {
         if (closed) {
             return;
         }
+        copies.clear();
         closed = true;
         // free what is still allocated (tensors the caller did not close), the pool, and the context
         for (CudaTensor t : live.keySet().toArray(new CudaTensor[0])) {
@@ -799,6 +955,41 @@ public final class CudaBackend implements Backend {
 
     // ---- helpers -----------------------------------------------------------------------------------
 
+    /** Runs an op that reports its own writes to {@link #copies}: its tensor lookups leave the copies in place. */
+    private void tracked(Runnable op) {
+        tracked++;
+        try {
+            op.run();
+        } catch (RuntimeException | Error e) {
+            copies.clear();  // a failed op may have written part of anything it was given
+            throw e;
+        } finally {
+            tracked--;
+        }
+    }
+
+    /**
+     * The valid bf16 copy of at least {@code elements} (> 0) floats of {@code t}, or null (also for a foreign tensor
+     * and for no elements: the ops' own paths check and skip those).
+     */
+    private CudaTensor copyOf(Tensor t, long elements) {
+        return elements > 0 && t instanceof CudaTensor c && t.backend() == this && !closed
+                ? copies.find(c.ptr(), elements) : null;
+    }
+
+    /** A producer's step: a bf16 buffer for {@code elements} values, the kernel writing it, the copy recorded. */
+    private void produce(long source, long elements, String op, LongConsumer kernel) {
+        copies.written(source, 4 * elements);
+        CudaTensor copy = rawAllocate((int) ((elements + 1) / 2), op);
+        try {
+            kernel.accept(copy.ptr());
+        } catch (RuntimeException e) {
+            copy.close();
+            throw e;
+        }
+        copies.put(source, elements, copy);
+    }
+
     private void checkOpen() {
         if (closed) {
             throw new IllegalStateException("cuda backend used after close");
@@ -811,7 +1002,15 @@ public final class CudaBackend implements Backend {
         }
     }
 
+    /**
+     * The device address of an op's tensor argument. Every op resolves its tensors here, so an op that does not
+     * report its writes to {@link #copies} (outside {@link #tracked} ops) drops the bf16 copies: one of them may be
+     * of a tensor it writes.
+     */
     private long ptr(Tensor t, String op, String arg, int needed) {
+        if (tracked == 0) {
+            copies.clear();
+        }
         checkOpen();
         if (t == null) {
             throw new IllegalArgumentException(op + ": " + arg + " is null");

@@ -95,6 +95,9 @@ public final class SafeTuneKernels {
     public static native int st_cast_bf16_to_f32(st_ctx ctx, @Cast("float*") long out, @Cast("const uint16_t*") long in,
                                                  @Cast("int64_t") long n);
 
+    public static native int st_cast_f32_to_bf16(st_ctx ctx, @Cast("uint16_t*") long out, @Cast("const float*") long in,
+                                                 @Cast("int64_t") long n);
+
     public static native int st_add(st_ctx ctx, @Cast("float*") long out, @Cast("const float*") long a,
                                     @Cast("const float*") long b, long n);
 
@@ -121,6 +124,18 @@ public final class SafeTuneKernels {
     public static native int st_matmul_backward_bf16(st_ctx ctx, @Cast("float*") long dx,
                                                      @Cast("const float*") long dy, @Cast("const void*") long w,
                                                      int wtype, int n, int in, int out, int accumulate);
+
+    public static native int st_matmul_forward_bf16_act(st_ctx ctx, @Cast("float*") long y,
+                                                        @Cast("const uint16_t*") long xb, @Cast("const void*") long w,
+                                                        int wtype, int n, int in, int out, int accumulate);
+
+    public static native int st_matmul_backward_bf16_act(st_ctx ctx, @Cast("float*") long dx,
+                                                         @Cast("const uint16_t*") long dyb, @Cast("const void*") long w,
+                                                         int wtype, int n, int in, int out, int accumulate);
+
+    public static native int st_rmsnorm_forward_bf16(st_ctx ctx, @Cast("float*") long y, @Cast("uint16_t*") long yb,
+                                                     @Cast("float*") long rstd, @Cast("const float*") long x,
+                                                     @Cast("const float*") long w, int n, int c, float eps);
 
     public static native int st_lora_linear_supported(int in, int out, int r);
 
@@ -202,6 +217,15 @@ public final class SafeTuneKernels {
     public static native int st_swiglu_backward(st_ctx ctx, @Cast("float*") long dgate, @Cast("float*") long dup,
                                                 @Cast("const float*") long dh, @Cast("const float*") long gate,
                                                 @Cast("const float*") long up, long n);
+
+    public static native int st_swiglu_forward_bf16(st_ctx ctx, @Cast("float*") long h, @Cast("uint16_t*") long hb,
+                                                    @Cast("const float*") long gate, @Cast("const float*") long up,
+                                                    long n);
+
+    public static native int st_swiglu_backward_bf16(st_ctx ctx, @Cast("float*") long dgate, @Cast("float*") long dup,
+                                                     @Cast("uint16_t*") long dgb, @Cast("uint16_t*") long dub,
+                                                     @Cast("const float*") long dh, @Cast("const float*") long gate,
+                                                     @Cast("const float*") long up, long n);
 
     public static native int st_softmax_forward(st_ctx ctx, @Cast("float*") long out, @Cast("const float*") long x, int n,
                                                 int v);

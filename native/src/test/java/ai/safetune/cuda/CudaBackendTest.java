@@ -531,6 +531,98 @@ class CudaBackendTest {
         }
     }
 
+    /**
+     * The bf16 copies of RMSNorm/SwiGLU outputs ({@code -Dsafetune.cuda.bf16Copies}): a layer's worth of producers and
+     * consumers gives the same bits with and without them, a copy is dropped when its source is written (by the
+     * host, by an untracked op, or by a consumer's output), and copies of other tensors survive the tracked ops.
+     */
+    @Test
+    void bf16CopiesGiveTheCastPathsBitsAndDropWhenTheSourceChanges() {
+        needGpu();
+        int n = 67;
+        int c = 256;
+        int f = 384;
+        int kv = 64;
+        int r = 16;
+        float s = 2f;
+        float[] x = random(n * c, -2, 2);
+        float[] norm = random(c, 0.5f, 1.5f);
+        float[] gate = random(n * f, -4, 4);
+        float[] up = random(n * f, -2, 2);
+        float[] dact = random(n * f, -1, 1);
+        FloatWeight wq = new FloatWeight("q", c, c, random(c * c, -1f / 16, 1f / 16));
+        FloatWeight wk = new FloatWeight("k", kv, c, random(kv * c, -1f / 16, 1f / 16));
+        FloatWeight wd = new FloatWeight("down", c, f, random(c * f, -1f / 16, 1f / 16));
+        FloatWeight wg = new FloatWeight("gate", f, c, random(f * c, -1f / 16, 1f / 16));
+        FloatWeight wh = new FloatWeight("head", 4099, c, random(4099 * c, -1f / 16, 1f / 16));
+        float[][] lora = {random(r * c, -0.1f, 0.1f), random(c * r, -0.1f, 0.1f), random(r * c, -0.1f, 0.1f),
+                random(kv * r, -0.1f, 0.1f), random(r * f, -0.1f, 0.1f), random(c * r, -0.1f, 0.1f),
+                random(r * c, -0.1f, 0.1f), random(f * r, -0.1f, 0.1f)};
+        for (int mode = 0; mode < 3; mode++) {  // 0: plain, 1: host write into a copy's source, 2: consumer writes it
+            List<float[]> plain = null;
+            for (boolean on : new boolean[]{false, true}) {
+                try (CudaBackend g = new CudaBackend(0, CudaPrecision.BF16);
+                     WeightHandle q = g.prepare(wq, false); WeightHandle k = g.prepare(wk, false);
+                     WeightHandle d = g.prepare(wd, false); WeightHandle gw = g.prepare(wg, false);
+                     WeightHandle head = g.prepare(wh, false);
+                     Tensor tx = g.upload(x); Tensor tn = g.upload(norm); Tensor tg = g.upload(gate);
+                     Tensor tu = g.upload(up); Tensor td = g.upload(dact); Tensor h = g.allocate(n * c);
+                     Tensor h2 = g.allocate(n * c); Tensor rstd = g.allocate(n); Tensor act = g.allocate(n * f);
+                     Tensor yq = g.allocate(n * c); Tensor yk = g.allocate(n * kv); Tensor yd = g.allocate(n * c);
+                     Tensor logits = g.allocate(n * 4099); Tensor dg = g.allocate(n * f); Tensor du = g.allocate(n * f);
+                     Tensor dh = g.allocate(n * c); Tensor dhf = g.allocate(n * c); Tensor u1 = g.allocate(n * r);
+                     Tensor u2 = g.allocate(n * r); Tensor u3 = g.allocate(n * r); Tensor du1 = g.allocate(n * r);
+                     Tensor aq = g.upload(lora[0]); Tensor bq = g.upload(lora[1]); Tensor ak = g.upload(lora[2]);
+                     Tensor bk = g.upload(lora[3]); Tensor ad = g.upload(lora[4]); Tensor bd = g.upload(lora[5]);
+                     Tensor ag = g.upload(lora[6]); Tensor bg = g.upload(lora[7]);
+                     Tensor dAg = g.allocate(r * c); Tensor dBg = g.allocate(f * r)) {
+                    g.bf16Copies(on);
+                    g.rmsnorm(h, rstd, tx, tn, n, c, 1e-5f);
+                    assertThat(g.bf16CopiesHeld()).as("after rmsnorm").isEqualTo(on ? 1 : 0);
+                    if (mode == 1) {
+                        g.write(h, 5, new float[]{3f, -7f}, 0, 2);  // the host changes h: its copy is stale
+                        assertThat(g.bf16CopiesHeld()).as("after a host write").isZero();
+                    }
+                    g.swiglu(act, tg, tu, n * f);
+                    if (mode == 2) {
+                        // a consumer writing h (the copy's source) drops that copy; act's copy feeds it and survives
+                        g.loraLinear(h, u3, act, act, d, ad, bd, n, r, s);
+                        assertThat(g.bf16CopiesHeld()).as("after a consumer wrote h").isEqualTo(on ? 1 : 0);
+                    }
+                    g.loraLinear(yq, u1, h, h, q, aq, bq, n, r, s);
+                    g.loraLinear(yk, u2, h, h, k, ak, bk, n, r, s);
+                    g.loraLinear(yd, u3, act, act, d, ad, bd, n, r, s);
+                    g.matmul(logits, h, head, n);
+                    // modes 1 and 2: q finds no copy of h and takes the cast path, an untracked op that drops all
+                    assertThat(g.bf16CopiesHeld()).as("after the consumers").isEqualTo(on && mode == 0 ? 2 : 0);
+                    g.swigluBackward(dg, du, td, tg, tu, n * f);
+                    g.rmsnorm(h2, null, tx, tn, n, c, 1e-5f);  // a recomputation: no copy, and the others survive it
+                    assertThat(g.bf16CopiesHeld()).as("after swigluBackward and a recomputed norm")
+                            .isEqualTo(on ? (mode == 0 ? 4 : 2) : 0);
+                    g.matmulBackward(dhf, dg, gw, n, false);
+                    g.loraLinearBackward(dh, du1, dAg, dBg, dg, h2, u3, gw, ag, bg, n, r, s, false);
+                    assertThat(g.bf16CopiesHeld()).as("after consumers of dgate's copy")
+                            .isEqualTo(on ? (mode == 0 ? 4 : 2) : 0);
+                    g.loraLinearBackward(dh, du1, dAg, dBg, du, h2, u3, gw, ag, bg, n, r, s, true);
+                    g.add(dh, dh, dhf, n * c);
+                    assertThat(g.bf16CopiesHeld()).as("after an untracked op").isZero();
+                    List<float[]> got = List.of(get(g, h, n * c), get(g, yq, n * c), get(g, yk, n * kv),
+                            get(g, yd, n * c), get(g, logits, n * 4099), get(g, dg, n * f), get(g, du, n * f),
+                            get(g, dh, n * c), get(g, dAg, r * c), get(g, dBg, f * r), get(g, u1, n * r));
+                    if (plain == null) {
+                        plain = got;
+                        continue;
+                    }
+                    String[] names = {"h", "q", "k", "down", "head", "dgate", "dup", "dx", "dA", "dB", "u"};
+                    for (int i = 0; i < names.length; i++) {
+                        assertThat(got.get(i)).as("%s with bf16 copies (mode %d)", names[i], mode)
+                                .containsExactly(plain.get(i));
+                    }
+                }
+            }
+        }
+    }
+
     /** fp32 against fp32: two reductions of {@code k} terms in different orders. */
     private static void assertFp32(String what, float[] gpu, float[] cpuRef, int rows, int cols, int k, Cell abs) {
         assertWithin("rank-r " + what + " (fp32 kernels vs CPU)", gpu, cpuRef, rows, cols,

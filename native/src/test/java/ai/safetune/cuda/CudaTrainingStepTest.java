@@ -172,6 +172,45 @@ class CudaTrainingStepTest {
     }
 
     /**
+     * The bf16 copies that RMSNorm and SwiGLU write for the frozen GEMMs ({@code -Dsafetune.cuda.bf16Copies}) are the
+     * bits the GEMMs' own casts make, so a whole bf16 step (loss and every LoRA gradient) is the same bit for bit with
+     * and without them, with and without activation checkpointing (the two orders of recomputation in the backward).
+     */
+    @Test
+    void bf16CopiesLeaveTheStepBitForBitUnchanged() throws Exception {
+        needGpuAndShared();
+        Case c = Case.load(shared().resolve("reference/tiny_lora"));
+        PeftAdapter init = PeftAdapter.load(shared().resolve("reference/tiny_lora/adapter_init"));
+        try (ModelFiles files = ModelFiles.open(shared().resolve("models/tiny-llama"))) {
+            for (boolean checkpointing : new boolean[]{false, true}) {
+                double[] loss = new double[2];
+                List<List<float[]>> grads = new ArrayList<>();
+                for (int on = 0; on < 2; on++) {
+                    try (CudaBackend gpu = new CudaBackend(0, CudaPrecision.BF16);
+                         LoraTrainingModel m = new LoraTrainingModel(files.config(), files.weights(), gpu, init, false,
+                                 checkpointing)) {
+                        gpu.bf16Copies(on == 1);
+                        m.zeroGradients();
+                        // two passes: the second runs on buffers (and pooled copies) the first left behind
+                        m.forwardBackward(c.batch(), c.targets(), 1f / c.tokens());
+                        m.zeroGradients();
+                        loss[on] = m.forwardBackward(c.batch(), c.targets(), 1f / c.tokens()).meanLoss();
+                        grads.add(m.gradients());
+                    }
+                }
+                String mode = "checkpointing " + checkpointing;
+                assertThat(loss[1]).as("loss with copies, " + mode).isEqualTo(loss[0]);
+                for (int i = 0; i < grads.get(0).size(); i++) {
+                    assertThat(grads.get(1).get(i)).as("gradient " + i + " with copies, " + mode)
+                            .containsExactly(grads.get(0).get(i));
+                }
+                LOG.info("bf16 copies, {}: loss {} and {} gradients bit for bit equal", mode, loss[0],
+                        grads.get(0).size());
+            }
+        }
+    }
+
+    /**
      * AdamW on the device ({@link BackendAdamW} over the model's own buffers: norm by st_sumsq, update by
      * st_adamw_update) against the host path FineTuner used before (download, {@link AdamW#clipGradNorm},
      * {@link AdamW#step}) fed the very same GPU gradients, over three steps with clipping inactive and active.
