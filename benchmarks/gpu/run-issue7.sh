@@ -81,8 +81,8 @@ peft() {  # peft BUDGET SHAPE WARMUP STEPS DTYPE
 if [[ "${ST_PLAN:-full}" == mfu ]]; then
   # ST_PLAN=mfu: the 1B shape at batch 8, 4 and 16 (the issue fixes the sequence length, not the batch), each next
   # to PEFT at the same batch, and each twice: the default, and with the bf16 copies of the RMSNorm/SwiGLU outputs
-  # (-Dsafetune.cuda.bf16Copies=true: the frozen GEMMs skip 8 of their 14 input casts per layer; same bits, so the
-  # two runs' final losses must agree). A line through the H200 steps of GPU session 3 (39.4 ms at b4, 69.5 ms at
+  # (-Dsafetune.cuda.bf16Copies=true: the frozen GEMMs skip 10 of their 14 input casts per layer and the head's two;
+  # same bits, so the two runs' final losses must agree). A line through the H200 steps of GPU session 3 (39.4 ms at b4, 69.5 ms at
   # b8: ~9 ms fixed + 14.7 µs per token) predicts ~130 ms = ~52% MFU at b16. Batch 8 first: 48.6% so far.
   # Run with timeout_s=600 and ST_LIMIT=560.
   COPIES=-Dsafetune.cuda.bf16Copies=true

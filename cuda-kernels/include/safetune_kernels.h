@@ -131,6 +131,9 @@ ST_API int st_rmsnorm_backward(st_ctx *ctx, float *dx, float *dw, const float *d
 /* The same, adding to dx (the residual stream's gradient) instead of writing it; dx must not alias x or dy. */
 ST_API int st_rmsnorm_backward_add(st_ctx *ctx, float *dx, float *dw, const float *dy, const float *x, const float *w,
                                    const float *rstd, int N, int C);
+/* The same, also writing dxb [N,C] = bf16 of the updated dx (bit for bit what st_cast_f32_to_bf16 of it gives). */
+ST_API int st_rmsnorm_backward_add_bf16(st_ctx *ctx, float *dx, uint16_t *dxb, float *dw, const float *dy,
+                                        const float *x, const float *w, const float *rstd, int N, int C);
 
 /* ---- RoPE, HF rotate-half (rope.cu): x [N,H,D], out may equal in (in place); pos [N] int32;
  *      inv_freq [D/2] fp32 on the device (1/theta^(2i/D) as HF computes it in fp32, or a scaled variant):
@@ -190,6 +193,11 @@ ST_API int st_cross_entropy_forward(st_ctx *ctx, float *losses, float *lse, cons
                              const uint8_t *mask, int N, int V);
 ST_API int st_cross_entropy_backward(st_ctx *ctx, float *dlogits, const float *logits, const float *lse,
                               const int32_t *targets, const uint8_t *mask, float grad_scale, int N, int V);
+/* The backward also writing dlb [N,V] = bf16(dlogits) (bit for bit what st_cast_f32_to_bf16 of it gives), the input
+ * of the head's frozen backward GEMM. */
+ST_API int st_cross_entropy_backward_bf16(st_ctx *ctx, float *dlogits, uint16_t *dlb, const float *logits,
+                                          const float *lse, const int32_t *targets, const uint8_t *mask,
+                                          float grad_scale, int N, int V);
 
 /* ---- AdamW, decoupled weight decay as torch.optim.AdamW (adamw.cu): step t >= 1;
  *      g is multiplied by grad_scale first (gradient clipping / accumulation). ---- */

@@ -27,7 +27,8 @@ __global__ void cross_entropy_forward_kernel(float *losses, float *lse, const fl
   }
 }
 
-__global__ void cross_entropy_backward_kernel(float *dlogits, const float *logits, const float *lse,
+// dlb (may be NULL): the bf16 copy of dlogits, the input of the head's frozen backward GEMM
+__global__ void cross_entropy_backward_kernel(float *dlogits, __nv_bfloat16 *dlb, const float *logits, const float *lse,
                                               const int32_t *targets, const uint8_t *mask, float grad_scale, int V) {
   int n = blockIdx.x;
   const float *row = logits + (int64_t)n * V;
@@ -38,6 +39,7 @@ __global__ void cross_entropy_backward_kernel(float *dlogits, const float *logit
   for (int i = threadIdx.x; i < V; i += blockDim.x) {
     float g = c ? (expf(row[i] - l) - (i == t ? 1.0f : 0.0f)) * grad_scale : 0.0f;
     drow[i] = g;
+    if (dlb) dlb[(int64_t)n * V + i] = __float2bfloat16_rn(g);
   }
 }
 
@@ -58,7 +60,21 @@ extern "C" int st_cross_entropy_backward(st_ctx *ctx, float *dlogits, const floa
   ST_CTX(op);
   ST_CHECK(op, dlogits && logits && lse && targets && N >= 0 && V > 0, "bad arguments N=%d V=%d", N, V);
   if (N == 0) return ST_OK;
-  cross_entropy_backward_kernel<<<N, 512, 0, ctx->stream>>>(dlogits, logits, lse, targets, mask, grad_scale, V);
+  cross_entropy_backward_kernel<<<N, 512, 0, ctx->stream>>>(dlogits, nullptr, logits, lse, targets, mask, grad_scale,
+                                                             V);
+  ST_LAUNCHED(op);
+  return ST_OK;
+}
+
+extern "C" int st_cross_entropy_backward_bf16(st_ctx *ctx, float *dlogits, uint16_t *dlb, const float *logits,
+                                              const float *lse, const int32_t *targets, const uint8_t *mask,
+                                              float grad_scale, int N, int V) {
+  const char *op = "st_cross_entropy_backward_bf16";
+  ST_CTX(op);
+  ST_CHECK(op, dlogits && dlb && logits && lse && targets && N >= 0 && V > 0, "bad arguments N=%d V=%d", N, V);
+  if (N == 0) return ST_OK;
+  cross_entropy_backward_kernel<<<N, 512, 0, ctx->stream>>>(dlogits, (__nv_bfloat16 *)dlb, logits, lse, targets, mask,
+                                                             grad_scale, V);
   ST_LAUNCHED(op);
   return ST_OK;
 }

@@ -23,9 +23,10 @@ __global__ void rmsnorm_forward_kernel(float *y, __nv_bfloat16 *yb, float *rstd,
 }
 
 // xh = x*rstd, dxh = dy*w:  dx = rstd * (dxh - xh * mean(dxh*xh));  dw += dy*xh (if requested)
+// dxb (may be NULL): the bf16 copy of the dx written (the next frozen GEMM's input in the backward)
 template <bool ADD>
-__global__ void rmsnorm_backward_kernel(float *dx, float *dw, const float *dy, const float *x, const float *w,
-                                        const float *rstd, int C) {
+__global__ void rmsnorm_backward_kernel(float *dx, __nv_bfloat16 *dxb, float *dw, const float *dy, const float *x,
+                                        const float *w, const float *rstd, int C) {
   int64_t off = (int64_t)blockIdx.x * C;
   float r = rstd[blockIdx.x];
   float dot = 0.0f;
@@ -36,7 +37,9 @@ __global__ void rmsnorm_backward_kernel(float *dx, float *dw, const float *dy, c
     float g = dy[off + c];
     if (dw) atomicAdd(dw + c, g * xh);
     float d = r * (g * w[c] - xh * dot);
-    dx[off + c] = ADD ? dx[off + c] + d : d;
+    float v = ADD ? dx[off + c] + d : d;
+    dx[off + c] = v;
+    if (dxb) dxb[off + c] = __float2bfloat16_rn(v);
   }
 }
 
@@ -69,7 +72,7 @@ extern "C" int st_rmsnorm_backward(st_ctx *ctx, float *dx, float *dw, const floa
   ST_CHECK(op, dx && dy && x && w && rstd && N >= 0 && C > 0, "bad arguments N=%d C=%d", N, C);
   ST_CHECK(op, dx != x, "dx must not alias x (x is re-read after dx is written)");
   if (N == 0) return ST_OK;
-  rmsnorm_backward_kernel<false><<<N, 256, 0, ctx->stream>>>(dx, dw, dy, x, w, rstd, C);
+  rmsnorm_backward_kernel<false><<<N, 256, 0, ctx->stream>>>(dx, nullptr, dw, dy, x, w, rstd, C);
   ST_LAUNCHED(op);
   return ST_OK;
 }
@@ -81,7 +84,19 @@ extern "C" int st_rmsnorm_backward_add(st_ctx *ctx, float *dx, float *dw, const 
   ST_CHECK(op, dx && dy && x && w && rstd && N >= 0 && C > 0, "bad arguments N=%d C=%d", N, C);
   ST_CHECK(op, dx != x && dx != dy, "dx must not alias x or dy (both are re-read after dx is updated)");
   if (N == 0) return ST_OK;
-  rmsnorm_backward_kernel<true><<<N, 256, 0, ctx->stream>>>(dx, dw, dy, x, w, rstd, C);
+  rmsnorm_backward_kernel<true><<<N, 256, 0, ctx->stream>>>(dx, nullptr, dw, dy, x, w, rstd, C);
+  ST_LAUNCHED(op);
+  return ST_OK;
+}
+
+extern "C" int st_rmsnorm_backward_add_bf16(st_ctx *ctx, float *dx, uint16_t *dxb, float *dw, const float *dy,
+                                            const float *x, const float *w, const float *rstd, int N, int C) {
+  const char *op = "st_rmsnorm_backward_add_bf16";
+  ST_CTX(op);
+  ST_CHECK(op, dx && dxb && dy && x && w && rstd && N >= 0 && C > 0, "bad arguments N=%d C=%d", N, C);
+  ST_CHECK(op, dx != x && dx != dy, "dx must not alias x or dy (both are re-read after dx is updated)");
+  if (N == 0) return ST_OK;
+  rmsnorm_backward_kernel<true><<<N, 256, 0, ctx->stream>>>(dx, (__nv_bfloat16 *)dxb, dw, dy, x, w, rstd, C);
   ST_LAUNCHED(op);
   return ST_OK;
 }

@@ -362,6 +362,14 @@ static void test_rmsnorm() {
   compare("st_rmsnorm_forward_bf16", "rstd = plain kernel's", rs2.down<float>(), rs.down<float>(), 0, 0);
   compare("st_rmsnorm_forward_bf16", "yb = cast of y", bf16_floats(yb.down<uint16_t>()), bf16_floats(cb.down<uint16_t>()),
           0, 0);
+  // the accumulating backward that also writes bf16 of the updated dx
+  Buf acc2(base), dxb((size_t)N * C * 2), cdx((size_t)N * C * 2);
+  dxb.poison(); cdx.poison();
+  CK(st_rmsnorm_backward_add_bf16(ctx, acc2.f(), dxb.as<uint16_t>(), nullptr, dy_.f(), dx_.f(), dw_.f(), rs.f(), N, C));
+  CK(st_cast_f32_to_bf16(ctx, cdx.as<uint16_t>(), acc.f(), (int64_t)N * C));
+  compare("st_rmsnorm_backward_add_bf16", "dx = plain kernel's", acc2.down<float>(), acc.down<float>(), 0, 0);
+  compare("st_rmsnorm_backward_add_bf16", "dxb = cast of dx", bf16_floats(dxb.down<uint16_t>()),
+          bf16_floats(cdx.down<uint16_t>()), 0, 0);
 }
 
 static void test_rope() {
@@ -553,6 +561,15 @@ static void test_cross_entropy() {
   CK(st_cross_entropy_backward(ctx, dl.f(), dl.f(), lse.f(), dt.as<int32_t>(), dm.as<uint8_t>(), 1.0f / 29, N, V));
   st_ref_cross_entropy_backward(rd.data(), logits.data(), rlse.data(), t.data(), m.data(), 1.0f / 29, N, V);
   compare("st_cross_entropy_backward", "dlogits in place", dl.down<float>(), rd, 1e-7, 1e-4);
+  // the form that also writes bf16(dlogits): dlogits bit for bit the plain kernel's, the copy the cast of it
+  Buf d2(logits), lb((size_t)N * V * 2), cb((size_t)N * V * 2);
+  lb.poison(); cb.poison();
+  CK(st_cross_entropy_backward_bf16(ctx, d2.f(), lb.as<uint16_t>(), d2.f(), lse.f(), dt.as<int32_t>(), dm.as<uint8_t>(),
+                                    1.0f / 29, N, V));
+  CK(st_cast_f32_to_bf16(ctx, cb.as<uint16_t>(), dl.f(), (int64_t)N * V));
+  compare("st_cross_entropy_backward_bf16", "dlogits = plain kernel's", d2.down<float>(), dl.down<float>(), 0, 0);
+  compare("st_cross_entropy_backward_bf16", "copy = cast of dlogits", bf16_floats(lb.down<uint16_t>()),
+          bf16_floats(cb.down<uint16_t>()), 0, 0);
 }
 
 static void test_adamw() {

@@ -45,9 +45,10 @@ public final class CudaBackend implements Backend {
     private static final boolean FUSED_LORA = !"false".equals(System.getProperty("safetune.cuda.fusedLora"));
     private boolean exactRankProducts = Boolean.getBoolean("safetune.cuda.rankKernels");
     /**
-     * bf16 precision: RMSNorm and SwiGLU (forward and backward) also write a bf16 copy of their output, and the
-     * frozen GEMM that reads that tensor next takes the copy instead of casting it again (the same bits: both round
-     * to nearest even). Opt-in with {@code -Dsafetune.cuda.bf16Copies=true} until measured on a GPU.
+     * bf16 precision: RMSNorm (forward, accumulating backward), SwiGLU (forward and backward) and the cross-entropy
+     * backward also write a bf16 copy of their output, and the frozen GEMM that reads that tensor next takes the copy
+     * instead of casting it again (the same bits: both round to nearest even). Opt-in with
+     * {@code -Dsafetune.cuda.bf16Copies=true} until measured on a GPU.
      */
     private boolean bf16Copies = Boolean.getBoolean("safetune.cuda.bf16Copies");
     private final Bf16Copies<CudaTensor> copies = new Bf16Copies<>(4, CudaTensor::close);
@@ -91,7 +92,7 @@ public final class CudaBackend implements Backend {
         return "cuda";
     }
 
-    /** Turns the bf16 copies of RMSNorm/SwiGLU outputs on or off for this backend (tests, A/B runs). */
+    /** Turns the bf16 copies of producer outputs on or off for this backend (tests, A/B runs). */
     void bf16Copies(boolean on) {
         copies.clear();
         bf16Copies = on;
@@ -118,7 +119,7 @@ public final class CudaBackend implements Backend {
         return "CUDA on " + deviceName + ", one stream; precision " + precision.id() + ": " + precision.description()
                 + (precision.bf16() ? "; attention bf16 tensor cores; LoRA products TF32"
                         : "; attention and LoRA products fp32") + "; norms, loss and AdamW in fp32"
-                + (copying() ? "; bf16 copies of norm/SwiGLU outputs feed the frozen GEMMs" : "");
+                + (copying() ? "; bf16 copies of norm/SwiGLU/loss-gradient outputs feed the frozen GEMMs" : "");
     }
 
     /** The arithmetic of the frozen matmuls. */
@@ -184,6 +185,16 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void read(Tensor src, int srcOffset, float[] dst, int dstOffset, int length) {
+        if (copying()) {
+            // writes nothing on the device: the copies stay (the loss read between the loss kernel and the head's
+            // backward GEMM, which reads the bf16 copy of dlogits)
+            tracked(() -> readRaw(src, srcOffset, dst, dstOffset, length));
+            return;
+        }
+        readRaw(src, srcOffset, dst, dstOffset, length);
+    }
+
+    private void readRaw(Tensor src, int srcOffset, float[] dst, int dstOffset, int length) {
         long p = ptr(src, "read", "src", srcOffset + length);
         if (dstOffset == 0) {
             check(st_memcpy_d2h(ctx, dst, p + 4L * srcOffset, 4L * length), "read");
@@ -713,6 +724,12 @@ public final class CudaBackend implements Backend {
         }
         if (d != xs && d != g) {
             // the op accumulates (residual stream): the kernel adds to dx in place
+            if (copying()) {
+                // dx is the o or down projection's dout next (the residual stream's gradient): write its bf16 copy
+                tracked(() -> produce(d, (long) n * dim, "rmsnormBackward", db -> check(
+                        st_rmsnorm_backward_add_bf16(ctx, d, db, 0, g, xs, w, r, n, dim), "rmsnormBackward")));
+                return;
+            }
             check(st_rmsnorm_backward_add(ctx, d, 0, g, xs, w, r, n, dim), "rmsnormBackward");
             return;
         }
@@ -815,6 +832,12 @@ public final class CudaBackend implements Backend {
         long t = ints(S_TARGETS, targets, n, "crossEntropyBackward");
         long lse = scratch(S_STATS, n, "crossEntropyBackward");
         check(st_logsumexp(ctx, lse, l, n, vocab), "crossEntropyBackward");
+        if (copying()) {
+            // the head's backward GEMM reads dlogits next: the kernel writes its bf16 copy on the way
+            tracked(() -> produce(d, (long) n * vocab, "crossEntropyBackward", db -> check(
+                    st_cross_entropy_backward_bf16(ctx, d, db, l, lse, t, 0, scale, n, vocab), "crossEntropyBackward")));
+            return;
+        }
         check(st_cross_entropy_backward(ctx, d, l, lse, t, 0, scale, n, vocab), "crossEntropyBackward");
     }
 

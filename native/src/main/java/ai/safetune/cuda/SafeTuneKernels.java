@@ -162,6 +162,11 @@ public final class SafeTuneKernels {
                                                      @Cast("const float*") long w, @Cast("const float*") long rstd,
                                                      int n, int c);
 
+    public static native int st_rmsnorm_backward_add_bf16(st_ctx ctx, @Cast("float*") long dx, @Cast("uint16_t*") long dxb,
+                                                          @Cast("float*") long dw, @Cast("const float*") long dy,
+                                                          @Cast("const float*") long x, @Cast("const float*") long w,
+                                                          @Cast("const float*") long rstd, int n, int c);
+
     public static native int st_rmsnorm_backward(st_ctx ctx, @Cast("float*") long dx, @Cast("float*") long dw,
                                                  @Cast("const float*") long dy, @Cast("const float*") long x,
                                                  @Cast("const float*") long w, @Cast("const float*") long rstd, int n,
@@ -243,6 +248,14 @@ public final class SafeTuneKernels {
                                                        @Cast("const float*") long lse,
                                                        @Cast("const int32_t*") long targets,
                                                        @Cast("const uint8_t*") long mask, float gradScale, int n, int v);
+
+    public static native int st_cross_entropy_backward_bf16(st_ctx ctx, @Cast("float*") long dlogits,
+                                                            @Cast("uint16_t*") long dlb,
+                                                            @Cast("const float*") long logits,
+                                                            @Cast("const float*") long lse,
+                                                            @Cast("const int32_t*") long targets,
+                                                            @Cast("const uint8_t*") long mask, float gradScale, int n,
+                                                            int v);
 
     public static native int st_adamw_update(st_ctx ctx, @Cast("float*") long p, @Cast("const float*") long g,
                                              @Cast("float*") long m, @Cast("float*") long v, long n, float lr,

@@ -555,6 +555,11 @@ class CudaBackendTest {
         FloatWeight wd = new FloatWeight("down", c, f, random(c * f, -1f / 16, 1f / 16));
         FloatWeight wg = new FloatWeight("gate", f, c, random(f * c, -1f / 16, 1f / 16));
         FloatWeight wh = new FloatWeight("head", 4099, c, random(4099 * c, -1f / 16, 1f / 16));
+        float[] dres0 = random(n * c, -1, 1);
+        int[] targets = new int[n];
+        for (int i = 0; i < n; i++) {
+            targets[i] = i % 9 == 4 ? -100 : rnd.nextInt(4099);
+        }
         float[][] lora = {random(r * c, -0.1f, 0.1f), random(c * r, -0.1f, 0.1f), random(r * c, -0.1f, 0.1f),
                 random(kv * r, -0.1f, 0.1f), random(r * f, -0.1f, 0.1f), random(c * r, -0.1f, 0.1f),
                 random(r * c, -0.1f, 0.1f), random(f * r, -0.1f, 0.1f)};
@@ -575,7 +580,9 @@ class CudaBackendTest {
                      Tensor aq = g.upload(lora[0]); Tensor bq = g.upload(lora[1]); Tensor ak = g.upload(lora[2]);
                      Tensor bk = g.upload(lora[3]); Tensor ad = g.upload(lora[4]); Tensor bd = g.upload(lora[5]);
                      Tensor ag = g.upload(lora[6]); Tensor bg = g.upload(lora[7]);
-                     Tensor dAg = g.allocate(r * c); Tensor dBg = g.allocate(f * r)) {
+                     Tensor dAg = g.allocate(r * c); Tensor dBg = g.allocate(f * r);
+                     Tensor dres = g.upload(dres0); Tensor datt = g.allocate(n * c); Tensor dAq = g.allocate(r * c);
+                     Tensor dBq = g.allocate(c * r); Tensor dhead = g.allocate(n * c); Tensor losses = g.allocate(n)) {
                     g.bf16Copies(on);
                     g.rmsnorm(h, rstd, tx, tn, n, c, 1e-5f);
                     assertThat(g.bf16CopiesHeld()).as("after rmsnorm").isEqualTo(on ? 1 : 0);
@@ -606,14 +613,28 @@ class CudaBackendTest {
                     g.loraLinearBackward(dh, du1, dAg, dBg, du, h2, u3, gw, ag, bg, n, r, s, true);
                     g.add(dh, dh, dhf, n * c);
                     assertThat(g.bf16CopiesHeld()).as("after an untracked op").isZero();
+                    // the residual stream's gradient (accumulated by the norm's backward) feeds the o projection's
+                    g.rmsnormBackward(dres, dh, tx, tn, rstd, n, c);
+                    assertThat(g.bf16CopiesHeld()).as("after rmsnormBackward").isEqualTo(on ? 1 : 0);
+                    g.loraLinearBackward(datt, du1, dAq, dBq, dres, h, u1, q, aq, bq, n, r, s, false);
+                    // dlogits in place of the logits feed the head's backward; reading the losses keeps the copy
+                    float[] logitsRead = get(g, logits, n * 4099);
+                    g.crossEntropy(losses, logits, targets, n, 4099);
+                    g.crossEntropyBackward(logits, logits, targets, n, 4099, 1f / 50);
+                    float[] lossesRead = get(g, losses, n);
+                    assertThat(g.bf16CopiesHeld()).as("after crossEntropyBackward and a read").isEqualTo(on ? 1 : 0);
+                    g.matmulBackward(dhead, logits, head, n, false);
                     List<float[]> got = List.of(get(g, h, n * c), get(g, yq, n * c), get(g, yk, n * kv),
-                            get(g, yd, n * c), get(g, logits, n * 4099), get(g, dg, n * f), get(g, du, n * f),
-                            get(g, dh, n * c), get(g, dAg, r * c), get(g, dBg, f * r), get(g, u1, n * r));
+                            get(g, yd, n * c), lossesRead, get(g, dg, n * f), get(g, du, n * f),
+                            get(g, dh, n * c), get(g, dAg, r * c), get(g, dBg, f * r), get(g, u1, n * r),
+                            get(g, dres, n * c), get(g, datt, n * c), get(g, dAq, r * c), get(g, dBq, c * r),
+                            get(g, logits, n * 4099), get(g, dhead, n * c), logitsRead);
                     if (plain == null) {
                         plain = got;
                         continue;
                     }
-                    String[] names = {"h", "q", "k", "down", "head", "dgate", "dup", "dx", "dA", "dB", "u"};
+                    String[] names = {"h", "q", "k", "down", "losses", "dgate", "dup", "dx", "dA", "dB", "u",
+                            "dres", "datt", "dA (o)", "dB (o)", "dlogits", "dhead", "logits"};
                     for (int i = 0; i < names.length; i++) {
                         assertThat(got.get(i)).as("%s with bf16 copies (mode %d)", names[i], mode)
                                 .containsExactly(plain.get(i));
