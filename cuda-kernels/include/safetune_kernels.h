@@ -184,6 +184,11 @@ ST_API int st_swiglu_forward_bf16(st_ctx *ctx, float *h, uint16_t *hb, const flo
 ST_API int st_swiglu_backward_bf16(st_ctx *ctx, float *dgate, float *dup, uint16_t *dgb, uint16_t *dub, const float *dh,
                                    const float *gate, const float *up, int64_t n);
 
+/* ---- inverted dropout (dropout.cu): out[i] = in[i] * (u_i < p ? 0 : 1/(1-p)), u_i the i-th nextDouble() of Java's
+ *      SplittableRandom(seed) (core's DropoutMask: the CPU backend's mask, bit for bit); out may alias in;
+ *      0 <= p < 1. The backward applies the same call to the gradient. ---- */
+ST_API int st_dropout(st_ctx *ctx, float *out, const float *in, int64_t n, uint64_t seed, float p);
+
 /* ---- cross-entropy fused with softmax and the response mask (cross_entropy.cu): logits [N,V],
  *      targets [N] int32 (< 0: ignored), mask [N] uint8 or NULL (0: ignored).
  *      forward: losses[n] = lse - logit[target] (0 where ignored), lse [N] saved.

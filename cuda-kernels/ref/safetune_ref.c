@@ -330,6 +330,19 @@ void st_ref_swiglu_backward(float *dgate, float *dup, const float *dh, const flo
   }
 }
 
+/* SplitMix64, as java.util.SplittableRandom: seed advances by the golden gamma, each draw is mix64 of it */
+double st_ref_dropout_uniform(uint64_t seed, uint64_t i) {
+  uint64_t z = seed + (i + 1) * 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  z ^= z >> 31;
+  return (double)(z >> 11) * 0x1.0p-53;
+}
+void st_ref_dropout(float *out, const float *in, int64_t n, uint64_t seed, float p) {
+  float keep = 1.0f / (1.0f - p);
+  for (int64_t i = 0; i < n; i++) out[i] = in[i] * (st_ref_dropout_uniform(seed, (uint64_t)i) < p ? 0.0f : keep);
+}
+
 static int counted(const int32_t *targets, const uint8_t *mask, int n, int V) {
   return targets[n] >= 0 && targets[n] < V && (mask == NULL || mask[n] != 0);
 }

@@ -45,6 +45,9 @@ void st_ref_softmax_forward(float *out, const float *x, int N, int V);
 void st_ref_logsumexp(float *out, const float *x, int N, int V);
 void st_ref_swiglu_forward(float *h, const float *gate, const float *up, int64_t n);
 void st_ref_swiglu_backward(float *dgate, float *dup, const float *dh, const float *gate, const float *up, int64_t n);
+/* u_i = the i-th nextDouble() of Java's SplittableRandom(seed); out[i] = in[i] * (u_i < p ? 0 : 1/(1-p)) */
+double st_ref_dropout_uniform(uint64_t seed, uint64_t i);
+void st_ref_dropout(float *out, const float *in, int64_t n, uint64_t seed, float p);
 void st_ref_cross_entropy_forward(float *losses, float *lse, const float *logits, const int32_t *targets,
                                   const uint8_t *mask, int N, int V);
 void st_ref_cross_entropy_backward(float *dlogits, const float *logits, const float *lse, const int32_t *targets,

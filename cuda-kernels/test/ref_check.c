@@ -208,6 +208,23 @@ static void check_blocks(void) {
   report("bf16 round-to-nearest-even", worst, worst / 1e-30);
 }
 
+/* ---- dropout's mask: the first draws of java.util.SplittableRandom(seed).nextDouble(), printed by the JDK
+ *      (java 17: new SplittableRandom(seed), four nextDouble() calls, Double.toHexString) ---- */
+static void check_dropout(void) {
+  struct { uint64_t seed; double draws[4]; } cases[] = {
+      {0, {0x1.c4415072f63b9p-1, 0x1.b9e279aa86e58p-2, 0x1.b1174620025p-6, 0x1.f1177150e499p-1}},
+      {(uint64_t)-1, {0x1.c9b2e2ee36ca5p-1, 0x1.d33ff0cfb7edp-1, 0x1.c17fc2659394p-3, 0x1.b476cdb32ea6p-2}},
+      {0x5eed, {0x1.3e3fb3a07e15p-5, 0x1.54c9d0586efep-2, 0x1.756f291a5acdp-2, 0x1.c34a6db1f4894p-2}}};
+  double worst = 0;
+  for (int c = 0; c < 3; c++)
+    for (int i = 0; i < 4; i++) worst = fmax(worst, fabs(st_ref_dropout_uniform(cases[c].seed, i) - cases[c].draws[i]));
+  /* p = 0.5 around the draws of seed 0: kept ones scaled by 2, dropped ones 0 */
+  float in[4] = {1, 2, 3, 4}, out[4];
+  st_ref_dropout(out, in, 4, 0, 0.5f);
+  worst += fabs(out[0] - 2) + fabs(out[1] - 0) + fabs(out[2] - 0) + fabs(out[3] - 8);
+  report("dropout mask = SplittableRandom", worst, worst / 1e-300);
+}
+
 /* ---- AdamW first step: m = (1-b1) g, v = (1-b2) g², bias-corrected ratio = sign(g) (eps -> 0) ---- */
 static void check_adamw(void) {
   enum { n = 16 };
@@ -232,6 +249,7 @@ int main(void) {
   check_embedding();
   check_blocks();
   check_adamw();
+  check_dropout();
   printf(failures ? "ref_check: %d FAILED\n" : "ref_check: all passed\n", failures);
   return failures ? 1 : 0;
 }

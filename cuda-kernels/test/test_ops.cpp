@@ -544,6 +544,29 @@ static void test_swiglu() {
   }
 }
 
+// dropout: the mask is the CPU reference's bit for bit (SplittableRandom's draws), out of place and in place, with a
+// seed whose golden-gamma sums wrap around 2^64
+static void test_dropout() {
+  size_t n = 100003;
+  auto x = rnd(n);
+  uint64_t seed = rng();
+  float p = 0.1f;
+  Buf dx(x), o(n * 4);
+  o.poison();
+  CK(st_dropout(ctx, o.f(), dx.f(), (int64_t)n, seed, p));
+  std::vector<float> ref(n);
+  st_ref_dropout(ref.data(), x.data(), (int64_t)n, seed, p);
+  compare("st_dropout", "mask = SplittableRandom's, p=0.1", o.down<float>(), ref, 0, 0);
+  CK(st_dropout(ctx, dx.f(), dx.f(), (int64_t)n, seed, p));
+  compare("st_dropout", "in place", dx.down<float>(), ref, 0, 0);
+  size_t dropped = 0;
+  for (size_t i = 0; i < n; i++) dropped += ref[i] == 0.0f && x[i] != 0.0f;
+  checks++;
+  bool ok = dropped > n / 10 - 1000 && dropped < n / 10 + 1000;
+  if (!ok) failures++;
+  std::printf("%-6s %-26s %-34s %zu of %zu dropped\n", ok ? "PASS" : "FAIL", "st_dropout", "about p dropped", dropped, n);
+}
+
 static void test_cross_entropy() {
   int N = 37, V = 49152;
   auto logits = rnd((size_t)N * V, -8, 8);
@@ -653,6 +676,7 @@ int main(int argc, char **argv) {
   test_elementwise_softmax();
   test_swiglu();
   test_cross_entropy();
+  test_dropout();
   test_adamw();
   test_embedding();
   test_errors();

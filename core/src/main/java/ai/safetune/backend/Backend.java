@@ -188,6 +188,24 @@ public interface Backend extends AutoCloseable {
     void swigluBackward(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up, int n);
 
     /**
+     * Inverted dropout (PEFT's LoRA dropout): {@code dst[i] = src[i]·mask_i} for {@code i < count}, with the mask of
+     * {@link DropoutMask} for {@code (seed, p)}: the same on every backend, so the backward re-applies it by calling
+     * this again with the same seed. {@code dst} may alias {@code src}. This default goes through the host; a backend
+     * computes the mask where its data lives.
+     */
+    default void dropout(Tensor dst, Tensor src, int count, long seed, float p) {
+        DropoutMask.check("dropout", p);
+        if (count < 0 || count > src.size() || count > dst.size()) {
+            throw new IllegalArgumentException("dropout: count " + count + " outside the tensors (" + src.size()
+                    + " and " + dst.size() + " floats)");
+        }
+        float[] v = new float[count];
+        read(src, 0, v, 0, count);
+        DropoutMask.apply(v, 0, count, seed, p);
+        write(dst, 0, v, 0, count);
+    }
+
+    /**
      * Backward of {@link #crossEntropy} summed with weight {@code scale}: {@code dlogits[i] = scale·(softmax(logits[i])
      * − onehot(targets[i]))}, zero rows where the target is negative. {@code dlogits} may alias {@code logits}.
      */

@@ -13,7 +13,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.SplittableRandom;
 
 /**
  * A Llama decoder with trainable LoRA factors on a {@link Backend}: one forward pass that keeps the
@@ -80,9 +79,8 @@ public final class LoraTrainingModel implements AutoCloseable {
     private final LoraConfig lora;
     private final float scaling;
     private final float dropout;
-    // dropout scratch: the masked LoRA input, its gradient, and host buffers for the mask
+    // dropout scratch: the masked LoRA input and its gradient
     private Tensor dropX, dropG;
-    private float[] hostIn, hostMask;
     private long dropoutKey;
     private boolean dropping;
     /** Keep only each layer's input and recompute the layer in the backward (activation checkpointing). */
@@ -454,30 +452,20 @@ public final class LoraTrainingModel implements AutoCloseable {
             backend.matmulBackward(du, lin.db, dOut, lin.u, lin.b, n, lin.out, lin.r, scaling, false);
             Tensor x = dropoutInput(in, lin, n);
             backend.matmulBackward(dropG, lin.da, du, x, lin.a, n, lin.r, lin.in, 1f, false);
-            applyMask(dropG, dropG, n * lin.in);
+            backend.dropout(dropG, dropG, n * lin.in, maskSeed(lin), dropout);
             backend.add(dIn, dIn, dropG, n * lin.in);
         }
     }
 
-    /** Fills {@link #hostMask} with this module's inverted-dropout mask and returns {@code dropX = in ⊙ mask}. */
+    /** {@code dropX = in ⊙ mask} with this module's inverted-dropout mask (computed by the backend, where the data is). */
     private Tensor dropoutInput(Tensor in, Linear lin, int n) {
-        int count = n * lin.in;
-        SplittableRandom rng = new SplittableRandom(dropoutKey ^ (0x9E3779B97F4A7C15L * (lin.index + 1)));
-        float keep = 1f / (1f - dropout);
-        for (int i = 0; i < count; i++) {
-            hostMask[i] = rng.nextDouble() < dropout ? 0f : keep;
-        }
-        applyMask(dropX, in, count);
+        backend.dropout(dropX, in, n * lin.in, maskSeed(lin), dropout);
         return dropX;
     }
 
-    /** {@code dst = src ⊙ hostMask} over {@code count} values (through the host: backend-independent). */
-    private void applyMask(Tensor dst, Tensor src, int count) {
-        backend.read(src, 0, hostIn, 0, count);
-        for (int i = 0; i < count; i++) {
-            hostIn[i] *= hostMask[i];
-        }
-        backend.write(dst, 0, hostIn, 0, count);
+    /** The seed of a module's mask: a pure function of the pass's key and the module. */
+    private long maskSeed(Linear lin) {
+        return dropoutKey ^ (0x9E3779B97F4A7C15L * (lin.index + 1));
     }
 
     private void ensureArena(int n) {
@@ -551,8 +539,6 @@ public final class LoraTrainingModel implements AutoCloseable {
             int maxIn = Math.max(c, f);
             dropX = alloc(n * maxIn);
             dropG = alloc(n * maxIn);
-            hostIn = new float[n * maxIn];
-            hostMask = new float[n * maxIn];
         }
         arenaTokens = n;
     }

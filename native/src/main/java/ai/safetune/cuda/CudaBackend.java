@@ -2,6 +2,7 @@ package ai.safetune.cuda;
 
 import ai.safetune.backend.AttentionShape;
 import ai.safetune.backend.Backend;
+import ai.safetune.backend.DropoutMask;
 import ai.safetune.backend.Tensor;
 import ai.safetune.backend.WeightHandle;
 import ai.safetune.cuda.SafeTuneKernels.st_ctx;
@@ -583,6 +584,15 @@ public final class CudaBackend implements Backend {
         long g = ptr(gate, "swiglu", "gate", n);
         long u = ptr(up, "swiglu", "up", n);
         check(st_swiglu_forward(ctx, o, g, u, n), "swiglu");
+    }
+
+    /** The mask of {@link DropoutMask} computed per element on the device (st_dropout): no host round trip. */
+    @Override
+    public void dropout(Tensor dst, Tensor src, int count, long seed, float p) {
+        DropoutMask.check("dropout", p);
+        long d = ptr(dst, "dropout", "dst", count);
+        long s = ptr(src, "dropout", "src", count);
+        check(st_dropout(ctx, d, s, count, seed, p), "dropout");
     }
 
     @Override

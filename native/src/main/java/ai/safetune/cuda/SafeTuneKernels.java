@@ -243,6 +243,9 @@ public final class SafeTuneKernels {
                                                       @Cast("const int32_t*") long targets,
                                                       @Cast("const uint8_t*") long mask, int n, int v);
 
+    public static native int st_dropout(st_ctx ctx, @Cast("float*") long out, @Cast("const float*") long in,
+                                        @Cast("int64_t") long n, @Cast("uint64_t") long seed, float p);
+
     public static native int st_cross_entropy_backward(st_ctx ctx, @Cast("float*") long dlogits,
                                                        @Cast("const float*") long logits,
                                                        @Cast("const float*") long lse,

@@ -994,6 +994,28 @@ class CudaBackendTest {
         }
     }
 
+    /** LoRA dropout on the device: the CPU backend's mask bit for bit (both are DropoutMask), in and out of place. */
+    @Test
+    void dropoutMatchesCpuBitForBit() {
+        needGpu();
+        int n = 100_003;
+        float[] x = random(n, -1, 1);
+        long seed = rnd.nextLong();
+        for (float p : new float[]{0f, 0.05f, 0.5f}) {
+            try (Tensor cx = cpu.upload(x); Tensor co = cpu.allocate(n); Tensor gx = gpu.upload(x);
+                 Tensor go = poisoned(n)) {
+                cpu.dropout(co, cx, n, seed, p);
+                gpu.dropout(go, gx, n, seed, p);
+                float[] want = get(cpu, co, n);
+                assertThat(get(gpu, go, n)).as("dropout p=%s", p).containsExactly(want);
+                gpu.dropout(gx, gx, n, seed, p);
+                assertThat(get(gpu, gx, n)).as("dropout in place p=%s", p).containsExactly(want);
+            }
+        }
+        assertThatThrownBy(() -> gpu.dropout(gpu.allocate(4), gpu.allocate(4), 4, 1L, 1f))
+                .hasMessageContaining("[0, 1)");
+    }
+
     @Test
     void nativeErrorsCarryOpAndMessage() {
         needGpu();

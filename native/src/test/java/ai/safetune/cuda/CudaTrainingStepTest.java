@@ -18,6 +18,7 @@ import ai.safetune.model.safetensors.SafetensorsFile;
 import ai.safetune.backend.Tensor;
 import ai.safetune.train.AdamW;
 import ai.safetune.train.BackendAdamW;
+import ai.safetune.train.LoraConfig;
 import ai.safetune.train.LoraTrainingModel;
 import ai.safetune.train.PeftAdapter;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -167,6 +168,60 @@ class CudaTrainingStepTest {
                     }
                     LOG.info("{}: {} LoRA gradients within ‖Δ‖/‖cpu‖ ≤ {}; worst {}", prec.id(), names.size(), gradBound, worst);
                 }
+            }
+        }
+    }
+
+    /**
+     * A step with LoRA dropout (p = 0.1, nonzero B so the masks matter for every gradient): the device draws the
+     * masks itself ({@code st_dropout}) and they are the CPU backend's, so the f32 step matches the CPU within the
+     * fp32 bounds of {@link #tinyStepMatchesCpuAndPeft}; a different key gives different gradients.
+     */
+    @Test
+    void tinyStepWithDropoutMatchesCpu() throws Exception {
+        needGpuAndShared();
+        Case c = Case.load(shared().resolve("reference/tiny_lora"));
+        try (ModelFiles files = ModelFiles.open(shared().resolve("models/tiny-llama"))) {
+            LoraConfig lora = LoraConfig.builder().r(8).alpha(16).dropout(0.1).targetModules(LoraConfig.ALL_LINEAR)
+                    .build();
+            PeftAdapter init = PeftAdapter.init(files.config(), lora, 11);
+            // B = 0 at init would hide the masks from dA: give B values first
+            List<float[]> params;
+            try (CpuBackend cpu = new CpuBackend(2);
+                 LoraTrainingModel onCpu = new LoraTrainingModel(files.config(), files.weights(), cpu, init, false)) {
+                params = onCpu.parameters();
+                java.util.Random r = new java.util.Random(3);
+                for (float[] p : params) {
+                    for (int i = 0; i < p.length; i++) {
+                        p[i] += (float) (r.nextGaussian() * 0.02);
+                    }
+                }
+            }
+            try (CpuBackend cpu = new CpuBackend(2); CudaBackend gpu = new CudaBackend(0);
+                 LoraTrainingModel onCpu = new LoraTrainingModel(files.config(), files.weights(), cpu, init, false);
+                 LoraTrainingModel onGpu = new LoraTrainingModel(files.config(), files.weights(), gpu, init, false)) {
+                onCpu.setParameters(params);
+                onGpu.setParameters(params);
+                long key = 0x1234_5678_9abcL;
+                onCpu.zeroGradients();
+                onGpu.zeroGradients();
+                LoraTrainingModel.Pass pc = onCpu.forwardBackward(c.batch(), c.targets(), 1f / c.tokens(), key);
+                LoraTrainingModel.Pass pg = onGpu.forwardBackward(c.batch(), c.targets(), 1f / c.tokens(), key);
+                assertThat(Math.abs(pg.meanLoss() - pc.meanLoss()) / pc.meanLoss()).as("loss with dropout, GPU vs CPU")
+                        .isLessThanOrEqualTo(1e-4);
+                List<String> names = onGpu.parameterNames();
+                List<float[]> gg = onGpu.gradients();
+                List<float[]> cg = onCpu.gradients();
+                for (int i = 0; i < names.size(); i++) {
+                    assertThat(relDiff(gg.get(i), cg.get(i))).as(names.get(i) + " with dropout, GPU vs CPU ‖Δ‖/‖cpu‖")
+                            .isLessThanOrEqualTo(1e-3);
+                }
+                onGpu.zeroGradients();
+                onGpu.forwardBackward(c.batch(), c.targets(), 1f / c.tokens(), key + 1);
+                assertThat(relDiff(onGpu.gradients().get(0), cg.get(0))).as("another key draws other masks")
+                        .isGreaterThan(1e-3);
+                LOG.info("dropout step: loss gpu {} cpu {}; {} gradients within 1e-3", pg.meanLoss(), pc.meanLoss(),
+                        names.size());
             }
         }
     }

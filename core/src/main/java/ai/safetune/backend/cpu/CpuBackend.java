@@ -2,6 +2,7 @@ package ai.safetune.backend.cpu;
 
 import ai.safetune.backend.AttentionShape;
 import ai.safetune.backend.Backend;
+import ai.safetune.backend.DropoutMask;
 import ai.safetune.backend.Tensor;
 import ai.safetune.backend.WeightHandle;
 import ai.safetune.model.QuantizedWeight;
@@ -240,6 +241,22 @@ public final class CpuBackend implements Backend {
             ops.add(o, as, bs, 0, n);
         } else {
             par.forRange(n, (s, e) -> ops.add(o, as, bs, s, e));
+        }
+    }
+
+    /** {@link DropoutMask} in place on the arrays, on the pool's threads (each element's mask is its own draw). */
+    @Override
+    public void dropout(Tensor dst, Tensor src, int count, long seed, float p) {
+        DropoutMask.check("dropout", p);
+        float[] d = data(dst, "dropout", "dst", count);
+        float[] s = data(src, "dropout", "src", count);
+        if (d != s) {
+            System.arraycopy(s, 0, d, 0, count);
+        }
+        if (count < 1 << 15) {
+            DropoutMask.apply(d, 0, count, seed, p);
+        } else {
+            par.forRange(count, (from, to) -> DropoutMask.apply(d, from, to, seed, p));
         }
     }
 
