@@ -104,11 +104,23 @@ static std::vector<uint16_t> to_bf16(const std::vector<float> &v) {
   return o;
 }
 
-// bf16 bits as floats, for compare(); the poison pattern 0xFFFF is a NaN, so an unwritten element fails
-static std::vector<float> bf16_floats(const std::vector<uint16_t> &b) {
-  std::vector<float> f(b.size());
-  for (size_t i = 0; i < b.size(); i++) f[i] = st_ref_bf16_to_f32(b[i]);
-  return f;
+// bit-for-bit equality of two buffers' raw contents from element `from` on (floats as their bits: no NaN == NaN or
+// -0 == +0 leniency). The reference side is always written by an op checked elsewhere, so an element the op under
+// test left poisoned fails.
+template <typename T>
+static void compare_bits(const char *op, const std::string &what, const std::vector<T> &gpu, const std::vector<T> &ref,
+                         size_t from = 0) {
+  static_assert(sizeof(T) == 2 || sizeof(T) == 4, "bf16 or fp32 buffers");
+  checks++;
+  size_t bad = 0, first = 0;
+  for (size_t i = from; i < ref.size(); i++)
+    if (std::memcmp(&gpu[i], &ref[i], sizeof(T)) != 0 && bad++ == 0) first = i;
+  bool ok = bad == 0 && gpu.size() == ref.size();
+  if (!ok) failures++;
+  std::printf("%-6s %-26s %-34s n=%-9zu bit-for-bit %s", ok ? "PASS" : "FAIL", op, what.c_str(), ref.size() - from,
+              ok ? "" : "");
+  if (!ok) std::printf("(%zu differ; first at %zu)", bad, first);
+  std::printf("\n");
 }
 
 // st_sgemm (cuBLAS fp32, the LoRA products): every transpose pair, beta 0 and 1, against a double-precision loop
@@ -327,8 +339,8 @@ static void test_frozen_matmul_bf16_act() {
       CK(st_matmul_backward_bf16(ctx, g1.f(), ddy.f(), dW.p, wt, N, in, out, acc));
       CK(st_matmul_backward_bf16_act(ctx, g2.f(), dyb.as<uint16_t>(), dW.p, wt, N, in, out, acc));
       std::string c = std::string(wname(wt)) + (acc ? " accumulate" : "");
-      compare("st_matmul_forward_bf16_act", "= cast path, " + c, y2.down<float>(), y1.down<float>(), 0, 0);
-      compare("st_matmul_backward_bf16_act", "= cast path, " + c, g2.down<float>(), g1.down<float>(), 0, 0);
+      compare_bits("st_matmul_forward_bf16_act", "= cast path, " + c, y2.down<float>(), y1.down<float>());
+      compare_bits("st_matmul_backward_bf16_act", "= cast path, " + c, g2.down<float>(), g1.down<float>());
     }
 }
 
@@ -358,18 +370,16 @@ static void test_rmsnorm() {
   y2.poison(); yb.poison(); rs2.poison(); cb.poison();
   CK(st_rmsnorm_forward_bf16(ctx, y2.f(), yb.as<uint16_t>(), rs2.f(), dx_.f(), dw_.f(), N, C, 1e-5f));
   CK(st_cast_f32_to_bf16(ctx, cb.as<uint16_t>(), y.f(), (int64_t)N * C));
-  compare("st_rmsnorm_forward_bf16", "y = plain kernel's", y2.down<float>(), y.down<float>(), 0, 0);
-  compare("st_rmsnorm_forward_bf16", "rstd = plain kernel's", rs2.down<float>(), rs.down<float>(), 0, 0);
-  compare("st_rmsnorm_forward_bf16", "yb = cast of y", bf16_floats(yb.down<uint16_t>()), bf16_floats(cb.down<uint16_t>()),
-          0, 0);
+  compare_bits("st_rmsnorm_forward_bf16", "y = plain kernel's", y2.down<float>(), y.down<float>());
+  compare_bits("st_rmsnorm_forward_bf16", "rstd = plain kernel's", rs2.down<float>(), rs.down<float>());
+  compare_bits("st_rmsnorm_forward_bf16", "yb = cast of y", yb.down<uint16_t>(), cb.down<uint16_t>());
   // the accumulating backward that also writes bf16 of the updated dx
   Buf acc2(base), dxb((size_t)N * C * 2), cdx((size_t)N * C * 2);
   dxb.poison(); cdx.poison();
   CK(st_rmsnorm_backward_add_bf16(ctx, acc2.f(), dxb.as<uint16_t>(), nullptr, dy_.f(), dx_.f(), dw_.f(), rs.f(), N, C));
   CK(st_cast_f32_to_bf16(ctx, cdx.as<uint16_t>(), acc.f(), (int64_t)N * C));
-  compare("st_rmsnorm_backward_add_bf16", "dx = plain kernel's", acc2.down<float>(), acc.down<float>(), 0, 0);
-  compare("st_rmsnorm_backward_add_bf16", "dxb = cast of dx", bf16_floats(dxb.down<uint16_t>()),
-          bf16_floats(cdx.down<uint16_t>()), 0, 0);
+  compare_bits("st_rmsnorm_backward_add_bf16", "dx = plain kernel's", acc2.down<float>(), acc.down<float>());
+  compare_bits("st_rmsnorm_backward_add_bf16", "dxb = cast of dx", dxb.down<uint16_t>(), cdx.down<uint16_t>());
 }
 
 static void test_rope() {
@@ -530,17 +540,35 @@ static void test_swiglu() {
     CK(st_cast_f32_to_bf16(ctx, c1.as<uint16_t>() + off, h.f() + off, m));
     CK(st_cast_f32_to_bf16(ctx, c2.as<uint16_t>() + off, dg.f() + off, m));
     CK(st_cast_f32_to_bf16(ctx, c3.as<uint16_t>() + off, du.f() + off, m));
-    auto from = [off](std::vector<float> v) { return std::vector<float>(v.begin() + off, v.end()); };
     std::string w = off ? " (unaligned)" : "";
-    compare("st_swiglu_forward_bf16", "h = plain kernel's" + w, from(h2.down<float>()), from(h.down<float>()), 0, 0);
-    compare("st_swiglu_forward_bf16", "hb = cast of h" + w, from(bf16_floats(hb.down<uint16_t>())),
-            from(bf16_floats(c1.down<uint16_t>())), 0, 0);
-    compare("st_swiglu_backward_bf16", "dgate = plain kernel's" + w, from(g2.down<float>()), from(dg.down<float>()), 0, 0);
-    compare("st_swiglu_backward_bf16", "dup = plain kernel's" + w, from(u2.down<float>()), from(du.down<float>()), 0, 0);
-    compare("st_swiglu_backward_bf16", "dgb = cast of dgate" + w, from(bf16_floats(gb.down<uint16_t>())),
-            from(bf16_floats(c2.down<uint16_t>())), 0, 0);
-    compare("st_swiglu_backward_bf16", "dub = cast of dup" + w, from(bf16_floats(ub.down<uint16_t>())),
-            from(bf16_floats(c3.down<uint16_t>())), 0, 0);
+    compare_bits("st_swiglu_forward_bf16", "h = plain kernel's" + w, h2.down<float>(), h.down<float>(), off);
+    compare_bits("st_swiglu_forward_bf16", "hb = cast of h" + w, hb.down<uint16_t>(), c1.down<uint16_t>(), off);
+    compare_bits("st_swiglu_backward_bf16", "dgate = plain kernel's" + w, g2.down<float>(), dg.down<float>(), off);
+    compare_bits("st_swiglu_backward_bf16", "dup = plain kernel's" + w, u2.down<float>(), du.down<float>(), off);
+    compare_bits("st_swiglu_backward_bf16", "dgb = cast of dgate" + w, gb.down<uint16_t>(), c2.down<uint16_t>(), off);
+    compare_bits("st_swiglu_backward_bf16", "dub = cast of dup" + w, ub.down<uint16_t>(), c3.down<uint16_t>(), off);
+  }
+  // fp32 buffers aligned, the bf16 copies 2 bytes off 8-byte alignment: the copies' guard sends it all to the
+  // one-element kernels
+  {
+    Buf h3(n * 4), g3(n * 4), u3(n * 4), hb((n + 1) * 2), gb((n + 1) * 2), ub((n + 1) * 2), c1((n + 1) * 2),
+        c2((n + 1) * 2), c3((n + 1) * 2);
+    for (Buf *b : {&h3, &g3, &u3, &hb, &gb, &ub, &c1, &c2, &c3}) b->poison();
+    CK(st_swiglu_forward_bf16(ctx, h3.f(), hb.as<uint16_t>() + 1, dg_.f(), du_.f(), (int64_t)n));
+    CK(st_swiglu_backward_bf16(ctx, g3.f(), u3.f(), gb.as<uint16_t>() + 1, ub.as<uint16_t>() + 1, ddh.f(), dg_.f(),
+                               du_.f(), (int64_t)n));
+    CK(st_cast_f32_to_bf16(ctx, c1.as<uint16_t>() + 1, h3.f(), (int64_t)n));
+    CK(st_cast_f32_to_bf16(ctx, c2.as<uint16_t>() + 1, g3.f(), (int64_t)n));
+    CK(st_cast_f32_to_bf16(ctx, c3.as<uint16_t>() + 1, u3.f(), (int64_t)n));
+    Buf h4(n * 4), g4(n * 4), u4(n * 4);
+    CK(st_swiglu_forward(ctx, h4.f(), dg_.f(), du_.f(), (int64_t)n));
+    CK(st_swiglu_backward(ctx, g4.f(), u4.f(), ddh.f(), dg_.f(), du_.f(), (int64_t)n));
+    compare_bits("st_swiglu_forward_bf16", "h (bf16 copy misaligned)", h3.down<float>(), h4.down<float>());
+    compare_bits("st_swiglu_backward_bf16", "dgate (bf16 copy misaligned)", g3.down<float>(), g4.down<float>());
+    compare_bits("st_swiglu_backward_bf16", "dup (bf16 copy misaligned)", u3.down<float>(), u4.down<float>());
+    compare_bits("st_swiglu_forward_bf16", "hb (bf16 copy misaligned)", hb.down<uint16_t>(), c1.down<uint16_t>(), 1);
+    compare_bits("st_swiglu_backward_bf16", "dgb (bf16 copy misaligned)", gb.down<uint16_t>(), c2.down<uint16_t>(), 1);
+    compare_bits("st_swiglu_backward_bf16", "dub (bf16 copy misaligned)", ub.down<uint16_t>(), c3.down<uint16_t>(), 1);
   }
 }
 
@@ -590,9 +618,8 @@ static void test_cross_entropy() {
   CK(st_cross_entropy_backward_bf16(ctx, d2.f(), lb.as<uint16_t>(), d2.f(), lse.f(), dt.as<int32_t>(), dm.as<uint8_t>(),
                                     1.0f / 29, N, V));
   CK(st_cast_f32_to_bf16(ctx, cb.as<uint16_t>(), dl.f(), (int64_t)N * V));
-  compare("st_cross_entropy_backward_bf16", "dlogits = plain kernel's", d2.down<float>(), dl.down<float>(), 0, 0);
-  compare("st_cross_entropy_backward_bf16", "copy = cast of dlogits", bf16_floats(lb.down<uint16_t>()),
-          bf16_floats(cb.down<uint16_t>()), 0, 0);
+  compare_bits("st_cross_entropy_backward_bf16", "dlogits = plain kernel's", d2.down<float>(), dl.down<float>());
+  compare_bits("st_cross_entropy_backward_bf16", "copy = cast of dlogits", lb.down<uint16_t>(), cb.down<uint16_t>());
 }
 
 static void test_adamw() {

@@ -590,9 +590,13 @@ public final class CudaBackend implements Backend {
     @Override
     public void dropout(Tensor dst, Tensor src, int count, long seed, float p) {
         DropoutMask.check("dropout", p);
-        long d = ptr(dst, "dropout", "dst", count);
-        long s = ptr(src, "dropout", "src", count);
-        check(st_dropout(ctx, d, s, count, seed, p), "dropout");
+        // reports its one output, so the norm's copy survives the LoRA branch's dropout and reaches the frozen GEMM
+        tracked(() -> {
+            long d = ptr(dst, "dropout", "dst", count);
+            long s = ptr(src, "dropout", "src", count);
+            copies.written(d, 4L * count);
+            check(st_dropout(ctx, d, s, count, seed, p), "dropout");
+        });
     }
 
     @Override
