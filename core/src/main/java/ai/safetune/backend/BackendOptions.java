@@ -1,15 +1,36 @@
 package ai.safetune.backend;
 
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+
 /**
  * Options for creating a backend.
  *
- * @param threads worker threads for a CPU backend; 0 = {@code -Dsafetune.threads} if set, else all cores
+ * @param threads  worker threads for a CPU backend; 0 = {@code -Dsafetune.threads} if set, else all cores
+ * @param backend  the backend to use by name ({@code cpu}, {@code cuda}, ...), or null to let
+ *                 {@link Backends#select(BackendOptions)} decide ({@code -Dsafetune.backend}, {@code SAFETUNE_BACKEND},
+ *                 else the best available); {@code "auto"} means null
+ * @param settings provider-specific settings by key (e.g. {@code cuda.precision}); a provider reads its own keys and
+ *                 ignores the others
  */
-public record BackendOptions(int threads) {
+public record BackendOptions(int threads, String backend, Map<String, String> settings) {
     public BackendOptions {
         if (threads < 0) {
             throw new IllegalArgumentException("threads must be >= 0 (0 = all cores), got " + threads);
         }
+        if (backend != null) {
+            backend = backend.trim().toLowerCase(Locale.ROOT);
+            if (backend.isEmpty() || backend.equals("auto")) {
+                backend = null;
+            }
+        }
+        settings = Map.copyOf(Objects.requireNonNull(settings, "settings"));
+    }
+
+    /** Only a thread count: the backend chosen as {@link Backends#select(BackendOptions)} does without options. */
+    public BackendOptions(int threads) {
+        this(threads, null, Map.of());
     }
 
     public static BackendOptions defaults() {

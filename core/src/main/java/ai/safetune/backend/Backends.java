@@ -35,14 +35,19 @@ public final class Backends {
     }
 
     /**
-     * The forced backend ({@code -Dsafetune.backend} or {@code SAFETUNE_BACKEND}) if set, else the available
-     * provider with the highest priority. Logs the choice and why others were skipped.
+     * The backend named by {@code options.backend()} if set, else the one forced by {@code -Dsafetune.backend} or
+     * {@code SAFETUNE_BACKEND}, else the available provider with the highest priority. Logs the choice and why
+     * others were skipped.
      *
-     * @throws IllegalStateException if the forced backend is unknown or unavailable (with its reason)
+     * @throws IllegalStateException if the named or forced backend is unknown or unavailable (with its reason)
      */
     public static Backend select(BackendOptions options) {
-        String forced = System.getProperty(PROPERTY);
-        String source = "-D" + PROPERTY;
+        String forced = options.backend();
+        String source = "the backend option";
+        if (forced == null) {
+            forced = System.getProperty(PROPERTY);
+            source = "-D" + PROPERTY;
+        }
         if (forced == null || forced.isBlank()) {
             forced = System.getenv(ENV);
             source = ENV;

@@ -1,6 +1,7 @@
 package ai.safetune.eval;
 
 import ai.safetune.backend.Backend;
+import ai.safetune.backend.BackendOptions;
 import ai.safetune.backend.Backends;
 import ai.safetune.data.Message;
 import ai.safetune.eval.judge.Judge;
@@ -37,6 +38,7 @@ public final class JavaForwardEvaluator implements TrainingEvaluator, AutoClosea
     private final int batchSize;
     private final long seed;
     private Backend backend;
+    private final BackendOptions backendOptions;
     private LlamaModel model;
 
     /**
@@ -47,6 +49,13 @@ public final class JavaForwardEvaluator implements TrainingEvaluator, AutoClosea
      */
     public JavaForwardEvaluator(ModelConfig cfg, ModelWeights weights, ChatCodec codec, SuiteCatalog.Resolved suites,
                                 Judge judge, int maxNewTokens, int batchSize, long seed) {
+        this(cfg, weights, codec, suites, judge, maxNewTokens, batchSize, seed, BackendOptions.defaults());
+    }
+
+    /** As above, on the backend {@code backendOptions} select (the trainer's, say). */
+    public JavaForwardEvaluator(ModelConfig cfg, ModelWeights weights, ChatCodec codec, SuiteCatalog.Resolved suites,
+                                Judge judge, int maxNewTokens, int batchSize, long seed, BackendOptions backendOptions) {
+        this.backendOptions = Objects.requireNonNull(backendOptions, "backendOptions");
         this.cfg = Objects.requireNonNull(cfg, "config");
         this.weights = Objects.requireNonNull(weights, "weights");
         this.codec = Objects.requireNonNull(codec, "codec");
@@ -75,7 +84,7 @@ public final class JavaForwardEvaluator implements TrainingEvaluator, AutoClosea
     /** Every configured suite on the base model with {@code adapter} (null: the base model alone). */
     public List<SuiteResult> run(PeftAdapter adapter) {
         if (model == null) {
-            backend = Backends.select();
+            backend = Backends.select(backendOptions);
             model = LlamaModel.load(cfg, weights, backend, false);
         }
         model.setAdapter(adapter == null ? null : adapter.weights());

@@ -1,5 +1,9 @@
 package ai.safetune.cli;
 
+import ai.safetune.backend.Backend;
+import ai.safetune.backend.BackendOptions;
+import ai.safetune.backend.Backends;
+import ai.safetune.cuda.CudaPrecision;
 import ai.safetune.data.ChatDatasets;
 import ai.safetune.data.ChatExample;
 import ai.safetune.eval.JavaForwardEvaluator;
@@ -27,6 +31,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
@@ -158,6 +163,16 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--save", required = true, paramLabel = "DIR", description = "Write the trained PEFT adapter here.")
     Path save;
 
+    @Option(names = "--backend", paramLabel = "auto|cpu|cuda", defaultValue = "auto",
+            description = "Where to train: cuda, cpu, or auto (SAFETUNE_BACKEND / -Dsafetune.backend if set, else a GPU when one "
+                    + "is usable, else the CPU; default: ${DEFAULT-VALUE}). Naming one that is unavailable fails with the reason.")
+    String backend;
+
+    @Option(names = "--cuda-precision", paramLabel = "f32|bf16|bf16-tiled",
+            description = "Arithmetic of the frozen matmuls on the GPU: f32 (exact), bf16 (cuBLAS tensor cores, fp32 accumulate; "
+                    + "the fast one) or bf16-tiled (default: SAFETUNE_CUDA_PRECISION / -Dsafetune.cuda.precision, else f32).")
+    String cudaPrecision;
+
     @Spec
     CommandSpec spec;
 
@@ -166,6 +181,7 @@ public final class TrainCommand implements Callable<Integer> {
         if (!Files.isRegularFile(data)) {
             throw new IllegalArgumentException("--data " + data + ": no such file");
         }
+        BackendOptions backendOptions = backendOptions(backend, cudaPrecision);
         if (checkpointDir != null && checkpointEvery <= 0) {
             throw new IllegalArgumentException("--checkpoint-dir needs --checkpoint-every N with N > 0");
         }
@@ -225,7 +241,11 @@ public final class TrainCommand implements Callable<Integer> {
                     ? Files.newBufferedWriter(metricsOut, StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND)
                     : Files.newBufferedWriter(metricsOut, StandardCharsets.UTF_8);
         }
-        try (ModelFiles files = ModelFiles.open(model)) {
+        try (ModelFiles files = ModelFiles.open(model); Backend trainOn = Backends.select(backendOptions)) {
+            if (cudaPrecision != null && !trainOn.name().equals("cuda")) {
+                spec.commandLine().getErr().println("note: --cuda-precision " + cudaPrecision + " has no effect: training on the "
+                        + trainOn.name() + " backend");
+            }
             if (keepQuantized) {
                 // say what the flag did: a base without quantized tensors has nothing to keep
                 java.util.TreeSet<String> types = new java.util.TreeSet<>();
@@ -247,6 +267,7 @@ public final class TrainCommand implements Callable<Integer> {
                     .shuffle(!noShuffle).maxSeqLen(maxSeqLen).seed(seed).trainOnInputs(trainOnInputs)
                     .gradientCheckpointing(gradientCheckpointing)
                     .dequantize(!keepQuantized)
+                    .backend(trainOn)
                     .baseModel(model.getFileName().toString());
             if (length.steps != null) {
                 b.steps(length.steps);
@@ -265,7 +286,7 @@ public final class TrainCommand implements Callable<Integer> {
             if (evalResolved != null) {
                 judge = EvalCommand.judge(evalJudge, save.toAbsolutePath().getParent(), spec.commandLine().getErr());
                 evaluator = new JavaForwardEvaluator(files.config(), files.weights(), TokenizerChatCodec.of(files), evalResolved,
-                        judge, evalMaxNewTokens, batchSize, seed);
+                        judge, evalMaxNewTokens, batchSize, seed, backendOptions);
                 b.evaluateEvery(evalEvery, evaluator);
             }
             FineTuner.TrainingResult result;
@@ -288,6 +309,23 @@ public final class TrainCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    /** The backend flags as {@link BackendOptions}, checked before any file is read. */
+    static BackendOptions backendOptions(String backend, String cudaPrecision) {
+        String b = backend == null ? "auto" : backend.trim().toLowerCase(Locale.ROOT);
+        if (!List.of("auto", "cpu", "cuda").contains(b)) {
+            throw new IllegalArgumentException("--backend must be auto, cpu or cuda, got '" + backend + "'");
+        }
+        if (cudaPrecision == null) {
+            return new BackendOptions(0, b, Map.of());
+        }
+        if (b.equals("cpu")) {
+            throw new IllegalArgumentException("--cuda-precision applies to the cuda backend, not --backend cpu");
+        }
+        // checked here, so a typo fails before the model loads (the provider parses it again)
+        CudaPrecision.parse(cudaPrecision, "--cuda-precision");
+        return new BackendOptions(0, b, Map.of(CudaPrecision.SETTING, cudaPrecision));
     }
 
     /** Progress bar on stderr and the metrics JSONL. */

@@ -282,4 +282,31 @@ class TrainCommandTest {
         assertThat(r.exit()).as(r.err()).isZero();
         assertThat(PeftAdapter.load(out).config().dropout()).isEqualTo(0.25);
     }
+
+    @Test
+    void backendFlags() throws Exception {
+        assertOneLineError(badRun("--lora-r", "2", "--lora-alpha", "4", "--backend", "tpu"), "--backend", "'tpu'");
+        assertOneLineError(badRun("--lora-r", "2", "--lora-alpha", "4", "--cuda-precision", "fp8"), "--cuda-precision",
+                "'fp8'", "bf16-tiled");
+        assertOneLineError(badRun("--lora-r", "2", "--lora-alpha", "4", "--backend", "cpu", "--cuda-precision", "bf16"),
+                "--cuda-precision", "--backend cpu");
+        if (!new ai.safetune.cuda.CudaBackendProvider().availability().available()) {
+            assertOneLineError(badRun("--lora-r", "2", "--lora-alpha", "4", "--backend", "cuda"), "'cuda'",
+                    "not available");
+        }
+        // the CPU named explicitly trains; a precision with auto selection on a machine without a GPU is a note
+        Path data = caseJsonl(shared().resolve("reference/tiny_lora"), tmp);
+        Run r = run(trainArgs(tiny(), data, "--lora-r", "2", "--lora-alpha", "4", "--lr", "1e-3", "--batch-size", "2",
+                "--steps", "1", "--backend", "cpu", "--save", tmp.resolve("cpu").toString()).toArray(String[]::new));
+        assertThat(r.exit()).as(r.err()).isZero();
+        assertThat(tmp.resolve("cpu").resolve(PeftAdapter.WEIGHTS_FILE)).exists();
+        if (!new ai.safetune.cuda.CudaBackendProvider().availability().available()
+                && System.getenv("SAFETUNE_BACKEND") == null) {
+            Run n = run(trainArgs(tiny(), data, "--lora-r", "2", "--lora-alpha", "4", "--lr", "1e-3", "--batch-size", "2",
+                    "--steps", "1", "--cuda-precision", "bf16", "--save", tmp.resolve("auto").toString())
+                    .toArray(String[]::new));
+            assertThat(n.exit()).as(n.err()).isZero();
+            assertThat(n.err()).contains("note: --cuda-precision bf16 has no effect: training on the cpu backend");
+        }
+    }
 }

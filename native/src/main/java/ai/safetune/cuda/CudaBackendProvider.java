@@ -63,6 +63,12 @@ public final class CudaBackendProvider implements BackendProvider {
         if (!a.available()) {
             throw new IllegalStateException("cuda backend not available: " + a.reason());
         }
-        return new CudaBackend(0);
+        return new CudaBackend(0, precision(options));
+    }
+
+    /** The {@code cuda.precision} setting of the options if given, else {@link CudaPrecision#configured()}. */
+    static CudaPrecision precision(BackendOptions options) {
+        String p = options.settings().get(CudaPrecision.SETTING);
+        return p != null ? CudaPrecision.parse(p, "backend setting " + CudaPrecision.SETTING) : CudaPrecision.configured();
     }
 }

@@ -27,6 +27,8 @@ public enum CudaPrecision {
     public static final String PROPERTY = "safetune.cuda.precision";
     /** Environment variable that selects the precision (the property wins). */
     public static final String ENV = "SAFETUNE_CUDA_PRECISION";
+    /** The {@link ai.safetune.backend.BackendOptions#settings()} key that picks the precision (wins over both). */
+    public static final String SETTING = "cuda.precision";
 
     private final String id;
     private final int code;

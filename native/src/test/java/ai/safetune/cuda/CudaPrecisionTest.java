@@ -68,4 +68,16 @@ class CudaPrecisionTest {
     private static float bf(float f) {
         return Float.intBitsToFloat((CudaBackend.toBf16(f) & 0xFFFF) << 16);
     }
+
+    @Test
+    void theBackendOptionsSettingWinsAndIsChecked() {
+        assertThat(CudaBackendProvider.precision(new ai.safetune.backend.BackendOptions(0, "cuda",
+                java.util.Map.of(CudaPrecision.SETTING, "BF16")))).isEqualTo(CudaPrecision.BF16);
+        assertThat(CudaBackendProvider.precision(ai.safetune.backend.BackendOptions.defaults()))
+                .isEqualTo(CudaPrecision.configured());
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> CudaBackendProvider.precision(
+                        new ai.safetune.backend.BackendOptions(0, "cuda", java.util.Map.of(CudaPrecision.SETTING, "fp8"))))
+                .hasMessageContaining("backend setting cuda.precision").hasMessageContaining("'fp8'")
+                .hasMessageContaining("bf16-tiled");
+    }
 }
