@@ -102,6 +102,9 @@ public final class GenerateCommand implements Callable<Integer> {
         if (engine.equals("onnx") && modelOptions.dequantize) {
             throw new IllegalArgumentException("--dequantize applies to --engine java only (the ONNX export expands to fp32 itself)");
         }
+        if (engine.equals("onnx") && modelOptions.backendOptions().backend() != null) {
+            throw new IllegalArgumentException("--backend applies to --engine java only (ONNX Runtime runs on the CPU)");
+        }
         LlamaOnnxExporter.Precision precision = EvalCommand.precision(onnxPrecision);
         if (engine.equals("java") && precision != LlamaOnnxExporter.Precision.FP32) {
             throw new IllegalArgumentException("--onnx-precision applies to --engine onnx only");

@@ -1,8 +1,12 @@
 package ai.safetune.cli;
 
+import ai.safetune.backend.BackendOptions;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
 
 /** The model options the {@code logits} and {@code generate} commands share, and opening the model with them. */
 final class ModelOptions {
@@ -15,6 +19,11 @@ final class ModelOptions {
     @Option(names = "--threads", paramLabel = "N", description = "CPU threads (default: all cores).")
     int threads;
 
+    @Option(names = "--backend", paramLabel = "auto|cpu|cuda", defaultValue = "auto",
+            description = "Where the Java forward runs: cuda, cpu, or auto (SAFETUNE_BACKEND / -Dsafetune.backend if set, else "
+                    + "a GPU when one is usable; default: ${DEFAULT-VALUE}).")
+    String backend;
+
     @Option(names = "--dequantize", description = "Expand quantized weights to fp32 once (faster, about 4-8x the memory of "
             + "the quantized file); by default they stay quantized and are expanded per tile.")
     boolean dequantize;
@@ -23,9 +32,19 @@ final class ModelOptions {
         if (threads < 0) {
             throw new IllegalArgumentException("--threads must be >= 0, got " + threads);
         }
+        backendOptions();
+    }
+
+    /** The backend flags: a named backend, or auto; checked in {@link #validate()}, before the model opens. */
+    BackendOptions backendOptions() {
+        String b = backend == null ? "auto" : backend.trim().toLowerCase(Locale.ROOT);
+        if (!List.of("auto", "cpu", "cuda").contains(b)) {
+            throw new IllegalArgumentException("--backend must be auto, cpu or cuda, got '" + backend + "'");
+        }
+        return new BackendOptions(threads, b, Map.of());
     }
 
     ModelRuntime open() {
-        return new ModelRuntime(model, adapter, threads, dequantize);
+        return new ModelRuntime(model, adapter, backendOptions(), dequantize);
     }
 }

@@ -30,17 +30,17 @@ final class ModelRuntime implements AutoCloseable {
 
     private final ModelFiles files;
     private final Path adapter;
-    private final int threads;
+    private final BackendOptions backendOptions;
     private final boolean dequantize;
     private Backend backend;
     private LlamaModel model;
     private Tokenizer tokenizer;
     private ChatTemplate template;
 
-    ModelRuntime(Path modelPath, Path adapter, int threads, boolean dequantize) {
+    ModelRuntime(Path modelPath, Path adapter, BackendOptions backendOptions, boolean dequantize) {
         this.files = ModelFiles.open(modelPath);
         this.adapter = adapter;
-        this.threads = threads;
+        this.backendOptions = backendOptions;
         this.dequantize = dequantize;
     }
 
@@ -52,7 +52,7 @@ final class ModelRuntime implements AutoCloseable {
     /** The Java forward pass, loaded on first use (the ONNX engine never needs it). */
     LlamaModel model() {
         if (model == null) {
-            Backend b = Backends.select(new BackendOptions(threads));
+            Backend b = Backends.select(backendOptions);
             try {
                 LlamaModel m = LlamaModel.load(files.config(), files.weights(), b, dequantize);
                 if (adapter != null) {

@@ -141,6 +141,33 @@ class ForwardCommandsTest {
     }
 
     @Test
+    void backendFlagNamesWhereTheForwardRuns() throws Exception {
+        Path in = write("in.jsonl", List.of("{\"ids\":[1, 9690, 198, 2683]}"));
+        Path auto = tmp.resolve("auto.jsonl");
+        Path cpu = tmp.resolve("cpu.jsonl");
+        assertThat(run("logits", "--model", tiny().toString(), "--in", in.toString(), "--top-k", "3", "--out",
+                auto.toString()).exit()).isZero();
+        Run r = run("logits", "--model", tiny().toString(), "--backend", "cpu", "--in", in.toString(), "--top-k", "3",
+                "--out", cpu.toString());
+        assertThat(r.exit()).as(r.err()).isZero();
+        if (!new ai.safetune.cuda.CudaBackendProvider().availability().available()) {
+            assertThat(read(cpu)).isEqualTo(read(auto));  // auto is the CPU here
+            Run cuda = run("logits", "--model", tiny().toString(), "--backend", "cuda", "--in", in.toString(), "--top-k",
+                    "3", "--out", tmp.resolve("cuda.jsonl").toString());
+            assertThat(cuda.exit()).isNotZero();
+            assertThat(cuda.err()).contains("'cuda'").contains("not available");
+        }
+        Run bad = run("generate", "--model", tiny().toString(), "--backend", "tpu", "--in", in.toString(),
+                "--max-new-tokens", "2", "--greedy", "--out", tmp.resolve("g.jsonl").toString());
+        assertThat(bad.exit()).isNotZero();
+        assertThat(bad.err()).contains("--backend must be auto, cpu or cuda, got 'tpu'");
+        Run onnx = run("generate", "--model", tiny().toString(), "--backend", "cpu", "--engine", "onnx", "--in",
+                in.toString(), "--max-new-tokens", "2", "--greedy", "--out", tmp.resolve("g.jsonl").toString());
+        assertThat(onnx.exit()).isNotZero();
+        assertThat(onnx.err()).contains("--backend applies to --engine java only");
+    }
+
+    @Test
     void greedyGenerationReproducesReference() throws Exception {
         List<String> refLines = Files.readAllLines(shared().resolve("reference/smollm2_greedy.jsonl"));
         // two short cases (8 and 4 tokens, every top-2 margin >= 0.01) in one batch
