@@ -1,6 +1,7 @@
 package ai.safetune.bench;
 
 import ai.safetune.backend.Backend;
+import ai.safetune.backend.BackendOptions;
 import ai.safetune.backend.Backends;
 import ai.safetune.backend.Tensor;
 import ai.safetune.model.LlamaLayout;
@@ -27,13 +28,14 @@ import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
  * One LoRA training step as FineTuner runs it (zero gradients, forward + backward, gradient norm, clipped AdamW on
  * the backend) on random weights in a real shape ({@link SyntheticLlama}), on the backend named by {@code backend}
- * (forced like {@code -Dsafetune.backend}; {@code cuda} needs the native module's kernel library and a GPU, and
- * reads {@code precision}). Time per step; tokens/s = batch·seq / that. The same step as the GPU script's
+ * (in its {@code BackendOptions}; {@code cuda} needs the native module's kernel library and a GPU, and reads
+ * {@code precision} and {@code bf16Copies}). Time per step; tokens/s = batch·seq / that. The same step as the GPU script's
  * {@code LoraTrainBench} (which prints PEFT's side next to it), under JMH:
  * <pre>java -jar benchmarks/target/benchmarks.jar LoraStepBenchmark -p backend=cuda -p shape=llama-1b -p seq=512 -p precision=bf16</pre>
  */
@@ -57,6 +59,9 @@ public class LoraStepBenchmark {
     public String precision;
     @Param({"16"})
     public int rank;
+    /** bf16 only: the bf16 copies of norm/SwiGLU/loss-gradient outputs for the frozen GEMMs ({@code -Dsafetune.cuda.bf16Copies}). */
+    @Param({"false"})
+    public boolean bf16Copies;
 
     private Backend be;
     private ModelWeights weights;
@@ -68,10 +73,10 @@ public class LoraStepBenchmark {
 
     @Setup(Level.Trial)
     public void setUp() {
-        System.setProperty(Backends.PROPERTY, backend);
-        System.setProperty("safetune.cuda.precision", precision);
         ModelConfig c = SyntheticLlama.shape(shape);
-        be = Backends.select();
+        System.setProperty("safetune.cuda.bf16Copies", String.valueOf(bf16Copies));  // read when the backend is made
+        // the backend and its precision named in the options (cuda.precision is the CUDA provider's setting)
+        be = Backends.select(new BackendOptions(0, backend, Map.of("cuda.precision", precision)));
         weights = SyntheticLlama.weights(c, true, 42);
         LoraConfig lora = LoraConfig.builder().r(rank).alpha(2 * rank).targetModules(LoraConfig.ALL_LINEAR).build();
         model = new LoraTrainingModel(c, weights, be, PeftAdapter.init(c, lora, 7), false);
