@@ -62,6 +62,9 @@ public class LoraStepBenchmark {
     /** bf16 only: the bf16 copies of norm/SwiGLU/loss-gradient outputs for the frozen GEMMs ({@code -Dsafetune.cuda.bf16Copies}). */
     @Param({"false"})
     public boolean bf16Copies;
+    /** LoRA dropout (0 = off); with dropout each step draws new masks, as FineTuner does per micro-batch. */
+    @Param({"0"})
+    public double dropout;
 
     private Backend be;
     private ModelWeights weights;
@@ -70,6 +73,7 @@ public class LoraStepBenchmark {
     private TokenBatch tokens;
     private int[] targets;
     private int lossTokens;
+    private long dropoutKey;
 
     @Setup(Level.Trial)
     public void setUp() {
@@ -78,7 +82,8 @@ public class LoraStepBenchmark {
         // the backend and its precision named in the options (cuda.precision is the CUDA provider's setting)
         be = Backends.select(new BackendOptions(0, backend, Map.of("cuda.precision", precision)));
         weights = SyntheticLlama.weights(c, true, 42);
-        LoraConfig lora = LoraConfig.builder().r(rank).alpha(2 * rank).targetModules(LoraConfig.ALL_LINEAR).build();
+        LoraConfig lora = LoraConfig.builder().r(rank).alpha(2 * rank).dropout(dropout)
+                .targetModules(LoraConfig.ALL_LINEAR).build();
         model = new LoraTrainingModel(c, weights, be, PeftAdapter.init(c, lora, 7), false);
         optimizer = new BackendAdamW(be, model.parameterSizes(), 0.9, 0.999, 1e-8, 0.0);
         tokens = SyntheticLlama.randomBatch(c, batch, seq, 1);
@@ -93,7 +98,7 @@ public class LoraStepBenchmark {
     @Benchmark
     public double step() {
         model.zeroGradients();
-        double loss = model.forwardBackward(tokens, targets, 1f / lossTokens).lossSum();
+        double loss = model.forwardBackward(tokens, targets, 1f / lossTokens, ++dropoutKey).lossSum();
         List<Tensor> grads = model.gradientTensors();
         double norm = optimizer.gradNorm(grads);  // reads one number back: waits for the step's queued work
         optimizer.step(model.parameterTensors(), grads, 1e-4, BackendAdamW.clipScale(norm, 1.0));
