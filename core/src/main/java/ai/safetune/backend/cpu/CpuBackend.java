@@ -318,10 +318,11 @@ public final class CpuBackend implements Backend {
         float[] d = data(dx, "matmulBackward", "dx", n * k);
         float[] g = data(dout, "matmulBackward", "dout", n * m);
         float[] dense = cw.dense();
-        if (dense != null && n >= Gemm.SMALL_N) {
+        if (n >= Gemm.SMALL_N) {
             // dx = dout·W: W [m, k] row-major is already the B operand [kdim = m][cols = k]; its panels are plain
-            // row-segment copies, no transpose
-            Gemm.gemm(par, kernel, d, k, n, k, m, g, m, false, Gemm.rowMajor(dense, k), 1f, accumulate);
+            // row-segment copies, no transpose (a base kept as stored is expanded one K block of rows at a time)
+            Gemm.gemm(par, kernel, d, k, n, k, m, g, m, false,
+                    dense != null ? Gemm.rowMajor(dense, k) : Gemm.expandedRows(cw, k), 1f, accumulate);
             return;
         }
         CpuBackward.matmulFrozen(par, d, g, n, cw, m, k, accumulate);

@@ -60,6 +60,23 @@ final class Gemm {
         };
     }
 
+    /**
+     * B = W [kdim, cols] given by rows not stored as fp32 (bf16, quantized blocks), read as is (the frozen backward
+     * dx = dout·W): each thread expands the K block's rows once and packs all its panels from them, instead of
+     * expanding whole rows for every panel.
+     */
+    static BSource expandedRows(Rows w, int cols) {
+        return (j0, nb, k0, kc, dst, nr) -> {
+            float[] slab = scratch().slab(w, k0, kc, cols);
+            for (int k = 0; k < kc; k++) {
+                System.arraycopy(slab, k * cols + j0, dst, k * nr, nb);
+                if (nb < nr) {
+                    java.util.Arrays.fill(dst, k * nr + nb, (k + 1) * nr, 0f);
+                }
+            }
+        };
+    }
+
     /** B stored row-major with leading dimension {@code ldb} (e.g. a weight W [kdim, cols] read as is). */
     static BSource rowMajor(float[] b, int ldb) {
         return (j0, nb, k0, kc, dst, nr) -> {
@@ -108,14 +125,34 @@ final class Gemm {
 
     /** Per-thread packing buffers, grown on demand and reused across calls. */
     private static final class Scratch {
-        static final int A = 0, B = 1, T = 2, TILE = 3;
-        private final float[][] bufs = new float[4][0];
+        static final int A = 0, B = 1, T = 2, TILE = 3, SLAB = 4;
+        private final float[][] bufs = new float[5][0];
+        // which rows the SLAB buffer holds (of a frozen weight: its rows never change)
+        private java.lang.ref.WeakReference<Rows> slabOf = new java.lang.ref.WeakReference<>(null);
+        private int slabRow = -1;
+        private int slabCount;
 
         float[] get(int which, int size) {
             if (bufs[which].length < size) {
                 bufs[which] = new float[size];
+                if (which == SLAB) {
+                    slabRow = -1;
+                }
             }
             return bufs[which];
+        }
+
+        /** Rows {@code [row, row+count)} of {@code w} (each {@code ld} floats) expanded to fp32, reused while they last. */
+        float[] slab(Rows w, int row, int count, int ld) {
+            float[] b = get(SLAB, count * ld);
+            if (slabOf.get() != w || slabRow != row || slabCount != count) {
+                slabRow = -1;  // unknown content if the expansion fails
+                w.rows(row, count, b, 0);
+                slabOf = new java.lang.ref.WeakReference<>(w);
+                slabRow = row;
+                slabCount = count;
+            }
+            return b;
         }
     }
 

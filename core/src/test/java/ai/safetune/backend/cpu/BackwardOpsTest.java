@@ -241,6 +241,52 @@ class BackwardOpsTest {
         }
     }
 
+    /**
+     * A base kept as stored (here F16 rows, as a bf16 or quantized base is): the frozen backward runs the packed GEMM
+     * on rows expanded one K block at a time (two K blocks: out > Gemm.KC), not the per-row axpy loop, and matches the
+     * definition on the decoded weights; a second weight in between and a repeat give the same numbers (the
+     * per-thread expanded block is keyed by weight and block).
+     */
+    @Test
+    void frozenMatmulBackwardOnAWeightKeptAsStoredMatchesTheDefinition() {
+        int n = 70, in = 48, out = Gemm.KC + 232;
+        float[] g = randn(n * out, 1);
+        float[] prior = randn(n * in, 1);
+        ai.safetune.model.io.MappedWeight w1 = f16Weight("w1", out, in, 11);
+        ai.safetune.model.io.MappedWeight w2 = f16Weight("w2", out, in, 12);
+        float[] dense = w1.toFloatArray();
+        try (WeightHandle h1 = be.prepare(w1, false); WeightHandle h2 = be.prepare(w2, false);
+             Tensor dout = be.upload(g); Tensor dx = be.upload(prior); Tensor other = be.allocate(n * in)) {
+            be.matmulBackward(dx, dout, h1, n, true);
+            float[] first = read(dx);
+            for (int i = 0; i < n; i++) {
+                for (int k = 0; k < in; k++) {
+                    double e = prior[i * in + k];
+                    for (int j = 0; j < out; j++) {
+                        e += (double) g[i * out + j] * dense[j * in + k];
+                    }
+                    assertThat((double) first[i * in + k]).as("dx[%d,%d]", i, k)
+                            .isCloseTo(e, org.assertj.core.data.Offset.offset(1e-4 * Math.max(1, Math.abs(e))));
+                }
+            }
+            be.matmulBackward(other, dout, h2, n, false);
+            be.write(dx, 0, prior, 0, n * in);
+            be.matmulBackward(dx, dout, h1, n, true);
+            assertThat(read(dx)).as("again, after another weight").containsExactly(first);
+        }
+    }
+
+    private static ai.safetune.model.io.MappedWeight f16Weight(String name, int rows, int cols, long seed) {
+        java.util.Random r = new java.util.Random(seed);
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(rows * cols * 2).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < rows * cols; i++) {
+            b.putShort(ai.safetune.model.io.Float16.floatToHalf((float) (r.nextGaussian() * 0.3)));
+        }
+        return new ai.safetune.model.io.MappedWeight(name, "F16", rows, cols,
+                ai.safetune.model.io.MappedRows.wrap(b.rewind(), rows, cols * 2L),
+                ai.safetune.model.gguf.GgmlType.F16.decoder(), null, () -> false);
+    }
+
     private float[] attend(AttentionShape s, int[] mask, float[] q, float[] k, float[] v) {
         try (Tensor qt = be.upload(q); Tensor kt = be.upload(k); Tensor vt = be.upload(v);
              Tensor out = be.allocate(s.querySize())) {
