@@ -375,28 +375,23 @@ public final class CudaBackend implements Backend {
         }
         CudaTensor xb = copying() ? copyOf(x, (long) n * cw.cols()) : null;
         if (xb != null) {
-            // the same products in the same order; the frozen GEMM reads the bf16 copy a producer wrote
-            tracked(() -> {
-                long o = ptr(out, "loraLinear", "out", n * cw.rows());
-                ptr(x, "loraLinear", "x", n * cw.cols());
-                ptr(xl, "loraLinear", "xl", n * cw.cols());
-                long xbp = xb.ptr();
-                copies.written(o, 4L * n * cw.rows());
-                copies.written(ptr(u, "loraLinear", "u", n * r), 4L * n * r);
-                matmul(u, xl, a, n, r, cw.cols(), 1f, false);
-                matmul(out, u, b, n, cw.rows(), r, scale, false);
-                check(st_matmul_forward_bf16_act(ctx, o, xbp, cw.ptr(), cw.wtype(), n, cw.cols(), cw.rows(), 1),
-                        "loraLinear");
-            });
-            return;
+            // the frozen GEMM reads the bf16 copy a producer wrote; this op reports its writes, so other copies stay
+            tracked(() -> fusedLoraLinear(out, u, x, xl, cw, a, b, n, r, scale, xb));
+        } else {
+            fusedLoraLinear(out, u, x, xl, cw, a, b, n, r, scale, null);
         }
+    }
+
+    /** {@link #loraLinear}'s fused order; {@code xb}: the bf16 copy of {@code x} the frozen GEMM reads, or null. */
+    private void fusedLoraLinear(Tensor out, Tensor u, Tensor x, Tensor xl, CudaWeight cw, Tensor a, Tensor b, int n,
+                                 int r, float scale, CudaTensor xb) {
         long o = ptr(out, "loraLinear", "out", n * cw.rows());
         long xs = ptr(x, "loraLinear", "x", n * cw.cols());
         if (n == 0) {
             return;
         }
         long xls = ptr(xl, "loraLinear", "xl", n * cw.cols());
-        if (rankKernels(cw, r, o | xs | xls)) {
+        if (xb == null && rankKernels(cw, r, o | xs | xls)) {
             long us = ptr(u, "loraLinear", "u", n * r);
             long as = ptr(a, "loraLinear", "a", r * cw.cols());
             long bs = ptr(b, "loraLinear", "b", cw.rows() * r);
@@ -404,9 +399,15 @@ public final class CudaBackend implements Backend {
                     cw.rows(), r), "loraLinear");
             return;
         }
+        long xbp = xb == null ? 0 : xb.ptr();  // before the writes below could drop (and release) the copy
+        if (xb != null) {
+            copies.written(o, 4L * n * cw.rows());
+            copies.written(ptr(u, "loraLinear", "u", n * r), 4L * n * r);
+        }
         matmul(u, xl, a, n, r, cw.cols(), 1f, false);
         matmul(out, u, b, n, cw.rows(), r, scale, false);
-        check(st_matmul_forward_bf16(ctx, o, xs, cw.ptr(), cw.wtype(), n, cw.cols(), cw.rows(), 1), "loraLinear");
+        check(xb != null ? st_matmul_forward_bf16_act(ctx, o, xbp, cw.ptr(), cw.wtype(), n, cw.cols(), cw.rows(), 1)
+                : st_matmul_forward_bf16(ctx, o, xs, cw.ptr(), cw.wtype(), n, cw.cols(), cw.rows(), 1), "loraLinear");
     }
 
     /** The backward in the same order: the LoRA part of dx first, the frozen GEMM adds {@code dout·W} to it. */
@@ -420,30 +421,24 @@ public final class CudaBackend implements Backend {
         }
         CudaTensor gb = copying() ? copyOf(dout, (long) n * cw.rows()) : null;
         if (gb != null) {
-            // the same products in the same order; the frozen GEMM reads the bf16 copy of dout a producer wrote
-            tracked(() -> {
-                long d = ptr(dx, "loraLinearBackward", "dx", n * cw.cols());
-                ptr(dout, "loraLinearBackward", "dout", n * cw.rows());
-                ptr(x, "loraLinearBackward", "x", n * cw.cols());
-                long gbp = gb.ptr();
-                copies.written(d, 4L * n * cw.cols());
-                copies.written(ptr(du, "loraLinearBackward", "du", n * r), 4L * n * r);
-                copies.written(ptr(dA, "loraLinearBackward", "dA", r * cw.cols()), 4L * r * cw.cols());
-                copies.written(ptr(dB, "loraLinearBackward", "dB", cw.rows() * r), 4L * cw.rows() * r);
-                matmulBackward(du, dB, dout, u, b, n, cw.rows(), r, scale, false);
-                matmulBackward(dx, dA, du, x, a, n, r, cw.cols(), 1f, accumulate);
-                check(st_matmul_backward_bf16_act(ctx, d, gbp, cw.ptr(), cw.wtype(), n, cw.cols(), cw.rows(), 1),
-                        "loraLinearBackward");
-            });
-            return;
+            // the frozen GEMM reads the bf16 copy of dout a producer wrote; this op reports its writes
+            tracked(() -> fusedLoraLinearBackward(dx, du, dA, dB, dout, x, u, cw, a, b, n, r, scale, accumulate, gb));
+        } else {
+            fusedLoraLinearBackward(dx, du, dA, dB, dout, x, u, cw, a, b, n, r, scale, accumulate, null);
         }
+    }
+
+    /** {@link #loraLinearBackward}'s fused order; {@code gb}: the bf16 copy of {@code dout} the frozen GEMM reads, or null. */
+    private void fusedLoraLinearBackward(Tensor dx, Tensor du, Tensor dA, Tensor dB, Tensor dout, Tensor x, Tensor u,
+                                         CudaWeight cw, Tensor a, Tensor b, int n, int r, float scale, boolean accumulate,
+                                         CudaTensor gb) {
         long d = ptr(dx, "loraLinearBackward", "dx", n * cw.cols());
         long g = ptr(dout, "loraLinearBackward", "dout", n * cw.rows());
         if (n == 0) {
             return;
         }
         long xs = ptr(x, "loraLinearBackward", "x", n * cw.cols());
-        if (rankKernels(cw, r, d | g | xs)) {
+        if (gb == null && rankKernels(cw, r, d | g | xs)) {
             check(st_lora_linear_backward(ctx, d, ptr(du, "loraLinearBackward", "du", n * r),
                     ptr(dA, "loraLinearBackward", "dA", r * cw.cols()),
                     ptr(dB, "loraLinearBackward", "dB", cw.rows() * r), g, xs,
@@ -452,9 +447,17 @@ public final class CudaBackend implements Backend {
                     scale, n, cw.cols(), cw.rows(), r, accumulate ? 1 : 0), "loraLinearBackward");
             return;
         }
+        long gbp = gb == null ? 0 : gb.ptr();  // before the writes below could drop (and release) the copy
+        if (gb != null) {
+            copies.written(d, 4L * n * cw.cols());
+            copies.written(ptr(du, "loraLinearBackward", "du", n * r), 4L * n * r);
+            copies.written(ptr(dA, "loraLinearBackward", "dA", r * cw.cols()), 4L * r * cw.cols());
+            copies.written(ptr(dB, "loraLinearBackward", "dB", cw.rows() * r), 4L * cw.rows() * r);
+        }
         matmulBackward(du, dB, dout, u, b, n, cw.rows(), r, scale, false);
         matmulBackward(dx, dA, du, x, a, n, r, cw.cols(), 1f, accumulate);
-        check(st_matmul_backward_bf16(ctx, d, g, cw.ptr(), cw.wtype(), n, cw.cols(), cw.rows(), 1),
+        check(gb != null ? st_matmul_backward_bf16_act(ctx, d, gbp, cw.ptr(), cw.wtype(), n, cw.cols(), cw.rows(), 1)
+                : st_matmul_backward_bf16(ctx, d, g, cw.ptr(), cw.wtype(), n, cw.cols(), cw.rows(), 1),
                 "loraLinearBackward");
     }
 
@@ -483,33 +486,34 @@ public final class CudaBackend implements Backend {
     @Override
     public void rmsnorm(Tensor out, Tensor rstd, Tensor x, Tensor weight, int n, int dim, float eps) {
         if (copying()) {
-            // reports its writes, so the copies of other tensors (dgate/dup in the backward) survive it; a norm
-            // whose rstd is not kept is a recomputation in the backward feeding only the fp32 rank-r products: no copy
-            tracked(() -> {
-                long o = ptr(out, "rmsnorm", "out", n * dim);
-                long xs = ptr(x, "rmsnorm", "x", n * dim);
-                long w = ptr(weight, "rmsnorm", "weight", dim);
-                long r = rstd == null ? scratch(S_STATS, n, "rmsnorm") : ptr(rstd, "rmsnorm", "rstd", n);
-                if (n == 0) {
-                    return;
-                }
-                copies.written(r, 4L * n);
-                if (rstd == null) {
-                    copies.written(o, 4L * n * dim);
-                    check(st_rmsnorm_forward(ctx, o, r, xs, w, n, dim, eps), "rmsnorm");
-                    return;
-                }
-                produce(o, (long) n * dim, "rmsnorm",
-                        yb -> check(st_rmsnorm_forward_bf16(ctx, o, yb, r, xs, w, n, dim, eps), "rmsnorm"));
-            });
-            return;
+            // reports its writes, so the copies of other tensors (dgate/dup in the backward) survive it
+            tracked(() -> rmsnormOp(out, rstd, x, weight, n, dim, eps, true));
+        } else {
+            rmsnormOp(out, rstd, x, weight, n, dim, eps, false);
         }
+    }
+
+    /**
+     * With {@code copying}: reports the writes and, for a norm whose rstd is kept, writes a bf16 copy of the output (a
+     * norm without rstd is a recomputation in the backward, feeding only the fp32 rank-r products: no copy).
+     */
+    private void rmsnormOp(Tensor out, Tensor rstd, Tensor x, Tensor weight, int n, int dim, float eps, boolean copying) {
         long o = ptr(out, "rmsnorm", "out", n * dim);
         long xs = ptr(x, "rmsnorm", "x", n * dim);
         long w = ptr(weight, "rmsnorm", "weight", dim);
         long r = rstd == null ? scratch(S_STATS, n, "rmsnorm") : ptr(rstd, "rmsnorm", "rstd", n);
         if (n == 0) {
             return;
+        }
+        if (copying && rstd != null) {
+            copies.written(r, 4L * n);
+            produce(o, (long) n * dim, "rmsnorm",
+                    yb -> check(st_rmsnorm_forward_bf16(ctx, o, yb, r, xs, w, n, dim, eps), "rmsnorm"));
+            return;
+        }
+        if (copying) {
+            copies.written(r, 4L * n);
+            copies.written(o, 4L * n * dim);
         }
         check(st_rmsnorm_forward(ctx, o, r, xs, w, n, dim, eps), "rmsnorm");
     }
