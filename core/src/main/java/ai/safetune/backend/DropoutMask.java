@@ -14,11 +14,23 @@ public final class DropoutMask {
 
     /** The {@code i}-th (from 0) {@code nextDouble()} of {@code new SplittableRandom(seed)}. */
     public static double uniform(long seed, long i) {
-        long z = seed + (i + 1) * GOLDEN_GAMMA;
+        return (mix64(seed + (i + 1) * GOLDEN_GAMMA) >>> 11) * 0x1.0p-53;
+    }
+
+    /**
+     * The seed of mask stream {@code stream} (a module) under {@code key} (a pass): hashed, so different streams start
+     * at unrelated points of SplitMix64's sequence. Seeds that differ by a multiple of its step would draw shifted
+     * copies of one sequence: with key 0, plain {@code key ^ (stream+1)·γ} gave module k+1 module k's mask moved by
+     * one element.
+     */
+    public static long streamSeed(long key, int stream) {
+        return mix64(key + (stream + 1L) * GOLDEN_GAMMA);
+    }
+
+    private static long mix64(long z) {
         z = (z ^ (z >>> 30)) * 0xbf58476d1ce4e5b9L;
         z = (z ^ (z >>> 27)) * 0x94d049bb133111ebL;
-        z ^= z >>> 31;
-        return (z >>> 11) * 0x1.0p-53;
+        return z ^ (z >>> 31);
     }
 
     /** The scale of a kept element, {@code 1/(1−p)} in fp32. */

@@ -2,6 +2,7 @@ package ai.safetune.train;
 
 import ai.safetune.backend.AttentionShape;
 import ai.safetune.backend.Backend;
+import ai.safetune.backend.DropoutMask;
 import ai.safetune.backend.Tensor;
 import ai.safetune.backend.WeightHandle;
 import ai.safetune.model.FrozenLlama;
@@ -465,7 +466,7 @@ public final class LoraTrainingModel implements AutoCloseable {
 
     /** The seed of a module's mask: a pure function of the pass's key and the module. */
     private long maskSeed(Linear lin) {
-        return dropoutKey ^ (0x9E3779B97F4A7C15L * (lin.index + 1));
+        return DropoutMask.streamSeed(dropoutKey, lin.index);
     }
 
     private void ensureArena(int n) {

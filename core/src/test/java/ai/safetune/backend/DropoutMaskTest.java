@@ -24,6 +24,23 @@ class DropoutMaskTest {
     }
 
     @Test
+    void streamsOfOneKeyAreNotShiftedCopiesOfEachOther() {
+        for (long key : new long[]{0L, 1L, 0x1234_5678_9abcL}) {
+            long s0 = DropoutMask.streamSeed(key, 0);
+            long s1 = DropoutMask.streamSeed(key, 1);
+            assertThat(s1).isNotEqualTo(s0);
+            // a shift by d would make stream 1's draw i equal stream 0's draw i + d
+            for (int d = -4; d <= 4; d++) {
+                int same = 0;
+                for (int i = 8; i < 1008; i++) {
+                    same += DropoutMask.uniform(s1, i) == DropoutMask.uniform(s0, i + d) ? 1 : 0;
+                }
+                assertThat(same).as("key %d, shift %d", key, d).isZero();
+            }
+        }
+    }
+
+    @Test
     void cpuBackendAppliesTheMaskInPlaceAndOutOfPlace() {
         int n = 70_001;  // above the size the CPU backend splits across threads
         float p = 0.1f;

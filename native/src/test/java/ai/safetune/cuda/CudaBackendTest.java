@@ -1015,8 +1015,9 @@ class CudaBackendTest {
                 assertThat(get(gpu, gx, n)).as("dropout in place p=%s", p).containsExactly(want);
             }
         }
-        assertThatThrownBy(() -> gpu.dropout(gpu.allocate(4), gpu.allocate(4), 4, 1L, 1f))
-                .hasMessageContaining("[0, 1)");
+        try (Tensor a = gpu.allocate(4); Tensor b = gpu.allocate(4)) {
+            assertThatThrownBy(() -> gpu.dropout(a, b, 4, 1L, 1f)).hasMessageContaining("[0, 1)");
+        }
     }
 
     @Test
