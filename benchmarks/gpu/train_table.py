@@ -4,7 +4,8 @@
 
 Columns: shape, side, mode (ours: the CUDA precision and optimizer path; peft: its dtype), ms/step (median),
 tokens/s, ratio = tokens/s over PEFT bf16's on the same shape in the same logs, 6PT TFLOP/s, MFU (6PT / 790
-TFLOP/s) and the 4P share (4·P_frozen·T + 6·P_lora·T). Standard library only: it runs on the device machine.
+TFLOP/s), the 4P share (4·P_frozen·T + 6·P_lora·T) and the run's final loss (the same steps on the same data: runs
+that differ only in an exact optimization, such as the bf16 copies, must agree to the printed digits). Standard library only: it runs on the device machine.
 """
 import re
 import sys
@@ -23,6 +24,8 @@ def parse(lines):
             continue
         r = m.groupdict()
         opt = re.search(r"optimizer (\w+)", r["rest"])
+        loss = re.search(r"final loss ([-\d.naNinf]+)", line)
+        r["loss"] = loss.group(1) if loss else "–"
         if r["side"] == "ours":
             # runs before the precision flag printed "cuda" (= f32) and had no optimizer field (= host)
             prec = "f32" if r["mode"] == "cuda" else r["mode"]
@@ -35,13 +38,13 @@ def parse(lines):
 
 def table(rows):
     peft = {(r["shape"], r["b"], r["s"]): float(r["tok"]) for r in rows if r["side"] == "peft" and r["mode"] == "bf16"}
-    out = ["| shape | side | mode | ms/step | tokens/s | × PEFT bf16 | 6PT TFLOP/s | MFU (of 790) | 4P (of 790) |",
-           "|---|---|---|---|---|---|---|---|---|"]
+    out = ["| shape | side | mode | ms/step | tokens/s | × PEFT bf16 | 6PT TFLOP/s | MFU (of 790) | 4P (of 790) | final loss |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         base = peft.get((r["shape"], r["b"], r["s"]))
         ratio = f"{float(r['tok']) / base:.2f}×" if base else "–"
         out.append(f"| {r['shape']} b{r['b']} s{r['s']} | {r['side']} | {r['label']} | {float(r['ms']):.1f} | "
-                   f"{float(r['tok']):,.0f} | {ratio} | {r['tf']} | {r['mfu']}% | {r['p4']}% |")
+                   f"{float(r['tok']):,.0f} | {ratio} | {r['tf']} | {r['mfu']}% | {r['p4']}% | {r['loss']} |")
     return "\n".join(out)
 
 
