@@ -37,11 +37,16 @@ final class ModelOptions {
 
     /** The backend flags: a named backend, or auto; checked in {@link #validate()}, before the model opens. */
     BackendOptions backendOptions() {
+        return backendOptions(backend, threads, Map.of());
+    }
+
+    /** {@code --backend} (auto, cpu or cuda; checked) with a thread count and provider settings. */
+    static BackendOptions backendOptions(String backend, int threads, Map<String, String> settings) {
         String b = backend == null ? "auto" : backend.trim().toLowerCase(Locale.ROOT);
         if (!List.of("auto", "cpu", "cuda").contains(b)) {
             throw new IllegalArgumentException("--backend must be auto, cpu or cuda, got '" + backend + "'");
         }
-        return new BackendOptions(threads, b, Map.of());
+        return new BackendOptions(threads, b, settings);
     }
 
     ModelRuntime open() {

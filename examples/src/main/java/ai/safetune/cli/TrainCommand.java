@@ -313,19 +313,16 @@ public final class TrainCommand implements Callable<Integer> {
 
     /** The backend flags as {@link BackendOptions}, checked before any file is read. */
     static BackendOptions backendOptions(String backend, String cudaPrecision) {
-        String b = backend == null ? "auto" : backend.trim().toLowerCase(Locale.ROOT);
-        if (!List.of("auto", "cpu", "cuda").contains(b)) {
-            throw new IllegalArgumentException("--backend must be auto, cpu or cuda, got '" + backend + "'");
-        }
+        BackendOptions named = ModelOptions.backendOptions(backend, 0, Map.of());
         if (cudaPrecision == null) {
-            return new BackendOptions(0, b, Map.of());
+            return named;
         }
-        if (b.equals("cpu")) {
+        if ("cpu".equals(named.backend())) {
             throw new IllegalArgumentException("--cuda-precision applies to the cuda backend, not --backend cpu");
         }
         // checked here, so a typo fails before the model loads (the provider parses it again)
         CudaPrecision.parse(cudaPrecision, "--cuda-precision");
-        return new BackendOptions(0, b, Map.of(CudaPrecision.SETTING, cudaPrecision));
+        return ModelOptions.backendOptions(backend, 0, Map.of(CudaPrecision.SETTING, cudaPrecision));
     }
 
     /** Progress bar on stderr and the metrics JSONL. */

@@ -186,13 +186,9 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void read(Tensor src, int srcOffset, float[] dst, int dstOffset, int length) {
-        if (copying()) {
-            // writes nothing on the device: the copies stay (the loss read between the loss kernel and the head's
-            // backward GEMM, which reads the bf16 copy of dlogits)
-            tracked(() -> readRaw(src, srcOffset, dst, dstOffset, length));
-            return;
-        }
-        readRaw(src, srcOffset, dst, dstOffset, length);
+        // writes nothing on the device: the copies stay (the loss read between the loss kernel and the head's
+        // backward GEMM, which reads the bf16 copy of dlogits)
+        trackedIf(copying(), () -> readRaw(src, srcOffset, dst, dstOffset, length));
     }
 
     private void readRaw(Tensor src, int srcOffset, float[] dst, int dstOffset, int length) {
@@ -374,12 +370,8 @@ public final class CudaBackend implements Backend {
             return;
         }
         CudaTensor xb = copying() ? copyOf(x, (long) n * cw.cols()) : null;
-        if (xb != null) {
-            // the frozen GEMM reads the bf16 copy a producer wrote; this op reports its writes, so other copies stay
-            tracked(() -> fusedLoraLinear(out, u, x, xl, cw, a, b, n, r, scale, xb));
-        } else {
-            fusedLoraLinear(out, u, x, xl, cw, a, b, n, r, scale, null);
-        }
+        // with a copy the frozen GEMM reads it, and the op reports its writes so other copies stay
+        trackedIf(xb != null, () -> fusedLoraLinear(out, u, x, xl, cw, a, b, n, r, scale, xb));
     }
 
     /** {@link #loraLinear}'s fused order; {@code xb}: the bf16 copy of {@code x} the frozen GEMM reads, or null. */
@@ -420,12 +412,8 @@ public final class CudaBackend implements Backend {
             return;
         }
         CudaTensor gb = copying() ? copyOf(dout, (long) n * cw.rows()) : null;
-        if (gb != null) {
-            // the frozen GEMM reads the bf16 copy of dout a producer wrote; this op reports its writes
-            tracked(() -> fusedLoraLinearBackward(dx, du, dA, dB, dout, x, u, cw, a, b, n, r, scale, accumulate, gb));
-        } else {
-            fusedLoraLinearBackward(dx, du, dA, dB, dout, x, u, cw, a, b, n, r, scale, accumulate, null);
-        }
+        trackedIf(gb != null,
+                () -> fusedLoraLinearBackward(dx, du, dA, dB, dout, x, u, cw, a, b, n, r, scale, accumulate, gb));
     }
 
     /** {@link #loraLinearBackward}'s fused order; {@code gb}: the bf16 copy of {@code dout} the frozen GEMM reads, or null. */
@@ -485,12 +473,9 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void rmsnorm(Tensor out, Tensor rstd, Tensor x, Tensor weight, int n, int dim, float eps) {
-        if (copying()) {
-            // reports its writes, so the copies of other tensors (dgate/dup in the backward) survive it
-            tracked(() -> rmsnormOp(out, rstd, x, weight, n, dim, eps, true));
-        } else {
-            rmsnormOp(out, rstd, x, weight, n, dim, eps, false);
-        }
+        // with copies it reports its writes, so the copies of other tensors (dgate/dup in the backward) survive it
+        boolean copying = copying();
+        trackedIf(copying, () -> rmsnormOp(out, rstd, x, weight, n, dim, eps, copying));
     }
 
     /**
@@ -813,18 +798,15 @@ public final class CudaBackend implements Backend {
                 copies.written(dg, 4L * n);
                 copies.written(du, 4L * n);
                 CudaTensor dgb = rawAllocate((n + 1) / 2, "swigluBackward");
-                CudaTensor dub;
+                CudaTensor dub = null;
                 try {
                     dub = rawAllocate((n + 1) / 2, "swigluBackward");
-                } catch (RuntimeException e) {
-                    dgb.close();
-                    throw e;
-                }
-                try {
                     check(st_swiglu_backward_bf16(ctx, dg, du, dgb.ptr(), dub.ptr(), g, gs, us, n), "swigluBackward");
                 } catch (RuntimeException e) {
                     dgb.close();
-                    dub.close();
+                    if (dub != null) {
+                        dub.close();
+                    }
                     throw e;
                 }
                 copies.put(dg, n, dgb);
@@ -995,6 +977,15 @@ public final class CudaBackend implements Backend {
     }
 
     // ---- helpers -----------------------------------------------------------------------------------
+
+    /** {@link #tracked} when {@code on}, else just runs {@code op} (whose tensor lookups then drop the copies). */
+    private void trackedIf(boolean on, Runnable op) {
+        if (on) {
+            tracked(op);
+        } else {
+            op.run();
+        }
+    }
 
     /** Runs an op that reports its own writes to {@link #copies}: its tensor lookups leave the copies in place. */
     private void tracked(Runnable op) {
