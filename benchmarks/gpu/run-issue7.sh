@@ -79,18 +79,22 @@ peft() {  # peft BUDGET SHAPE WARMUP STEPS DTYPE
   echo "peft $2 $5 rc=${PIPESTATUS[0]} [$(el)]" | tee -a "$TRAIN"
 }
 if [[ "${ST_PLAN:-full}" == mfu ]]; then
-  # ST_PLAN=mfu: the 1B shape at batch 8, 4 and 16 (the issue fixes the sequence length, not the batch), each next
-  # to PEFT at the same batch, and each twice: the default, and with the bf16 copies of the RMSNorm/SwiGLU outputs
-  # (-Dsafetune.cuda.bf16Copies=true: the frozen GEMMs skip 10 of their 14 input casts per layer and the head's two;
-  # same bits in the forward and backward, so the final losses agree to the printed digits; the device optimizer's
-  # atomic gradient norm may move the last one). A line through the H200 steps of GPU session 3 (39.4 ms at b4,
-  # 69.5 ms at b8: ~9 ms fixed + 14.7 µs per token) predicts ~130 ms = ~52% MFU at b16. Batch 8 first (48.6% so
-  # far), then 16, then 4 (most PEFT-bound). Run with timeout_s=600 and ST_LIMIT=560; parts that would start
-  # after ST_LIMIT are skipped and say so.
+  # ST_PLAN=mfu: the 1B shape at batch 6, 8 and 4 (the issue fixes the sequence length, not the batch), each next to
+  # PEFT at the same batch, three ways: the bf16 copies of the RMSNorm/SwiGLU/loss-gradient outputs plus the bf16
+  # rank-r products (-Dsafetune.cuda.bf16Rank=true: u, du, dB and dA read the bf16 x and dout the frozen GEMMs read,
+  # half the bytes of the ~17 GB the TF32 rank-r products moved per b4 step), the copies alone
+  # (-Dsafetune.cuda.bf16Copies=true: same bits as the default, so those two final losses agree to the printed
+  # digits; the device optimizer's atomic gradient norm may move the last one), and the default. Why these batches:
+  # PEFT's step hardly grows from b4 to b8 (112.6 → 114.6 ms, call 1 of GPU session 3: host-bound), so the × PEFT
+  # ratio falls with the batch while MFU rises (b4: 43%, 2.2–2.9×; b8: 48.6%, 1.55–1.99×); a line through our b4
+  # and b8 steps (~9 ms fixed + 14.7 µs per token) puts b6 near 47% and 2.1× before the copies and the rank-r
+  # products. Run with timeout_s=600 and ST_LIMIT=560; parts that would start after ST_LIMIT are skipped and say so.
   COPIES=-Dsafetune.cuda.bf16Copies=true
-  for b in 8 16 4; do
-    ST_BATCH=$b ST_JAVA_OPTS=$COPIES ours 50 llama-1b 2 8 --precision bf16 --optimizer device
-    ST_BATCH=$b ours 50 llama-1b 2 8 --precision bf16 --optimizer device
+  RANK="$COPIES -Dsafetune.cuda.bf16Rank=true"
+  for b in 6 8 4; do
+    ST_BATCH=$b ST_JAVA_OPTS=$RANK ours 45 llama-1b 2 8 --precision bf16 --optimizer device
+    ST_BATCH=$b ST_JAVA_OPTS=$COPIES ours 45 llama-1b 2 8 --precision bf16 --optimizer device
+    ST_BATCH=$b ours 45 llama-1b 2 8 --precision bf16 --optimizer device
     ST_BATCH=$b peft 60 llama-1b 3 10 bf16
   done
 elif [[ "${ST_PLAN:-full}" == diag ]]; then

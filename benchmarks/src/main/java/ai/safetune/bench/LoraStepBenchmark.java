@@ -35,7 +35,7 @@ import java.util.concurrent.TimeUnit;
  * One LoRA training step as FineTuner runs it (zero gradients, forward + backward, gradient norm, clipped AdamW on
  * the backend) on random weights in a real shape ({@link SyntheticLlama}), on the backend named by {@code backend}
  * (in its {@code BackendOptions}; {@code cuda} needs the native module's kernel library and a GPU, and reads
- * {@code precision} and {@code bf16Copies}). Time per step; tokens/s = batch·seq / that. The same step as the GPU script's
+ * {@code precision}, {@code bf16Copies} and {@code bf16Rank}). Time per step; tokens/s = batch·seq / that. The same step as the GPU script's
  * {@code LoraTrainBench} (which prints PEFT's side next to it), under JMH:
  * <pre>java -jar benchmarks/target/benchmarks.jar LoraStepBenchmark -p backend=cuda -p shape=llama-1b -p seq=512 -p precision=bf16</pre>
  */
@@ -62,6 +62,9 @@ public class LoraStepBenchmark {
     /** bf16 only: the bf16 copies of norm/SwiGLU/loss-gradient outputs for the frozen GEMMs ({@code -Dsafetune.cuda.bf16Copies}). */
     @Param({"false"})
     public boolean bf16Copies;
+    /** bf16 only: the LoRA rank-r products on bf16 activations ({@code -Dsafetune.cuda.bf16Rank}). */
+    @Param({"false"})
+    public boolean bf16Rank;
     /** LoRA dropout (0 = off); with dropout each step draws new masks, as FineTuner does per micro-batch. */
     @Param({"0"})
     public double dropout;
@@ -79,6 +82,7 @@ public class LoraStepBenchmark {
     public void setUp() {
         ModelConfig c = SyntheticLlama.shape(shape);
         System.setProperty("safetune.cuda.bf16Copies", String.valueOf(bf16Copies));  // read when the backend is made
+        System.setProperty("safetune.cuda.bf16Rank", String.valueOf(bf16Rank));
         // the backend and its precision named in the options (cuda.precision is the CUDA provider's setting)
         be = Backends.select(new BackendOptions(0, backend, Map.of("cuda.precision", precision)));
         weights = SyntheticLlama.weights(c, true, 42);

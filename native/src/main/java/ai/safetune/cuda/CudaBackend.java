@@ -52,6 +52,16 @@ public final class CudaBackend implements Backend {
      * {@code -Dsafetune.cuda.bf16Copies=true} until measured on a GPU.
      */
     private boolean bf16Copies = Boolean.getBoolean("safetune.cuda.bf16Copies");
+    /**
+     * bf16 precision, fused LoRA layer without dropout: the rank-r products that read a whole activation (u = x·Aᵀ,
+     * du = s·dout·B, dB += s·doutᵀ·u, and dA += duᵀ·x where x has a bf16 copy) run as bf16 cuBLAS GEMMs (fp32
+     * accumulate and output) on the bf16 x and dout the frozen GEMM reads anyway, instead of TF32 on the fp32
+     * tensors: half the bytes of the products that moved ~17 GB of a 1B step. The small operands (A, B, u, du) are
+     * cast per call. Numerics: PEFT's on a bf16 model (there the activations are bf16 and the LoRA math fp32 on
+     * them); within the bf16 step bounds ({@code Bf16ErrorModelTest} checks them with every such input rounded).
+     * Opt-in with {@code -Dsafetune.cuda.bf16Rank=true} until measured on a GPU.
+     */
+    private boolean bf16Rank = Boolean.getBoolean("safetune.cuda.bf16Rank");
     private final Bf16Copies<CudaTensor> copies = new Bf16Copies<>(4, CudaTensor::close);
     /** Above 0 inside an op that reports its own writes to {@link #copies}, so {@link #ptr} leaves them alone. */
     private int tracked;
@@ -60,9 +70,9 @@ public final class CudaBackend implements Backend {
     private final Map<Long, ArrayDeque<Long>> pool = new HashMap<>();
     private final Map<CudaTensor, Boolean> live = new IdentityHashMap<>();
     private final Map<String, CudaTensor> invFreq = new HashMap<>();
-    private final CudaTensor[] scratch = new CudaTensor[10];
+    private final CudaTensor[] scratch = new CudaTensor[13];
     private static final int S_INTS = 0, S_MASK = 1, S_STATS = 2, S_TARGETS = 3, S_TMP = 4, S_WEIGHT = 5, S_NORM = 6,
-            S_TABLE_FILL = 7, S_TABLE_ADAM = 8, S_TABLE_SUMSQ = 9;
+            S_TABLE_FILL = 7, S_TABLE_ADAM = 8, S_TABLE_SUMSQ = 9, S_RANK_ACT = 10, S_RANK_W = 11, S_RANK_U = 12;
     private final long[][] uploadedTable = new long[scratch.length][];  // last tensor table uploaded per table slot
     private final int[][] uploaded = new int[scratch.length][];  // last host values uploaded per ints slot
     private final long[] uploadedAt = new long[scratch.length];
@@ -99,6 +109,17 @@ public final class CudaBackend implements Backend {
         bf16Copies = on;
     }
 
+    /** Turns the bf16 rank-r products of the fused LoRA layer on or off for this backend (tests, A/B runs). */
+    void bf16Rank(boolean on) {
+        copies.clear();
+        bf16Rank = on;
+    }
+
+    /** Whether the fused LoRA layer's rank-r products read bf16 inputs (bf16 precision, turned on, not the exact kernels). */
+    boolean bf16RankOn() {
+        return bf16Rank && precision == CudaPrecision.BF16 && !exactRankProducts;
+    }
+
     /** Whether the bf16 copies are in effect (bf16 precision, turned on, not the exact rank-r kernels). */
     boolean bf16CopiesOn() {
         return copying();
@@ -120,7 +141,8 @@ public final class CudaBackend implements Backend {
         return "CUDA on " + deviceName + ", one stream; precision " + precision.id() + ": " + precision.description()
                 + (precision.bf16() ? "; attention bf16 tensor cores; LoRA products TF32"
                         : "; attention and LoRA products fp32") + "; norms, loss and AdamW in fp32"
-                + (copying() ? "; bf16 copies of norm/SwiGLU/loss-gradient outputs feed the frozen GEMMs" : "");
+                + (copying() ? "; bf16 copies of norm/SwiGLU/loss-gradient outputs feed the frozen GEMMs" : "")
+                + (bf16RankOn() ? "; LoRA rank-r products on bf16 activations" : "");
     }
 
     /** The arithmetic of the frozen matmuls. */
@@ -370,19 +392,35 @@ public final class CudaBackend implements Backend {
             return;
         }
         CudaTensor xb = copying() ? copyOf(x, (long) n * cw.cols()) : null;
-        // with a copy the frozen GEMM reads it, and the op reports its writes so other copies stay
-        trackedIf(xb != null, () -> fusedLoraLinear(out, u, x, xl, cw, a, b, n, r, scale, xb));
+        // bf16 rank-r inputs need x itself in the LoRA branch (no dropout)
+        boolean rank = bf16RankOn() && xl == x;
+        // with a copy the frozen GEMM reads it, and the op reports its writes so other copies stay (the bf16 rank-r
+        // path always reports them: the norm output's copy must outlive q to serve k and v)
+        trackedIf(xb != null || rank, () -> fusedLoraLinear(out, u, x, xl, cw, a, b, n, r, scale, xb, rank));
     }
 
-    /** {@link #loraLinear}'s fused order; {@code xb}: the bf16 copy of {@code x} the frozen GEMM reads, or null. */
+    /**
+     * {@link #loraLinear}'s fused order; {@code xb}: the bf16 copy of {@code x} the frozen GEMM reads, or null;
+     * {@code rank}: the rank-r product on bf16 inputs.
+     */
     private void fusedLoraLinear(Tensor out, Tensor u, Tensor x, Tensor xl, CudaWeight cw, Tensor a, Tensor b, int n,
-                                 int r, float scale, CudaTensor xb) {
+                                 int r, float scale, CudaTensor xb, boolean rank) {
         long o = ptr(out, "loraLinear", "out", n * cw.rows());
         long xs = ptr(x, "loraLinear", "x", n * cw.cols());
         if (n == 0) {
             return;
         }
         long xls = ptr(xl, "loraLinear", "xl", n * cw.cols());
+        if (rank) {
+            long us = ptr(u, "loraLinear", "u", n * r);
+            long as = ptr(a, "loraLinear", "a", r * cw.cols());
+            long bs = ptr(b, "loraLinear", "b", cw.rows() * r);
+            long xbp = xb == null ? 0 : xb.ptr();  // before the writes below could drop (and release) the copy
+            copies.written(o, 4L * n * cw.rows());
+            copies.written(us, 4L * n * r);
+            rankForward(o, us, xs, xbp, cw, as, bs, n, r, scale);
+            return;
+        }
         if (xb == null && rankKernels(cw, r, o | xs | xls)) {
             long us = ptr(u, "loraLinear", "u", n * r);
             long as = ptr(a, "loraLinear", "a", r * cw.cols());
@@ -412,20 +450,42 @@ public final class CudaBackend implements Backend {
             return;
         }
         CudaTensor gb = copying() ? copyOf(dout, (long) n * cw.rows()) : null;
-        trackedIf(gb != null,
-                () -> fusedLoraLinearBackward(dx, du, dA, dB, dout, x, u, cw, a, b, n, r, scale, accumulate, gb));
+        boolean rank = bf16RankOn();
+        trackedIf(gb != null || rank,
+                () -> fusedLoraLinearBackward(dx, du, dA, dB, dout, x, u, cw, a, b, n, r, scale, accumulate, gb, rank));
     }
 
-    /** {@link #loraLinearBackward}'s fused order; {@code gb}: the bf16 copy of {@code dout} the frozen GEMM reads, or null. */
+    /**
+     * {@link #loraLinearBackward}'s fused order; {@code gb}: the bf16 copy of {@code dout} the frozen GEMM reads, or
+     * null; {@code rank}: the rank-r products on bf16 inputs.
+     */
     private void fusedLoraLinearBackward(Tensor dx, Tensor du, Tensor dA, Tensor dB, Tensor dout, Tensor x, Tensor u,
                                          CudaWeight cw, Tensor a, Tensor b, int n, int r, float scale, boolean accumulate,
-                                         CudaTensor gb) {
+                                         CudaTensor gb, boolean rank) {
         long d = ptr(dx, "loraLinearBackward", "dx", n * cw.cols());
         long g = ptr(dout, "loraLinearBackward", "dout", n * cw.rows());
         if (n == 0) {
             return;
         }
         long xs = ptr(x, "loraLinearBackward", "x", n * cw.cols());
+        if (rank) {
+            long dus = ptr(du, "loraLinearBackward", "du", n * r);
+            long dAs = ptr(dA, "loraLinearBackward", "dA", r * cw.cols());
+            long dBs = ptr(dB, "loraLinearBackward", "dB", cw.rows() * r);
+            long us = ptr(u, "loraLinearBackward", "u", n * r);
+            long as = ptr(a, "loraLinearBackward", "a", r * cw.cols());
+            long bs = ptr(b, "loraLinearBackward", "b", cw.rows() * r);
+            CudaTensor xb = copyOf(x, (long) n * cw.cols());
+            // both addresses before the writes below could drop (and release) a copy
+            long gbp = gb == null ? 0 : gb.ptr();
+            long xbp = xb == null ? 0 : xb.ptr();
+            copies.written(d, 4L * n * cw.cols());
+            copies.written(dus, 4L * n * r);
+            copies.written(dAs, 4L * r * cw.cols());
+            copies.written(dBs, 4L * cw.rows() * r);
+            rankBackward(d, dus, dAs, dBs, g, gbp, xs, xbp, us, cw, as, bs, n, r, scale, accumulate);
+            return;
+        }
         if (gb == null && rankKernels(cw, r, d | g | xs)) {
             check(st_lora_linear_backward(ctx, d, ptr(du, "loraLinearBackward", "du", n * r),
                     ptr(dA, "loraLinearBackward", "dA", r * cw.cols()),
@@ -447,6 +507,61 @@ public final class CudaBackend implements Backend {
         check(gb != null ? st_matmul_backward_bf16_act(ctx, d, gbp, cw.ptr(), cw.wtype(), n, cw.cols(), cw.rows(), 1)
                 : st_matmul_backward_bf16(ctx, d, g, cw.ptr(), cw.wtype(), n, cw.cols(), cw.rows(), 1),
                 "loraLinearBackward");
+    }
+
+    /**
+     * {@link #loraLinear} with the rank-r product on bf16 inputs: u = bf16(x)·bf16(A)ᵀ (cuBLAS bf16, fp32 out),
+     * out = s·u·Bᵀ (TF32: its inputs are small), then out += bf16(x)·bf16(W)ᵀ through beta = 1. {@code xbp}: the bf16
+     * copy of x, or 0 to cast x here (once, for both products).
+     */
+    private void rankForward(long o, long us, long xs, long xbp, CudaWeight cw, long as, long bs, int n, int r,
+                             float scale) {
+        String op = "loraLinear";
+        int in = cw.cols();
+        long xb = xbp != 0 ? xbp : bf16Scratch(S_RANK_ACT, xs, (long) n * in, op);
+        long ab = bf16Scratch(S_RANK_W, as, (long) r * in, op);
+        // u[n, r] = xb[n, in] · ab[r, in]ᵀ
+        check(st_matmul_bf16(ctx, us, 0, xb, ab, n, r, in, 0, 1, 1f, 0f), op);
+        check(sgemm(o, us, bs, n, cw.rows(), r, 0, 1, scale, 0f), op);
+        check(st_matmul_forward_bf16_act(ctx, o, xb, cw.ptr(), cw.wtype(), n, in, cw.rows(), 1), op);
+    }
+
+    /**
+     * {@link #loraLinearBackward} with the rank-r products that read dout on bf16 inputs: du = s·bf16(dout)·bf16(B),
+     * dB += s·bf16(dout)ᵀ·bf16(u); dx (+)= du·A (TF32); dA += bf16(du)ᵀ·bf16(x) when x has a copy ({@code xbp} ≠ 0:
+     * casting x here would cost more than TF32 reading it), else TF32; then dx += bf16(dout)·bf16(W) through
+     * beta = 1. {@code gbp}: the bf16 copy of dout, or 0 to cast it here (once, for the three products).
+     */
+    private void rankBackward(long d, long dus, long dAs, long dBs, long g, long gbp, long xs, long xbp, long us,
+                              CudaWeight cw, long as, long bs, int n, int r, float scale, boolean accumulate) {
+        String op = "loraLinearBackward";
+        int in = cw.cols();
+        int out = cw.rows();
+        long gb = gbp != 0 ? gbp : bf16Scratch(S_RANK_ACT, g, (long) n * out, op);
+        long bb = bf16Scratch(S_RANK_W, bs, (long) out * r, op);
+        long ub = bf16Scratch(S_RANK_U, us, (long) n * r, op);
+        // du[n, r] = s · gb[n, out] · bb[out, r]
+        check(st_matmul_bf16(ctx, dus, 0, gb, bb, n, r, out, 0, 0, scale, 0f), op);
+        // dB[out, r] += s · gb[n, out]ᵀ · ub[n, r]
+        check(st_matmul_bf16(ctx, dBs, 0, gb, ub, out, r, n, 1, 0, scale, 1f), op);
+        // dx[n, in] (+)= du[n, r] · A[r, in]
+        check(sgemm(d, dus, as, n, in, r, 0, 0, 1f, accumulate ? 1f : 0f), op);
+        if (xbp != 0) {
+            // the slot's previous cast (u) is read by the dB product queued before this cast overwrites it
+            long dub = bf16Scratch(S_RANK_U, dus, (long) n * r, op);
+            // dA[r, in] += dub[n, r]ᵀ · xb[n, in]
+            check(st_matmul_bf16(ctx, dAs, 0, dub, xbp, r, in, n, 1, 0, 1f, 1f), op);
+        } else {
+            check(sgemm(dAs, dus, xs, r, in, n, 1, 0, 1f, 1f), op);
+        }
+        check(st_matmul_backward_bf16_act(ctx, d, gb, cw.ptr(), cw.wtype(), n, in, out, 1), op);
+    }
+
+    /** Casts {@code elements} floats at {@code src} to bf16 into scratch {@code slot}; returns the scratch address. */
+    private long bf16Scratch(int slot, long src, long elements, String op) {
+        long p = scratch(slot, Math.toIntExact((elements + 1) / 2), op);
+        check(st_cast_f32_to_bf16(ctx, p, src, elements), op);
+        return p;
     }
 
     /**
@@ -480,7 +595,8 @@ public final class CudaBackend implements Backend {
 
     /**
      * With {@code copying}: reports the writes and, for a norm whose rstd is kept, writes a bf16 copy of the output (a
-     * norm without rstd is a recomputation in the backward, feeding only the fp32 rank-r products: no copy).
+     * norm without rstd is a recomputation in the backward, feeding only the rank-r products: a copy only when those
+     * read bf16, {@link #bf16RankOn}).
      */
     private void rmsnormOp(Tensor out, Tensor rstd, Tensor x, Tensor weight, int n, int dim, float eps, boolean copying) {
         long o = ptr(out, "rmsnorm", "out", n * dim);
@@ -490,7 +606,7 @@ public final class CudaBackend implements Backend {
         if (n == 0) {
             return;
         }
-        if (copying && rstd != null) {
+        if (copying && (rstd != null || bf16RankOn())) {
             copies.written(r, 4L * n);
             produce(o, (long) n * dim, "rmsnorm",
                     yb -> check(st_rmsnorm_forward_bf16(ctx, o, yb, r, xs, w, n, dim, eps), "rmsnorm"));

@@ -98,6 +98,11 @@ public final class SafeTuneKernels {
     public static native int st_cast_f32_to_bf16(st_ctx ctx, @Cast("uint16_t*") long out, @Cast("const float*") long in,
                                                  @Cast("int64_t") long n);
 
+    /** C[M,N] = alpha·op(A)·op(B) + beta·C, row-major, A and B bf16, fp32 accumulate, C fp32 (c_bf16 = 0) or bf16. */
+    public static native int st_matmul_bf16(st_ctx ctx, @Cast("void*") long c, int c_bf16,
+                                            @Cast("const uint16_t*") long a, @Cast("const uint16_t*") long b, int m,
+                                            int n, int k, int trans_a, int trans_b, float alpha, float beta);
+
     public static native int st_add(st_ctx ctx, @Cast("float*") long out, @Cast("const float*") long a,
                                     @Cast("const float*") long b, long n);
 

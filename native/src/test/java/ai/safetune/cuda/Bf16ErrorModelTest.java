@@ -23,10 +23,10 @@ import org.slf4j.LoggerFactory;
 /**
  * Checks the error model of {@link Bf16StepBounds} without a GPU: the CPU backend with the bf16 backend's
  * rounding emulated (frozen weights rounded to bf16 at prepare, the input of every frozen matmul and of its
- * backward rounded to bf16, round to nearest even as st_cast_f32_to_bf16; fp32 arithmetic otherwise) runs the
- * tiny reference step, and its loss and LoRA gradients must stay within the bounds the GPU test applies. The GPU
- * computes the same roundings (only its fp32 summation order differs), so a model that fails here would fail
- * there.
+ * backward rounded to bf16, inside the LoRA layers too, round to nearest even as st_cast_f32_to_bf16; fp32
+ * arithmetic otherwise) runs the tiny reference step, and its loss and LoRA gradients must stay within the bounds
+ * the GPU test applies. The GPU computes the same roundings (only its fp32 summation order differs; its TF32
+ * rank-r products and bf16 attention are not emulated), so a model that fails here would fail there.
  */
 class Bf16ErrorModelTest {
     private static final Logger LOG = LoggerFactory.getLogger(Bf16ErrorModelTest.class);
@@ -35,8 +35,14 @@ class Bf16ErrorModelTest {
         return Float.intBitsToFloat((CudaBackend.toBf16(f) & 0xFFFF) << 16);
     }
 
-    /** The CPU backend behind a proxy that rounds what the CUDA bf16 precisions round. */
-    static Backend bf16Emulating(CpuBackend cpu) {
+    /**
+     * The CPU backend behind a proxy that rounds what the CUDA bf16 precision rounds: the frozen weights, the input
+     * of every frozen product (plain or inside a LoRA layer) and of its backward. With {@code rankProducts} also the
+     * inputs of the rank-r products that {@code -Dsafetune.cuda.bf16Rank} runs in bf16 (x and A for u; dout and B
+     * for du; dout and u for dB; du and x for dA), all of them, which is at least the GPU's rounding (it rounds dA's
+     * only where x has a bf16 copy). The products that stay TF32 there (s·u·Bᵀ, du·A) stay exact here.
+     */
+    static Backend bf16Emulating(CpuBackend cpu, boolean rankProducts) {
         return (Backend) Proxy.newProxyInstance(Backend.class.getClassLoader(), new Class<?>[]{Backend.class},
                 (proxy, m, args) -> {
                     String name = m.getName();
@@ -64,6 +70,64 @@ class Bf16ErrorModelTest {
                         }
                         return null;
                     }
+                    if (name.equals("loraLinear")) {
+                        // out, u, x, xl, w, a, b, n, r, scale: Backend's default order, each product rounded as on the GPU
+                        Tensor out = (Tensor) args[0];
+                        Tensor u = (Tensor) args[1];
+                        WeightHandle w = (WeightHandle) args[4];
+                        int n = (Integer) args[7];
+                        int r = (Integer) args[8];
+                        try (Tensor xr = rounded(cpu, (Tensor) args[2], n * w.cols())) {
+                            cpu.matmul(out, xr, w, n);
+                        }
+                        if (rankProducts) {
+                            try (Tensor xlr = rounded(cpu, (Tensor) args[3], n * w.cols());
+                                 Tensor ar = rounded(cpu, (Tensor) args[5], r * w.cols())) {
+                                cpu.matmul(u, xlr, ar, n, r, w.cols(), 1f, false);
+                            }
+                        } else {
+                            cpu.matmul(u, (Tensor) args[3], (Tensor) args[5], n, r, w.cols(), 1f, false);
+                        }
+                        cpu.matmul(out, u, (Tensor) args[6], n, w.rows(), r, (Float) args[9], true);
+                        return null;
+                    }
+                    if (name.equals("loraLinearBackward")) {
+                        // dx, du, dA, dB, dout, x, u, w, a, b, n, r, scale, accumulate
+                        Tensor dx = (Tensor) args[0];
+                        Tensor du = (Tensor) args[1];
+                        Tensor dA = (Tensor) args[2];
+                        Tensor dB = (Tensor) args[3];
+                        Tensor dout = (Tensor) args[4];
+                        Tensor x = (Tensor) args[5];
+                        Tensor u = (Tensor) args[6];
+                        WeightHandle w = (WeightHandle) args[7];
+                        Tensor a = (Tensor) args[8];
+                        Tensor b = (Tensor) args[9];
+                        int n = (Integer) args[10];
+                        int r = (Integer) args[11];
+                        float scale = (Float) args[12];
+                        int in = w.cols();
+                        int out = w.rows();
+                        try (Tensor dr = rounded(cpu, dout, n * out)) {
+                            cpu.matmulBackward(dx, dr, w, n, (Boolean) args[13]);
+                            if (!rankProducts) {
+                                cpu.matmulBackward(du, dB, dout, u, b, n, out, r, scale, false);
+                                cpu.matmulBackward(dx, dA, du, x, a, n, r, in, 1f, true);
+                                return null;
+                            }
+                            try (Tensor ur = rounded(cpu, u, n * r); Tensor br = rounded(cpu, b, out * r)) {
+                                cpu.matmulBackward(du, dB, dr, ur, br, n, out, r, scale, false);
+                            }
+                            // dx += du·A exact (TF32 on the GPU); its dA into a throwaway buffer
+                            try (Tensor unused = cpu.allocate(r * in)) {
+                                cpu.matmulBackward(dx, unused, du, x, a, n, r, in, 1f, true);
+                            }
+                            try (Tensor dur = rounded(cpu, du, n * r); Tensor xr = rounded(cpu, x, n * in)) {
+                                cpu.matmulBackward(null, dA, dur, xr, a, n, r, in, 1f, false);
+                            }
+                        }
+                        return null;
+                    }
                     try {
                         return m.invoke(cpu, args);
                     } catch (InvocationTargetException e) {
@@ -83,26 +147,47 @@ class Bf16ErrorModelTest {
 
     @Test
     void emulatedBf16StepStaysWithinTheGpuTestsBounds() throws Exception {
+        emulatedStep(false);
+    }
+
+    /**
+     * The same with the rank-r products' inputs rounded too ({@code -Dsafetune.cuda.bf16Rank}): the GPU test holds
+     * that path to the same bounds, and its gradients must really differ from the TF32 path's.
+     */
+    @Test
+    void emulatedBf16RankProductsStayWithinTheSameBounds() throws Exception {
+        List<float[]> tf32 = emulatedStep(false);
+        List<float[]> rank = emulatedStep(true);
+        double moved = 0;
+        for (int i = 0; i < tf32.size(); i++) {
+            moved = Math.max(moved, CudaTrainingStepTest.relDiff(rank.get(i), tf32.get(i)));
+        }
+        assertThat(moved).as("rounding the rank-r inputs changes the gradients").isGreaterThan(1e-4);
+    }
+
+    /** The tiny reference step on the emulation against the exact CPU backend; returns the emulated gradients. */
+    private static List<float[]> emulatedStep(boolean rankProducts) throws Exception {
         assumeTrue(Files.isDirectory(CudaTrainingStepTest.shared().resolve("reference/tiny_lora"))
                 && Files.isDirectory(CudaTrainingStepTest.shared().resolve("models/tiny-llama")),
                 () -> "shared reference files not found under " + CudaTrainingStepTest.shared());
         CudaTrainingStepTest.Case c = CudaTrainingStepTest.Case.load(CudaTrainingStepTest.shared().resolve("reference/tiny_lora"));
         PeftAdapter init = PeftAdapter.load(CudaTrainingStepTest.shared().resolve("reference/tiny_lora/adapter_init"));
+        String mode = rankProducts ? "emulated bf16 + bf16 rank-r products" : "emulated bf16";
         try (ModelFiles files = ModelFiles.open(CudaTrainingStepTest.shared().resolve("models/tiny-llama"));
              CpuBackend exact = new CpuBackend(1);
              CpuBackend inner = new CpuBackend(1);
              LoraTrainingModel ref = new LoraTrainingModel(files.config(), files.weights(), exact, init, false);
-             LoraTrainingModel emu = new LoraTrainingModel(files.config(), files.weights(), bf16Emulating(inner), init,
-                     false)) {
+             LoraTrainingModel emu = new LoraTrainingModel(files.config(), files.weights(),
+                     bf16Emulating(inner, rankProducts), init, false)) {
             ref.zeroGradients();
             emu.zeroGradients();
             double lossRef = ref.forwardBackward(c.batch(), c.targets(), 1f / c.tokens()).meanLoss();
             double lossEmu = emu.forwardBackward(c.batch(), c.targets(), 1f / c.tokens()).meanLoss();
             double lossBound = Bf16StepBounds.loss(files.config(), lossRef);
             double gradBound = Bf16StepBounds.gradient(files.config());
-            LOG.info("emulated bf16: loss {} vs exact {} (|Δ| {}, bound {})", lossEmu, lossRef,
+            LOG.info("{}: loss {} vs exact {} (|Δ| {}, bound {})", mode, lossEmu, lossRef,
                     Math.abs(lossEmu - lossRef), lossBound);
-            assertThat(Math.abs(lossEmu - lossRef)).as("loss").isLessThanOrEqualTo(lossBound);
+            assertThat(Math.abs(lossEmu - lossRef)).as(mode + " loss").isLessThanOrEqualTo(lossBound);
             assertThat(lossEmu).as("the emulation really rounds").isNotEqualTo(lossRef);
             List<String> names = ref.parameterNames();
             List<float[]> gr = ref.gradients();
@@ -114,10 +199,11 @@ class Bf16ErrorModelTest {
                 }
                 double rel = CudaTrainingStepTest.relDiff(ge.get(i), gr.get(i));
                 worst = Math.max(worst, rel);
-                assertThat(rel).as(names.get(i) + " ‖Δ‖/‖exact‖").isLessThanOrEqualTo(gradBound);
+                assertThat(rel).as(mode + ": " + names.get(i) + " ‖Δ‖/‖exact‖").isLessThanOrEqualTo(gradBound);
             }
-            LOG.info("emulated bf16: worst LoRA gradient ‖Δ‖/‖exact‖ {} (bound {}, = {} of it)", worst, gradBound,
+            LOG.info("{}: worst LoRA gradient ‖Δ‖/‖exact‖ {} (bound {}, = {} of it)", mode, worst, gradBound,
                     worst / gradBound);
+            return ge;
         }
     }
 }

@@ -127,9 +127,10 @@ class CudaTrainingStepTest {
     }
 
     /**
-     * The same step with the frozen matmuls in bf16 (both bf16 precisions) against the exact CPU backend, within
-     * the bounds of {@link Bf16StepBounds} (derived from the per-op bf16 error; the same bounds are checked on the
-     * CPU with bf16 rounding emulated by {@link Bf16ErrorModelTest}).
+     * The same step with the frozen matmuls in bf16 (both bf16 precisions, and bf16 with the copies and the bf16
+     * rank-r products) against the exact CPU backend, within the bounds of {@link Bf16StepBounds} (derived from the
+     * per-op bf16 error; the same bounds are checked on the CPU with bf16 rounding emulated by
+     * {@link Bf16ErrorModelTest}).
      */
     @Test
     void tinyStepInBf16IsWithinTheDerivedBound() throws Exception {
@@ -144,15 +145,23 @@ class CudaTrainingStepTest {
             List<float[]> cg = onCpu.gradients();
             double gradBound = Bf16StepBounds.gradient(files.config());
             double lossBound = Bf16StepBounds.loss(files.config(), ref.meanLoss());
-            for (CudaPrecision prec : new CudaPrecision[]{CudaPrecision.BF16, CudaPrecision.BF16_TILED}) {
+            // both bf16 precisions as configured, then bf16 with the copies and the bf16 rank-r products on
+            for (int variant = 0; variant < 3; variant++) {
+                CudaPrecision prec = variant == 1 ? CudaPrecision.BF16_TILED : CudaPrecision.BF16;
+                String id = prec.id() + (variant == 2 ? "+copies+bf16rank" : "");
                 try (CudaBackend gpu = new CudaBackend(0, prec);
                      LoraTrainingModel onGpu = new LoraTrainingModel(files.config(), files.weights(), gpu, init, false)) {
+                    if (variant == 2) {
+                        gpu.bf16Copies(true);
+                        gpu.bf16Rank(true);
+                        assertThat(gpu.bf16RankOn()).as("bf16 rank-r products in effect").isTrue();
+                    }
                     onGpu.zeroGradients();
                     LoraTrainingModel.Pass p = onGpu.forwardBackward(c.batch(), c.targets(), 1f / c.tokens());
                     double dLoss = Math.abs(p.meanLoss() - ref.meanLoss());
-                    LOG.info("{}: loss gpu {} cpu {} (|Δ| {}, bound {})", prec.id(), p.meanLoss(), ref.meanLoss(), dLoss,
+                    LOG.info("{}: loss gpu {} cpu {} (|Δ| {}, bound {})", id, p.meanLoss(), ref.meanLoss(), dLoss,
                             lossBound);
-                    assertThat(dLoss).as(prec.id() + " loss vs CPU").isLessThanOrEqualTo(lossBound);
+                    assertThat(dLoss).as(id + " loss vs CPU").isLessThanOrEqualTo(lossBound);
                     List<String> names = onGpu.parameterNames();
                     List<float[]> gg = onGpu.gradients();
                     double worst = 0;
@@ -161,12 +170,12 @@ class CudaTrainingStepTest {
                         worst = Math.max(worst, rel);
                         if (norm(cg.get(i)) == 0) {
                             // lora_A of the reference's zero-initialized B gets exactly zero gradient on both sides
-                            assertThat(norm(gg.get(i))).as(names.get(i) + " " + prec.id() + " (zero on CPU)").isZero();
+                            assertThat(norm(gg.get(i))).as(names.get(i) + " " + id + " (zero on CPU)").isZero();
                             continue;
                         }
-                        assertThat(rel).as(names.get(i) + " " + prec.id() + " ‖Δ‖/‖cpu‖").isLessThanOrEqualTo(gradBound);
+                        assertThat(rel).as(names.get(i) + " " + id + " ‖Δ‖/‖cpu‖").isLessThanOrEqualTo(gradBound);
                     }
-                    LOG.info("{}: {} LoRA gradients within ‖Δ‖/‖cpu‖ ≤ {}; worst {}", prec.id(), names.size(), gradBound, worst);
+                    LOG.info("{}: {} LoRA gradients within ‖Δ‖/‖cpu‖ ≤ {}; worst {}", id, names.size(), gradBound, worst);
                 }
             }
         }
@@ -244,6 +253,7 @@ class CudaTrainingStepTest {
                     try (CudaBackend gpu = new CudaBackend(0, CudaPrecision.BF16);
                          LoraTrainingModel m = new LoraTrainingModel(files.config(), files.weights(), gpu, init, false,
                                  checkpointing)) {
+                        gpu.bf16Rank(false);  // the bf16 rank-r products round dA's input only where a copy exists
                         gpu.bf16Copies(on == 1);
                         m.zeroGradients();
                         // two passes: the second runs on buffers (and pooled copies) the first left behind

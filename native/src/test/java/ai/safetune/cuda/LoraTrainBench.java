@@ -239,9 +239,10 @@ public final class LoraTrainBench {
             double f6 = 6.0 * (pFrozen + pLora) * n;
             double f4 = 4.0 * pFrozen * n + 6.0 * pLora * n;
             double peak = 790e12;
-            // "+copies": -Dsafetune.cuda.bf16Copies=true took effect (the A/B of run-issue7.sh's mfu plan)
+            // "+copies" / "+rank": -Dsafetune.cuda.bf16Copies / bf16Rank=true took effect (run-issue7.sh's mfu A/B)
             String mode = a.backend().equals("cuda")
-                    ? a.precision().id() + (raw instanceof CudaBackend cb && cb.bf16CopiesOn() ? "+copies" : "") : "cpu";
+                    ? a.precision().id() + (raw instanceof CudaBackend cb && cb.bf16CopiesOn() ? "+copies" : "")
+                    + (raw instanceof CudaBackend cb && cb.bf16RankOn() ? "+rank" : "") : "cpu";
             System.out.printf("RESULT ours %s %s b%d s%d: median %.1f ms/step (mean %.1f), %.0f tokens/s, "
                             + "P_frozen %.1fM P_lora %.2fM, 6P: %.1f TFLOP/s = %.2f%% MFU, 4P: %.1f TFLOP/s = %.2f%% of 790, "
                             + "final loss %.4f, optimizer %s%n",
