@@ -79,7 +79,7 @@ peft() {  # peft BUDGET SHAPE WARMUP STEPS DTYPE
   echo "peft $2 $5 rc=${PIPESTATUS[0]} [$(el)]" | tee -a "$TRAIN"
 }
 if [[ "${ST_PLAN:-full}" == mfu ]]; then
-  # ST_PLAN=mfu: the 1B shape at batch 6, 8 and 4 (the issue fixes the sequence length, not the batch), each next to
+  # ST_PLAN=mfu: the 1B shape at batch 6, 8, 4 and 7 (the issue fixes the sequence length, not the batch), each next to
   # PEFT at the same batch, three ways: the bf16 copies of the RMSNorm/SwiGLU/loss-gradient outputs plus the bf16
   # rank-r products (-Dsafetune.cuda.bf16Rank=true: u, du, dB and dA read the bf16 x and dout the frozen GEMMs read,
   # half the bytes of the ~17 GB the TF32 rank-r products moved per b4 step), the copies alone
@@ -91,7 +91,7 @@ if [[ "${ST_PLAN:-full}" == mfu ]]; then
   # products. Run with timeout_s=600 and ST_LIMIT=560; parts that would start after ST_LIMIT are skipped and say so.
   COPIES=-Dsafetune.cuda.bf16Copies=true
   RANK="$COPIES -Dsafetune.cuda.bf16Rank=true"
-  for b in 6 8 4; do
+  for b in 6 8 4 7; do  # 7 last: run if time is left
     ST_BATCH=$b ST_JAVA_OPTS=$RANK ours 45 llama-1b 2 8 --precision bf16 --optimizer device
     ST_BATCH=$b ST_JAVA_OPTS=$COPIES ours 45 llama-1b 2 8 --precision bf16 --optimizer device
     ST_BATCH=$b ours 45 llama-1b 2 8 --precision bf16 --optimizer device
