@@ -78,6 +78,19 @@ peft() {  # peft BUDGET SHAPE WARMUP STEPS DTYPE
     | grep -v Warning >> "$TRAIN"
   echo "peft $2 $5 rc=${PIPESTATUS[0]} [$(el)]" | tee -a "$TRAIN"
 }
+ncu_step() {  # ncu_step BATCH NAME MODE [JVM OPTIONS...]: every kernel of one bracketed 1B step, grouped (ncu_table.py;
+  # MODE: the table's mode label of the runs with the same options, whose median step it sets the kernels against)
+  command -v ncu >/dev/null && (( $(budget 90) >= 60 )) || { echo "ncu step $2: skipped (no ncu or no time left)"; return; }
+  local b=$1 name=$2 mode=$3; shift 3
+  timeout "$(budget 90)" ncu --profile-from-start off --clock-control none --metrics gpu__time_duration.sum --csv \
+    --print-units base --target-processes all .carry/jre/bin/java -Xmx48g -Dsafetune.bench.ncu=true "$@" \
+    --add-modules jdk.incubator.vector -cp "$CP" ai.safetune.cuda.LoraTrainBench cuda llama-1b "$b" 512 1 1 bf16 \
+    --precision bf16 --optimizer device > "$OUT/ncu-$name.csv" 2> "$OUT/ncu-$name.err"
+  echo "ncu step $name rc=$? [$(el)]"
+  python3 benchmarks/gpu/ncu_table.py "$OUT/ncu-$name.csv" "$TRAIN" "$mode" "$b" > "$OUT/ncu-$name.txt" 2>&1
+  head -45 "$OUT/ncu-$name.txt"
+  rm -f "$OUT/ncu-$name.csv"
+}
 if [[ "${ST_PLAN:-full}" == mfu ]]; then
   # ST_PLAN=mfu: the 1B shape at batch 6, 8, 4 and 7 (the issue fixes the sequence length, not the batch), each next to
   # PEFT at the same batch, three ways: the bf16 copies of the RMSNorm/SwiGLU/loss-gradient outputs plus the bf16
@@ -97,6 +110,8 @@ if [[ "${ST_PLAN:-full}" == mfu ]]; then
     ST_BATCH=$b ours 45 llama-1b 2 8 --precision bf16 --optimizer device
     ST_BATCH=$b peft 60 llama-1b 3 10 bf16
   done
+  # where the b6 step's time goes with both switches (for the session after, if 50% is still short)
+  ncu_step 6 b6-rank bf16+copies+rank $RANK
 elif [[ "${ST_PLAN:-full}" == diag ]]; then
   # ST_PLAN=diag: the LoRA layer A/B (default cuBLAS TF32 rank-r products, the exact fp32 kernels, default) around PEFT at batch 4, every
   # kernel of one 1B step timed by Nsight Compute (only the bracketed step; clocks left alone), grouped by kernel
@@ -110,16 +125,7 @@ elif [[ "${ST_PLAN:-full}" == diag ]]; then
   ST_JAVA_OPTS=$EXACT ours 45 llama-1b 2 10 --precision bf16 --optimizer device
   peft 60 llama-1b 3 16 bf16
   ours 45 llama-1b 2 10 --precision bf16 --optimizer device
-  if command -v ncu >/dev/null && (( $(budget 90) >= 60 )); then
-    timeout "$(budget 90)" ncu --profile-from-start off --clock-control none --metrics gpu__time_duration.sum --csv \
-      --print-units base --target-processes all .carry/jre/bin/java -Xmx48g -Dsafetune.bench.ncu=true \
-      --add-modules jdk.incubator.vector -cp "$CP" ai.safetune.cuda.LoraTrainBench cuda llama-1b 4 512 1 1 bf16 \
-      --precision bf16 --optimizer device > "$OUT/ncu-step.csv" 2> "$OUT/ncu-step.err"
-    echo "ncu step rc=$? [$(el)]"
-    python3 benchmarks/gpu/ncu_table.py "$OUT/ncu-step.csv" "$TRAIN" > "$OUT/ncu-table.txt" 2>&1
-    head -45 "$OUT/ncu-table.txt"
-    rm -f "$OUT/ncu-step.csv"
-  fi
+  ncu_step 4 step bf16
   ST_BATCH=8 ours 45 llama-1b 2 8 --precision bf16 --optimizer device
   ST_BATCH=8 ST_JAVA_OPTS=$EXACT ours 45 llama-1b 2 8 --precision bf16 --optimizer device
   ST_BATCH=8 peft 60 llama-1b 3 12 bf16
