@@ -3,7 +3,8 @@
 # (the CUDA backend is optional). nvcc is looked up in: $NVCC, $CUDA_HOME/bin, PATH, then the PyPI-wheel
 # install of scripts/setup-nvcc.sh (<repo>/.tools/nvcc-venv).
 #   out: cuda-kernels/target/native/{libsafetune_kernels.so, test_ops, bench}
-#   always (gcc only): cuda-kernels/target/native/ref_check  (the CPU references' own checks)
+#   always (gcc only): cuda-kernels/target/native/ref_check  (the CPU references' own checks) and
+#                      cuda-kernels/target/host/libsafetune_kernels.so (the C API on the host, for tests)
 # Env: ST_ARCHS="80 90" (SASS targets; PTX of the last one is embedded too), ST_RUN_REF_CHECK=1 runs ref_check.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")/.." && pwd)"
@@ -15,6 +16,11 @@ CC=${CC:-gcc}
 CXX=${CXX:-g++}
 "$CC" -std=c11 -O2 -Wall -I"$HERE/ref" -o "$OUT/ref_check" "$HERE/test/ref_check.c" "$HERE/ref/safetune_ref.c" -lm
 if [[ "${ST_RUN_REF_CHECK:-0}" == 1 ]]; then "$OUT/ref_check"; fi
+# the C API on the host (host/safetune_host.c over the CPU references), for the native module's tests of the Java
+# CUDA backend without a GPU; the real library's soname, in its own folder so it never replaces the real one
+mkdir -p "$HERE/target/host"
+"$CC" -std=c11 -O2 -Wall -fPIC -shared -fvisibility=hidden -Wl,-soname,libsafetune_kernels.so -I"$HERE/include" \
+  -I"$HERE/ref" -o "$HERE/target/host/libsafetune_kernels.so" "$HERE/host/safetune_host.c" "$HERE/ref/safetune_ref.c" -lm
 
 nvcc=""
 for c in "${NVCC:-}" "${CUDA_HOME:+$CUDA_HOME/bin/nvcc}" "$(command -v nvcc 2>/dev/null || true)" \

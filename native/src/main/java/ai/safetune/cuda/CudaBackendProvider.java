@@ -8,7 +8,8 @@ import ai.safetune.backend.BackendProvider;
  * Finds the CUDA backend through {@link java.util.ServiceLoader}. Unavailable, with the reason, when the
  * native library is missing from the jar (built without nvcc), cannot be loaded (e.g. cuBLAS not on the
  * library path), or CUDA reports no driver or no device; {@link ai.safetune.backend.Backends} then uses the
- * CPU backend unless {@code SAFETUNE_BACKEND=cuda} forces this one.
+ * CPU backend unless {@code SAFETUNE_BACKEND=cuda} forces this one. The host emulation of the kernel library
+ * (cuda-kernels/host, for tests) is refused unless {@code -Dsafetune.cuda.hostEmulation=true}.
  */
 public final class CudaBackendProvider implements BackendProvider {
     private static volatile Availability cached;
@@ -54,7 +55,24 @@ public final class CudaBackendProvider implements BackendProvider {
         if (n[0] == 0) {
             return Availability.no("no CUDA device");
         }
+        if (hostEmulation() && !Boolean.getBoolean(HOST_EMULATION)) {
+            return Availability.no("the kernel library loaded is SafeTune's host emulation of its C API (CPU"
+                    + " references, for tests of this backend without a GPU), not CUDA; -D" + HOST_EMULATION
+                    + "=true admits it");
+        }
         return Availability.yes();
+    }
+
+    /** The system property that admits the host emulation of the kernel library (the native module's tests). */
+    static final String HOST_EMULATION = "safetune.cuda.hostEmulation";
+
+    /** Whether the loaded kernel library is the host emulation (cuda-kernels/host), which names itself so. */
+    static boolean hostEmulation() {
+        byte[] buf = new byte[256];
+        if (SafeTuneKernels.st_device_name(0, buf, buf.length) != SafeTuneKernels.ST_OK) {
+            return false;
+        }
+        return new String(buf, java.nio.charset.StandardCharsets.UTF_8).contains("host emulation");
     }
 
     @Override

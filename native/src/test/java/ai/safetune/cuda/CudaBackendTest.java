@@ -31,7 +31,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * run, logged), with the output poisoned with NaN first so an element the GPU never wrote fails. Bound per
  * element: |gpu − cpu| ≤ atol + rtol·|cpu| (fp32 on both sides; only summation order differs). Without a
  * GPU (or without the native library) the GPU tests skip with the provider's reason; the provider tests
- * below run everywhere.
+ * below run everywhere. The native module's {@code host-emulation} test run repeats them on the host emulation of
+ * the kernel library (cuda-kernels/host), which checks this backend's Java side without a GPU.
  */
 class CudaBackendTest {
     private static final Logger LOG = LoggerFactory.getLogger(CudaBackendTest.class);
@@ -485,10 +486,10 @@ class CudaBackendTest {
                         float[] u = get(g, u2, n * r);
                         float[] du = get(g, du2, n * r);
                         if (!exact) {
-                            assertThat(u).as("u").containsExactly(get(g, u1, n * r));
-                            assertThat(du).as("du").containsExactly(get(g, du1, n * r));
-                            assertThat(get(g, dA2, r * in)).as("dA").containsExactly(get(g, dA1, r * in));
-                            assertThat(get(g, dB2, out * r)).as("dB").containsExactly(get(g, dB1, out * r));
+                            assertSameBits("u", u, get(g, u1, n * r));
+                            assertSameBits("du", du, get(g, du1, n * r));
+                            assertSameBits("dA", get(g, dA2, r * in), get(g, dA1, r * in));
+                            assertSameBits("dB", get(g, dB2, out * r), get(g, dB1, out * r));
                         } else {
                             // exact fp32 rank-r products on the CPU backend, from the GPU's own u and du
                             float[] cu;
@@ -641,8 +642,7 @@ class CudaBackendTest {
                     String[] names = {"h", "q", "k", "down", "losses", "dgate", "dup", "dx", "dA", "dB", "u",
                             "dres", "datt", "dA (o)", "dB (o)", "dlogits", "dhead", "logits"};
                     for (int i = 0; i < names.length; i++) {
-                        assertThat(got.get(i)).as("%s with bf16 copies (mode %d)", names[i], mode)
-                                .containsExactly(plain.get(i));
+                        assertSameBits(names[i] + " with bf16 copies (mode " + mode + ")", got.get(i), plain.get(i));
                     }
                 }
             }
@@ -793,6 +793,24 @@ class CudaBackendTest {
                             (t, i) -> sumAbs(out, o -> dout[t * out + o] * w[o * in + i]) + (accumulate ? 1 : 0),
                             (t, i) -> sumAbs(r, j -> gdu[t * r + j] * a[j * in + i]), out);
                 }
+            }
+        }
+    }
+
+    /**
+     * The same floats bit for bit (NaNs of any payload count as equal, like {@code Float.equals}); linear time,
+     * unlike AssertJ's {@code containsExactly}, whose diff is quadratic in the length.
+     */
+    static void assertSameBits(String what, float[] actual, float[] expected) {
+        assertThat(actual.length).as(what + ": length").isEqualTo(expected.length);
+        for (int i = 0; i < actual.length; i++) {
+            if (Float.floatToIntBits(actual[i]) != Float.floatToIntBits(expected[i])) {
+                int bad = 0;
+                for (int j = i; j < actual.length; j++) {
+                    bad += Float.floatToIntBits(actual[j]) != Float.floatToIntBits(expected[j]) ? 1 : 0;
+                }
+                throw new AssertionError(what + ": " + bad + " of " + actual.length + " elements differ; first at " + i
+                        + ": " + actual[i] + " vs " + expected[i]);
             }
         }
     }
@@ -1178,9 +1196,9 @@ class CudaBackendTest {
                 cpu.dropout(co, cx, n, seed, p);
                 gpu.dropout(go, gx, n, seed, p);
                 float[] want = get(cpu, co, n);
-                assertThat(get(gpu, go, n)).as("dropout p=%s", p).containsExactly(want);
+                assertSameBits("dropout p=" + p, get(gpu, go, n), want);
                 gpu.dropout(gx, gx, n, seed, p);
-                assertThat(get(gpu, gx, n)).as("dropout in place p=%s", p).containsExactly(want);
+                assertSameBits("dropout in place p=" + p, get(gpu, gx, n), want);
             }
         }
         try (Tensor a = gpu.allocate(4); Tensor b = gpu.allocate(4)) {
