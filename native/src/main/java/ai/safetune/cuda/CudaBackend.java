@@ -145,6 +145,14 @@ public final class CudaBackend implements Backend {
                 + (bf16RankOn() ? "; LoRA rank-r products on bf16 activations" : "");
     }
 
+    /**
+     * Whether this backend runs on the host emulation of the kernel library (cuda-kernels/host, admitted only with
+     * {@code -Dsafetune.cuda.hostEmulation=true} for tests): no GPU, so no timing of it means anything.
+     */
+    public boolean hostEmulation() {
+        return deviceName.contains("host emulation");
+    }
+
     /** The arithmetic of the frozen matmuls. */
     public CudaPrecision precision() {
         return precision;

@@ -145,13 +145,16 @@ class CudaTrainingStepTest {
             List<float[]> cg = onCpu.gradients();
             double gradBound = Bf16StepBounds.gradient(files.config());
             double lossBound = Bf16StepBounds.loss(files.config(), ref.meanLoss());
-            // both bf16 precisions as configured, then bf16 with the copies and the bf16 rank-r products on
-            for (int variant = 0; variant < 3; variant++) {
+            // both bf16 precisions as configured, then bf16 with the copies and the bf16 rank-r products on, without
+            // and with activation checkpointing (which changes which inputs have copies in the backward)
+            for (int variant = 0; variant < 4; variant++) {
                 CudaPrecision prec = variant == 1 ? CudaPrecision.BF16_TILED : CudaPrecision.BF16;
-                String id = prec.id() + (variant == 2 ? "+copies+bf16rank" : "");
+                boolean checkpointing = variant == 3;
+                String id = prec.id() + (variant >= 2 ? "+copies+bf16rank" : "") + (checkpointing ? "+checkpointing" : "");
                 try (CudaBackend gpu = new CudaBackend(0, prec);
-                     LoraTrainingModel onGpu = new LoraTrainingModel(files.config(), files.weights(), gpu, init, false)) {
-                    if (variant == 2) {
+                     LoraTrainingModel onGpu = new LoraTrainingModel(files.config(), files.weights(), gpu, init, false,
+                             checkpointing)) {
+                    if (variant >= 2) {
                         gpu.bf16Copies(true);
                         gpu.bf16Rank(true);
                         assertThat(gpu.bf16RankOn()).as("bf16 rank-r products in effect").isTrue();

@@ -42,6 +42,7 @@ class HostEmulationTest {
             }
         }
         try (CudaBackend b = new CudaBackend(0, CudaPrecision.BF16)) {
+            assertThat(b.hostEmulation()).isTrue();
             assertThat(b.description()).contains("host emulation").contains("not a GPU");
         }
     }

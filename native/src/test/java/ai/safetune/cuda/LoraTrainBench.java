@@ -242,7 +242,9 @@ public final class LoraTrainBench {
             // "+copies" / "+rank": -Dsafetune.cuda.bf16Copies / bf16Rank=true took effect (run-issue7.sh's mfu A/B)
             String mode = a.backend().equals("cuda")
                     ? a.precision().id() + (raw instanceof CudaBackend cb && cb.bf16CopiesOn() ? "+copies" : "")
-                    + (raw instanceof CudaBackend cb && cb.bf16RankOn() ? "+rank" : "") : "cpu";
+                    + (raw instanceof CudaBackend cb && cb.bf16RankOn() ? "+rank" : "")
+                    // timings on the host emulation of the kernel library measure nothing: say so in the label
+                    + (raw instanceof CudaBackend cb && cb.hostEmulation() ? "@host-emulation" : "") : "cpu";
             System.out.printf("RESULT ours %s %s b%d s%d: median %.1f ms/step (mean %.1f), %.0f tokens/s, "
                             + "P_frozen %.1fM P_lora %.2fM, 6P: %.1f TFLOP/s = %.2f%% MFU, 4P: %.1f TFLOP/s = %.2f%% of 790, "
                             + "final loss %.4f, optimizer %s%n",
