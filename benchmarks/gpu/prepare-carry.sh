@@ -41,6 +41,7 @@ mkdir -p .carry/shared/models .carry/shared/reference
 cp -r "$SHARED/models/tiny-llama" .carry/shared/models/
 rm -f .carry/shared/models/tiny-llama/tokenizer.json  # 3.4 MB the training step does not read
 cp -r "$SHARED/reference/tiny_lora" .carry/shared/reference/
+cp "$SHARED"/reference/tiny_logits.* .carry/shared/reference/  # CudaInferenceTest: 0.8 MB
 [[ "${ST_CARRY:-tests}" == jmh ]] || mvn -B -q dependency:copy -Dartifact=$JUNIT_CONSOLE -DoutputDirectory="$ROOT/.carry/console"
 JLINK="${JAVA_HOME:+$JAVA_HOME/bin/}jlink"
 "$JLINK" --add-modules java.base,java.logging,java.xml,java.management,jdk.unsupported,jdk.incubator.vector,jdk.zipfs \
