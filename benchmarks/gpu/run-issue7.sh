@@ -62,8 +62,11 @@ fi
 # --- 3. training throughput (budgets per run below; the most informative runs first)
 TRAIN="$OUT/train.log"
 : > "$TRAIN"
+# enough BUDGET T: whether T seconds (what budget gave) are at least 60% of the part's own budget BUDGET; a part
+# started with less would likely be killed before it prints its RESULT line
+enough() { (( $2 > 0 && $2 * 10 >= $1 * 6 )); }
 ours() {  # ours BUDGET SHAPE WARMUP STEPS ARGS...
-  local t; t=$(budget "$1"); (( t == 0 )) && { echo "ours $2 ${*:5}: skipped, no time left" | tee -a "$TRAIN"; return; }
+  local t; t=$(budget "$1"); enough "$1" "$t" || { echo "ours $2 ${*:5}: skipped, ${t}s left of its ${1}s" | tee -a "$TRAIN"; return; }
   local args=(cuda "$2" "${ST_BATCH:-4}" 512 "$3" "$4" bf16 "${@:5}")
   # ST_DRY_RUN=1 (no GPU): the same calls on the CPU backend with the tiny shape, to check the plumbing here
   [[ "${ST_DRY_RUN:-0}" == 1 ]] && args=(cpu tiny 1 32 "$3" 2 f32 "${@:7}")
@@ -73,14 +76,14 @@ ours() {  # ours BUDGET SHAPE WARMUP STEPS ARGS...
   echo "ours $2 ${*:5}${ST_JAVA_OPTS:+ $ST_JAVA_OPTS} rc=${PIPESTATUS[0]} [$(el)]" | tee -a "$TRAIN"
 }
 peft() {  # peft BUDGET SHAPE WARMUP STEPS DTYPE
-  local t; t=$(budget "$1"); (( t == 0 )) && { echo "peft $2 $5: skipped, no time left" | tee -a "$TRAIN"; return; }
+  local t; t=$(budget "$1"); enough "$1" "$t" || { echo "peft $2 $5: skipped, ${t}s left of its ${1}s" | tee -a "$TRAIN"; return; }
   PYTHONUNBUFFERED=1 timeout "$t" python3 benchmarks/gpu/peft_train_bench.py "$2" "${ST_BATCH:-4}" 512 "$3" "$4" "$5" 2>&1 \
     | grep -v Warning >> "$TRAIN"
   echo "peft $2 $5 rc=${PIPESTATUS[0]} [$(el)]" | tee -a "$TRAIN"
 }
 ncu_step() {  # ncu_step BATCH NAME MODE [JVM OPTIONS...]: every kernel of one bracketed 1B step, grouped (ncu_table.py;
   # MODE: the table's mode label of the runs with the same options, whose median step it sets the kernels against)
-  command -v ncu >/dev/null && (( $(budget 90) >= 60 )) || { echo "ncu step $2: skipped (no ncu or no time left)"; return; }
+  command -v ncu >/dev/null && (( $(budget 90) >= 60 )) || { echo "ncu step $2: skipped (no ncu or under 60 s left)"; return; }
   local b=$1 name=$2 mode=$3; shift 3
   timeout "$(budget 90)" ncu --profile-from-start off --clock-control none --metrics gpu__time_duration.sum --csv \
     --print-units base --target-processes all .carry/jre/bin/java -Xmx48g -Dsafetune.bench.ncu=true "$@" \
@@ -104,14 +107,16 @@ if [[ "${ST_PLAN:-full}" == mfu ]]; then
   # products. Run with timeout_s=600 and ST_LIMIT=560; parts that would start after ST_LIMIT are skipped and say so.
   COPIES=-Dsafetune.cuda.bf16Copies=true
   RANK="$COPIES -Dsafetune.cuda.bf16Rank=true"
-  for b in 6 8 4 7; do  # 7 last: run if time is left
-    ST_BATCH=$b ST_JAVA_OPTS=$RANK ours 45 llama-1b 2 8 --precision bf16 --optimizer device
-    ST_BATCH=$b ST_JAVA_OPTS=$COPIES ours 45 llama-1b 2 8 --precision bf16 --optimizer device
-    ST_BATCH=$b ours 45 llama-1b 2 8 --precision bf16 --optimizer device
-    ST_BATCH=$b peft 60 llama-1b 3 10 bf16
-  done
-  # where the b6 step's time goes with both switches (for the session after, if 50% is still short)
+  mfu_batch() {
+    ST_BATCH=$1 ST_JAVA_OPTS=$RANK ours 50 llama-1b 2 8 --precision bf16 --optimizer device
+    ST_BATCH=$1 ST_JAVA_OPTS=$COPIES ours 50 llama-1b 2 8 --precision bf16 --optimizer device
+    ST_BATCH=$1 ours 50 llama-1b 2 8 --precision bf16 --optimizer device
+    ST_BATCH=$1 peft 60 llama-1b 3 10 bf16
+  }
+  for b in 6 8 4; do mfu_batch $b; done
+  # where the b6 step's time goes with both switches (for the session after, if 50% is still short), then batch 7
   ncu_step 6 b6-rank bf16+copies+rank $RANK
+  mfu_batch 7
 elif [[ "${ST_PLAN:-full}" == diag ]]; then
   # ST_PLAN=diag: the LoRA layer A/B (default cuBLAS TF32 rank-r products, the exact fp32 kernels, default) around PEFT at batch 4, every
   # kernel of one 1B step timed by Nsight Compute (only the bracketed step; clocks left alone), grouped by kernel

@@ -2,7 +2,8 @@
  * The kernel library's C API (include/safetune_kernels.h) on the host, for testing the Java CUDA backend where
  * there is no GPU: "device" memory is host memory, every op runs at once on the CPU references of
  * ref/safetune_ref.c (double accumulation), and the bf16 precisions round what the GPU rounds (the inputs of the
- * frozen products and of bf16 attention, the bf16 outputs), TF32 products round their inputs to 10 bits. It
+ * frozen products and of bf16 attention (Q, K, V, dO; not P or dS), the bf16 outputs), TF32 products round their
+ * inputs to 10 bits: bounds it passes are not shown to hold on a GPU, whose roundings can be more. It
  * checks its arguments as the real library does, with the same messages where tests look for them.
  *
  * What it tests: CudaBackend's Java side (buffers, pooling, scratch, the bf16 copies' bookkeeping, the order and
@@ -212,6 +213,7 @@ int st_cast_f32_to_bf16(st_ctx *ctx, uint16_t *out, const float *in, int64_t n) 
   const char *op = "st_cast_f32_to_bf16";
   CTX(op);
   CHECK(op, n >= 0 && out && in, "bad arguments (n=%lld)", (long long)n);
+  CHECK(op, (const void *)out != (const void *)in, "out must not alias in (the kernel's threads would race)");
   for (int64_t i = 0; i < n; i++) out[i] = st_ref_f32_to_bf16(in[i]);
   return ST_OK;
 }
@@ -220,7 +222,8 @@ int st_cast_bf16_to_f32(st_ctx *ctx, float *out, const uint16_t *in, int64_t n) 
   const char *op = "st_cast_bf16_to_f32";
   CTX(op);
   CHECK(op, n >= 0 && out && in, "bad arguments (n=%lld)", (long long)n);
-  for (int64_t i = n - 1; i >= 0; i--) out[i] = st_ref_bf16_to_f32(in[i]);  /* backwards: out may alias in */
+  CHECK(op, (const void *)out != (const void *)in, "out must not alias in (the kernel's threads would race)");
+  for (int64_t i = 0; i < n; i++) out[i] = st_ref_bf16_to_f32(in[i]);
   return ST_OK;
 }
 
@@ -271,6 +274,7 @@ int st_sgemm_strided(st_ctx *ctx, float *C, int ldc, const float *U, int64_t su0
   const char *op = "st_sgemm_strided";
   CTX(op);
   CHECK(op, C && U && V && M > 0 && P > 0 && K > 0 && ldc >= P, "bad arguments M=%d P=%d K=%d ldc=%d", M, P, K, ldc);
+  CHECK(op, (M + 63) / 64 <= 65535, "M=%d too large", M);
   /* all of C's products before any write: C may be an input of a later row's product only in misuse */
   float *r = malloc(sizeof(float) * (size_t)M * P);
   for (int64_t m = 0; m < M; m++)
@@ -319,7 +323,9 @@ int st_lora_forward(st_ctx *ctx, float *y, float *xa, const float *x, const void
   int rc = check_lora(op, ctx, W, wtype, N, in, out, r, precision);
   if (rc) return rc;
   CHECK(op, y && x && (r == 0 || (xa && A && B)), "NULL buffer");
-  if (r > 0) gemm(xa, x, A, N, r, in, 0, 1, 1.0f, 0.0f);  /* the rank-r terms are fp32 in every precision */
+  /* the rank-r terms in fp32 (the bf16-tiled kernel rounds s·xa and B to bf16 in its tile: not emulated, Java runs
+   * these two entry points with r = 0 only) */
+  if (r > 0) gemm(xa, x, A, N, r, in, 0, 1, 1.0f, 0.0f);
   frozen(y, x, W, wtype, N, in, out, 0, 0, precision != ST_PREC_F32);
   if (r > 0) gemm(y, xa, B, N, out, r, 0, 1, scale, 1.0f);
   return ST_OK;
@@ -506,6 +512,15 @@ int st_rope_backward(st_ctx *ctx, float *din, const float *dout, const int32_t *
 
 /* ---- attention ---- */
 
+/* the real bf16 entry points run their tensor-core kernels (bf16 inputs) only for head dims 64 and 128 with 16-byte
+ * aligned buffers, else the fp32 ones; the emulation rounds Q, K, V (and dO) in the same cases, not P or dS */
+static int tc_usable(int D, const void *const *ptrs, int n) {
+  if (D != 64 && D != 128) return 0;
+  for (int i = 0; i < n; i++)
+    if (ptrs[i] != NULL && ((uintptr_t)ptrs[i] & 15) != 0) return 0;
+  return 1;
+}
+
 static int check_attention(const char *op, st_ctx *ctx, int B, int T, int Hq, int Hkv, int D) {
   CTX(op);
   CHECK(op, B > 0 && T > 0 && Hq > 0 && Hkv > 0, "bad shape B=%d T=%d Hq=%d Hkv=%d", B, T, Hq, Hkv);
@@ -569,15 +584,17 @@ int st_attention_backward(st_ctx *ctx, float *dq, float *dk, float *dv, float *d
 int st_attention_forward_bf16(st_ctx *ctx, float *out, float *lse, const float *q, const float *k, const float *v,
                               const int32_t *key_mask, int B, int T, int Tk, int cap, int q_start, int Hq, int Hkv,
                               int D, float scale) {
+  const void *ptrs[] = {out, q, k, v};
   return attention_forward("st_attention_forward_bf16", ctx, out, lse, q, k, v, key_mask, B, T, Tk, cap, q_start, Hq,
-                           Hkv, D, scale, 1);
+                           Hkv, D, scale, tc_usable(D, ptrs, 4));
 }
 
 int st_attention_backward_bf16(st_ctx *ctx, float *dq, float *dk, float *dv, float *delta, const float *dout,
                                const float *out, const float *q, const float *k, const float *v, const float *lse,
                                const int32_t *key_mask, int B, int T, int Hq, int Hkv, int D, float scale) {
+  const void *ptrs[] = {dq, dk, dv, dout, q, k, v};
   return attention_backward("st_attention_backward_bf16", ctx, dq, dk, dv, delta, dout, out, q, k, v, lse, key_mask,
-                            B, T, Hq, Hkv, D, scale, 1);
+                            B, T, Hq, Hkv, D, scale, tc_usable(D, ptrs, 7));
 }
 
 /* ---- elementwise, softmax, SwiGLU, dropout ---- */

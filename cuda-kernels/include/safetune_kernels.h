@@ -60,6 +60,7 @@ ST_API int st_memset(st_ctx *ctx, void *ptr, int value, size_t bytes);
 ST_API size_t st_weight_bytes(int wtype, int64_t rows, int64_t cols);
 
 /* ---- casts (casts.cu) ---- */
+/* out must not alias in (different element sizes: the threads would race) */
 ST_API int st_cast_f32_to_bf16(st_ctx *ctx, uint16_t *out, const float *in, int64_t n);   /* round to nearest even */
 ST_API int st_cast_bf16_to_f32(st_ctx *ctx, float *out, const uint16_t *in, int64_t n);
 

@@ -29,6 +29,7 @@ extern "C" int st_cast_f32_to_bf16(st_ctx *ctx, uint16_t *out, const float *in, 
   const char *op = "st_cast_f32_to_bf16";
   ST_CTX(op);
   ST_CHECK(op, n >= 0 && out && in, "bad arguments (n=%lld)", (long long)n);
+  ST_CHECK(op, (const void *)out != (const void *)in, "out must not alias in (the kernel's threads would race)");
   if (n == 0) return ST_OK;
   cast_f32_to_bf16_kernel<<<grid_for(n), 256, 0, ctx->stream>>>((__nv_bfloat16 *)out, in, n);
   ST_LAUNCHED(op);
@@ -39,6 +40,7 @@ extern "C" int st_cast_bf16_to_f32(st_ctx *ctx, float *out, const uint16_t *in, 
   const char *op = "st_cast_bf16_to_f32";
   ST_CTX(op);
   ST_CHECK(op, n >= 0 && out && in, "bad arguments (n=%lld)", (long long)n);
+  ST_CHECK(op, (const void *)out != (const void *)in, "out must not alias in (the kernel's threads would race)");
   if (n == 0) return ST_OK;
   cast_bf16_to_f32_kernel<<<grid_for(n), 256, 0, ctx->stream>>>(out, (const __nv_bfloat16 *)in, n);
   ST_LAUNCHED(op);

@@ -115,9 +115,12 @@ public final class CudaBackend implements Backend {
         bf16Rank = on;
     }
 
-    /** Whether the fused LoRA layer's rank-r products read bf16 inputs (bf16 precision, turned on, not the exact kernels). */
+    /**
+     * Whether the fused LoRA layer's rank-r products read bf16 inputs (bf16 precision, turned on, the fused layer on,
+     * not the exact kernels).
+     */
     boolean bf16RankOn() {
-        return bf16Rank && precision == CudaPrecision.BF16 && !exactRankProducts;
+        return bf16Rank && FUSED_LORA && precision == CudaPrecision.BF16 && !exactRankProducts;
     }
 
     /** Whether the bf16 copies are in effect (bf16 precision, turned on, not the exact rank-r kernels). */
@@ -139,10 +142,10 @@ public final class CudaBackend implements Backend {
     @Override
     public String description() {
         return "CUDA on " + deviceName + ", one stream; precision " + precision.id() + ": " + precision.description()
-                + (precision.bf16() ? "; attention bf16 tensor cores; LoRA products TF32"
+                + (precision.bf16() ? "; attention bf16 tensor cores; LoRA products "
+                        + (bf16RankOn() ? "bf16 where they read an activation (u, du, dB, dA), else TF32" : "TF32")
                         : "; attention and LoRA products fp32") + "; norms, loss and AdamW in fp32"
-                + (copying() ? "; bf16 copies of norm/SwiGLU/loss-gradient outputs feed the frozen GEMMs" : "")
-                + (bf16RankOn() ? "; LoRA rank-r products on bf16 activations" : "");
+                + (copying() ? "; bf16 copies of norm/SwiGLU/loss-gradient outputs feed the frozen GEMMs" : "");
     }
 
     /**

@@ -650,148 +650,161 @@ class CudaBackendTest {
     }
 
     /**
-     * The fused LoRA layer with bf16 rank-r products ({@code -Dsafetune.cuda.bf16Rank}): u, du and dB are the fp32
-     * products of the bf16-rounded inputs (only the fp32 reduction order differs: the bound of {@link #assertFp32});
-     * dA is too where x has a bf16 copy (x made by RMSNorm with the copies on), and the TF32 product of the fp32
-     * inputs where it has none; y and dx are the frozen op's own result plus the TF32 LoRA term (the bound of
-     * {@link #assertFusedClose}). Rounding the wrong operand, or none, misses these bounds by orders of magnitude.
+     * The fused LoRA layer with bf16 rank-r products ({@code -Dsafetune.cuda.bf16Rank}), at a layer's shape and at
+     * 1 token with r = 4: u, du and dB are the fp32 products of the bf16-rounded inputs (only the fp32 reduction
+     * order differs: the bound of {@link #assertFp32}), and so is dA where x has a bf16 copy (x made by RMSNorm and
+     * dout by SwiGLU's backward, with the copies on); where x has none, dA is the TF32 product of the fp32 inputs;
+     * y and dx are the frozen op's own result plus the TF32 LoRA term ({@link #assertTf32Close}). The fp32 bounds
+     * catch an unrounded or wrongly rounded input (by 10-100× on most elements); the TF32 ones are loose enough
+     * for a truncating TF32 and cannot tell bf16 from TF32 inputs, only a wrong or missing term.
      */
     @Test
     void bf16RankProductsAreTheProductsOfTheRoundedInputs() {
         needGpu();
         assumeTrue(!"false".equals(System.getProperty("safetune.cuda.fusedLora")),
                 "the bf16 rank-r products serve the fused LoRA layer, turned off by -Dsafetune.cuda.fusedLora=false");
-        int n = 67;
         int in = 256;
         int out = 96;
-        int r = 16;
         float scale = 2f;
-        float[] x0 = random(n * in, -2, 2);
         float[] norm = random(in, 0.5f, 1.5f);
         float[] w = random(out * in, -1f / 16, 1f / 16);
-        float[] a = random(r * in, -0.1f, 0.1f);
-        float[] b = random(out * r, -0.1f, 0.1f);
-        float[] dout = random(n * out, -1, 1);
-        float[] dxStart = random(n * in, -1, 1);
-        float[] startA = random(r * in, -1, 1);
-        float[] startB = random(out * r, -1, 1);
         FloatWeight fw = new FloatWeight("w", out, in, w);
-        for (boolean withCopy : new boolean[]{false, true}) {
-            for (boolean accumulate : new boolean[]{false, true}) {
-                String mode = (withCopy ? "x with a bf16 copy" : "x without a copy") + ", accumulate " + accumulate;
-                try (CudaBackend g = new CudaBackend(0, CudaPrecision.BF16);
-                     WeightHandle gw = g.prepare(fw, false); Tensor gx0 = g.upload(x0); Tensor gn = g.upload(norm);
-                     Tensor ga = g.upload(a); Tensor gb = g.upload(b); Tensor gd = g.upload(dout);
-                     Tensor h = poisoned(g, n * in); Tensor rstd = poisoned(g, n); Tensor y = poisoned(g, n * out);
-                     Tensor u = poisoned(g, n * r); Tensor du = poisoned(g, n * r); Tensor dx = g.upload(dxStart);
-                     Tensor dA = g.upload(startA); Tensor dB = g.upload(startB); Tensor yF = poisoned(g, n * out);
-                     Tensor dxF = poisoned(g, n * in)) {
-                    g.exactRankProducts(false);
-                    g.bf16Copies(withCopy);
-                    g.bf16Rank(true);
-                    assertThat(g.bf16RankOn()).isTrue();
-                    // x = RMSNorm(x0): with the copies on it has a bf16 copy, which the layer's dA product reads
-                    g.rmsnorm(h, rstd, gx0, gn, n, in, 1e-5f);
-                    float[] x = get(g, h, n * in);
-                    g.loraLinear(y, u, h, h, gw, ga, gb, n, r, scale);
-                    assertThat(g.bf16CopiesHeld()).as("x's copy outlives the forward").isEqualTo(withCopy ? 1 : 0);
-                    g.loraLinearBackward(dx, du, dA, dB, gd, h, u, gw, ga, gb, n, r, scale, accumulate);
-                    float[] gu = get(g, u, n * r);
-                    float[] gdu = get(g, du, n * r);
-                    // the frozen products alone (the same bits with or without a copy: both round to nearest even)
-                    g.matmul(yF, h, gw, n);
-                    g.matmulBackward(dxF, gd, gw, n, false);
-                    float[] frozenY = get(g, yF, n * out);
-                    float[] frozenDx = get(g, dxF, n * in);
+        // a layer's shape (67 tokens, r = 16) and a small one (1 token, r = 4: not a multiple of 8)
+        for (int[] shape : new int[][]{{67, 16}, {1, 4}}) {
+            int n = shape[0];
+            int r = shape[1];
+            float[] x0 = random(n * in, -2, 2);
+            float[] a = random(r * in, -0.1f, 0.1f);
+            float[] b = random(out * r, -0.1f, 0.1f);
+            float[] doutUp = random(n * out, -1, 1);
+            float[] gate = random(n * out, -4, 4);
+            float[] up = random(n * out, -2, 2);
+            float[] dxStart = random(n * in, -1, 1);
+            float[] startA = random(r * in, -1, 1);
+            float[] startB = random(out * r, -1, 1);
+            for (boolean withCopy : new boolean[]{false, true}) {
+                for (boolean accumulate : new boolean[]{false, true}) {
+                    String mode = (withCopy ? "x and dout with bf16 copies" : "no copies") + ", accumulate "
+                            + accumulate + ", n " + n + ", r " + r;
+                    try (CudaBackend g = new CudaBackend(0, CudaPrecision.BF16);
+                         WeightHandle gw = g.prepare(fw, false); Tensor gx0 = g.upload(x0); Tensor gn = g.upload(norm);
+                         Tensor ga = g.upload(a); Tensor gb = g.upload(b); Tensor gUp = g.upload(doutUp);
+                         Tensor gGate = g.upload(gate); Tensor gUpIn = g.upload(up); Tensor gd = poisoned(g, n * out);
+                         Tensor gdUp = poisoned(g, n * out);
+                         Tensor h = poisoned(g, n * in); Tensor rstd = poisoned(g, n); Tensor y = poisoned(g, n * out);
+                         Tensor u = poisoned(g, n * r); Tensor du = poisoned(g, n * r); Tensor dx = g.upload(dxStart);
+                         Tensor dA = g.upload(startA); Tensor dB = g.upload(startB); Tensor yF = poisoned(g, n * out);
+                         Tensor dxF = poisoned(g, n * in)) {
+                        g.exactRankProducts(false);
+                        g.bf16Copies(withCopy);
+                        g.bf16Rank(true);
+                        assertThat(g.bf16RankOn()).isTrue();
+                        // x = RMSNorm(x0) and dout = SwiGLU's dgate: with the copies on both have bf16 copies,
+                        // which the layer reads (x for u and dA, dout for du, dB and the frozen dx) instead of casting
+                        g.rmsnorm(h, rstd, gx0, gn, n, in, 1e-5f);
+                        g.swigluBackward(gd, gdUp, gUp, gGate, gUpIn, n * out);
+                        float[] x = get(g, h, n * in);
+                        float[] dout = get(g, gd, n * out);
+                        g.loraLinear(y, u, h, h, gw, ga, gb, n, r, scale);
+                        assertThat(g.bf16CopiesHeld()).as("the copies outlive the forward").isEqualTo(withCopy ? 3 : 0);
+                        g.loraLinearBackward(dx, du, dA, dB, gd, h, u, gw, ga, gb, n, r, scale, accumulate);
+                        float[] gu = get(g, u, n * r);
+                        float[] gdu = get(g, du, n * r);
+                        // the frozen products alone (the same bits with or without a copy: both round to nearest even)
+                        g.matmul(yF, h, gw, n);
+                        g.matmulBackward(dxF, gd, gw, n, false);
+                        float[] frozenY = get(g, yF, n * out);
+                        float[] frozenDx = get(g, dxF, n * in);
 
-                    float[] ux = new float[n * r];
-                    for (int t = 0; t < n; t++) {
-                        for (int j = 0; j < r; j++) {
-                            double acc = 0;
-                            for (int i = 0; i < in; i++) {
-                                acc += (double) bf(x[t * in + i]) * bf(a[j * in + i]);
+                        float[] ux = new float[n * r];
+                        for (int t = 0; t < n; t++) {
+                            for (int j = 0; j < r; j++) {
+                                double acc = 0;
+                                for (int i = 0; i < in; i++) {
+                                    acc += (double) bf(x[t * in + i]) * bf(a[j * in + i]);
+                                }
+                                ux[t * r + j] = (float) acc;
                             }
-                            ux[t * r + j] = (float) acc;
                         }
-                    }
-                    assertFp32("u on bf16 inputs, " + mode, gu, ux, n, r, in,
-                            (t, j) -> sumAbs(in, i -> bf(x[t * in + i]) * bf(a[j * in + i])));
-                    float[] dux = new float[n * r];
-                    for (int t = 0; t < n; t++) {
-                        for (int j = 0; j < r; j++) {
-                            double acc = 0;
-                            for (int o = 0; o < out; o++) {
-                                acc += (double) bf(dout[t * out + o]) * bf(b[o * r + j]);
+                        assertFp32("u on bf16 inputs, " + mode, gu, ux, n, r, in,
+                                (t, j) -> sumAbs(in, i -> bf(x[t * in + i]) * bf(a[j * in + i])));
+                        float[] dux = new float[n * r];
+                        for (int t = 0; t < n; t++) {
+                            for (int j = 0; j < r; j++) {
+                                double acc = 0;
+                                for (int o = 0; o < out; o++) {
+                                    acc += (double) bf(dout[t * out + o]) * bf(b[o * r + j]);
+                                }
+                                dux[t * r + j] = (float) (scale * acc);
                             }
-                            dux[t * r + j] = (float) (scale * acc);
                         }
-                    }
-                    assertFp32("du on bf16 inputs, " + mode, gdu, dux, n, r, out,
-                            (t, j) -> sumAbs(out, o -> scale * bf(dout[t * out + o]) * bf(b[o * r + j])));
-                    float[] dBx = new float[out * r];
-                    for (int o = 0; o < out; o++) {
-                        for (int j = 0; j < r; j++) {
-                            double acc = 0;
-                            for (int t = 0; t < n; t++) {
-                                acc += (double) bf(dout[t * out + o]) * bf(gu[t * r + j]);
-                            }
-                            dBx[o * r + j] = (float) (startB[o * r + j] + scale * acc);
-                        }
-                    }
-                    assertFp32("dB on bf16 inputs, " + mode, get(g, dB, out * r), dBx, out, r, n,
-                            (o, j) -> Math.abs(startB[o * r + j])
-                                    + sumAbs(n, t -> scale * bf(dout[t * out + o]) * bf(gu[t * r + j])));
-                    float[] dAx = new float[r * in];
-                    for (int j = 0; j < r; j++) {
-                        for (int i = 0; i < in; i++) {
-                            double acc = 0;
-                            for (int t = 0; t < n; t++) {
-                                acc += withCopy ? (double) bf(gdu[t * r + j]) * bf(x[t * in + i])
-                                        : (double) gdu[t * r + j] * x[t * in + i];
-                            }
-                            dAx[j * in + i] = (float) (startA[j * in + i] + acc);
-                        }
-                    }
-                    float[] gdA = get(g, dA, r * in);
-                    if (withCopy) {
-                        assertFp32("dA on bf16 inputs (x's copy), " + mode, gdA, dAx, r, in, n,
-                                (j, i) -> Math.abs(startA[j * in + i])
-                                        + sumAbs(n, t -> bf(gdu[t * r + j]) * bf(x[t * in + i])));
-                    } else {
-                        // TF32 inputs: ≤ 4·2⁻¹¹ per product even if both are truncated, plus the fp32 reduction
-                        assertWithin("dA TF32 on fp32 x (no copy), " + mode, gdA, dAx, r, in,
-                                (j, i) -> TF32_PRODUCT * sumAbs(n, t -> gdu[t * r + j] * x[t * in + i])
-                                        + 2 * (n + 1) * U_F32 * (Math.abs(startA[j * in + i])
-                                        + sumAbs(n, t -> gdu[t * r + j] * x[t * in + i]))
-                                        + U_F32 * Math.abs(dAx[j * in + i]) + 1e-30);
-                    }
-                    float[] yx = new float[n * out];
-                    for (int t = 0; t < n; t++) {
+                        assertFp32("du on bf16 inputs, " + mode, gdu, dux, n, r, out,
+                                (t, j) -> sumAbs(out, o -> scale * bf(dout[t * out + o]) * bf(b[o * r + j])));
+                        float[] dBx = new float[out * r];
                         for (int o = 0; o < out; o++) {
-                            double acc = 0;
                             for (int j = 0; j < r; j++) {
-                                acc += (double) gu[t * r + j] * b[o * r + j];
+                                double acc = 0;
+                                for (int t = 0; t < n; t++) {
+                                    acc += (double) bf(dout[t * out + o]) * bf(gu[t * r + j]);
+                                }
+                                dBx[o * r + j] = (float) (startB[o * r + j] + scale * acc);
                             }
-                            yx[t * out + o] = (float) (frozenY[t * out + o] + scale * acc);
                         }
-                    }
-                    assertTf32Close("y with bf16 rank-r products, " + mode, get(g, y, n * out), yx, n, out,
-                            (t, o) -> sumAbs(in, i -> x[t * in + i] * w[o * in + i]),
-                            (t, o) -> sumAbs(r, j -> scale * gu[t * r + j] * b[o * r + j]), in);
-                    float[] dxx = new float[n * in];
-                    for (int t = 0; t < n; t++) {
-                        for (int i = 0; i < in; i++) {
-                            double acc = 0;
-                            for (int j = 0; j < r; j++) {
-                                acc += (double) gdu[t * r + j] * a[j * in + i];
+                        assertFp32("dB on bf16 inputs, " + mode, get(g, dB, out * r), dBx, out, r, n,
+                                (o, j) -> Math.abs(startB[o * r + j])
+                                        + sumAbs(n, t -> scale * bf(dout[t * out + o]) * bf(gu[t * r + j])));
+                        float[] dAx = new float[r * in];
+                        for (int j = 0; j < r; j++) {
+                            for (int i = 0; i < in; i++) {
+                                double acc = 0;
+                                for (int t = 0; t < n; t++) {
+                                    acc += withCopy ? (double) bf(gdu[t * r + j]) * bf(x[t * in + i])
+                                            : (double) gdu[t * r + j] * x[t * in + i];
+                                }
+                                dAx[j * in + i] = (float) (startA[j * in + i] + acc);
                             }
-                            dxx[t * in + i] = (float) (frozenDx[t * in + i] + acc
-                                    + (accumulate ? dxStart[t * in + i] : 0));
                         }
+                        float[] gdA = get(g, dA, r * in);
+                        if (withCopy) {
+                            assertFp32("dA on bf16 inputs (x's copy), " + mode, gdA, dAx, r, in, n,
+                                    (j, i) -> Math.abs(startA[j * in + i])
+                                            + sumAbs(n, t -> bf(gdu[t * r + j]) * bf(x[t * in + i])));
+                        } else {
+                            // TF32 inputs: ≤ 4·2⁻¹¹ per product even if both are truncated, plus fp32 reduction
+                            assertWithin("dA TF32 on fp32 x (no copy), " + mode, gdA, dAx, r, in,
+                                    (j, i) -> TF32_PRODUCT * sumAbs(n, t -> gdu[t * r + j] * x[t * in + i])
+                                            + 2 * (n + 1) * U_F32 * (Math.abs(startA[j * in + i])
+                                            + sumAbs(n, t -> gdu[t * r + j] * x[t * in + i]))
+                                            + U_F32 * Math.abs(dAx[j * in + i]) + 1e-30);
+                        }
+                        float[] yx = new float[n * out];
+                        for (int t = 0; t < n; t++) {
+                            for (int o = 0; o < out; o++) {
+                                double acc = 0;
+                                for (int j = 0; j < r; j++) {
+                                    acc += (double) gu[t * r + j] * b[o * r + j];
+                                }
+                                yx[t * out + o] = (float) (frozenY[t * out + o] + scale * acc);
+                            }
+                        }
+                        assertTf32Close("y with bf16 rank-r products, " + mode, get(g, y, n * out), yx, n, out,
+                                (t, o) -> sumAbs(in, i -> x[t * in + i] * w[o * in + i]),
+                                (t, o) -> sumAbs(r, j -> scale * gu[t * r + j] * b[o * r + j]), in);
+                        float[] dxx = new float[n * in];
+                        for (int t = 0; t < n; t++) {
+                            for (int i = 0; i < in; i++) {
+                                double acc = 0;
+                                for (int j = 0; j < r; j++) {
+                                    acc += (double) gdu[t * r + j] * a[j * in + i];
+                                }
+                                dxx[t * in + i] = (float) (frozenDx[t * in + i] + acc
+                                        + (accumulate ? dxStart[t * in + i] : 0));
+                            }
+                        }
+                        assertTf32Close("dx with bf16 rank-r products, " + mode, get(g, dx, n * in), dxx, n, in,
+                                (t, i) -> sumAbs(out, o -> dout[t * out + o] * w[o * in + i]) + (accumulate ? 1 : 0),
+                                (t, i) -> sumAbs(r, j -> gdu[t * r + j] * a[j * in + i]), out);
                     }
-                    assertTf32Close("dx with bf16 rank-r products, " + mode, get(g, dx, n * in), dxx, n, in,
-                            (t, i) -> sumAbs(out, o -> dout[t * out + o] * w[o * in + i]) + (accumulate ? 1 : 0),
-                            (t, i) -> sumAbs(r, j -> gdu[t * r + j] * a[j * in + i]), out);
                 }
             }
         }

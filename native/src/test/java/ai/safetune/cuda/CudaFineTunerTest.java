@@ -34,6 +34,9 @@ import org.slf4j.LoggerFactory;
 class CudaFineTunerTest {
     private static final Logger LOG = LoggerFactory.getLogger(CudaFineTunerTest.class);
 
+    /** Absolute floor of the resumed-vs-uninterrupted comparison: 1e-3 of the learning rate (1e-3). */
+    private static final double RESUME_FLOOR = 1e-6;
+
     private static Path model() {
         return CudaTrainingStepTest.shared().resolve("models/tiny-llama");
     }
@@ -122,7 +125,7 @@ class CudaFineTunerTest {
                         updateDiff += sq(t[1][i] - t[0][i]);
                         update += sq(t[0][i] - t[3][i]);
                         resumeWorst = Math.max(resumeWorst,
-                                Math.abs(t[2][i] - t[1][i]) / (Math.abs(t[1][i]) + 1e-3 * 1e-3));
+                                Math.abs(t[2][i] - t[1][i]) / (Math.abs(t[1][i]) + RESUME_FLOOR));
                     }
                 }
             }

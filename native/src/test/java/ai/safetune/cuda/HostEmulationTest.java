@@ -23,6 +23,19 @@ class HostEmulationTest {
         return CudaBackendProvider.hostEmulation();
     }
 
+    /**
+     * In the {@code host-emulation} run (which sets {@code safetune.cuda.hostEmulation}) the emulation must be what
+     * is loaded: if JavaCPP found the real library instead (the emulation missing or not first on the path), every
+     * GPU test of that run would skip and the run would pass having checked nothing.
+     */
+    @Test
+    void theHostEmulationRunReallyRunsOnTheEmulation() {
+        assumeTrue(Boolean.getBoolean(CudaBackendProvider.HOST_EMULATION), "not the host-emulation test run");
+        assertThat(emulationLoaded()).as("the kernel library loaded in the host-emulation run is the emulation"
+                + " (cuda-kernels/target/host/libsafetune_kernels.so on java.library.path, JavaCPP pathsFirst)").isTrue();
+        assertThat(new CudaBackendProvider().availability().available()).as("admitted").isTrue();
+    }
+
     @Test
     void theProviderRefusesTheEmulationUnlessAdmittedAndABackendOnItSaysSo() {
         assumeTrue(emulationLoaded(), "the kernel library loaded here is not the host emulation");
