@@ -39,7 +39,9 @@ rm -f .carry/lib/onnxruntime-*.jar .carry/lib/tribuo-*.jar .carry/lib/jfreechart
 SHARED="${SAFETUNE_SHARED:-$ROOT/../shared}"
 mkdir -p .carry/shared/models .carry/shared/reference
 cp -r "$SHARED/models/tiny-llama" .carry/shared/models/
-rm -f .carry/shared/models/tiny-llama/tokenizer.json  # 3.4 MB the training step does not read
+chmod -R u+w .carry/shared  # ../shared is read-only; the copies are edited below and on the device
+# the tokenizer (3.4 MB, for CudaFineTunerTest) travels gzipped (0.6 MB); run-java-tests.sh unpacks it there
+gzip -9f .carry/shared/models/tiny-llama/tokenizer.json
 cp -r "$SHARED/reference/tiny_lora" .carry/shared/reference/
 cp "$SHARED"/reference/tiny_logits.* .carry/shared/reference/  # CudaInferenceTest: 0.8 MB
 [[ "${ST_CARRY:-tests}" == jmh ]] || mvn -B -q dependency:copy -Dartifact=$JUNIT_CONSOLE -DoutputDirectory="$ROOT/.carry/console"
@@ -51,6 +53,8 @@ cat > .carry/run-java-tests.sh <<'RUN'
 #!/usr/bin/env bash
 # Runs the native module's tests (CudaBackendTest: every op vs the CPU backend) on the carried runtime.
 cd "$(dirname "$0")/.."
+T=.carry/shared/models/tiny-llama/tokenizer.json
+[[ -f $T.gz && ! -f $T ]] && gunzip -k "$T.gz"
 CP="$(ls .carry/lib/*.jar | tr '\n' ':').carry/test-classes"
 exec .carry/jre/bin/java --add-modules jdk.incubator.vector -Dsafetune.shared=.carry/shared \
   -jar .carry/console/junit-platform-console-standalone-*.jar execute --disable-banner --disable-ansi-colors --details=tree \

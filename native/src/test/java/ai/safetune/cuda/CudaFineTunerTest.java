@@ -29,7 +29,8 @@ import org.slf4j.LoggerFactory;
  * bounds of CudaTrainingStepTest); the adapters' updates within 1% of their size (Adam divides by √v, so an entry
  * whose gradient is near 0 may move by ±lr on either side). A run resumed from its checkpoint ends where the
  * uninterrupted one does (1e-5: the device's atomic gradient norm may differ in its last bits). Needs the
- * tokenizer (absent from the GPU carry): skips without it, and without a GPU or the host emulation.
+ * tokenizer (the GPU carry brings it gzipped, run-java-tests.sh unpacks it): skips without it, and without a GPU
+ * or the host emulation.
  */
 class CudaFineTunerTest {
     private static final Logger LOG = LoggerFactory.getLogger(CudaFineTunerTest.class);
