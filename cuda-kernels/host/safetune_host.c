@@ -4,7 +4,7 @@
  * ref/safetune_ref.c (double accumulation), and the bf16 precisions round what the GPU rounds (the inputs of the
  * frozen products and of bf16 attention (Q, K, V, dO; not P or dS), the bf16 outputs), TF32 products round their
  * inputs to 10 bits: bounds it passes are not shown to hold on a GPU, whose roundings can be more. It
- * checks its arguments as the real library does, with the same messages where tests look for them.
+ * checks its arguments as the real library does: the shared checks of src/checks.h, and the same messages elsewhere.
  *
  * What it tests: CudaBackend's Java side (buffers, pooling, scratch, the bf16 copies' bookkeeping, the order and
  * operands of every call) against the CPU backend, in CI. What it does not: the CUDA kernels themselves (test_ops
@@ -12,6 +12,7 @@
  * -Dsafetune.cuda.hostEmulation=true, so it can never stand in for a GPU by accident.
  * Built by scripts/build.sh (gcc only) into target/host/libsafetune_kernels.so, with the real library's soname.
  */
+#include "checks.h"  /* the real library's argument checks and error macros, shared */
 #include "safetune_kernels.h"
 #include "safetune_ref.h"
 
@@ -27,7 +28,7 @@ struct st_ctx {
 
 static _Thread_local char g_err[1024] = "";
 
-static int set_error(int code, const char *op, const char *fmt, ...) {
+int st_set_error(int code, const char *op, const char *fmt, ...) {
   int n = snprintf(g_err, sizeof g_err, "%s: ", op);
   va_list ap;
   va_start(ap, fmt);
@@ -36,100 +37,91 @@ static int set_error(int code, const char *op, const char *fmt, ...) {
   return code;
 }
 
-#define CHECK(op, cond, ...)                                   \
-  do {                                                         \
-    if (!(cond)) return set_error(ST_ERR_ARG, op, __VA_ARGS__); \
-  } while (0)
-#define CTX(op)                                                              \
-  do {                                                                       \
-    if (ctx == NULL) return set_error(ST_ERR_ARG, op, "context is NULL");    \
-  } while (0)
-
 const char *st_last_error(void) { return g_err; }
 
 /* ---- device, context, memory ---- */
 
 int st_device_count(int *count) {
-  CHECK("st_device_count", count != NULL, "count is NULL");
+  ST_CHECK("st_device_count", count != NULL, "count is NULL");
   *count = 1;
   return ST_OK;
 }
 
 int st_device_name(int device, char *buf, int buflen) {
-  CHECK("st_device_name", buf != NULL && buflen > 0, "buffer is NULL or empty");
-  CHECK("st_device_name", device == 0, "device %d not in [0,1)", device);
+  ST_CHECK("st_device_name", buf != NULL && buflen > 0, "buffer is NULL or empty");
+  ST_CHECK("st_device_name", device == 0, "device %d not in [0,1)", device);
   snprintf(buf, buflen, "SafeTune host emulation (CPU references, not a GPU)");
   return ST_OK;
 }
 
 int st_ctx_create(st_ctx **out, int device) {
   const char *op = "st_ctx_create";
-  CHECK(op, out != NULL, "out is NULL");
+  ST_CHECK(op, out != NULL, "out is NULL");
   *out = NULL;
-  CHECK(op, device == 0, "device %d not in [0,1)", device);
+  ST_CHECK(op, device == 0, "device %d not in [0,1)", device);
   st_ctx *c = malloc(sizeof *c);
-  if (!c) return set_error(ST_ERR_CUDA, op, "out of host memory");
+  if (!c) return st_set_error(ST_ERR_CUDA, op, "out of host memory");
   c->device = device;
   *out = c;
   return ST_OK;
 }
 
 int st_ctx_destroy(st_ctx *ctx) {
-  CTX("st_ctx_destroy");
+  ST_CTX("st_ctx_destroy");
   free(ctx);
   return ST_OK;
 }
 
 int st_ctx_sync(st_ctx *ctx) {
-  CTX("st_ctx_sync");
+  ST_CTX("st_ctx_sync");
   return ST_OK;
 }
 
 int st_profiler_range(st_ctx *ctx, int start) {
   (void)start;
-  CTX("st_profiler_range");
+  ST_CTX("st_profiler_range");
   return ST_OK;
 }
 
 void *st_ctx_stream(st_ctx *ctx) { return ctx; }
 
 int st_malloc(st_ctx *ctx, void **ptr, size_t bytes) {
-  CTX("st_malloc");
-  CHECK("st_malloc", ptr != NULL, "ptr is NULL");
+  ST_CTX("st_malloc");
+  ST_CHECK("st_malloc", ptr != NULL, "ptr is NULL");
   size_t rounded = (bytes + 255) / 256 * 256;
   void *p = aligned_alloc(256, rounded ? rounded : 256);  /* cudaMalloc's alignment */
-  if (!p) return set_error(ST_ERR_CUDA, "st_malloc", "cudaMalloc(%zu bytes): out of memory", bytes);
+  if (!p) return st_set_error(ST_ERR_CUDA, "st_malloc", "cudaMalloc(%zu bytes): out of memory", bytes);
   memset(p, 0xFF, rounded ? rounded : 256);  /* NaN everywhere: a read of what nobody wrote shows */
   *ptr = p;
   return ST_OK;
 }
 
 int st_free(st_ctx *ctx, void *ptr) {
-  CTX("st_free");
+  ST_CTX("st_free");
   free(ptr);
   return ST_OK;
 }
 
 int st_memcpy_h2d(st_ctx *ctx, void *dst, const void *src, size_t bytes) {
-  CTX("st_memcpy_h2d");
+  ST_CTX("st_memcpy_h2d");
   if (bytes) memmove(dst, src, bytes);
   return ST_OK;
 }
 
 int st_memcpy_d2h(st_ctx *ctx, void *dst, const void *src, size_t bytes) {
-  CTX("st_memcpy_d2h");
+  ST_CTX("st_memcpy_d2h");
   if (bytes) memmove(dst, src, bytes);
   return ST_OK;
 }
 
 int st_memcpy_d2d(st_ctx *ctx, void *dst, const void *src, size_t bytes) {
-  CTX("st_memcpy_d2d");
+  ST_CTX("st_memcpy_d2d");
   if (bytes) memmove(dst, src, bytes);
   return ST_OK;
 }
 
 int st_memset(st_ctx *ctx, void *ptr, int value, size_t bytes) {
-  CTX("st_memset");
+  ST_CTX("st_memset");
   if (bytes) memset(ptr, value, bytes);
   return ST_OK;
 }
@@ -211,18 +203,18 @@ static void gemm(float *C, const float *A, const float *B, int M, int N, int K, 
 
 int st_cast_f32_to_bf16(st_ctx *ctx, uint16_t *out, const float *in, int64_t n) {
   const char *op = "st_cast_f32_to_bf16";
-  CTX(op);
-  CHECK(op, n >= 0 && out && in, "bad arguments (n=%lld)", (long long)n);
-  CHECK(op, (const void *)out != (const void *)in, "out must not alias in (the kernel's threads would race)");
+  ST_CTX(op);
+  ST_CHECK(op, n >= 0 && out && in, "bad arguments (n=%lld)", (long long)n);
+  ST_CHECK(op, (const void *)out != (const void *)in, "out must not alias in (the kernel's threads would race)");
   for (int64_t i = 0; i < n; i++) out[i] = st_ref_f32_to_bf16(in[i]);
   return ST_OK;
 }
 
 int st_cast_bf16_to_f32(st_ctx *ctx, float *out, const uint16_t *in, int64_t n) {
   const char *op = "st_cast_bf16_to_f32";
-  CTX(op);
-  CHECK(op, n >= 0 && out && in, "bad arguments (n=%lld)", (long long)n);
-  CHECK(op, (const void *)out != (const void *)in, "out must not alias in (the kernel's threads would race)");
+  ST_CTX(op);
+  ST_CHECK(op, n >= 0 && out && in, "bad arguments (n=%lld)", (long long)n);
+  ST_CHECK(op, (const void *)out != (const void *)in, "out must not alias in (the kernel's threads would race)");
   for (int64_t i = 0; i < n; i++) out[i] = st_ref_bf16_to_f32(in[i]);
   return ST_OK;
 }
@@ -232,8 +224,8 @@ int st_cast_bf16_to_f32(st_ctx *ctx, float *out, const uint16_t *in, int64_t n) 
 int st_matmul_bf16(st_ctx *ctx, void *C, int c_bf16, const uint16_t *A, const uint16_t *B, int M, int N, int K,
                    int trans_a, int trans_b, float alpha, float beta) {
   const char *op = "st_matmul_bf16";
-  CTX(op);
-  CHECK(op, C && A && B && M > 0 && N > 0 && K > 0, "bad arguments M=%d N=%d K=%d", M, N, K);
+  ST_CTX(op);
+  ST_CHECK(op, C && A && B && M > 0 && N > 0 && K > 0, "bad arguments M=%d N=%d K=%d", M, N, K);
   float *a = from_bf16(A, (int64_t)M * K), *b = from_bf16(B, (int64_t)K * N);
   if (c_bf16) {
     float *c = from_bf16((const uint16_t *)C, (int64_t)M * N);
@@ -250,8 +242,8 @@ int st_matmul_bf16(st_ctx *ctx, void *C, int c_bf16, const uint16_t *A, const ui
 
 static int sgemm_rounded(const char *op, st_ctx *ctx, float *C, const float *A, const float *B, int M, int N, int K,
                          int trans_a, int trans_b, float alpha, float beta, enum rounding how) {
-  CTX(op);
-  CHECK(op, C && A && B && M > 0 && N > 0 && K > 0, "bad arguments M=%d N=%d K=%d", M, N, K);
+  ST_CTX(op);
+  ST_CHECK(op, C && A && B && M > 0 && N > 0 && K > 0, "bad arguments M=%d N=%d K=%d", M, N, K);
   float *a = copy_rounded(A, (int64_t)M * K, how), *b = copy_rounded(B, (int64_t)K * N, how);
   gemm(C, a, b, M, N, K, trans_a, trans_b, alpha, beta);
   free(a);
@@ -272,9 +264,9 @@ int st_sgemm_tf32(st_ctx *ctx, float *C, const float *A, const float *B, int M, 
 int st_sgemm_strided(st_ctx *ctx, float *C, int ldc, const float *U, int64_t su0, int64_t su1, const float *V,
                      int64_t sv0, int64_t sv1, int M, int P, int K, float alpha, int accumulate) {
   const char *op = "st_sgemm_strided";
-  CTX(op);
-  CHECK(op, C && U && V && M > 0 && P > 0 && K > 0 && ldc >= P, "bad arguments M=%d P=%d K=%d ldc=%d", M, P, K, ldc);
-  CHECK(op, (M + 63) / 64 <= 65535, "M=%d too large", M);
+  ST_CTX(op);
+  ST_CHECK(op, C && U && V && M > 0 && P > 0 && K > 0 && ldc >= P, "bad arguments M=%d P=%d K=%d ldc=%d", M, P, K, ldc);
+  ST_CHECK(op, (M + 63) / 64 <= 65535, "M=%d too large", M);
   /* all of C's products before any write: C may be an input of a later row's product only in misuse */
   float *r = malloc(sizeof(float) * (size_t)M * P);
   for (int64_t m = 0; m < M; m++)
@@ -290,19 +282,6 @@ int st_sgemm_strided(st_ctx *ctx, float *C, int ldc, const float *U, int64_t su0
 }
 
 /* ---- LoRA linear and the frozen products ---- */
-
-static int check_lora(const char *op, st_ctx *ctx, const void *W, int wtype, int N, int in, int out, int r,
-                      int precision) {
-  CTX(op);
-  CHECK(op, W != NULL, "W is NULL");
-  CHECK(op, wtype >= ST_W_F32 && wtype <= ST_W_Q4_1, "unknown weight type %d", wtype);
-  CHECK(op, precision == ST_PREC_F32 || precision == ST_PREC_BF16 || precision == ST_PREC_BF16_TILED,
-        "unknown precision %d", precision);
-  CHECK(op, N > 0 && in > 0 && out > 0, "bad shape N=%d in=%d out=%d", N, in, out);
-  CHECK(op, in % 32 == 0, "in=%d must be a multiple of 32 (one quant block per 32 weights)", in);
-  CHECK(op, r >= 0 && r <= 256, "rank r=%d not in [0,256] (0 = plain frozen matmul)", r);
-  return ST_OK;
-}
 
 /* y (+)= act·Wᵀ (forward, act [N,in]) or dx (+)= act·W (backward, act [N,out]); act and W rounded to bf16 if asked */
 static void frozen(float *dst, const float *act, const void *W, int wtype, int N, int in, int out, int backward,
@@ -322,7 +301,7 @@ int st_lora_forward(st_ctx *ctx, float *y, float *xa, const float *x, const void
   const char *op = "st_lora_forward";
   int rc = check_lora(op, ctx, W, wtype, N, in, out, r, precision);
   if (rc) return rc;
-  CHECK(op, y && x && (r == 0 || (xa && A && B)), "NULL buffer");
+  ST_CHECK(op, y && x && (r == 0 || (xa && A && B)), "NULL buffer");
   /* the rank-r terms in fp32 (the bf16-tiled kernel rounds s·xa and B to bf16 in its tile: not emulated, Java runs
    * these two entry points with r = 0 only) */
   if (r > 0) gemm(xa, x, A, N, r, in, 0, 1, 1.0f, 0.0f);
@@ -337,7 +316,7 @@ int st_lora_backward(st_ctx *ctx, float *dx, float *dA, float *dB, float *g, con
   const char *op = "st_lora_backward";
   int rc = check_lora(op, ctx, W, wtype, N, in, out, r, precision);
   if (rc) return rc;
-  CHECK(op, dy && (r == 0 ? dx != NULL : (dA && dB && g && x && xa && A && B)), "NULL buffer");
+  ST_CHECK(op, dy && (r == 0 ? dx != NULL : (dA && dB && g && x && xa && A && B)), "NULL buffer");
   if (r > 0) gemm(g, dy, B, N, r, out, 0, 0, 1.0f, 0.0f);  /* g = dy·B */
   if (dx) {
     frozen(dx, dy, W, wtype, N, in, out, 1, 0, precision != ST_PREC_F32);
@@ -354,7 +333,7 @@ int st_matmul_backward_bf16(st_ctx *ctx, float *dx, const float *dy, const void 
   const char *op = "st_matmul_backward_bf16";
   int rc = check_lora(op, ctx, W, wtype, N, in, out, 0, ST_PREC_BF16);
   if (rc) return rc;
-  CHECK(op, dx && dy, "NULL buffer");
+  ST_CHECK(op, dx && dy, "NULL buffer");
   frozen(dx, dy, W, wtype, N, in, out, 1, accumulate, 1);
   return ST_OK;
 }
@@ -364,7 +343,7 @@ int st_matmul_forward_bf16(st_ctx *ctx, float *y, const float *x, const void *W,
   const char *op = "st_matmul_forward_bf16";
   int rc = check_lora(op, ctx, W, wtype, N, in, out, 0, ST_PREC_BF16);
   if (rc) return rc;
-  CHECK(op, y && x, "NULL buffer");
+  ST_CHECK(op, y && x, "NULL buffer");
   frozen(y, x, W, wtype, N, in, out, 0, accumulate, 1);
   return ST_OK;
 }
@@ -373,7 +352,7 @@ static int frozen_act(const char *op, st_ctx *ctx, float *dst, const uint16_t *a
                       int in, int out, int backward, int accumulate) {
   int rc = check_lora(op, ctx, W, wtype, N, in, out, 0, ST_PREC_BF16);
   if (rc) return rc;
-  CHECK(op, dst && actb, "NULL buffer");
+  ST_CHECK(op, dst && actb, "NULL buffer");
   float *a = from_bf16(actb, (int64_t)N * (backward ? out : in));
   frozen(dst, a, W, wtype, N, in, out, backward, accumulate, 1);  /* a is bf16 already: rounding it is a no-op */
   free(a);
@@ -394,21 +373,13 @@ int st_lora_linear_supported(int in, int out, int r) {
   return (r == 8 || r == 16 || r == 32 || r == 64) && in > 0 && out > 0 && in % 4 == 0 && out % 4 == 0;
 }
 
-static int check_lora_linear(const char *op, st_ctx *ctx, const void *W, int wtype, int N, int in, int out, int r) {
-  int rc = check_lora(op, ctx, W, wtype, N, in, out, r, ST_PREC_BF16);
-  if (rc) return rc;
-  CHECK(op, st_lora_linear_supported(in, out, r), "r=%d in=%d out=%d: needs r in {8,16,32,64} and in, out "
-        "multiples of 4 (use st_lora_forward/st_lora_backward)", r, in, out);
-  return ST_OK;
-}
-
 int st_lora_linear_forward(st_ctx *ctx, float *y, float *u, const float *x, const float *xl, const void *W, int wtype,
                            const float *A, const float *B, float scale, int N, int in, int out, int r) {
   const char *op = "st_lora_linear_forward";
   int rc = check_lora_linear(op, ctx, W, wtype, N, in, out, r);
   if (rc) return rc;
-  CHECK(op, y && u && x && xl && A && B, "NULL buffer");
-  CHECK(op, (((uintptr_t)y | (uintptr_t)x | (uintptr_t)xl) & 15) == 0,
+  ST_CHECK(op, y && u && x && xl && A && B, "NULL buffer");
+  ST_CHECK(op, (((uintptr_t)y | (uintptr_t)x | (uintptr_t)xl) & 15) == 0,
         "y, x and xl must be 16-byte aligned (float4 loads and stores)");
   gemm(u, xl, A, N, r, in, 0, 1, 1.0f, 0.0f);
   gemm(y, u, B, N, out, r, 0, 1, scale, 0.0f);
@@ -422,8 +393,8 @@ int st_lora_linear_backward(st_ctx *ctx, float *dx, float *du, float *dA, float 
   const char *op = "st_lora_linear_backward";
   int rc = check_lora_linear(op, ctx, W, wtype, N, in, out, r);
   if (rc) return rc;
-  CHECK(op, dx && du && dA && dB && dy && x && u && A && B, "NULL buffer");
-  CHECK(op, (((uintptr_t)dx | (uintptr_t)dy | (uintptr_t)x) & 15) == 0,
+  ST_CHECK(op, dx && du && dA && dB && dy && x && u && A && B, "NULL buffer");
+  ST_CHECK(op, (((uintptr_t)dx | (uintptr_t)dy | (uintptr_t)x) & 15) == 0,
         "dx, dy and x must be 16-byte aligned (float4 loads and stores)");
   gemm(du, dy, B, N, r, out, 0, 0, scale, 0.0f);
   gemm(dB, dy, u, out, r, N, 1, 0, scale, 1.0f);
@@ -437,8 +408,8 @@ int st_lora_linear_backward(st_ctx *ctx, float *dx, float *du, float *dA, float 
 
 int st_rmsnorm_forward(st_ctx *ctx, float *y, float *rstd, const float *x, const float *w, int N, int C, float eps) {
   const char *op = "st_rmsnorm_forward";
-  CTX(op);
-  CHECK(op, y && rstd && x && w && N >= 0 && C > 0, "bad arguments N=%d C=%d", N, C);
+  ST_CTX(op);
+  ST_CHECK(op, y && rstd && x && w && N >= 0 && C > 0, "bad arguments N=%d C=%d", N, C);
   st_ref_rmsnorm_forward(y, rstd, x, w, N, C, eps);
   return ST_OK;
 }
@@ -446,8 +417,8 @@ int st_rmsnorm_forward(st_ctx *ctx, float *y, float *rstd, const float *x, const
 int st_rmsnorm_forward_bf16(st_ctx *ctx, float *y, uint16_t *yb, float *rstd, const float *x, const float *w, int N,
                             int C, float eps) {
   const char *op = "st_rmsnorm_forward_bf16";
-  CTX(op);
-  CHECK(op, y && yb && rstd && x && w && N >= 0 && C > 0, "bad arguments N=%d C=%d", N, C);
+  ST_CTX(op);
+  ST_CHECK(op, y && yb && rstd && x && w && N >= 0 && C > 0, "bad arguments N=%d C=%d", N, C);
   st_ref_rmsnorm_forward(y, rstd, x, w, N, C, eps);
   for (int64_t i = 0; i < (int64_t)N * C; i++) yb[i] = st_ref_f32_to_bf16(y[i]);
   return ST_OK;
@@ -456,18 +427,18 @@ int st_rmsnorm_forward_bf16(st_ctx *ctx, float *y, uint16_t *yb, float *rstd, co
 int st_rmsnorm_backward(st_ctx *ctx, float *dx, float *dw, const float *dy, const float *x, const float *w,
                         const float *rstd, int N, int C) {
   const char *op = "st_rmsnorm_backward";
-  CTX(op);
-  CHECK(op, dx && dy && x && w && rstd && N >= 0 && C > 0, "bad arguments N=%d C=%d", N, C);
-  CHECK(op, dx != x, "dx must not alias x (x is re-read after dx is written)");
+  ST_CTX(op);
+  ST_CHECK(op, dx && dy && x && w && rstd && N >= 0 && C > 0, "bad arguments N=%d C=%d", N, C);
+  ST_CHECK(op, dx != x, "dx must not alias x (x is re-read after dx is written)");
   st_ref_rmsnorm_backward(dx, dw, dy, x, w, rstd, N, C);
   return ST_OK;
 }
 
 static int rmsnorm_backward_add(const char *op, st_ctx *ctx, float *dx, uint16_t *dxb, int want_dxb, float *dw,
                                 const float *dy, const float *x, const float *w, const float *rstd, int N, int C) {
-  CTX(op);
-  CHECK(op, dx && (!want_dxb || dxb) && dy && x && w && rstd && N >= 0 && C > 0, "bad arguments N=%d C=%d", N, C);
-  CHECK(op, dx != x && dx != dy, "dx must not alias x or dy (both are re-read after dx is updated)");
+  ST_CTX(op);
+  ST_CHECK(op, dx && (!want_dxb || dxb) && dy && x && w && rstd && N >= 0 && C > 0, "bad arguments N=%d C=%d", N, C);
+  ST_CHECK(op, dx != x && dx != dy, "dx must not alias x or dy (both are re-read after dx is updated)");
   float *t = malloc(sizeof(float) * (size_t)((int64_t)N * C > 0 ? (int64_t)N * C : 1));
   st_ref_rmsnorm_backward(t, dw, dy, x, w, rstd, N, C);
   for (int64_t i = 0; i < (int64_t)N * C; i++) {
@@ -493,8 +464,8 @@ int st_rmsnorm_backward_add_bf16(st_ctx *ctx, float *dx, uint16_t *dxb, float *d
 int st_rope_forward(st_ctx *ctx, float *out, const float *in, const int32_t *pos, const float *inv_freq, int N, int H,
                     int D) {
   const char *op = "st_rope_forward";
-  CTX(op);
-  CHECK(op, out && in && pos && inv_freq && N >= 0 && H > 0 && D > 0 && D % 2 == 0, "bad arguments N=%d H=%d D=%d", N,
+  ST_CTX(op);
+  ST_CHECK(op, out && in && pos && inv_freq && N >= 0 && H > 0 && D > 0 && D % 2 == 0, "bad arguments N=%d H=%d D=%d", N,
         H, D);
   st_ref_rope_forward(out, in, pos, inv_freq, N, H, D);
   return ST_OK;
@@ -503,8 +474,8 @@ int st_rope_forward(st_ctx *ctx, float *out, const float *in, const int32_t *pos
 int st_rope_backward(st_ctx *ctx, float *din, const float *dout, const int32_t *pos, const float *inv_freq, int N,
                      int H, int D) {
   const char *op = "st_rope_backward";
-  CTX(op);
-  CHECK(op, din && dout && pos && inv_freq && N >= 0 && H > 0 && D > 0 && D % 2 == 0, "bad arguments N=%d H=%d D=%d",
+  ST_CTX(op);
+  ST_CHECK(op, din && dout && pos && inv_freq && N >= 0 && H > 0 && D > 0 && D % 2 == 0, "bad arguments N=%d H=%d D=%d",
         N, H, D);
   st_ref_rope_backward(din, dout, pos, inv_freq, N, H, D);
   return ST_OK;
@@ -522,12 +493,8 @@ static int tc_usable(int D, const void *const *ptrs, int n) {
 }
 
 static int check_attention(const char *op, st_ctx *ctx, int B, int T, int Hq, int Hkv, int D) {
-  CTX(op);
-  CHECK(op, B > 0 && T > 0 && Hq > 0 && Hkv > 0, "bad shape B=%d T=%d Hq=%d Hkv=%d", B, T, Hq, Hkv);
-  CHECK(op, Hq % Hkv == 0, "Hq=%d is not a multiple of Hkv=%d", Hq, Hkv);
-  CHECK(op, D >= 1 && D <= 128, "head dim %d not in [1,128]", D);
-  CHECK(op, Hq <= 65535 && B <= 65535, "too many heads or batch rows for the grid");
-  return ST_OK;
+  ST_CTX(op);
+  return check_attention_shapes(op, B, T, Hq, Hkv, D);
 }
 
 static int attention_forward(const char *op, st_ctx *ctx, float *out, float *lse, const float *q, const float *k,
@@ -535,8 +502,8 @@ static int attention_forward(const char *op, st_ctx *ctx, float *out, float *lse
                              int Hq, int Hkv, int D, float scale, int round_bf16) {
   int rc = check_attention(op, ctx, B, T, Hq, Hkv, D);
   if (rc) return rc;
-  CHECK(op, out && lse && q && k && v, "NULL buffer");
-  CHECK(op, q_start >= 0 && q_start + T <= Tk && Tk <= cap,
+  ST_CHECK(op, out && lse && q && k && v, "NULL buffer");
+  ST_CHECK(op, q_start >= 0 && q_start + T <= Tk && Tk <= cap,
         "need 0 <= q_start, q_start+T <= Tk <= cap (q_start=%d T=%d Tk=%d cap=%d)", q_start, T, Tk, cap);
   enum rounding how = round_bf16 ? BF16 : EXACT;
   int64_t nq = (int64_t)B * T * Hq * D, nk = (int64_t)B * cap * Hkv * D;
@@ -554,7 +521,7 @@ static int attention_backward(const char *op, st_ctx *ctx, float *dq, float *dk,
                               float scale, int round_bf16) {
   int rc = check_attention(op, ctx, B, T, Hq, Hkv, D);
   if (rc) return rc;
-  CHECK(op, dq && dk && dv && delta && dout && out && q && k && v && lse, "NULL buffer");
+  ST_CHECK(op, dq && dk && dv && delta && dout && out && q && k && v && lse, "NULL buffer");
   enum rounding how = round_bf16 ? BF16 : EXACT;
   int64_t nq = (int64_t)B * T * Hq * D, nk = (int64_t)B * T * Hkv * D;
   float *qr = copy_rounded(q, nq, how), *kr = copy_rounded(k, nk, how), *vr = copy_rounded(v, nk, how);
@@ -600,51 +567,51 @@ int st_attention_backward_bf16(st_ctx *ctx, float *dq, float *dk, float *dv, flo
 /* ---- elementwise, softmax, SwiGLU, dropout ---- */
 
 int st_add(st_ctx *ctx, float *out, const float *a, const float *b, int64_t n) {
-  CTX("st_add");
-  CHECK("st_add", out && a && b && n >= 0, "bad arguments");
+  ST_CTX("st_add");
+  ST_CHECK("st_add", out && a && b && n >= 0, "bad arguments");
   st_ref_add(out, a, b, n);
   return ST_OK;
 }
 
 int st_fill(st_ctx *ctx, float *out, float value, int64_t n) {
-  CTX("st_fill");
-  CHECK("st_fill", out && n >= 0, "bad arguments");
+  ST_CTX("st_fill");
+  ST_CHECK("st_fill", out && n >= 0, "bad arguments");
   for (int64_t i = 0; i < n; i++) out[i] = value;
   return ST_OK;
 }
 
 int st_softmax_forward(st_ctx *ctx, float *out, const float *x, int N, int V) {
-  CTX("st_softmax_forward");
-  CHECK("st_softmax_forward", out && x && N >= 0 && V > 0, "bad arguments N=%d V=%d", N, V);
+  ST_CTX("st_softmax_forward");
+  ST_CHECK("st_softmax_forward", out && x && N >= 0 && V > 0, "bad arguments N=%d V=%d", N, V);
   st_ref_softmax_forward(out, x, N, V);
   return ST_OK;
 }
 
 int st_logsumexp(st_ctx *ctx, float *out, const float *x, int N, int V) {
-  CTX("st_logsumexp");
-  CHECK("st_logsumexp", out && x && N >= 0 && V > 0, "bad arguments N=%d V=%d", N, V);
+  ST_CTX("st_logsumexp");
+  ST_CHECK("st_logsumexp", out && x && N >= 0 && V > 0, "bad arguments N=%d V=%d", N, V);
   st_ref_logsumexp(out, x, N, V);
   return ST_OK;
 }
 
 int st_swiglu_forward(st_ctx *ctx, float *h, const float *gate, const float *up, int64_t n) {
-  CTX("st_swiglu_forward");
-  CHECK("st_swiglu_forward", h && gate && up && n >= 0, "bad arguments");
+  ST_CTX("st_swiglu_forward");
+  ST_CHECK("st_swiglu_forward", h && gate && up && n >= 0, "bad arguments");
   st_ref_swiglu_forward(h, gate, up, n);
   return ST_OK;
 }
 
 int st_swiglu_backward(st_ctx *ctx, float *dgate, float *dup, const float *dh, const float *gate, const float *up,
                        int64_t n) {
-  CTX("st_swiglu_backward");
-  CHECK("st_swiglu_backward", dgate && dup && dh && gate && up && n >= 0, "bad arguments");
+  ST_CTX("st_swiglu_backward");
+  ST_CHECK("st_swiglu_backward", dgate && dup && dh && gate && up && n >= 0, "bad arguments");
   st_ref_swiglu_backward(dgate, dup, dh, gate, up, n);
   return ST_OK;
 }
 
 int st_swiglu_forward_bf16(st_ctx *ctx, float *h, uint16_t *hb, const float *gate, const float *up, int64_t n) {
-  CTX("st_swiglu_forward_bf16");
-  CHECK("st_swiglu_forward_bf16", h && hb && gate && up && n >= 0, "bad arguments");
+  ST_CTX("st_swiglu_forward_bf16");
+  ST_CHECK("st_swiglu_forward_bf16", h && hb && gate && up && n >= 0, "bad arguments");
   st_ref_swiglu_forward(h, gate, up, n);
   for (int64_t i = 0; i < n; i++) hb[i] = st_ref_f32_to_bf16(h[i]);
   return ST_OK;
@@ -653,8 +620,8 @@ int st_swiglu_forward_bf16(st_ctx *ctx, float *h, uint16_t *hb, const float *gat
 int st_swiglu_backward_bf16(st_ctx *ctx, float *dgate, float *dup, uint16_t *dgb, uint16_t *dub, const float *dh,
                             const float *gate, const float *up, int64_t n) {
   const char *op = "st_swiglu_backward_bf16";
-  CTX(op);
-  CHECK(op, dgate && dup && dh && gate && up && n >= 0 && (dgb == NULL) == (dub == NULL), "bad arguments");
+  ST_CTX(op);
+  ST_CHECK(op, dgate && dup && dh && gate && up && n >= 0 && (dgb == NULL) == (dub == NULL), "bad arguments");
   st_ref_swiglu_backward(dgate, dup, dh, gate, up, n);
   if (dgb)
     for (int64_t i = 0; i < n; i++) {
@@ -666,9 +633,9 @@ int st_swiglu_backward_bf16(st_ctx *ctx, float *dgate, float *dup, uint16_t *dgb
 
 int st_dropout(st_ctx *ctx, float *out, const float *in, int64_t n, uint64_t seed, float p) {
   const char *op = "st_dropout";
-  CTX(op);
-  CHECK(op, out && in && n >= 0, "bad arguments (n=%lld)", (long long)n);
-  CHECK(op, p >= 0.0f && p < 1.0f, "dropout probability %g not in [0, 1)", (double)p);
+  ST_CTX(op);
+  ST_CHECK(op, out && in && n >= 0, "bad arguments (n=%lld)", (long long)n);
+  ST_CHECK(op, p >= 0.0f && p < 1.0f, "dropout probability %g not in [0, 1)", (double)p);
   st_ref_dropout(out, in, n, seed, p);
   return ST_OK;
 }
@@ -678,8 +645,8 @@ int st_dropout(st_ctx *ctx, float *out, const float *in, int64_t n, uint64_t see
 int st_cross_entropy_forward(st_ctx *ctx, float *losses, float *lse, const float *logits, const int32_t *targets,
                              const uint8_t *mask, int N, int V) {
   const char *op = "st_cross_entropy_forward";
-  CTX(op);
-  CHECK(op, losses && lse && logits && targets && N >= 0 && V > 0, "bad arguments N=%d V=%d", N, V);
+  ST_CTX(op);
+  ST_CHECK(op, losses && lse && logits && targets && N >= 0 && V > 0, "bad arguments N=%d V=%d", N, V);
   st_ref_cross_entropy_forward(losses, lse, logits, targets, mask, N, V);
   return ST_OK;
 }
@@ -687,8 +654,8 @@ int st_cross_entropy_forward(st_ctx *ctx, float *losses, float *lse, const float
 int st_cross_entropy_backward(st_ctx *ctx, float *dlogits, const float *logits, const float *lse,
                               const int32_t *targets, const uint8_t *mask, float grad_scale, int N, int V) {
   const char *op = "st_cross_entropy_backward";
-  CTX(op);
-  CHECK(op, dlogits && logits && lse && targets && N >= 0 && V > 0, "bad arguments N=%d V=%d", N, V);
+  ST_CTX(op);
+  ST_CHECK(op, dlogits && logits && lse && targets && N >= 0 && V > 0, "bad arguments N=%d V=%d", N, V);
   st_ref_cross_entropy_backward(dlogits, logits, lse, targets, mask, grad_scale, N, V);
   return ST_OK;
 }
@@ -696,8 +663,8 @@ int st_cross_entropy_backward(st_ctx *ctx, float *dlogits, const float *logits, 
 int st_cross_entropy_backward_bf16(st_ctx *ctx, float *dlogits, uint16_t *dlb, const float *logits, const float *lse,
                                    const int32_t *targets, const uint8_t *mask, float grad_scale, int N, int V) {
   const char *op = "st_cross_entropy_backward_bf16";
-  CTX(op);
-  CHECK(op, dlogits && dlb && logits && lse && targets && N >= 0 && V > 0, "bad arguments N=%d V=%d", N, V);
+  ST_CTX(op);
+  ST_CHECK(op, dlogits && dlb && logits && lse && targets && N >= 0 && V > 0, "bad arguments N=%d V=%d", N, V);
   st_ref_cross_entropy_backward(dlogits, logits, lse, targets, mask, grad_scale, N, V);
   for (int64_t i = 0; i < (int64_t)N * V; i++) dlb[i] = st_ref_f32_to_bf16(dlogits[i]);
   return ST_OK;
@@ -708,9 +675,9 @@ int st_cross_entropy_backward_bf16(st_ctx *ctx, float *dlogits, uint16_t *dlb, c
 int st_adamw_update(st_ctx *ctx, float *p, const float *g, float *m, float *v, int64_t n, float lr, float beta1,
                     float beta2, float eps, float weight_decay, int t, float grad_scale) {
   const char *op = "st_adamw_update";
-  CTX(op);
-  CHECK(op, p && g && m && v && n >= 0, "bad arguments");
-  CHECK(op, t >= 1, "step t must be >= 1, got %d", t);
+  ST_CTX(op);
+  ST_CHECK(op, p && g && m && v && n >= 0, "bad arguments");
+  ST_CHECK(op, t >= 1, "step t must be >= 1, got %d", t);
   st_ref_adamw_update(p, g, m, v, n, lr, beta1, beta2, eps, weight_decay, t, grad_scale);
   return ST_OK;
 }
@@ -722,14 +689,14 @@ static double sum_squares(const float *g, int64_t n) {
 }
 
 int st_sumsq(st_ctx *ctx, float *out, const float *g, int64_t n) {
-  CTX("st_sumsq");
-  CHECK("st_sumsq", out && g && n >= 0, "bad arguments");
+  ST_CTX("st_sumsq");
+  ST_CHECK("st_sumsq", out && g && n >= 0, "bad arguments");
   *out = (float)(*out + sum_squares(g, n));
   return ST_OK;
 }
 
 static int check_list(const char *op, int count, int64_t max_n) {
-  CHECK(op, count >= 0 && count <= 65535 && max_n >= 0, "bad list: %d tensors, largest %lld", count,
+  ST_CHECK(op, count >= 0 && count <= 65535 && max_n >= 0, "bad list: %d tensors, largest %lld", count,
         (long long)max_n);
   return ST_OK;
 }
@@ -737,11 +704,11 @@ static int check_list(const char *op, int count, int64_t max_n) {
 int st_adamw_update_multi(st_ctx *ctx, const int64_t *table, int count, int64_t max_n, float lr, float beta1,
                           float beta2, float eps, float weight_decay, int t, float grad_scale) {
   const char *op = "st_adamw_update_multi";
-  CTX(op);
+  ST_CTX(op);
   int rc = check_list(op, count, max_n);
   if (rc) return rc;
-  CHECK(op, table != NULL || count == 0, "NULL table");
-  CHECK(op, t >= 1, "step t must be >= 1, got %d", t);
+  ST_CHECK(op, table != NULL || count == 0, "NULL table");
+  ST_CHECK(op, t >= 1, "step t must be >= 1, got %d", t);
   for (int i = 0; i < count; i++) {
     const int64_t *e = table + 5 * i;
     st_ref_adamw_update((float *)(intptr_t)e[0], (const float *)(intptr_t)e[1], (float *)(intptr_t)e[2],
@@ -752,10 +719,10 @@ int st_adamw_update_multi(st_ctx *ctx, const int64_t *table, int count, int64_t 
 
 int st_fill_multi(st_ctx *ctx, const int64_t *table, int count, int64_t max_n, float value) {
   const char *op = "st_fill_multi";
-  CTX(op);
+  ST_CTX(op);
   int rc = check_list(op, count, max_n);
   if (rc) return rc;
-  CHECK(op, table != NULL || count == 0, "NULL table");
+  ST_CHECK(op, table != NULL || count == 0, "NULL table");
   for (int i = 0; i < count; i++) {
     float *p = (float *)(intptr_t)table[2 * i];
     for (int64_t j = 0; j < table[2 * i + 1]; j++) p[j] = value;
@@ -765,10 +732,10 @@ int st_fill_multi(st_ctx *ctx, const int64_t *table, int count, int64_t max_n, f
 
 int st_sumsq_multi(st_ctx *ctx, float *out, const int64_t *table, int count, int64_t max_n) {
   const char *op = "st_sumsq_multi";
-  CTX(op);
+  ST_CTX(op);
   int rc = check_list(op, count, max_n);
   if (rc) return rc;
-  CHECK(op, out != NULL && (table != NULL || count == 0), "NULL buffer");
+  ST_CHECK(op, out != NULL && (table != NULL || count == 0), "NULL buffer");
   for (int i = 0; i < count; i++)
     out[i] = (float)(out[i] + sum_squares((const float *)(intptr_t)table[2 * i], table[2 * i + 1]));
   return ST_OK;
@@ -779,18 +746,18 @@ int st_sumsq_multi(st_ctx *ctx, float *out, const int64_t *table, int count, int
 int st_embedding_forward(st_ctx *ctx, float *out, const int32_t *ids, const void *table, int wtype, int N, int V,
                          int C) {
   const char *op = "st_embedding_forward";
-  CTX(op);
-  CHECK(op, out && ids && table && N >= 0 && V > 0 && C > 0, "bad arguments N=%d V=%d C=%d", N, V, C);
-  CHECK(op, wtype >= ST_W_F32 && wtype <= ST_W_Q4_1, "unknown table type %d", wtype);
-  CHECK(op, wtype < ST_W_Q8_0 || C % 32 == 0, "a Q8_0/Q4_1 table needs C %% 32 == 0, got C=%d", C);
+  ST_CTX(op);
+  ST_CHECK(op, out && ids && table && N >= 0 && V > 0 && C > 0, "bad arguments N=%d V=%d C=%d", N, V, C);
+  ST_CHECK(op, wtype >= ST_W_F32 && wtype <= ST_W_Q4_1, "unknown table type %d", wtype);
+  ST_CHECK(op, wtype < ST_W_Q8_0 || C % 32 == 0, "a Q8_0/Q4_1 table needs C %% 32 == 0, got C=%d", C);
   st_ref_embedding_forward(out, ids, table, wtype, N, V, C);
   return ST_OK;
 }
 
 int st_embedding_backward(st_ctx *ctx, float *dtable, const float *dout, const int32_t *ids, int N, int V, int C) {
   const char *op = "st_embedding_backward";
-  CTX(op);
-  CHECK(op, dtable && dout && ids && N >= 0 && V > 0 && C > 0, "bad arguments");
+  ST_CTX(op);
+  ST_CHECK(op, dtable && dout && ids && N >= 0 && V > 0 && C > 0, "bad arguments");
   st_ref_embedding_backward(dtable, dout, ids, N, V, C);
   return ST_OK;
 }

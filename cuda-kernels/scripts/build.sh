@@ -20,7 +20,7 @@ if [[ "${ST_RUN_REF_CHECK:-0}" == 1 ]]; then "$OUT/ref_check"; fi
 # CUDA backend without a GPU; the real library's soname, in its own folder so it never replaces the real one
 mkdir -p "$HERE/target/host"
 "$CC" -std=c11 -O2 -Wall -fPIC -shared -fvisibility=hidden -Wl,-soname,libsafetune_kernels.so -I"$HERE/include" \
-  -I"$HERE/ref" -o "$HERE/target/host/libsafetune_kernels.so" "$HERE/host/safetune_host.c" "$HERE/ref/safetune_ref.c" -lm
+  -I"$HERE/src" -I"$HERE/ref" -o "$HERE/target/host/libsafetune_kernels.so" "$HERE/host/safetune_host.c" "$HERE/ref/safetune_ref.c" -lm
 
 nvcc=""
 for c in "${NVCC:-}" "${CUDA_HOME:+$CUDA_HOME/bin/nvcc}" "$(command -v nvcc 2>/dev/null || true)" \

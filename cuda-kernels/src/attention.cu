@@ -251,14 +251,6 @@ __global__ void attention_dkv_kernel(float *dk, float *dv, const float *dout, co
 }
 
 // ---------------------------------------------------------------------------------------------------
-static int check_shapes(const char *op, int B, int T, int Hq, int Hkv, int D) {
-  ST_CHECK(op, B > 0 && T > 0 && Hq > 0 && Hkv > 0, "bad shape B=%d T=%d Hq=%d Hkv=%d", B, T, Hq, Hkv);
-  ST_CHECK(op, Hq % Hkv == 0, "Hq=%d is not a multiple of Hkv=%d", Hq, Hkv);
-  ST_CHECK(op, D >= 1 && D <= 128, "head dim %d not in [1,128]", D);
-  ST_CHECK(op, Hq <= 65535 && B <= 65535, "too many heads or batch rows for the grid");
-  return ST_OK;
-}
-
 template <int D, int RWF, int RWB, int RWKV>
 static void launch_fwd(st_ctx *ctx, float *out, float *lse, const float *q, const float *k, const float *v,
                        const int32_t *key_mask, int B, int T, int Tk, int cap, int q_start, int Hq, int Hkv, float scale,
@@ -294,7 +286,7 @@ extern "C" int st_attention_forward(st_ctx *ctx, float *out, float *lse, const f
   const char *op = "st_attention_forward";
   ST_CTX(op);
   ST_CHECK(op, out && lse && q && k && v, "NULL buffer");
-  int rc = check_shapes(op, B, T, Hq, Hkv, D);
+  int rc = check_attention_shapes(op, B, T, Hq, Hkv, D);
   if (rc) return rc;
   ST_CHECK(op, q_start >= 0 && q_start + T <= Tk && Tk <= cap, "need 0 <= q_start, q_start+T <= Tk <= cap (q_start=%d T=%d Tk=%d cap=%d)",
            q_start, T, Tk, cap);
@@ -309,7 +301,7 @@ extern "C" int st_attention_backward(st_ctx *ctx, float *dq, float *dk, float *d
   const char *op = "st_attention_backward";
   ST_CTX(op);
   ST_CHECK(op, dq && dk && dv && delta && dout && out && q && k && v && lse, "NULL buffer");
-  int rc = check_shapes(op, B, T, Hq, Hkv, D);
+  int rc = check_attention_shapes(op, B, T, Hq, Hkv, D);
   if (rc) return rc;
   int64_t rows = (int64_t)B * T * Hq;
   attention_delta_kernel<<<(unsigned)ceil_div(rows, WARPS), WARPS * 32, 0, ctx->stream>>>(delta, dout, out, B, T, Hq, D);
@@ -752,7 +744,7 @@ extern "C" int st_attention_forward_bf16(st_ctx *ctx, float *out, float *lse, co
   const char *op = "st_attention_forward_bf16";
   ST_CTX(op);
   ST_CHECK(op, out && lse && q && k && v, "NULL buffer");
-  int rc = check_shapes(op, B, T, Hq, Hkv, D);
+  int rc = check_attention_shapes(op, B, T, Hq, Hkv, D);
   if (rc) return rc;
   ST_CHECK(op, q_start >= 0 && q_start + T <= Tk && Tk <= cap, "need 0 <= q_start, q_start+T <= Tk <= cap (q_start=%d T=%d Tk=%d cap=%d)",
            q_start, T, Tk, cap);
@@ -769,7 +761,7 @@ extern "C" int st_attention_backward_bf16(st_ctx *ctx, float *dq, float *dk, flo
   const char *op = "st_attention_backward_bf16";
   ST_CTX(op);
   ST_CHECK(op, dq && dk && dv && delta && dout && out && q && k && v && lse, "NULL buffer");
-  int rc = check_shapes(op, B, T, Hq, Hkv, D);
+  int rc = check_attention_shapes(op, B, T, Hq, Hkv, D);
   if (rc) return rc;
   if (!tc_usable(D, {dq, dk, dv, dout, q, k, v}))
     return st_attention_backward(ctx, dq, dk, dv, delta, dout, out, q, k, v, lse, key_mask, B, T, Hq, Hkv, D, scale);

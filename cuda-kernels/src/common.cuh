@@ -6,6 +6,7 @@
 #include <cublas_v2.h>
 #include <stdint.h>
 #include "safetune_kernels.h"
+#include "checks.h"  // st_set_error, ST_CHECK, ST_CTX and the checks the host emulation shares
 
 struct st_ctx {
   int device;
@@ -18,9 +19,6 @@ struct st_ctx {
 // Grows ctx->ws to at least `bytes` (frees the old one after the stream drains). Returns ST_OK or an error.
 int st_workspace(st_ctx *ctx, size_t bytes, const char *op);
 
-// Records "op: message" as the thread's last error and returns code.
-int st_set_error(int code, const char *op, const char *fmt, ...);
-
 // Every CUDA call goes through these; they return from the calling API function on failure.
 #define ST_CUDA(op, call)                                                                          \
   do {                                                                                             \
@@ -30,15 +28,6 @@ int st_set_error(int code, const char *op, const char *fmt, ...);
                           cudaGetErrorName(e_), __FILE__, __LINE__);                               \
   } while (0)
 #define ST_LAUNCHED(op) ST_CUDA(op, cudaGetLastError())
-#define ST_CHECK(op, cond, ...)                                                                    \
-  do {                                                                                             \
-    if (!(cond)) return st_set_error(ST_ERR_ARG, op, __VA_ARGS__);                                 \
-  } while (0)
-#define ST_CTX(op)                                                                                 \
-  do {                                                                                             \
-    if (ctx == nullptr) return st_set_error(ST_ERR_ARG, op, "context is NULL");                    \
-  } while (0)
-
 __host__ __device__ static inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // GGUF block layouts (32 weights per block along a row).

@@ -290,19 +290,6 @@ static int weight_bf16(st_ctx *ctx, const char *op, const void *W, int wtype, in
 static size_t align256(size_t b) { return (b + 255) & ~(size_t)255; }
 
 // ---------------------------------------------------------------------------------------------------
-static int check_lora(const char *op, st_ctx *ctx, const void *W, int wtype, int N, int in, int out, int r,
-                      int precision) {
-  ST_CTX(op);
-  ST_CHECK(op, W != nullptr, "W is NULL");
-  ST_CHECK(op, wtype >= ST_W_F32 && wtype <= ST_W_Q4_1, "unknown weight type %d", wtype);
-  ST_CHECK(op, precision == ST_PREC_F32 || precision == ST_PREC_BF16 || precision == ST_PREC_BF16_TILED,
-           "unknown precision %d", precision);
-  ST_CHECK(op, N > 0 && in > 0 && out > 0, "bad shape N=%d in=%d out=%d", N, in, out);
-  ST_CHECK(op, in % 32 == 0, "in=%d must be a multiple of 32 (one quant block per 32 weights)", in);
-  ST_CHECK(op, r >= 0 && r <= 256, "rank r=%d not in [0,256] (0 = plain frozen matmul)", r);
-  return ST_OK;
-}
-
 // The cuBLAS path's operands: bf16(act) [rows, cols] and W as bf16 (a quantized W expanded) in the workspace.
 // The workspace of a cuBLAS bf16 product: [bf16 activations | W expanded to bf16 (a quantized W only) | extra].
 static int bf16_workspace(const char *op, st_ctx *ctx, int64_t act_elems, int wtype, int out, int in, size_t extra,
@@ -702,14 +689,6 @@ static size_t lr_part_bytes(int N, int in, int out, int R) {
   int64_t rows = std::max<int64_t>((int64_t)rows_splits(N, in, R) * N * R, (int64_t)rows_splits(N, out, R) * N * R);
   int64_t cols = std::max<int64_t>((int64_t)colsum_splits(N, in) * in * R, (int64_t)colsum_splits(N, out) * out * R);
   return align256((size_t)std::max(rows, cols) * 4);
-}
-
-static int check_lora_linear(const char *op, st_ctx *ctx, const void *W, int wtype, int N, int in, int out, int r) {
-  int rc = check_lora(op, ctx, W, wtype, N, in, out, r, ST_PREC_BF16);
-  if (rc) return rc;
-  ST_CHECK(op, st_lora_linear_supported(in, out, r), "r=%d in=%d out=%d: needs r in {8,16,32,64} and in, out "
-           "multiples of 4 (use st_lora_forward/st_lora_backward)", r, in, out);
-  return ST_OK;
 }
 
 extern "C" int st_lora_linear_supported(int in, int out, int r) {

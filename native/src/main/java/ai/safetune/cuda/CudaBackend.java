@@ -89,13 +89,18 @@ public final class CudaBackend implements Backend {
         this.precision = Objects.requireNonNull(precision, "precision");
         SafeTuneKernels.load();
         check(st_ctx_create(ctx, device), "create");
+        deviceName = deviceName(device);
+    }
+
+    /** The name the kernel library gives device {@code device} (the library must be loaded). */
+    static String deviceName(int device) {
         byte[] buf = new byte[256];
         check(st_device_name(device, buf, buf.length), "create");
         int len = 0;
         while (len < buf.length && buf[len] != 0) {
             len++;
         }
-        deviceName = new String(buf, 0, len, StandardCharsets.UTF_8);
+        return new String(buf, 0, len, StandardCharsets.UTF_8);
     }
 
     @Override
@@ -153,7 +158,7 @@ public final class CudaBackend implements Backend {
      * {@code -Dsafetune.cuda.hostEmulation=true} for tests): no GPU, so no timing of it means anything.
      */
     public boolean hostEmulation() {
-        return deviceName.contains("host emulation");
+        return CudaBackendProvider.isHostEmulation(deviceName);
     }
 
     /** The arithmetic of the frozen matmuls. */

@@ -68,11 +68,16 @@ public final class CudaBackendProvider implements BackendProvider {
 
     /** Whether the loaded kernel library is the host emulation (cuda-kernels/host), which names itself so. */
     static boolean hostEmulation() {
-        byte[] buf = new byte[256];
-        if (SafeTuneKernels.st_device_name(0, buf, buf.length) != SafeTuneKernels.ST_OK) {
+        try {
+            return isHostEmulation(CudaBackend.deviceName(0));
+        } catch (CudaException e) {
             return false;
         }
-        return new String(buf, java.nio.charset.StandardCharsets.UTF_8).contains("host emulation");
+    }
+
+    /** Whether a device name is the host emulation's ("SafeTune host emulation (CPU references, not a GPU)"). */
+    static boolean isHostEmulation(String deviceName) {
+        return deviceName.contains("host emulation");
     }
 
     @Override

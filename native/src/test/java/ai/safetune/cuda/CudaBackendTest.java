@@ -716,54 +716,21 @@ class CudaBackendTest {
                         float[] frozenY = get(g, yF, n * out);
                         float[] frozenDx = get(g, dxF, n * in);
 
-                        float[] ux = new float[n * r];
-                        for (int t = 0; t < n; t++) {
-                            for (int j = 0; j < r; j++) {
-                                double acc = 0;
-                                for (int i = 0; i < in; i++) {
-                                    acc += (double) bf(x[t * in + i]) * bf(a[j * in + i]);
-                                }
-                                ux[t * r + j] = (float) acc;
-                            }
-                        }
+                        float[] ux = sum(n, r, in, (t, j) -> 0, (t, j, i) -> bf(x[t * in + i]) * bf(a[j * in + i]));
                         assertFp32("u on bf16 inputs, " + mode, gu, ux, n, r, in,
                                 (t, j) -> sumAbs(in, i -> bf(x[t * in + i]) * bf(a[j * in + i])));
-                        float[] dux = new float[n * r];
-                        for (int t = 0; t < n; t++) {
-                            for (int j = 0; j < r; j++) {
-                                double acc = 0;
-                                for (int o = 0; o < out; o++) {
-                                    acc += (double) bf(dout[t * out + o]) * bf(b[o * r + j]);
-                                }
-                                dux[t * r + j] = (float) (scale * acc);
-                            }
-                        }
+                        float[] dux = sum(n, r, out, (t, j) -> 0,
+                                (t, j, o) -> scale * bf(dout[t * out + o]) * bf(b[o * r + j]));
                         assertFp32("du on bf16 inputs, " + mode, gdu, dux, n, r, out,
                                 (t, j) -> sumAbs(out, o -> scale * bf(dout[t * out + o]) * bf(b[o * r + j])));
-                        float[] dBx = new float[out * r];
-                        for (int o = 0; o < out; o++) {
-                            for (int j = 0; j < r; j++) {
-                                double acc = 0;
-                                for (int t = 0; t < n; t++) {
-                                    acc += (double) bf(dout[t * out + o]) * bf(gu[t * r + j]);
-                                }
-                                dBx[o * r + j] = (float) (startB[o * r + j] + scale * acc);
-                            }
-                        }
+                        float[] dBx = sum(out, r, n, (o, j) -> startB[o * r + j],
+                                (o, j, t) -> scale * bf(dout[t * out + o]) * bf(gu[t * r + j]));
                         assertFp32("dB on bf16 inputs, " + mode, get(g, dB, out * r), dBx, out, r, n,
                                 (o, j) -> Math.abs(startB[o * r + j])
                                         + sumAbs(n, t -> scale * bf(dout[t * out + o]) * bf(gu[t * r + j])));
-                        float[] dAx = new float[r * in];
-                        for (int j = 0; j < r; j++) {
-                            for (int i = 0; i < in; i++) {
-                                double acc = 0;
-                                for (int t = 0; t < n; t++) {
-                                    acc += withCopy ? (double) bf(gdu[t * r + j]) * bf(x[t * in + i])
-                                            : (double) gdu[t * r + j] * x[t * in + i];
-                                }
-                                dAx[j * in + i] = (float) (startA[j * in + i] + acc);
-                            }
-                        }
+                        float[] dAx = sum(r, in, n, (j, i) -> startA[j * in + i],
+                                (j, i, t) -> withCopy ? (double) bf(gdu[t * r + j]) * bf(x[t * in + i])
+                                        : (double) gdu[t * r + j] * x[t * in + i]);
                         float[] gdA = get(g, dA, r * in);
                         if (withCopy) {
                             assertFp32("dA on bf16 inputs (x's copy), " + mode, gdA, dAx, r, in, n,
@@ -777,30 +744,14 @@ class CudaBackendTest {
                                             + sumAbs(n, t -> gdu[t * r + j] * x[t * in + i]))
                                             + U_F32 * Math.abs(dAx[j * in + i]) + 1e-30);
                         }
-                        float[] yx = new float[n * out];
-                        for (int t = 0; t < n; t++) {
-                            for (int o = 0; o < out; o++) {
-                                double acc = 0;
-                                for (int j = 0; j < r; j++) {
-                                    acc += (double) gu[t * r + j] * b[o * r + j];
-                                }
-                                yx[t * out + o] = (float) (frozenY[t * out + o] + scale * acc);
-                            }
-                        }
+                        float[] yx = sum(n, out, r, (t, o) -> frozenY[t * out + o],
+                                (t, o, j) -> scale * (double) gu[t * r + j] * b[o * r + j]);
                         assertTf32Close("y with bf16 rank-r products, " + mode, get(g, y, n * out), yx, n, out,
                                 (t, o) -> sumAbs(in, i -> x[t * in + i] * w[o * in + i]),
                                 (t, o) -> sumAbs(r, j -> scale * gu[t * r + j] * b[o * r + j]), in);
-                        float[] dxx = new float[n * in];
-                        for (int t = 0; t < n; t++) {
-                            for (int i = 0; i < in; i++) {
-                                double acc = 0;
-                                for (int j = 0; j < r; j++) {
-                                    acc += (double) gdu[t * r + j] * a[j * in + i];
-                                }
-                                dxx[t * in + i] = (float) (frozenDx[t * in + i] + acc
-                                        + (accumulate ? dxStart[t * in + i] : 0));
-                            }
-                        }
+                        float[] dxx = sum(n, in, r,
+                                (t, i) -> frozenDx[t * in + i] + (accumulate ? dxStart[t * in + i] : 0),
+                                (t, i, j) -> (double) gdu[t * r + j] * a[j * in + i]);
                         assertTf32Close("dx with bf16 rank-r products, " + mode, get(g, dx, n * in), dxx, n, in,
                                 (t, i) -> sumAbs(out, o -> dout[t * out + o] * w[o * in + i]) + (accumulate ? 1 : 0),
                                 (t, i) -> sumAbs(r, j -> gdu[t * r + j] * a[j * in + i]), out);
@@ -826,6 +777,21 @@ class CudaBackendTest {
                         + ": " + actual[i] + " vs " + expected[i]);
             }
         }
+    }
+
+    /** {@code start(row, col) + Σ_k term(row, col, k)} for every element of a [rows, cols] result, in double. */
+    private static float[] sum(int rows, int cols, int k, Cell start, Product term) {
+        float[] out = new float[rows * cols];
+        for (int row = 0; row < rows; row++) {
+            for (int c = 0; c < cols; c++) {
+                double acc = 0;
+                for (int j = 0; j < k; j++) {
+                    acc += term.at(row, c, j);
+                }
+                out[row * cols + c] = (float) (start.at(row, c) + acc);
+            }
+        }
+        return out;
     }
 
     private static float bf(float v) {
