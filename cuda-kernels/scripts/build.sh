@@ -65,7 +65,7 @@ mkdir -p "$OUT/obj"
 stale=()
 for src in "$HERE"/src/*.cu; do
   obj="$OUT/obj/$(basename "$src" .cu).o"
-  if [[ ! -f "$obj" || -n "${ST_FORCE:-}" || -n "$(find "$src" "$HERE/include" "$HERE"/src/*.cuh "$0" -newer "$obj" -type f 2>/dev/null)" ]]; then
+  if [[ ! -f "$obj" || -n "${ST_FORCE:-}" || -n "$(find "$src" "$HERE/include" "$HERE"/src/*.cuh "$HERE"/src/*.h "$0" -newer "$obj" -type f 2>/dev/null)" ]]; then
     stale+=("$src")
   fi
 done
