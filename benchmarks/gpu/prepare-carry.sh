@@ -46,13 +46,25 @@ cp -r "$SHARED/reference/tiny_lora" .carry/shared/reference/
 cp "$SHARED"/reference/tiny_logits.* .carry/shared/reference/  # CudaInferenceTest: 0.8 MB
 [[ "${ST_CARRY:-tests}" == jmh ]] || mvn -B -q dependency:copy -Dartifact=$JUNIT_CONSOLE -DoutputDirectory="$ROOT/.carry/console"
 JLINK="${JAVA_HOME:+$JAVA_HOME/bin/}jlink"
-"$JLINK" --add-modules java.base,java.logging,java.xml,java.management,jdk.unsupported,jdk.incubator.vector,jdk.zipfs \
-  --compress=2 --strip-debug --no-header-files --no-man-pages --output .carry/jre
-strip --strip-unneeded .carry/jre/lib/server/libjvm.so  # 23 -> 20 MB
+# java.desktop: Jinjava's EL resolver (chat templates, CudaFineTunerTest) needs java.beans. The runtime travels as
+# one xz archive of an uncompressed image (17 MB; the image with jlink's own zip compression was 36 MB without
+# java.desktop, 47 MB with it); unpack.sh restores it on the device (~2 s)
+"$JLINK" --add-modules java.base,java.logging,java.xml,java.management,java.desktop,jdk.unsupported,jdk.incubator.vector,jdk.zipfs \
+  --strip-debug --no-header-files --no-man-pages --output .carry/jre
+strip --strip-unneeded .carry/jre/lib/server/libjvm.so
+tar -C .carry -cJf .carry/jre.tar.xz jre && rm -rf .carry/jre
+cat > .carry/unpack.sh <<'RUN'
+#!/usr/bin/env bash
+# Unpacks the carried Java runtime next to this script once (run from anywhere; idempotent).
+C="$(cd "$(dirname "$0")" && pwd)"
+[[ -x "$C/jre/bin/java" ]] || tar -C "$C" -xJf "$C/jre.tar.xz"
+RUN
+chmod +x .carry/unpack.sh
 cat > .carry/run-java-tests.sh <<'RUN'
 #!/usr/bin/env bash
 # Runs the native module's tests (CudaBackendTest: every op vs the CPU backend) on the carried runtime.
 cd "$(dirname "$0")/.."
+bash .carry/unpack.sh
 T=.carry/shared/models/tiny-llama/tokenizer.json
 [[ -f $T.gz && ! -f $T ]] && gunzip -k "$T.gz"
 CP="$(ls .carry/lib/*.jar | tr '\n' ':').carry/test-classes"
@@ -65,6 +77,7 @@ cat > .carry/run-jmh.sh <<'RUN'
 #!/usr/bin/env bash
 # JMH on the carried runtime, e.g. .carry/run-jmh.sh LoraStepBenchmark -p backend=cuda -p shape=llama-1b -p seq=512 -p precision=bf16
 cd "$(dirname "$0")/.."
+bash .carry/unpack.sh
 CP="$(ls .carry/lib/*.jar | tr '\n' ':').carry/bench-classes"
 exec .carry/jre/bin/java --add-modules jdk.incubator.vector -cp "$CP" org.openjdk.jmh.Main -jvm "$PWD/.carry/jre/bin/java" "$@"
 RUN

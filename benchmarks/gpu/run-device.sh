@@ -53,6 +53,7 @@ timeout 90 python3 benchmarks/gpu/peft_layer_bench.py > "$OUT/peft.txt" 2>&1; ec
 
 # --- 4. Java GPU tests
 JAVA_RC=skipped
+[[ -f .carry/unpack.sh ]] && bash .carry/unpack.sh
 if [[ -x .carry/jre/bin/java && -f .carry/run-java-tests.sh ]]; then
   timeout 150 bash .carry/run-java-tests.sh > "$OUT/java.txt" 2>&1; JAVA_RC=$?
   echo "java tests rc=$JAVA_RC [$(el)]"

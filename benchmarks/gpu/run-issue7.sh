@@ -35,13 +35,16 @@ budget() { local left=$(( LIMIT - ($(date +%s) - T0) )); (( left < 10 )) && { ec
 echo "== $(date -u +%FT%TZ) $(hostname); commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'); limit ${LIMIT}s"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | tail -2
 source "$ROOT/benchmarks/gpu/cublas-path.sh"
+[[ -f .carry/unpack.sh ]] && bash .carry/unpack.sh
 [[ -x .carry/jre/bin/java ]] || { echo "no .carry/: run benchmarks/gpu/prepare-carry.sh before the call and carry .carry"; exit 1; }
 CP="$(ls .carry/lib/*.jar | tr '\n' ':').carry/test-classes"
 
 # --- 1. kernels and op tests (budget: build 120 s, test_ops 60 s for a fresh seed + 40 s for a fixed one)
 NATIVE="$ROOT/cuda-kernels/target/native"
 OPS_RC=skipped
-if command -v nvcc >/dev/null && ST_JOBS=16 timeout "$(budget 120)" cuda-kernels/scripts/build.sh > "$OUT/build.txt" 2>&1 \
+# ST_SKIP_KERNELS=1: no build and no test_ops (a second call on kernels a first call of the session built and tested;
+# the Java side uses the kernel library carried in the jar either way)
+if [[ "${ST_SKIP_KERNELS:-0}" != 1 ]] && command -v nvcc >/dev/null && ST_JOBS=16 timeout "$(budget 120)" cuda-kernels/scripts/build.sh > "$OUT/build.txt" 2>&1 \
    && [[ -x "$NATIVE/test_ops" ]]; then
   echo "kernels built here [$(el)]"
   timeout "$(budget 60)" "$NATIVE/test_ops" > "$OUT/test_ops.txt" 2>&1; OPS_RC=$?
@@ -117,6 +120,23 @@ if [[ "${ST_PLAN:-full}" == mfu ]]; then
   # where the b6 step's time goes with both switches (for the session after, if 50% is still short), then batch 7
   ncu_step 6 b6-rank bf16+copies+rank $RANK
   mfu_batch 7
+elif [[ "${ST_PLAN:-full}" == confirm ]]; then
+  # ST_PLAN=confirm: the 1B b6 step with the defaults (bf16 copies and bf16 rank-r products on since the mfu call)
+  # and with both off, interleaved with two PEFT runs, so the goal rows (≥ 2× PEFT, ≥ 50% MFU) are measured twice
+  # against two peers in one call; then b5 and b7 with the defaults and their PEFT runs
+  OFF="-Dsafetune.cuda.bf16Copies=false -Dsafetune.cuda.bf16Rank=false"
+  for round in 1 2; do
+    ST_BATCH=6 ours 50 llama-1b 2 10 --precision bf16 --optimizer device
+    ST_BATCH=6 peft 60 llama-1b 3 12 bf16
+    ST_BATCH=6 ST_JAVA_OPTS=$OFF ours 50 llama-1b 2 10 --precision bf16 --optimizer device
+  done
+  ST_BATCH=6 ours 50 llama-1b 2 10 --precision bf16 --optimizer device
+  for b in 5 7; do
+    ST_BATCH=$b ours 50 llama-1b 2 10 --precision bf16 --optimizer device
+    ST_BATCH=$b peft 60 llama-1b 3 12 bf16
+  done
+  ours 30 smollm2-135m 3 10 --precision bf16 --optimizer device
+  peft 50 smollm2-135m 3 16 bf16
 elif [[ "${ST_PLAN:-full}" == diag ]]; then
   # ST_PLAN=diag: the LoRA layer A/B (default cuBLAS TF32 rank-r products, the exact fp32 kernels, default) around PEFT at batch 4, every
   # kernel of one 1B step timed by Nsight Compute (only the bracketed step; clocks left alone), grouped by kernel

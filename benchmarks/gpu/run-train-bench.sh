@@ -15,6 +15,7 @@ el() { echo "$(( $(date +%s) - T0 ))s"; }
 echo "== $(date -u +%FT%TZ) $(hostname)"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | tail -1
 source "$ROOT/benchmarks/gpu/cublas-path.sh"
+bash .carry/unpack.sh
 CP="$(ls .carry/lib/*.jar | tr '\n' ':').carry/test-classes"
 ours() { timeout "$1" .carry/jre/bin/java -Xmx48g --add-modules jdk.incubator.vector -cp "$CP" ai.safetune.cuda.LoraTrainBench cuda "${@:2}" 2>&1 | grep -v "^WARNING"; echo "ours rc=${PIPESTATUS[0]} [$(el)]"; }
 peft() { PYTHONUNBUFFERED=1 timeout "$1" python3 benchmarks/gpu/peft_train_bench.py "${@:2}" 2>&1 | grep -v Warning; echo "peft rc=${PIPESTATUS[0]} [$(el)]"; }

@@ -3,7 +3,8 @@
   python3 train_table.py LOG [LOG...]    (prints a Markdown table; exit 1 if the logs hold no RESULT line)
 
 Columns: shape, side, mode (ours: the CUDA precision and optimizer path; peft: its dtype), ms/step (median),
-tokens/s, ratio = tokens/s over PEFT bf16's on the same shape in the same logs, 6PT TFLOP/s, MFU (6PT / 790
+tokens/s, ratio = tokens/s over PEFT bf16's on the same shape in the same logs (the fastest PEFT run where there are
+several: the ratio is never flattered by a slow peer run; each PEFT row shows its own ratio to that one), 6PT TFLOP/s, MFU (6PT / 790
 TFLOP/s), the 4P share (4·P_frozen·T + 6·P_lora·T) and the run's final loss (the same steps on the same data: runs
 that differ only in an exact optimization, such as the bf16 copies, must agree to the printed digits). Standard library only: it runs on the device machine.
 """
@@ -37,7 +38,11 @@ def parse(lines):
 
 
 def table(rows):
-    peft = {(r["shape"], r["b"], r["s"]): float(r["tok"]) for r in rows if r["side"] == "peft" and r["mode"] == "bf16"}
+    peft = {}
+    for r in rows:
+        if r["side"] == "peft" and r["mode"] == "bf16":
+            key = (r["shape"], r["b"], r["s"])
+            peft[key] = max(peft.get(key, 0.0), float(r["tok"]))
     out = ["| shape | side | mode | ms/step | tokens/s | × PEFT bf16 | 6PT TFLOP/s | MFU (of 790) | 4P (of 790) | final loss |",
            "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:

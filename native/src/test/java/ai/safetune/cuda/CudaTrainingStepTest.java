@@ -145,7 +145,7 @@ class CudaTrainingStepTest {
             List<float[]> cg = onCpu.gradients();
             double gradBound = Bf16StepBounds.gradient(files.config());
             double lossBound = Bf16StepBounds.loss(files.config(), ref.meanLoss());
-            // both bf16 precisions as configured, then bf16 with the copies and the bf16 rank-r products on, without
+            // both bf16 precisions with the copies and bf16 rank-r products off, then bf16 with the copies and the bf16 rank-r products on, without
             // and with activation checkpointing (which changes which inputs have copies in the backward)
             for (int variant = 0; variant < 4; variant++) {
                 CudaPrecision prec = variant == 1 ? CudaPrecision.BF16_TILED : CudaPrecision.BF16;
@@ -154,11 +154,10 @@ class CudaTrainingStepTest {
                 try (CudaBackend gpu = new CudaBackend(0, prec);
                      LoraTrainingModel onGpu = new LoraTrainingModel(files.config(), files.weights(), gpu, init, false,
                              checkpointing)) {
-                    if (variant >= 2) {
-                        gpu.bf16Copies(true);
-                        gpu.bf16Rank(true);
-                        assertThat(gpu.bf16RankOn()).as("bf16 rank-r products in effect").isTrue();
-                    }
+                    // explicit both ways: the switches' defaults are system properties
+                    gpu.bf16Copies(variant >= 2);
+                    gpu.bf16Rank(variant >= 2);
+                    assertThat(gpu.bf16RankOn()).as("bf16 rank-r products in effect").isEqualTo(variant >= 2);
                     onGpu.zeroGradients();
                     LoraTrainingModel.Pass p = onGpu.forwardBackward(c.batch(), c.targets(), 1f / c.tokens());
                     double dLoss = Math.abs(p.meanLoss() - ref.meanLoss());
