@@ -99,26 +99,26 @@ ncu_step() {  # ncu_step BATCH NAME MODE [JVM OPTIONS...]: every kernel of one b
 }
 if [[ "${ST_PLAN:-full}" == mfu ]]; then
   # ST_PLAN=mfu: the 1B shape at batch 6, 8, 4 and 7 (the issue fixes the sequence length, not the batch), each next to
-  # PEFT at the same batch, three ways: the bf16 copies of the RMSNorm/SwiGLU/loss-gradient outputs plus the bf16
-  # rank-r products (-Dsafetune.cuda.bf16Rank=true: u, du, dB and dA read the bf16 x and dout the frozen GEMMs read,
-  # half the bytes of the ~17 GB the TF32 rank-r products moved per b4 step), the copies alone
-  # (-Dsafetune.cuda.bf16Copies=true: same bits as the default, so those two final losses agree to the printed
-  # digits; the device optimizer's atomic gradient norm may move the last one), and the default. Why these batches:
+  # PEFT at the same batch, three ways: the default (since the 2026-11-27 mfu call: the bf16 copies of the
+  # RMSNorm/SwiGLU/loss-gradient outputs plus the bf16 rank-r products: u, du, dB and dA read the bf16 x and dout the
+  # frozen GEMMs read, half the bytes of the ~17 GB the TF32 rank-r products moved per b4 step), the copies alone
+  # (-Dsafetune.cuda.bf16Rank=false: same bits as both off, so those two final losses agree to the printed digits;
+  # the device optimizer's atomic gradient norm may move the last one), and both off. Why these batches:
   # PEFT's step hardly grows from b4 to b8 (112.6 → 114.6 ms, call 1 of GPU session 3: host-bound), so the × PEFT
   # ratio falls with the batch while MFU rises (b4: 43%, 2.2–2.9×; b8: 48.6%, 1.55–1.99×); a line through our b4
   # and b8 steps (~9 ms fixed + 14.7 µs per token) puts b6 near 47% and 2.1× before the copies and the rank-r
   # products. Run with timeout_s=600 and ST_LIMIT=560; parts that would start after ST_LIMIT are skipped and say so.
-  COPIES=-Dsafetune.cuda.bf16Copies=true
-  RANK="$COPIES -Dsafetune.cuda.bf16Rank=true"
+  COPIES=-Dsafetune.cuda.bf16Rank=false
+  OFF="$COPIES -Dsafetune.cuda.bf16Copies=false"
   mfu_batch() {
-    ST_BATCH=$1 ST_JAVA_OPTS=$RANK ours 50 llama-1b 2 8 --precision bf16 --optimizer device
-    ST_BATCH=$1 ST_JAVA_OPTS=$COPIES ours 50 llama-1b 2 8 --precision bf16 --optimizer device
     ST_BATCH=$1 ours 50 llama-1b 2 8 --precision bf16 --optimizer device
+    ST_BATCH=$1 ST_JAVA_OPTS=$COPIES ours 50 llama-1b 2 8 --precision bf16 --optimizer device
+    ST_BATCH=$1 ST_JAVA_OPTS=$OFF ours 50 llama-1b 2 8 --precision bf16 --optimizer device
     ST_BATCH=$1 peft 60 llama-1b 3 10 bf16
   }
   for b in 6 8 4; do mfu_batch $b; done
   # where the b6 step's time goes with both switches (for the session after, if 50% is still short), then batch 7
-  ncu_step 6 b6-rank bf16+copies+rank $RANK
+  ncu_step 6 b6-rank bf16+copies+rank
   mfu_batch 7
 elif [[ "${ST_PLAN:-full}" == confirm ]]; then
   # ST_PLAN=confirm: the 1B b6 step with the defaults (bf16 copies and bf16 rank-r products on since the mfu call)

@@ -48,7 +48,7 @@ public final class CudaBackend implements Backend {
     /**
      * bf16 precision: RMSNorm (forward, accumulating backward), SwiGLU (forward and backward) and the cross-entropy
      * backward also write a bf16 copy of their output, and the frozen GEMM that reads that tensor next takes the copy
-     * instead of casting it again (the same bits: both round to nearest even). On by default since GPU session 6
+     * instead of casting it again (the same bits: both round to nearest even). On by default since the 2026-11-27 GPU session
      * measured it (1B b6 step 54.7 → 52.8 ms on an H200, benchmarks/RESULTS.md); {@code -Dsafetune.cuda.bf16Copies=false}
      * turns it off for A/B runs.
      */
@@ -60,7 +60,7 @@ public final class CudaBackend implements Backend {
      * tensors: half the bytes of the products that moved ~17 GB of a 1B step. The small operands (A, B, u, du) are
      * cast per call. Numerics: PEFT's on a bf16 model (there the activations are bf16 and the LoRA math fp32 on
      * them); within the bf16 step bounds ({@code Bf16ErrorModelTest} checks them with every such input rounded).
-     * On by default since GPU session 6 measured it (1B b6 step 52.8 → 49.7 ms with the copies, an H200);
+     * On by default since the 2026-11-27 GPU session measured it (1B b6 step 52.8 → 49.7 ms with the copies, an H200);
      * {@code -Dsafetune.cuda.bf16Rank=false} turns it off.
      */
     private boolean bf16Rank = !"false".equals(System.getProperty("safetune.cuda.bf16Rank"));
