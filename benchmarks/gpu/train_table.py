@@ -4,8 +4,8 @@
 
 Columns: shape, side, mode (ours: the CUDA precision and optimizer path; peft: its dtype), ms/step (median),
 tokens/s, ratio = tokens/s over PEFT bf16's on the same shape in the same logs (the fastest PEFT run where there are
-several: the ratio is never flattered by a slow peer run; each PEFT row shows its own ratio to that one), 6PT TFLOP/s, MFU (6PT / 790
-TFLOP/s), the 4P share (4·P_frozen·T + 6·P_lora·T) and the run's final loss (the same steps on the same data: runs
+several: a slow peer run never flatters the ratio; each PEFT row shows its own ratio to that one), 6PT TFLOP/s,
+MFU (6PT / 790 TFLOP/s), the 4P share (4·P_frozen·T + 6·P_lora·T) and the run's final loss (the same steps on the same data: runs
 that differ only in an exact optimization, such as the bf16 copies, must agree to the printed digits). Standard library only: it runs on the device machine.
 """
 import re

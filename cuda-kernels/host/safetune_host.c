@@ -12,12 +12,12 @@
  * -Dsafetune.cuda.hostEmulation=true, so it can never stand in for a GPU by accident.
  * Built by scripts/build.sh (gcc only) into target/host/libsafetune_kernels.so, with the real library's soname.
  */
-#include "checks.h"  /* the real library's argument checks and error macros, shared */
+#define ST_ERRORS_IMPL  /* st_set_error and st_last_error (checks.h) */
+#include "checks.h"  /* the real library's argument checks, error macros and error recorder, shared */
 #include "safetune_kernels.h"
 #include "safetune_ref.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,19 +25,6 @@
 struct st_ctx {
   int device;
 };
-
-static _Thread_local char g_err[1024] = "";
-
-int st_set_error(int code, const char *op, const char *fmt, ...) {
-  int n = snprintf(g_err, sizeof g_err, "%s: ", op);
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(g_err + n, sizeof g_err - n, fmt, ap);
-  va_end(ap);
-  return code;
-}
-
-const char *st_last_error(void) { return g_err; }
 
 /* ---- device, context, memory ---- */
 
@@ -328,24 +315,24 @@ int st_lora_backward(st_ctx *ctx, float *dx, float *dA, float *dB, float *g, con
   return ST_OK;
 }
 
-int st_matmul_backward_bf16(st_ctx *ctx, float *dx, const float *dy, const void *W, int wtype, int N, int in, int out,
-                            int accumulate) {
-  const char *op = "st_matmul_backward_bf16";
+/* the frozen bf16 product in either direction, checked as the real library's frozen_bf16 (lora.cu) */
+static int frozen_bf16(const char *op, st_ctx *ctx, float *dst, const float *act, const void *W, int wtype, int N,
+                       int in, int out, int backward, int accumulate) {
   int rc = check_lora(op, ctx, W, wtype, N, in, out, 0, ST_PREC_BF16);
   if (rc) return rc;
-  ST_CHECK(op, dx && dy, "NULL buffer");
-  frozen(dx, dy, W, wtype, N, in, out, 1, accumulate, 1);
+  ST_CHECK(op, dst && act, "NULL buffer");
+  frozen(dst, act, W, wtype, N, in, out, backward, accumulate, 1);
   return ST_OK;
+}
+
+int st_matmul_backward_bf16(st_ctx *ctx, float *dx, const float *dy, const void *W, int wtype, int N, int in, int out,
+                            int accumulate) {
+  return frozen_bf16("st_matmul_backward_bf16", ctx, dx, dy, W, wtype, N, in, out, 1, accumulate);
 }
 
 int st_matmul_forward_bf16(st_ctx *ctx, float *y, const float *x, const void *W, int wtype, int N, int in, int out,
                            int accumulate) {
-  const char *op = "st_matmul_forward_bf16";
-  int rc = check_lora(op, ctx, W, wtype, N, in, out, 0, ST_PREC_BF16);
-  if (rc) return rc;
-  ST_CHECK(op, y && x, "NULL buffer");
-  frozen(y, x, W, wtype, N, in, out, 0, accumulate, 1);
-  return ST_OK;
+  return frozen_bf16("st_matmul_forward_bf16", ctx, y, x, W, wtype, N, in, out, 0, accumulate);
 }
 
 static int frozen_act(const char *op, st_ctx *ctx, float *dst, const uint16_t *actb, const void *W, int wtype, int N,

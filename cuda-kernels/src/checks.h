@@ -1,11 +1,33 @@
 // Argument checks shared by the kernel library (src/*.cu) and its host emulation (host/safetune_host.c): one text,
-// so both refuse the same calls with the same messages. Plain C that C++ compiles too; each library defines
-// st_set_error itself (context.cu, safetune_host.c).
+// so both refuse the same calls with the same messages. Plain C that C++ compiles too. The one file of each library
+// that defines ST_ERRORS_IMPL before including this (context.cu, safetune_host.c) gets the error recorder.
 #pragma once
 #include "safetune_kernels.h"
 
 // Records "op: message" as the thread's last error and returns code.
 int st_set_error(int code, const char *op, const char *fmt, ...);
+
+#ifdef ST_ERRORS_IMPL
+#include <stdarg.h>
+#include <stdio.h>
+#ifdef __cplusplus
+#define ST_THREAD_LOCAL thread_local
+#else
+#define ST_THREAD_LOCAL _Thread_local
+#endif
+static ST_THREAD_LOCAL char g_err[1024] = "";
+
+int st_set_error(int code, const char *op, const char *fmt, ...) {
+  int n = snprintf(g_err, sizeof g_err, "%s: ", op);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(g_err + n, sizeof g_err - n, fmt, ap);
+  va_end(ap);
+  return code;
+}
+
+const char *st_last_error(void) { return g_err; }
+#endif
 
 #define ST_CHECK(op, cond, ...)                                                                    \
   do {                                                                                             \

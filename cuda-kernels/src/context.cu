@@ -1,21 +1,7 @@
 // Context (stream + cuBLAS handle), memory and error reporting. Nothing here launches a kernel.
+#define ST_ERRORS_IMPL  // st_set_error and st_last_error (checks.h)
 #include "common.cuh"
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
-
-static thread_local char g_err[1024] = "";
-
-int st_set_error(int code, const char *op, const char *fmt, ...) {
-  int n = snprintf(g_err, sizeof g_err, "%s: ", op);
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(g_err + n, sizeof g_err - n, fmt, ap);
-  va_end(ap);
-  return code;
-}
-
-extern "C" const char *st_last_error(void) { return g_err; }
 
 extern "C" int st_device_count(int *count) {
   ST_CHECK("st_device_count", count != nullptr, "count is NULL");

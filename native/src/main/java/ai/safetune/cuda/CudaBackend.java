@@ -43,16 +43,16 @@ import static ai.safetune.cuda.SafeTuneKernels.*;
  */
 public final class CudaBackend implements Backend {
     /** The fused LoRA layer order of {@link #loraLinear}; a system property turns it off for A/B runs. */
-    private static final boolean FUSED_LORA = !"false".equals(System.getProperty("safetune.cuda.fusedLora"));
+    private static final boolean FUSED_LORA = onUnlessFalse("safetune.cuda.fusedLora");
     private boolean exactRankProducts = Boolean.getBoolean("safetune.cuda.rankKernels");
     /**
      * bf16 precision: RMSNorm (forward, accumulating backward), SwiGLU (forward and backward) and the cross-entropy
      * backward also write a bf16 copy of their output, and the frozen GEMM that reads that tensor next takes the copy
-     * instead of casting it again (the same bits: both round to nearest even). On by default since the 2026-11-27 GPU session
-     * measured it (1B b6 step 54.7 → 52.8 ms on an H200, benchmarks/RESULTS.md); {@code -Dsafetune.cuda.bf16Copies=false}
-     * turns it off for A/B runs.
+     * instead of casting it again (the same bits: both round to nearest even). On by default since the 2026-11-27
+     * GPU session measured it (1B b6 step 54.7 → 52.8 ms on an H200, benchmarks/RESULTS.md);
+     * {@code -Dsafetune.cuda.bf16Copies=false} turns it off for A/B runs.
      */
-    private boolean bf16Copies = !"false".equals(System.getProperty("safetune.cuda.bf16Copies"));
+    private boolean bf16Copies = onUnlessFalse("safetune.cuda.bf16Copies");
     /**
      * bf16 precision, fused LoRA layer without dropout: the rank-r products that read a whole activation (u = x·Aᵀ,
      * du = s·dout·B, dB += s·doutᵀ·u, and dA += duᵀ·x where x has a bf16 copy) run as bf16 cuBLAS GEMMs (fp32
@@ -60,11 +60,16 @@ public final class CudaBackend implements Backend {
      * tensors: half the bytes of the products that moved ~17 GB of a 1B step. The small operands (A, B, u, du) are
      * cast per call. Numerics: PEFT's on a bf16 model (there the activations are bf16 and the LoRA math fp32 on
      * them); within the bf16 step bounds ({@code Bf16ErrorModelTest} checks them with every such input rounded).
-     * On by default since the 2026-11-27 GPU session measured it (1B b6 step 52.8 → 49.7 ms with the copies, an H200);
-     * {@code -Dsafetune.cuda.bf16Rank=false} turns it off.
+     * On by default since the 2026-11-27 GPU session measured it (1B b6 step 52.8 → 49.7 ms with the copies, an
+     * H200); {@code -Dsafetune.cuda.bf16Rank=false} turns it off.
      */
-    private boolean bf16Rank = !"false".equals(System.getProperty("safetune.cuda.bf16Rank"));
+    private boolean bf16Rank = onUnlessFalse("safetune.cuda.bf16Rank");
     private final Bf16Copies<CudaTensor> copies = new Bf16Copies<>(4, CudaTensor::close);
+
+    /** A switch that is on unless its system property says "false" (the A/B switches above). */
+    private static boolean onUnlessFalse(String property) {
+        return !"false".equals(System.getProperty(property));
+    }
     /** Above 0 inside an op that reports its own writes to {@link #copies}, so {@link #ptr} leaves them alone. */
     private int tracked;
     private final st_ctx ctx = new st_ctx();

@@ -145,7 +145,7 @@ class CudaTrainingStepTest {
             List<float[]> cg = onCpu.gradients();
             double gradBound = Bf16StepBounds.gradient(files.config());
             double lossBound = Bf16StepBounds.loss(files.config(), ref.meanLoss());
-            // both bf16 precisions with the copies and bf16 rank-r products off, then bf16 with the copies and the bf16 rank-r products on, without
+            // both bf16 precisions with the copies and the bf16 rank-r products off, then bf16 with both on, without
             // and with activation checkpointing (which changes which inputs have copies in the backward)
             for (int variant = 0; variant < 4; variant++) {
                 CudaPrecision prec = variant == 1 ? CudaPrecision.BF16_TILED : CudaPrecision.BF16;

@@ -239,7 +239,8 @@ public final class LoraTrainBench {
             double f6 = 6.0 * (pFrozen + pLora) * n;
             double f4 = 4.0 * pFrozen * n + 6.0 * pLora * n;
             double peak = 790e12;
-            // "+copies" / "+rank": the bf16 copies / bf16 rank-r products in effect (on by default; run-issue7.sh turns them off for A/Bs)
+            // "+copies" / "+rank": the bf16 copies / bf16 rank-r products in effect (on by default; run-issue7.sh's
+            // A/Bs turn them off)
             String mode = a.backend().equals("cuda")
                     ? a.precision().id() + (raw instanceof CudaBackend cb && cb.bf16CopiesOn() ? "+copies" : "")
                     + (raw instanceof CudaBackend cb && cb.bf16RankOn() ? "+rank" : "")
